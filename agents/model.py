@@ -1,0 +1,217 @@
+"""The organisation: teams, agents and their roles, validated as a whole."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+_NAME_RE = re.compile(NAME_PATTERN)
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+EXEC_SLOT = "exec"
+"""The plan's name for the executive pane (the console's own pane)."""
+
+
+class Role(StrEnum):
+    EXEC = "exec"
+    COORDINATOR = "coordinator"
+    WORKER = "worker"
+
+
+class AgentKind(StrEnum):
+    CLAUDE = "claude"
+    CODEX = "codex"
+    AIDER = "aider"
+    GEMINI = "gemini"
+    SHELL = "shell"
+
+
+DEFAULT_COMMANDS: dict[AgentKind, str | None] = {
+    AgentKind.CLAUDE: "claude",
+    AgentKind.CODEX: "codex",
+    AgentKind.AIDER: "aider",
+    AgentKind.GEMINI: "gemini",
+    AgentKind.SHELL: None,  # the user's login shell, resolved at launch
+}
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use lowercase letters, digits and '-', starting with a letter or digit"
+        )
+    if len(value) > 64:
+        raise ValueError(f"{value!r} is too long (64 characters at most)")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Team(_Strict):
+    """A team: a column of the org chart, optionally nested under a parent team."""
+
+    name: str
+    color: str | None = None
+    parent: str | None = None
+
+    _check = field_validator("name")(_check_name)
+
+    @field_validator("color")
+    @classmethod
+    def _check_color(cls, value: str | None) -> str | None:
+        if value is not None and not _COLOR_RE.match(value):
+            raise ValueError(f"{value!r} is not a colour: write it as '#rrggbb'")
+        return value.lower() if value else value
+
+
+class Agent(_Strict):
+    """One agent: a program running in its own pane."""
+
+    name: str
+    team: str
+    kind: AgentKind = AgentKind.SHELL
+    command: str | None = None
+    cwd: Path = Path(".")
+    env: dict[str, str] = Field(default_factory=dict)
+    role: Role = Role.WORKER
+
+    _check = field_validator("name")(_check_name)
+
+    @field_validator("command")
+    @classmethod
+    def _check_command(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("command is empty: leave it out to use the kind's default")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+    @property
+    def launch_command(self) -> str | None:
+        """The command to run, or None for the user's shell."""
+        return self.command or DEFAULT_COMMANDS[self.kind]
+
+
+class Org(_Strict):
+    """A whole organisation, checked for consistency: teams exist, names are unique, no cycles."""
+
+    name: str
+    teams: tuple[Team, ...] = ()
+    agents: tuple[Agent, ...] = ()
+
+    _check = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Org:
+        problem = find_problem(self.teams, self.agents)
+        if problem is not None:
+            raise ValueError(f"{problem.path}: {problem.message}")
+        return self
+
+    def team(self, name: str) -> Team:
+        for team in self.teams:
+            if team.name == name:
+                return team
+        raise KeyError(name)
+
+    def agent(self, name: str) -> Agent:
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        raise KeyError(name)
+
+    def subteams(self, parent: str | None) -> list[Team]:
+        """Teams directly under `parent` (None: the top-level teams), in spec order."""
+        return [team for team in self.teams if team.parent == parent]
+
+    def members(self, team: str) -> list[Agent]:
+        """The team's own agents (not its sub-teams'), coordinators first, then spec order."""
+        own = [agent for agent in self.agents if agent.team == team and agent.role is not Role.EXEC]
+        return sorted(own, key=lambda agent: agent.role is not Role.COORDINATOR)
+
+    @property
+    def executive(self) -> Agent | None:
+        return next((agent for agent in self.agents if agent.role is Role.EXEC), None)
+
+
+class OrgError(ValueError):
+    """A consistency problem in an org, located by its key path (e.g. ``agent[2].team``)."""
+
+    def __init__(self, location: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.location = location
+        self.message = message
+
+    @property
+    def path(self) -> str:
+        """The key path as written in TOML: ``agent[2].team``."""
+        return format_location(self.location)
+
+
+def format_location(location: Sequence[str | int]) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def find_problem(teams: Sequence[Team], agents: Sequence[Agent]) -> OrgError | None:
+    """The first consistency problem among teams and agents, or None."""
+    team_names: set[str] = set()
+    for index, team in enumerate(teams):
+        if team.name in team_names:
+            return OrgError(("team", index, "name"), f"duplicate team name {team.name!r}")
+        team_names.add(team.name)
+    for index, team in enumerate(teams):
+        if team.parent is not None and team.parent not in team_names:
+            return OrgError(("team", index, "parent"), f"unknown team {team.parent!r}{_known(team_names)}")
+    parents = {team.name: team.parent for team in teams}
+    for index, team in enumerate(teams):
+        seen = [team.name]
+        parent = team.parent
+        while parent is not None:
+            if parent in seen:
+                cycle = " -> ".join([*seen[seen.index(parent):], parent])
+                return OrgError(("team", index, "parent"), f"cycle in team parents: {cycle}")
+            seen.append(parent)
+            parent = parents[parent]
+    agent_names: set[str] = set()
+    exec_agent: str | None = None
+    for index, agent in enumerate(agents):
+        if agent.name in agent_names:
+            return OrgError(("agent", index, "name"), f"duplicate agent name {agent.name!r}")
+        if agent.name == EXEC_SLOT:
+            return OrgError(("agent", index, "name"), f"{EXEC_SLOT!r} is reserved for the executive pane")
+        agent_names.add(agent.name)
+        if agent.team not in team_names:
+            return OrgError(("agent", index, "team"), f"unknown team {agent.team!r}{_known(team_names)}")
+        if agent.role is Role.EXEC:
+            if exec_agent is not None:
+                return OrgError(
+                    ("agent", index, "role"),
+                    f"only one agent may have role 'exec' ({exec_agent!r} has it already)",
+                )
+            exec_agent = agent.name
+    return None
+
+
+def _known(names: set[str]) -> str:
+    if not names:
+        return " (no teams are defined)"
+    return f" (teams: {', '.join(sorted(names))})"

@@ -1,0 +1,1 @@
+"""Terminal backends: one protocol (`base`), implemented for tmux control mode."""

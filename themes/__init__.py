@@ -1,0 +1,1 @@
+"""Team palettes, state colours and glyphs."""
