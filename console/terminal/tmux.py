@@ -1,0 +1,440 @@
+"""The tmux backend: the terminal protocol over one control-mode connection.
+
+Pane exits are pushed through a tmux subscription on `pane_dead` (tmux checks subscriptions once a
+second); output, focus and layout changes are pushed as they happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Literal
+
+from .base import (
+    BackendError,
+    BackendGone,
+    BackendLost,
+    Launch,
+    LayoutChanged,
+    PaneClosed,
+    PaneExited,
+    PaneFocused,
+    PaneInfo,
+    PaneOutput,
+    PaneStyle,
+    TerminalEvent,
+    WindowClosed,
+)
+from .tmux_control import Notification, TmuxCommandError, TmuxControlClient, escape_format, quote
+
+if TYPE_CHECKING:
+    from agent_console.agents.layout import Cell
+
+AGENT_OPTION = "@agent_console_agent"
+ORG_OPTION = "@agent_console_org"
+WINDOW_OPTION = "@agent_console_window"
+BADGE_OPTION = "@badge"
+BORDER_OPTION = "@agent_console_border"
+META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
+_DEAD_SUBSCRIPTION = "agent-console-dead"
+_SEP = "\t"
+_PANE_FIELDS = (
+    "#{pane_id}",
+    "#{window_id}",
+    "#{pane_index}",
+    "#{pane_pid}",
+    "#{pane_dead}",
+    "#{pane_width}",
+    "#{pane_height}",
+    "#{pane_active}",
+    "#{session_name}",
+    f"#{{{AGENT_OPTION}}}",
+    f"#{{{ORG_OPTION}}}",
+    "#{pane_current_command}",
+    "#{window_name}",
+    *(f"#{{{option}}}" for option in META_OPTIONS),
+)
+PANE_FORMAT = _SEP.join(_PANE_FIELDS)
+BORDER_FORMAT = (
+    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]#{{pane_title}}#[default]"
+    f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}} "
+)
+_LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
+
+
+def parse_pane_line(line: str) -> tuple[PaneInfo, str, dict[str, str]]:
+    """One `list-panes -F PANE_FORMAT` line → the pane, its session, and its agent metadata."""
+    fields = line.split(_SEP)
+    if len(fields) != len(_PANE_FIELDS):
+        raise BackendError(f"unexpected list-panes line from tmux: {line!r}")
+    pane, window, index, pid, dead, width, height, active, session, agent, org, current, window_name = fields[:13]
+    meta = {option.removeprefix("@agent_console_"): value for option, value in zip(META_OPTIONS, fields[13:])}
+    info = PaneInfo(
+        pane=pane,
+        window=window,
+        window_name=window_name,
+        index=int(index),
+        pid=int(pid) if pid.isdigit() else None,
+        command=current,
+        alive=dead != "1",
+        width=int(width),
+        height=int(height),
+        agent=agent or None,
+        org=org or None,
+        active=active == "1",
+    )
+    return info, session, meta
+
+
+def layout_panes(layout: str) -> tuple[str, ...]:
+    """Pane ids of a tmux layout string, in layout order."""
+    return tuple(f"%{number}" for number in _LEAF.findall(layout))
+
+
+def layout_checksum(layout: str) -> str:
+    checksum = 0
+    for char in layout.encode():
+        checksum = ((checksum >> 1) + ((checksum & 1) << 15) + char) & 0xFFFF
+    return f"{checksum:04x}"
+
+
+def tmux_layout(cells: Cell, panes: Sequence[str]) -> str:
+    """The tmux layout string for a cell tree; leaves take `panes` in order (tmux assigns by pane order)."""
+    ids = iter(panes)
+
+    def dump(cell: Cell) -> str:
+        head = f"{cell.width}x{cell.height},{cell.x},{cell.y}"
+        if cell.slot is not None or not cell.children:
+            return f"{head},{next(ids).lstrip('%')}"
+        inner = ",".join(dump(child) for child in cell.children)
+        return f"{head}{{{inner}}}" if cell.direction == "h" else f"{head}[{inner}]"
+
+    body = dump(cells)
+    return f"{layout_checksum(body)},{body}"
+
+
+def _launch_args(launch: Launch) -> str:
+    parts = []
+    if launch.cwd:
+        parts += ["-c", quote(escape_format(launch.cwd))]
+    for key, value in launch.env.items():
+        parts += ["-e", quote(f"{key}={value}")]
+    if launch.command:
+        parts.append(quote(launch.command))
+    return " ".join(parts)
+
+
+class TmuxBackend:
+    """The terminal protocol on a tmux server, through one control-mode connection attached to `session`."""
+
+    def __init__(self, socket_name: str | None = None, session: str | None = None, config_file: str | None = None):
+        self.client = TmuxControlClient(socket_name, config_file)
+        self.session = session
+        self.created_session = False
+        self._queues: list[asyncio.Queue[TerminalEvent | None]] = []
+        self._window_panes: dict[str, tuple[str, ...]] = {}
+        self._dead: dict[str, bool] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.client.subscribe(self._on_notification)
+
+    @property
+    def where(self) -> str:
+        return self.client.where
+
+    # --- connection -------------------------------------------------------------------------------------
+
+    async def attach(self) -> None:
+        """Attach to `session` (or to the most recent session when None). BackendGone if there is none."""
+        target = ["attach-session", "-t", f"={self.session}"] if self.session else ["attach-session"]
+        try:
+            await self.client.connect(target)
+        except BackendGone as error:
+            if "can't find session" in str(error):
+                raise BackendGone(f"there is no session {self.session!r} on {self.where}") from None
+            if "no sessions" in str(error):
+                raise BackendGone(f"no tmux server is running on {self._socket_label()} (nothing is up there)") from None
+            raise
+        self.session = self.client.session
+        await self._watch()
+
+    async def attach_or_create(self, size: tuple[int, int], window_name: str, launch: Launch) -> None:
+        """Attach to `session`, creating it (its first pane running `launch`) when it does not exist."""
+        assert self.session is not None
+        try:
+            await self.attach()
+            return
+        except BackendGone:
+            pass
+        width, height = size
+        await self.client.connect(
+            [
+                "new-session",
+                "-s",
+                self.session,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                "-n",
+                window_name,
+                *_raw_launch_args(launch),
+            ]
+        )
+        self.created_session = True
+        self.session = self.client.session
+        await self._watch()
+
+    async def _watch(self) -> None:
+        await self.client.command(
+            f"refresh-client -B {quote(_DEAD_SUBSCRIPTION + ':%*:#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}')}"
+        )
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.client.close()
+
+    def _socket_label(self) -> str:
+        return f"socket {self.client.socket_name!r}" if self.client.socket_name else "the default socket"
+
+    # --- events -----------------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[TerminalEvent]:
+        queue: asyncio.Queue[TerminalEvent | None] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+                if isinstance(event, BackendLost):
+                    return
+        finally:
+            self._queues.remove(queue)
+
+    def _publish(self, event: TerminalEvent) -> None:
+        for queue in self._queues:
+            queue.put_nowait(event)
+
+    def _on_notification(self, note: Notification) -> None:
+        name, args = note.name, note.args
+        if name == "output":
+            self._publish(PaneOutput(args[0], note.data, note.received))
+        elif name == "window-pane-changed" and len(args) >= 2:
+            self._publish(PaneFocused(pane=args[1], window=args[0]))
+        elif name == "layout-change" and len(args) >= 2:
+            window, layout = args[0], args[1]
+            panes = layout_panes(layout)
+            previous = self._window_panes.get(window, ())
+            self._window_panes[window] = panes
+            self._publish(LayoutChanged(window, layout, panes))
+            self._check_gone([pane for pane in previous if pane not in panes])
+        elif name in ("window-close", "unlinked-window-close") and args:
+            self._publish(WindowClosed(args[0]))
+            self._check_gone(list(self._window_panes.pop(args[0], ())))
+        elif name == "subscription-changed" and args and args[0] == _DEAD_SUBSCRIPTION:
+            self._on_dead_report(args)
+        elif name == "exit":
+            self._publish(BackendLost(args[0] if args else f"{self.where} went away"))
+            for queue in self._queues:
+                queue.put_nowait(None)
+
+    def _on_dead_report(self, args: tuple[str, ...]) -> None:
+        # %subscription-changed NAME $session @window index %pane : dead/status/signal
+        try:
+            pane = args[4]
+            value = args[args.index(":") + 1]
+        except (IndexError, ValueError):
+            return
+        dead, _, rest = value.partition("/")
+        status, _, signal = rest.partition("/")
+        was_dead = self._dead.get(pane, False)
+        self._dead[pane] = dead == "1"
+        if dead == "1" and not was_dead:
+            self._publish(
+                PaneExited(
+                    pane,
+                    status=int(status) if status.isdigit() else None,
+                    signal=int(signal) if signal.isdigit() else None,
+                )
+            )
+
+    def _check_gone(self, candidates: list[str]) -> None:
+        """Panes missing from a layout may have moved to another window: confirm they are gone."""
+        if not candidates:
+            return
+
+        async def confirm() -> None:
+            with contextlib.suppress(BackendError):
+                alive = set(await self.client.command("list-panes -a -F '#{pane_id}'"))
+                for pane in candidates:
+                    if pane not in alive:
+                        self._dead.pop(pane, None)
+                        self._publish(PaneClosed(pane))
+
+        task = asyncio.get_running_loop().create_task(confirm())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- panes ------------------------------------------------------------------------------------------
+
+    async def list_panes(self, all_sessions: bool = True) -> list[PaneInfo]:
+        return [info for info, _, _ in await self.list_panes_detailed(all_sessions)]
+
+    async def list_panes_detailed(self, all_sessions: bool = True) -> list[tuple[PaneInfo, str, dict[str, str]]]:
+        scope = "-a" if all_sessions else f"-s -t {quote('=' + (self.session or ''))}"
+        lines = await self.client.command(f"list-panes {scope} -F {quote(PANE_FORMAT)}")
+        return [parse_pane_line(line) for line in lines if line]
+
+    async def pane(self, pane: str) -> PaneInfo:
+        lines = await self.client.command(f"display-message -p -t {quote(pane)} {quote(PANE_FORMAT)}")
+        return parse_pane_line(lines[0])[0]
+
+    async def new_window(self, name: str, launch: Launch) -> PaneInfo:
+        target = quote(f"={self.session}:") if self.session else ""
+        lines = await self.client.command(
+            f"new-window -d -P -F {quote(PANE_FORMAT)} {'-t ' + target if target else ''} -n {quote(name)} "
+            f"{_launch_args(launch)}"
+        )
+        return parse_pane_line(lines[0])[0]
+
+    async def split_pane(
+        self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False
+    ) -> PaneInfo:
+        flags = ("-h" if direction == "h" else "-v") + (" -b" if before else "")
+        lines = await self.client.command(
+            f"split-window -d -P -F {quote(PANE_FORMAT)} -t {quote(target)} {flags} {_launch_args(launch)}"
+        )
+        return parse_pane_line(lines[0])[0]
+
+    async def join_pane(self, pane: str, target: str, before: bool = False) -> None:
+        """Move `pane` next to `target` (after it in pane order, or before with `before`)."""
+        await self.client.command(f"join-pane -d {'-b ' if before else ''}-s {quote(pane)} -t {quote(target)}")
+
+    async def swap_panes(self, first: str, second: str) -> None:
+        await self.client.command(f"swap-pane -d -s {quote(first)} -t {quote(second)}")
+
+    async def close_pane(self, pane: str) -> None:
+        await self.client.command(f"kill-pane -t {quote(pane)}")
+
+    async def kill_session(self, session: str | None = None) -> None:
+        """Kill a session (default: this connection's, which ends the connection with it)."""
+        with contextlib.suppress(BackendGone):
+            await self.client.command(f"kill-session -t {quote('=' + (session or self.session or ''))}")
+
+    async def break_pane(self, pane: str, window_name: str) -> PaneInfo:
+        """Move `pane` out into a new window of its own."""
+        await self.client.command(f"break-pane -d -s {quote(pane)} -n {quote(window_name)}")
+        return await self.pane(pane)
+
+    async def respawn_pane(self, pane: str, launch: Launch) -> None:
+        self._dead.pop(pane, None)
+        await self.client.command(f"respawn-pane -k -t {quote(pane)} {_launch_args(launch)}")
+
+    async def send_text(self, pane: str, text: str) -> None:
+        commands = []
+        for literal, control in re.findall(r"([^\x00-\x1f\x7f]+)|([\x00-\x1f\x7f]+)", text):
+            if literal:
+                commands.append(f"send-keys -t {quote(pane)} -l -- {quote(literal)}")
+            else:
+                hex_bytes = " ".join(f"{byte:02x}" for byte in control.encode())
+                commands.append(f"send-keys -t {quote(pane)} -H {hex_bytes}")
+        await self.client.commands(commands)
+
+    async def send_keys(self, pane: str, keys: Sequence[str]) -> None:
+        if keys:
+            await self.client.command(f"send-keys -t {quote(pane)} {' '.join(quote(key) for key in keys)}")
+
+    async def capture(self, pane: str, escapes: bool = False) -> str:
+        lines = await self.client.command(f"capture-pane -p {'-e ' if escapes else ''}-t {quote(pane)}")
+        return "\n".join(lines)
+
+    async def style_pane(self, pane: str, style: PaneStyle) -> None:
+        target = quote(pane)
+        commands = []
+        if style.background is not None:
+            value = quote("bg=default" if style.background == "default" else f"bg={style.background}")
+            commands += [f"set -p -t {target} window-style {value}", f"set -p -t {target} window-active-style {value}"]
+        if style.border is not None:
+            commands += [
+                f"set -p -t {target} pane-border-style {quote('fg=' + style.border)}",
+                f"set -p -t {target} pane-active-border-style {quote('fg=' + style.border + ',bold')}",
+                f"set -p -t {target} {BORDER_OPTION} {quote(style.border)}",
+            ]
+        if style.title is not None:
+            commands.append(f"select-pane -t {target} -T {quote(escape_format(style.title))}")
+        if style.badge is not None:
+            commands.append(f"set -p -t {target} {BADGE_OPTION} {quote(style.badge)}")
+        await self.client.commands(commands)
+
+    async def show_pane_borders(self, window: str) -> None:
+        """Turn on the title line above each pane of `window`: title, team colour and badge."""
+        target = quote(window)
+        await self.client.commands(
+            [
+                f"set -w -t {target} pane-border-status top",
+                f"set -w -t {target} pane-border-format {quote(BORDER_FORMAT)}",
+            ]
+        )
+
+    async def select_pane(self, pane: str) -> None:
+        await self.client.commands([f"select-window -t {quote(pane)}", f"select-pane -t {quote(pane)}"])
+
+    async def set_identity(self, pane: str, org: str, agent: str, meta: dict[str, str] | None = None) -> None:
+        target = quote(pane)
+        commands = [
+            f"set -p -t {target} {ORG_OPTION} {quote(org)}",
+            f"set -p -t {target} {AGENT_OPTION} {quote(agent)}",
+            f"set -p -t {target} remain-on-exit on",
+        ]
+        for key, value in (meta or {}).items():
+            commands.append(f"set -p -t {target} @agent_console_{key} {quote(value)}")
+        await self.client.commands(commands)
+
+    async def tag_window(self, window: str, org: str, index: int) -> None:
+        await self.client.commands(
+            [f"set -w -t {quote(window)} {WINDOW_OPTION} {quote(f'{org}:{index}')}"]
+        )
+
+    async def window_tags(self) -> dict[str, str]:
+        """Window id → its `org:index` tag, for the windows of this session."""
+        lines = await self.client.command(
+            f"list-windows -t {quote('=' + (self.session or ''))} -F {quote('#{window_id}' + _SEP + '#{' + WINDOW_OPTION + '}')}"
+        )
+        tags = {}
+        for line in lines:
+            window, _, tag = line.partition(_SEP)
+            if tag:
+                tags[window] = tag
+        return tags
+
+    async def window_size(self, window: str) -> tuple[int, int]:
+        lines = await self.client.command(f"display-message -p -t {quote(window)} '#{{window_width}} #{{window_height}}'")
+        width, height = lines[0].split()
+        return int(width), int(height)
+
+    async def window_layout(self, window: str) -> str:
+        return (await self.client.command(f"display-message -p -t {quote(window)} '#{{window_layout}}'"))[0]
+
+    async def apply_layout(self, window: str, cells: Cell) -> None:
+        panes = layout_panes(await self.window_layout(window))
+        layout = tmux_layout(cells, panes)
+        try:
+            await self.client.command(f"select-layout -t {quote(window)} {quote(layout)}")
+        except TmuxCommandError as error:
+            raise BackendError(f"tmux rejected the layout for window {window}: {error.tmux_message}") from None
+
+
+def _raw_launch_args(launch: Launch) -> list[str]:
+    """Launch arguments for the tmux command line itself (argv, not the control-mode parser)."""
+    args: list[str] = []
+    if launch.cwd:
+        args += ["-c", escape_format(launch.cwd)]
+    for key, value in launch.env.items():
+        args += ["-e", f"{key}={value}"]
+    if launch.command:
+        args.append(launch.command)
+    return args

@@ -1,0 +1,37 @@
+"""Shared fixtures: every tmux server a test starts is private (-L) and killed at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Never reach the user's tmux server or their config: no TMUX, a private HOME."""
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.delenv("TMUX_PANE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture
+def tmux_socket() -> Iterator[str]:
+    """A unique tmux socket name; its server (if a test started one) is killed afterwards."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: the tests need a real tmux (apt-get install tmux)")
+    name = f"ac-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, env=env, check=False)
+
+
+def tmux(socket: str, *args: str) -> str:
+    """Run a one-off tmux command against the private server (for assertions from outside)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    result = subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, env=env, check=False)
+    return result.stdout
