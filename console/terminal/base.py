@@ -149,8 +149,8 @@ class TerminalBackend(Protocol):
     async def send_keys(self, pane: str, keys: Sequence[str]) -> None:
         """Press named keys (`Enter`, `Escape`, `C-c`, `Up` …)."""
 
-    async def capture(self, pane: str, escapes: bool = False) -> str:
-        """The pane's visible screen."""
+    async def capture(self, pane: str, escapes: bool = False, history: int = 0) -> str:
+        """The pane's visible screen, preceded by up to `history` lines of scrollback."""
         ...
 
     async def style_pane(self, pane: str, style: PaneStyle) -> None: ...

@@ -201,9 +201,12 @@ class TmuxBackend:
 
     # --- events -----------------------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[TerminalEvent]:
+    def events(self) -> AsyncIterator[TerminalEvent]:
         queue: asyncio.Queue[TerminalEvent | None] = asyncio.Queue()
-        self._queues.append(queue)
+        self._queues.append(queue)  # subscribed now, not at the first read
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[TerminalEvent | None]) -> AsyncIterator[TerminalEvent]:
         try:
             while True:
                 event = await queue.get()
@@ -250,17 +253,40 @@ class TmuxBackend:
         except (IndexError, ValueError):
             return
         dead, _, rest = value.partition("/")
-        status, _, signal = rest.partition("/")
         was_dead = self._dead.get(pane, False)
         self._dead[pane] = dead == "1"
         if dead == "1" and not was_dead:
-            self._publish(
-                PaneExited(
-                    pane,
-                    status=int(status) if status.isdigit() else None,
-                    signal=int(signal) if signal.isdigit() else None,
+            self._spawn(self._report_exit(pane, rest))
+
+    async def _report_exit(self, pane: str, status_and_signal: str) -> None:
+        """Publish PaneExited; tmux marks a pane dead at end of output, a moment before it reaps the child
+        (and now and then never records the status: then it is None)."""
+        delay = 0.02
+        for _ in range(3):
+            if status_and_signal.strip("/"):
+                break
+            await asyncio.sleep(delay)
+            delay *= 2
+            try:
+                lines = await self.client.command(
+                    f"display-message -p -t {quote(pane)} '#{{pane_dead_status}}/#{{pane_dead_signal}}'"
                 )
+            except BackendError:
+                break
+            status_and_signal = lines[0] if lines else ""
+        status, _, signal = status_and_signal.partition("/")
+        self._publish(
+            PaneExited(
+                pane,
+                status=int(status) if status.isdigit() else None,
+                signal=int(signal) if signal.isdigit() else None,
             )
+        )
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _check_gone(self, candidates: list[str]) -> None:
         """Panes missing from a layout may have moved to another window: confirm they are gone."""
@@ -275,9 +301,7 @@ class TmuxBackend:
                         self._dead.pop(pane, None)
                         self._publish(PaneClosed(pane))
 
-        task = asyncio.get_running_loop().create_task(confirm())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(confirm())
 
     # --- panes ------------------------------------------------------------------------------------------
 
@@ -293,22 +317,39 @@ class TmuxBackend:
         lines = await self.client.command(f"display-message -p -t {quote(pane)} {quote(PANE_FORMAT)}")
         return parse_pane_line(lines[0])[0]
 
-    async def new_window(self, name: str, launch: Launch) -> PaneInfo:
-        target = quote(f"={self.session}:") if self.session else ""
+    async def new_window(self, name: str, launch: Launch, hold: bool = True) -> PaneInfo:
+        """A new window running `launch`. With `hold`, the pane stays when its program exits."""
+        target = f"-t {quote(f'={self.session}:')} " if self.session else ""
         lines = await self.client.command(
-            f"new-window -d -P -F {quote(PANE_FORMAT)} {'-t ' + target if target else ''} -n {quote(name)} "
-            f"{_launch_args(launch)}"
+            f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} "
+            + _launch_args(launch)
         )
-        return parse_pane_line(lines[0])[0]
+        pane = parse_pane_line(lines[0])[0]
+        if hold:
+            await self.hold_window(pane.window)
+        return pane
 
     async def split_pane(
-        self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False
+        self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False, hold: bool = True
     ) -> PaneInfo:
+        """A new pane next to `target` (after it in pane order, or before).
+
+        With `hold`, the pane stays when its program exits; the target's window should already be held
+        (`hold_window`) so that a program that fails at once cannot take its pane with it.
+        """
         flags = ("-h" if direction == "h" else "-v") + (" -b" if before else "")
         lines = await self.client.command(
-            f"split-window -d -P -F {quote(PANE_FORMAT)} -t {quote(target)} {flags} {_launch_args(launch)}"
+            f"split-window -d -P -F {quote(PANE_FORMAT)} -t {quote(target)} {flags} "
+            + _launch_args(launch)
         )
-        return parse_pane_line(lines[0])[0]
+        pane = parse_pane_line(lines[0])[0]
+        if hold:
+            await self.client.command(f"set -p -t {quote(pane.pane)} remain-on-exit on")
+        return pane
+
+    async def hold_window(self, window: str) -> None:
+        """Panes of `window` (and new ones split in it) stay, showing their last screen, when their program exits."""
+        await self.client.command(f"set -w -t {quote(window)} remain-on-exit on")
 
     async def join_pane(self, pane: str, target: str, before: bool = False) -> None:
         """Move `pane` next to `target` (after it in pane order, or before with `before`)."""
@@ -348,8 +389,10 @@ class TmuxBackend:
         if keys:
             await self.client.command(f"send-keys -t {quote(pane)} {' '.join(quote(key) for key in keys)}")
 
-    async def capture(self, pane: str, escapes: bool = False) -> str:
-        lines = await self.client.command(f"capture-pane -p {'-e ' if escapes else ''}-t {quote(pane)}")
+    async def capture(self, pane: str, escapes: bool = False, history: int = 0) -> str:
+        """The visible screen, preceded by up to `history` lines of scrollback."""
+        start = f"-S -{history} " if history else ""
+        lines = await self.client.command(f"capture-pane -p {'-e ' if escapes else ''}{start}-t {quote(pane)}")
         return "\n".join(lines)
 
     async def style_pane(self, pane: str, style: PaneStyle) -> None:
@@ -359,11 +402,8 @@ class TmuxBackend:
             value = quote("bg=default" if style.background == "default" else f"bg={style.background}")
             commands += [f"set -p -t {target} window-style {value}", f"set -p -t {target} window-active-style {value}"]
         if style.border is not None:
-            commands += [
-                f"set -p -t {target} pane-border-style {quote('fg=' + style.border)}",
-                f"set -p -t {target} pane-active-border-style {quote('fg=' + style.border + ',bold')}",
-                f"set -p -t {target} {BORDER_OPTION} {quote(style.border)}",
-            ]
+            # Per-pane pane-border-style does not stick in tmux 3.3; the border format reads this option.
+            commands.append(f"set -p -t {target} {BORDER_OPTION} {quote(style.border)}")
         if style.title is not None:
             commands.append(f"select-pane -t {target} -T {quote(escape_format(style.title))}")
         if style.badge is not None:
@@ -388,7 +428,6 @@ class TmuxBackend:
         commands = [
             f"set -p -t {target} {ORG_OPTION} {quote(org)}",
             f"set -p -t {target} {AGENT_OPTION} {quote(agent)}",
-            f"set -p -t {target} remain-on-exit on",
         ]
         for key, value in (meta or {}).items():
             commands.append(f"set -p -t {target} @agent_console_{key} {quote(value)}")

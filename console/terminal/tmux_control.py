@@ -160,10 +160,13 @@ class TmuxControlClient:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
-    async def notifications(self) -> AsyncIterator[Notification]:
-        """Every notification from now on, until the connection ends."""
+    def notifications(self) -> AsyncIterator[Notification]:
+        """Every notification from now on (subscribed at the call), until the connection ends."""
         queue: asyncio.Queue[Notification | None] = asyncio.Queue()
         unsubscribe = self.subscribe(queue.put_nowait)
+        return self._drain(queue, unsubscribe)
+
+    async def _drain(self, queue: asyncio.Queue[Notification | None], unsubscribe) -> AsyncIterator[Notification]:
         try:
             while True:
                 item = await queue.get()
@@ -234,7 +237,9 @@ class TmuxControlClient:
                     block_is_reply = block_key.rsplit(b" ", 1)[-1] == b"1"
                     continue
                 if not line.startswith(b"%"):
-                    preamble.append(line.decode("utf-8", "replace"))
+                    # Before attaching, tmux may explain a failure in plain lines; later, hooks print here.
+                    if self._ready is not None and not self._ready.done() and len(preamble) < 20:
+                        preamble.append(line.decode("utf-8", "replace"))
                     continue
                 self._dispatch(line)
         except (asyncio.LimitOverrunError, ValueError) as error:

@@ -1,0 +1,219 @@
+"""The tmux backend on a real private server: panes, identity, text and keys, style, pushed events."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from agent_console.terminal.base import (
+    BackendGone,
+    BackendLost,
+    Launch,
+    PaneClosed,
+    PaneExited,
+    PaneFocused,
+    PaneOutput,
+    PaneStyle,
+    TerminalEvent,
+)
+from agent_console.terminal.tmux import TmuxBackend, layout_checksum, layout_panes
+
+from .conftest import tmux
+
+
+@pytest.fixture
+async def backend(tmux_socket: str, tmp_path: Path):
+    terminal = TmuxBackend(tmux_socket, "org", config_file="/dev/null")
+    await terminal.attach_or_create((160, 48), "exec", Launch(None, cwd=str(tmp_path)))
+    await terminal.hold_window("@0")
+    yield terminal
+    await terminal.close()
+
+
+class Recorder:
+    """Collects a backend's pushed events in the background."""
+
+    def __init__(self, backend: TmuxBackend) -> None:
+        self.events: list[TerminalEvent] = []
+        self._changed = asyncio.Event()
+        self._stream = backend.events()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self._stream:
+            self.events.append(event)
+            self._changed.set()
+
+    async def wait_for(self, predicate, timeout: float = 5.0) -> TerminalEvent:
+        async def wait() -> TerminalEvent:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def output(self, pane: str) -> bytes:
+        return b"".join(e.data for e in self.events if isinstance(e, PaneOutput) and e.pane == pane)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+
+
+@pytest.fixture
+async def recorder(backend: TmuxBackend):
+    rec = Recorder(backend)
+    await asyncio.sleep(0)  # subscribed before the test acts
+    yield rec
+    await rec.stop()
+
+
+async def test_create_session_then_reattach(tmux_socket: str, tmp_path: Path) -> None:
+    first = TmuxBackend(tmux_socket, "org", config_file="/dev/null")
+    await first.attach_or_create((100, 30), "exec", Launch(None, cwd=str(tmp_path)))
+    assert first.created_session
+    await first.close()
+    second = TmuxBackend(tmux_socket, "org")
+    await second.attach_or_create((100, 30), "exec", Launch(None))
+    assert not second.created_session
+    panes = await second.list_panes()
+    assert len(panes) == 1 and (panes[0].width, panes[0].height) == (100, 30)
+    await second.close()
+
+
+async def test_split_identity_and_readoption(backend: TmuxBackend, tmux_socket: str, tmp_path: Path) -> None:
+    pane = await backend.split_pane("%0", Launch("sleep 30", cwd=str(tmp_path), env={"GREETING": "it's #1"}))
+    await backend.set_identity(pane.pane, "api", "worker-1", {"team": "backend"})
+    await backend.close()
+    # A new connection (a restarted console) finds the agent by the identity stored in the pane.
+    again = TmuxBackend(tmux_socket, "org")
+    await again.attach()
+    found = {info.agent: (info, meta) for info, _, meta in await again.list_panes_detailed()}
+    info, meta = found["worker-1"]
+    assert info.pane == pane.pane and info.org == "api" and info.alive and info.pid
+    assert meta["team"] == "backend"
+    environ = Path(f"/proc/{info.pid}/environ").read_bytes().split(b"\0")
+    assert b"GREETING=it's #1" in environ
+    assert Path(f"/proc/{info.pid}/cwd").resolve() == tmp_path.resolve()
+    await again.close()
+
+
+async def test_send_text_is_literal_and_keys_are_named(backend: TmuxBackend, tmp_path: Path) -> None:
+    out = tmp_path / "typed.txt"
+    script = f"IFS= read -r line; printf '%s' \"$line\" > {out}; sleep 30"
+    pane = await backend.split_pane("%0", Launch(f"sh -c {_sh_quote(script)}", cwd=str(tmp_path)))
+    text = "it's $HOME; #{pane_id} -n \\ é"
+    await backend.send_text(pane.pane, text)
+    await backend.send_keys(pane.pane, ["Enter"])
+    await _until(lambda: out.exists() and out.read_text() == text)
+
+
+async def test_send_text_with_control_characters(backend: TmuxBackend, tmp_path: Path) -> None:
+    out = tmp_path / "raw.bin"
+    pane = await backend.split_pane("%0", Launch(f"sh -c 'stty raw -echo; head -c 5 > {out}; sleep 30'"))
+    await asyncio.sleep(0.3)  # let stty take effect
+    await backend.send_text(pane.pane, "a\tb\x01\r")
+    await _until(lambda: out.exists() and out.read_bytes() == b"a\tb\x01\r")
+
+
+async def test_capture_shows_the_screen(backend: TmuxBackend, recorder: Recorder) -> None:
+    pane = await backend.split_pane("%0", Launch("printf 'line one\\nline two\\n'; sleep 30"))
+    await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and b"line two" in recorder.output(pane.pane))
+    screen = await backend.capture(pane.pane)
+    assert screen.splitlines()[:2] == ["line one", "line two"]
+
+
+async def test_output_exit_and_close_are_pushed(backend: TmuxBackend, recorder: Recorder) -> None:
+    pane = await backend.split_pane("%0", Launch("echo hello-from-agent; sleep 0.3; exit 7"))
+    await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and b"hello-from-agent" in recorder.output(pane.pane))
+    exited = await recorder.wait_for(lambda e: isinstance(e, PaneExited) and e.pane == pane.pane)
+    assert exited.status == 7
+    assert not (await backend.pane(pane.pane)).alive  # held: the pane stays, showing its last screen
+    await backend.respawn_pane(pane.pane, Launch("sleep 30"))
+    assert (await backend.pane(pane.pane)).alive
+    await backend.close_pane(pane.pane)
+    await recorder.wait_for(lambda e: isinstance(e, PaneClosed) and e.pane == pane.pane)
+
+
+async def test_last_words_of_a_quick_exit_stay_on_the_screen(backend: TmuxBackend, recorder: Recorder) -> None:
+    # A program that fails at once keeps its pane (the window is held), and what it said stays readable
+    # (tmux scrolls it up to print its "Pane is dead" line, hence the history).
+    pane = await backend.split_pane("%0", Launch("echo fatal: no config; exit 3"))
+    exited = await recorder.wait_for(lambda e: isinstance(e, PaneExited) and e.pane == pane.pane)
+    assert exited.status in (3, None)  # tmux 3.3 now and then does not record a quick exit's status
+    assert "fatal: no config" in await backend.capture(pane.pane, history=100)
+
+
+async def test_killed_program_reports_its_signal(backend: TmuxBackend, recorder: Recorder) -> None:
+    pane = await backend.split_pane("%0", Launch("sleep 0.2; kill -KILL $$"))
+    exited = await recorder.wait_for(lambda e: isinstance(e, PaneExited) and e.pane == pane.pane)
+    assert exited.status is None  # no exit status: it did not exit, it was killed
+    assert exited.signal in (9, None)  # tmux 3.3 now and then does not record why a pane died
+
+
+async def test_moved_pane_is_not_reported_closed(backend: TmuxBackend, recorder: Recorder) -> None:
+    pane = await backend.split_pane("%0", Launch("sleep 30"), hold=False)
+    moved = await backend.break_pane(pane.pane, "elsewhere")
+    assert moved.window != "@0"
+    marker = await backend.split_pane("%0", Launch("sleep 30"))
+    await backend.close_pane(marker.pane)
+    await recorder.wait_for(lambda e: isinstance(e, PaneClosed) and e.pane == marker.pane)
+    assert not [e for e in recorder.events if isinstance(e, PaneClosed) and e.pane == pane.pane]
+
+
+async def test_focus_changes_are_pushed(backend: TmuxBackend, recorder: Recorder, tmux_socket: str) -> None:
+    pane = await backend.split_pane("%0", Launch("sleep 30"))
+    tmux(tmux_socket, "select-pane", "-t", pane.pane)  # a human clicking into the pane
+    focus = await recorder.wait_for(lambda e: isinstance(e, PaneFocused) and e.pane == pane.pane)
+    assert focus.window == pane.window
+    await backend.select_pane("%0")
+    await recorder.wait_for(lambda e: isinstance(e, PaneFocused) and e.pane == "%0")
+    assert (await backend.pane("%0")).active
+
+
+async def test_style_sets_colours_title_and_badge(backend: TmuxBackend, tmux_socket: str) -> None:
+    pane = await backend.split_pane("%0", Launch("sleep 30"))
+    await backend.show_pane_borders(pane.window)
+    await backend.style_pane(
+        pane.pane, PaneStyle(background="#001020", border="#3b82f6", title="api · backend #1", badge="working")
+    )
+    def option(name: str) -> str:
+        return tmux(tmux_socket, "show", "-pv", "-t", pane.pane, name).strip()
+
+    assert option("window-style") == "bg=#001020"
+    assert option("@agent_console_border") == "#3b82f6"
+    assert option("@badge") == "working"
+    assert tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{pane_title}").strip() == "api · backend #1"
+    assert tmux(tmux_socket, "show", "-wv", "-t", pane.window, "pane-border-status").strip() == "top"
+    border = tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{T:pane-border-format}")
+    assert "api · backend #1" in border and "[working]" in border and "#3b82f6" in border
+
+
+async def test_server_killed_under_the_backend(backend: TmuxBackend, recorder: Recorder, tmux_socket: str) -> None:
+    tmux(tmux_socket, "kill-server")
+    lost = await recorder.wait_for(lambda e: isinstance(e, BackendLost))
+    assert "went away" in lost.reason
+    with pytest.raises(BackendGone, match=f"tmux server {tmux_socket!r} went away"):
+        await backend.list_panes()
+
+
+def test_layout_helpers() -> None:
+    layout = "c529,200x50,0,0[200x25,0,0,0,200x12,0,26,1,200x11,0,39,2]"
+    assert layout_panes(layout) == ("%0", "%1", "%2")
+    assert layout_checksum(layout.split(",", 1)[1]) == "c529"  # tmux's own checksum of that layout
+
+
+async def _until(condition, timeout: float = 5.0) -> None:
+    async def wait() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
