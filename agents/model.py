@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator

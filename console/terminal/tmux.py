@@ -450,6 +450,13 @@ class TmuxBackend:
                 tags[window] = tag
         return tags
 
+    async def session_option(self, name: str) -> str | None:
+        lines = await self.client.command(f"show -qv -t {quote('=' + (self.session or '') + ':')} {quote(name)}")
+        return "\n".join(lines) if lines else None
+
+    async def set_session_option(self, name: str, value: str) -> None:
+        await self.client.command(f"set -t {quote('=' + (self.session or '') + ':')} {quote(name)} {quote(value)}")
+
     async def window_size(self, window: str) -> tuple[int, int]:
         lines = await self.client.command(f"display-message -p -t {quote(window)} '#{{window_width}} #{{window_height}}'")
         width, height = lines[0].split()

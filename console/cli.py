@@ -1,0 +1,236 @@
+"""The `agent-console` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+
+from agent_console import __version__
+from agent_console.agents.spec import SpecError, load_spec
+
+from .deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
+from .terminal.base import BackendError, BackendGone
+from .terminal.tmux import TmuxBackend
+
+DEFAULT_SIZE = (200, 50)
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called; shown as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-console",
+        description="Mission control for teams of AI coding agents: an org spec becomes tmux panes laid out "
+        "as the org chart, one agent per pane.",
+        epilog="Run 'agent-console COMMAND --help' for a command's options. Org spec format: see README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"agent-console {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    socket_help = "tmux server socket name (tmux -L): keeps the org on its own server; default: your usual server"
+
+    up = commands.add_parser(
+        "up",
+        help="start an org: create (or re-adopt) its tmux session and one pane per agent",
+        description="Create or re-adopt the org's tmux session and start each agent's command in its own pane, "
+        "laid out as the org chart. Running it again starts only what is missing (and restarts agents whose "
+        "program exited); it never duplicates a pane.",
+    )
+    up.add_argument("spec", metavar="ORG.toml", help="the org spec")
+    up.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
+    up.add_argument("--session", metavar="NAME", help="tmux session name (default: the org's name)")
+    up.add_argument(
+        "--size",
+        metavar="COLSxROWS",
+        help="window size when the session is created (default: this terminal's size, else 200x50)",
+    )
+    up.add_argument(
+        "--remove-orphans",
+        action="store_true",
+        help="close panes of agents that are no longer in the spec (default: list them and leave them running)",
+    )
+
+    ls = commands.add_parser("ls", help="list running agents", description="List the agents running on a tmux server.")
+    ls.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    ls.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
+    ls.add_argument("--org", metavar="NAME", help="only this org's agents")
+
+    down = commands.add_parser(
+        "down",
+        help="stop an org: close its panes",
+        description="Close every pane of an org, its executive pane included. Without a spec or --org, the one "
+        "org running on the server.",
+    )
+    down.add_argument("spec", metavar="ORG.toml", nargs="?", help="the org spec (names the org)")
+    down.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
+    down.add_argument("--org", metavar="NAME", help="the org to stop (instead of a spec)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    handler = {"up": _up, "ls": _ls, "down": _down}[args.command]
+    try:
+        return asyncio.run(handler(args))
+    except SpecError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except UsageError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except BackendError as error:
+        _error(str(error))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _error(message: str) -> None:
+    print(f"agent-console: error: {message}", file=sys.stderr)
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _parse_size(text: str | None) -> tuple[int, int]:
+    if text is None:
+        if sys.stdout.isatty():
+            size = shutil.get_terminal_size(DEFAULT_SIZE)
+            return size.columns, size.lines
+        return DEFAULT_SIZE
+    match = re.fullmatch(r"(\d+)x(\d+)", text.strip())
+    if not match or int(match.group(1)) < 20 or int(match.group(2)) < 10:
+        raise UsageError(f"--size {text!r}: write it as COLSxROWS, at least 20x10 (e.g. 200x50)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _attach_hint(socket_name: str | None, session: str) -> str:
+    socket = f" -L {socket_name}" if socket_name else ""
+    return f"tmux{socket} attach -t {session}"
+
+
+async def _up(args: argparse.Namespace) -> int:
+    org = load_spec(args.spec)
+    size = _parse_size(args.size)
+    backend = TmuxBackend(args.socket_name, args.session or org.name)
+    try:
+        try:
+            report = await bring_up(org, backend, size, remove_orphans=args.remove_orphans, progress=_progress)
+        except BackendGone as error:
+            raise BackendGone(f"while bringing up org {org.name!r}: {error}") from None
+    finally:
+        await backend.close()
+    _print_up(org.name, report, args.socket_name, len(org.agents))
+    return 0
+
+
+def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -> None:
+    where = f"session {report.session!r}" + (f" on tmux socket {socket_name!r}" if socket_name else "")
+    if not report.changed:
+        print(f"org {org!r} is up to date in {where}: {count} agent(s) running, nothing to do")
+    else:
+        parts = [
+            f"{len(items)} {label}"
+            for items, label in (
+                (report.started, "started"),
+                (report.restarted, "restarted"),
+                (report.moved, "moved"),
+                (report.removed, "removed"),
+            )
+            if items
+        ]
+        summary = ", ".join(parts) or "layout updated"
+        windows = f"{report.windows} window{'s' if report.windows != 1 else ''}"
+        print(f"org {org!r} is up in {where}: {count} agent(s), {summary}; {windows}")
+    if report.orphans:
+        names = ", ".join(report.orphans)
+        print(f"note: not in the spec but still running: {names} (up --remove-orphans closes them)")
+    if not os.environ.get("TMUX"):
+        print(f"attach with: {_attach_hint(socket_name, report.session)}")
+
+
+async def _ls(args: argparse.Namespace) -> int:
+    backend = TmuxBackend(args.socket_name)
+    try:
+        try:
+            await backend.attach()
+        except BackendGone as error:
+            if args.json:
+                print("[]")
+            print(f"no agents: {error}", file=sys.stderr)
+            return 0
+        agents = await list_agents(backend, args.org)
+    finally:
+        await backend.close()
+    if args.json:
+        print(json.dumps([agent.as_json() for agent in agents], indent=2))
+        return 0
+    if not agents:
+        print("no agents" + (f" of org {args.org!r}" if args.org else "") + " are running", file=sys.stderr)
+        return 0
+    several = len({agent.org for agent in agents}) > 1
+    header = (["ORG"] if several else []) + ["NAME", "TEAM", "KIND", "PANE", "PID", "ALIVE", "COMMAND"]
+    rows = [
+        ([agent.org] if several else [])
+        + [agent.name, agent.team, agent.kind, agent.pane, str(agent.pid or "-"), "yes" if agent.alive else "no",
+           agent.command]
+        for agent in agents
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    return 0
+
+
+async def _down(args: argparse.Namespace) -> int:
+    org_name = args.org
+    if args.spec:
+        if org_name:
+            raise UsageError("give either ORG.toml or --org, not both")
+        org_name = load_spec(args.spec).name
+    backend = TmuxBackend(args.socket_name)
+    try:
+        try:
+            await backend.attach()
+        except BackendGone as error:
+            print(f"nothing to stop: {error}", file=sys.stderr)
+            return 0
+        orgs = await running_orgs(backend)
+        if org_name is None:
+            if not orgs:
+                print("nothing to stop: no org is running on this server", file=sys.stderr)
+                return 0
+            if len(orgs) > 1:
+                raise UsageError(f"several orgs are running ({', '.join(sorted(orgs))}): name one with --org or a spec")
+            org_name = next(iter(orgs))
+        if org_name not in orgs:
+            print(f"nothing to stop: org {org_name!r} is not running on this server", file=sys.stderr)
+            return 0
+        if backend.session != orgs[org_name]:
+            await backend.close()
+            backend = TmuxBackend(args.socket_name, orgs[org_name])
+            await backend.attach()
+        closed = await bring_down(backend, org_name)
+    finally:
+        await backend.close()
+    print(f"org {org_name!r} is down: closed {len(closed)} agent pane(s) and its executive pane")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

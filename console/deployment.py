@@ -1,0 +1,362 @@
+"""Bring an org up in a terminal (create or re-adopt its panes, laid out as the plan says), list it, take it down.
+
+Idempotent: the terminal's own pane options say which pane runs which agent, so running `up` again only
+does what is missing — a new agent's pane, a dead agent's restart, a pane moved to the plan's window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from agent_console.agents.layout import (
+    LayoutPlan,
+    WindowPlan,
+    layout_cells,
+    plan_from_data,
+    plan_layout,
+    plan_to_data,
+)
+from agent_console.agents.model import EXEC_SLOT, Agent, Org
+from agent_console.themes.palette import EXEC_COLOR, team_color
+
+from .terminal.base import BackendError, Launch, PaneInfo, PaneStyle
+from .terminal.tmux import TmuxBackend, layout_panes, tmux_layout
+
+
+@dataclass
+class UpReport:
+    """What `up` did, agent by agent."""
+
+    session: str
+    created_session: bool = False
+    started: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    relaid: list[str] = field(default_factory=list)
+    windows: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created_session or self.started or self.restarted or self.moved or self.removed or self.relaid)
+
+
+@dataclass(frozen=True)
+class AgentPane:
+    """One agent as `ls` shows it."""
+
+    org: str
+    name: str
+    team: str
+    kind: str
+    pane: str
+    window: str
+    pid: int | None
+    command: str
+    current_command: str
+    alive: bool
+    session: str
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def agent_launch(org: Org, agent: Agent) -> Launch:
+    env = {**agent.env, "AGENT_CONSOLE_ORG": org.name, "AGENT_CONSOLE_AGENT": agent.name}
+    return Launch(command=agent.launch_command, cwd=str(agent.cwd), env=env)
+
+
+def _meta(agent: Agent) -> dict[str, str]:
+    return {"team": agent.team, "kind": agent.kind.value, "command": agent.launch_command or "(shell)"}
+
+
+def _style(org: Org, slot: str) -> PaneStyle:
+    if slot == EXEC_SLOT:
+        return PaneStyle(border=EXEC_COLOR, title=f"{org.name} · executive")
+    agent = org.agent(slot)
+    index = [team.name for team in org.teams].index(agent.team)
+    color = team_color(index, org.teams[index].color)
+    role = "" if agent.role.value == "worker" else f" · {agent.role.value}"
+    return PaneStyle(border=color, title=f"{agent.name} · {agent.team}{role}")
+
+
+Progress = Callable[[str], None]
+PLAN_OPTION = "@agent_console_plan"
+
+
+async def bring_up(
+    org: Org,
+    backend: TmuxBackend,
+    size: tuple[int, int],
+    remove_orphans: bool = False,
+    progress: Progress | None = None,
+) -> UpReport:
+    """Make the backend's session hold exactly the org's agents, laid out as the plan says."""
+    say = progress or (lambda message: None)
+    exec_launch = Launch(command=None, cwd=os.getcwd(), env={"AGENT_CONSOLE_ORG": org.name})
+    await backend.attach_or_create(size, "exec", exec_launch)
+    report = UpReport(session=backend.session or org.name, created_session=backend.created_session)
+
+    panes = await _org_panes(backend, org.name)
+    exec_pane = panes.get(EXEC_SLOT)
+    if exec_pane is None:
+        exec_pane = await _adopt_or_make_exec(backend, org, exec_launch)
+        panes[EXEC_SLOT] = exec_pane
+    await backend.hold_window(exec_pane.window)
+    plan_size = await backend.window_size(exec_pane.window)
+    previous = await _previous_plan(backend)
+    plan = plan_layout(org, plan_size, previous=previous)
+    report.windows = len(plan.windows)
+    window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane.window)
+
+    for window in plan.windows:
+        await _realise_window(org, backend, window, panes, window_ids, report, say)
+
+    for name, info in panes.items():
+        if name != EXEC_SLOT and name not in {agent.name for agent in org.agents}:
+            if remove_orphans:
+                await backend.close_pane(info.pane)
+                report.removed.append(name)
+            else:
+                report.orphans.append(name)
+
+    for window in plan.windows:
+        if await _lay_out(backend, window, window_ids[window.index]):
+            report.relaid.append(str(window.index))
+    await backend.set_session_option(PLAN_OPTION, json.dumps(plan_to_data(plan), separators=(",", ":")))
+    return report
+
+
+async def _adopt_or_make_exec(backend: TmuxBackend, org: Org, launch: Launch) -> PaneInfo:
+    """The executive pane: the first pane of a session we just made, else a new window."""
+    if backend.created_session:
+        first = min((info for info, _, _ in await backend.list_panes_detailed(False)), key=lambda p: p.index)
+        pane = first
+    else:
+        pane = await backend.new_window("exec", launch)
+    await backend.set_identity(pane.pane, org.name, EXEC_SLOT)
+    await backend.tag_window(pane.window, org.name, 0)
+    return await backend.pane(pane.pane)
+
+
+async def _previous_plan(backend: TmuxBackend) -> LayoutPlan | None:
+    """The plan the last `up` applied (kept in a session option), so that teams keep their windows."""
+    text = await backend.session_option(PLAN_OPTION)
+    if not text:
+        return None
+    try:
+        return plan_from_data(json.loads(text))
+    except (ValueError, TypeError):
+        return None  # unreadable: plan afresh
+
+
+async def _match_windows(
+    backend: TmuxBackend, org: str, plan: LayoutPlan, panes: dict[str, PaneInfo], exec_window: str
+) -> dict[int, str]:
+    """Plan window index → the org's tmux window that already holds most of its panes (none: made later).
+
+    Matching by content rather than by number means a plan whose windows were renumbered moves no pane.
+    """
+    tagged = [window for window, tag in (await backend.window_tags()).items() if tag.rpartition(":")[0] == org]
+    window_ids = {0: exec_window}
+    claimed = {exec_window}
+    for window in plan.windows[1:]:
+        counts: dict[str, int] = {}
+        for slot in window.slots():
+            info = panes.get(slot)
+            if info is not None and info.window in tagged and info.window not in claimed:
+                counts[info.window] = counts.get(info.window, 0) + 1
+        if counts:
+            best = min(counts, key=lambda candidate: (-counts[candidate], candidate))
+            window_ids[window.index] = best
+            claimed.add(best)
+    for index, window in window_ids.items():
+        await backend.tag_window(window, org, index)
+    return window_ids
+
+
+async def _realise_window(
+    org: Org,
+    backend: TmuxBackend,
+    window: WindowPlan,
+    panes: dict[str, PaneInfo],
+    window_ids: dict[int, str],
+    report: UpReport,
+    say: Progress,
+) -> None:
+    slots = window.slots()
+    for position, slot in enumerate(slots):
+        info = panes.get(slot)
+        target_window = window_ids.get(window.index)
+        if slot == EXEC_SLOT:
+            report.adopted.append(slot) if not report.created_session else None
+            continue
+        agent = org.agent(slot)
+        if info is None:
+            say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
+            info = await _create_pane(org, backend, window, slots, position, panes, window_ids, agent)
+            report.started.append(slot)
+        elif info.window != target_window:
+            say(f"moving {slot} to window {window.index}")
+            info = await _move_pane(backend, org, window, slots, position, panes, window_ids, info)
+            report.moved.append(slot)
+        elif not info.alive:
+            say(f"restarting {slot} (its program had exited)")
+            await backend.respawn_pane(info.pane, agent_launch(org, agent))
+            report.restarted.append(slot)
+        else:
+            report.adopted.append(slot)
+        panes[slot] = info
+    window_id = window_ids[window.index]
+    await backend.show_pane_borders(window_id)
+    for slot in slots:
+        await backend.style_pane(panes[slot].pane, _style(org, slot))
+
+
+def _neighbour(slots: list[str], position: int, panes: dict[str, PaneInfo], window: str) -> tuple[str, bool] | None:
+    """The pane to place a new pane next to: the nearest earlier slot (after it), else a later one (before)."""
+    for slot in reversed(slots[:position]):
+        if slot in panes and panes[slot].window == window:
+            return panes[slot].pane, False
+    for slot in slots[position + 1 :]:
+        if slot in panes and panes[slot].window == window:
+            return panes[slot].pane, True
+    return None
+
+
+async def _create_pane(
+    org: Org,
+    backend: TmuxBackend,
+    window: WindowPlan,
+    slots: list[str],
+    position: int,
+    panes: dict[str, PaneInfo],
+    window_ids: dict[int, str],
+    agent: Agent,
+) -> PaneInfo:
+    launch = agent_launch(org, agent)
+    window_id = window_ids.get(window.index)
+    neighbour = _neighbour(slots, position, panes, window_id) if window_id else None
+    if neighbour is None:
+        info = await backend.new_window(window.name, launch)
+        window_ids[window.index] = info.window
+        await backend.tag_window(info.window, org.name, window.index)
+    else:
+        target, before = neighbour
+        info = await backend.split_pane(target, launch, before=before)
+    await backend.set_identity(info.pane, org.name, agent.name, _meta(agent))
+    return info
+
+
+async def _move_pane(
+    backend: TmuxBackend,
+    org: Org,
+    window: WindowPlan,
+    slots: list[str],
+    position: int,
+    panes: dict[str, PaneInfo],
+    window_ids: dict[int, str],
+    info: PaneInfo,
+) -> PaneInfo:
+    window_id = window_ids.get(window.index)
+    neighbour = _neighbour(slots, position, panes, window_id) if window_id else None
+    if neighbour is None:
+        moved = await backend.break_pane(info.pane, window.name)
+        window_ids[window.index] = moved.window
+        await backend.tag_window(moved.window, org.name, window.index)
+        return moved
+    target, before = neighbour
+    await backend.join_pane(info.pane, target, before=before)
+    return await backend.pane(info.pane)
+
+
+async def _lay_out(backend: TmuxBackend, window: WindowPlan, window_id: str) -> bool:
+    """Put the window's panes in plan order and apply the plan's geometry; True if anything changed."""
+    changed = False
+    order = [info for info, _, _ in await backend.list_panes_detailed(False) if info.window == window_id]
+    order.sort(key=lambda info: info.index)
+    by_slot = {info.agent: info.pane for info in order if info.agent}
+    wanted = [by_slot[slot] for slot in window.slots() if slot in by_slot]
+    current = [info.pane for info in order]
+    if len(current) != len(wanted):
+        raise BackendError(
+            f"window {window_id} holds {len(current) - len(wanted)} pane(s) that are not the org's; "
+            "close them or move them elsewhere, then run `up` again"
+        )
+    for position, pane in enumerate(wanted):
+        if current[position] != pane:
+            other = current.index(pane)
+            await backend.swap_panes(current[position], pane)
+            current[position], current[other] = current[other], current[position]
+            changed = True
+    width, height = await backend.window_size(window_id)
+    cells = layout_cells(window.root, width, height)
+    before = await backend.window_layout(window_id)
+    target = tmux_layout(cells, layout_panes(before))
+    if before != target:
+        await backend.apply_layout(window_id, cells)
+        changed = changed or await backend.window_layout(window_id) != before
+    return changed
+
+
+async def _org_panes(backend: TmuxBackend, org: str) -> dict[str, PaneInfo]:
+    return {
+        info.agent: info
+        for info, _, _ in await backend.list_panes_detailed(all_sessions=False)
+        if info.org == org and info.agent
+    }
+
+
+async def list_agents(backend: TmuxBackend, org: str | None = None) -> list[AgentPane]:
+    """Every agent pane on the server (or of one org), in session and pane order."""
+    agents = []
+    for info, session, meta in await backend.list_panes_detailed(all_sessions=True):
+        if not info.agent or info.agent == EXEC_SLOT or not info.org or (org and info.org != org):
+            continue
+        agents.append(
+            AgentPane(
+                org=info.org,
+                name=info.agent,
+                team=meta.get("team", ""),
+                kind=meta.get("kind", ""),
+                pane=info.pane,
+                window=info.window,
+                pid=info.pid,
+                command=meta.get("command", ""),
+                current_command=info.command,
+                alive=info.alive,
+                session=session,
+            )
+        )
+    return agents
+
+
+async def running_orgs(backend: TmuxBackend) -> dict[str, str]:
+    """Org name → its session, for every org with a pane on the server."""
+    return {
+        info.org: session
+        for info, session, _ in await backend.list_panes_detailed(all_sessions=True)
+        if info.org and info.agent
+    }
+
+
+async def bring_down(backend: TmuxBackend, org: str) -> list[str]:
+    """Close every pane of the org (its executive pane too); a session left with nothing else is killed."""
+    rows = await backend.list_panes_detailed(all_sessions=True)
+    ours = [(info, session) for info, session, _ in rows if info.org == org and info.agent]
+    closed = [info.agent for info, _ in ours if info.agent != EXEC_SLOT]
+    sessions = sorted(dict.fromkeys(session for _, session in ours), key=lambda s: s == backend.session)
+    for session in sessions:  # our own session last: killing it ends this connection
+        others = [info for info, s, _ in rows if s == session and not (info.org == org and info.agent)]
+        if not others:
+            await backend.kill_session(session)
+            continue
+        for info, s in ours:
+            if s == session:
+                await backend.close_pane(info.pane)
+    return closed
