@@ -172,9 +172,7 @@ class _Grid:
 Chunks = list[tuple[int, tuple[str, ...]]]  # (window position, consecutive leaves of one team)
 
 
-def plan_layout(
-    org: Org, size: tuple[int, int] = (200, 50), previous: LayoutPlan | None = None
-) -> LayoutPlan:
+def plan_layout(org: Org, size: tuple[int, int] = (200, 50), previous: LayoutPlan | None = None) -> LayoutPlan:
     """Give every agent of `org` a pane in windows of `size`; with `previous`, teams keep their windows."""
     width, height = size
     if width < 1 or height < 1:

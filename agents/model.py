@@ -187,7 +187,7 @@ def find_problem(teams: Sequence[Team], agents: Sequence[Agent]) -> OrgError | N
         parent = team.parent
         while parent is not None:
             if parent in seen:
-                cycle = " -> ".join([*seen[seen.index(parent):], parent])
+                cycle = " -> ".join([*seen[seen.index(parent) :], parent])
                 return OrgError(("team", index, "parent"), f"cycle in team parents: {cycle}")
             seen.append(parent)
             parent = parents[parent]

@@ -132,9 +132,7 @@ def kill_server(socket_name: str, socket_file: Path | None) -> None:
     if socket_file is None:
         return
     for _ in range(50):  # the server exits asynchronously; only remove the file once nothing answers
-        probe = subprocess.run(
-            [tmux_executable(), "-L", socket_name, "list-sessions"], capture_output=True, timeout=5
-        )
+        probe = subprocess.run([tmux_executable(), "-L", socket_name, "list-sessions"], capture_output=True, timeout=5)
         if probe.returncode != 0:
             break
         time.sleep(0.05)
@@ -220,9 +218,7 @@ async def consume(backend: TmuxBackend, pushed: Pushed) -> None:
                     pushed.ready_event.set()
 
 
-def poll_loop(
-    socket_name: str, panes: list[str], polled: Polled, last_mark_wall: float, deadline_wall: float
-) -> None:
+def poll_loop(socket_name: str, panes: list[str], polled: Polled, last_mark_wall: float, deadline_wall: float) -> None:
     """claude-squad's loop: capture every pane in turn (a subprocess each), then sleep 500 ms.
 
     Ends after one complete sweep that began once the last marker was due, or at the deadline.
@@ -426,15 +422,11 @@ def report(results: list[RunResult], args: argparse.Namespace, elapsed: float) -
     print("pushed      = PaneOutput events from TmuxBackend.events(), timed in the consumer.")
     if args.poll:
         print("poll 500 ms = claude-squad's loop: `tmux capture-pane -p -t <pane>` as a subprocess per pane,")
-        print(
-            "              one after another (sequential), then sleep 500 ms; seen = first capture with it."
-        )
+        print("              one after another (sequential), then sleep 500 ms; seen = first capture with it.")
     else:
         print("poll 500 ms = skipped (--no-poll)")
     print("cpu s       = our side only: pushed = event-loop thread + `tmux -C` process; poll = poll thread +")
-    print(
-        "              its capture-pane processes. The tmux server's CPU (shared) is listed below the table."
-    )
+    print("              its capture-pane processes. The tmux server's CPU (shared) is listed below the table.")
     print()
     header = (
         f"{'panes':>5}  {'method':<17}{'markers':>8}{'seen':>7}{'missed':>8}"

@@ -133,6 +133,11 @@ async def _up(args: argparse.Namespace) -> int:
             report = await bring_up(org, backend, size, remove_orphans=args.remove_orphans, progress=_progress)
         except BackendGone as error:
             raise BackendGone(f"while bringing up org {org.name!r}: {error}") from None
+        except BackendError:
+            if not backend.client.connected or not await backend.alive():
+                # The server died mid-command: say that, not the refusal it gave on its way out.
+                raise BackendGone(f"while bringing up org {org.name!r}: {backend.client.exit_reason}") from None
+            raise
     finally:
         await backend.close()
     _print_up(org.name, report, args.socket_name, len(org.agents))
@@ -160,6 +165,11 @@ def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -
     if report.orphans:
         names = ", ".join(report.orphans)
         print(f"note: not in the spec but still running: {names} (up --remove-orphans closes them)")
+    for window, strangers in report.not_laid_out.items():
+        print(
+            f"note: window {window} was not re-laid out: it also holds {', '.join(strangers)}, "
+            "which the plan does not place"
+        )
     if not os.environ.get("TMUX"):
         print(f"attach with: {_attach_hint(socket_name, report.session)}")
 
@@ -187,13 +197,20 @@ async def _ls(args: argparse.Namespace) -> int:
     header = (["ORG"] if several else []) + ["NAME", "TEAM", "KIND", "PANE", "PID", "ALIVE", "COMMAND"]
     rows = [
         ([agent.org] if several else [])
-        + [agent.name, agent.team, agent.kind, agent.pane, str(agent.pid or "-"), "yes" if agent.alive else "no",
-           agent.command]
+        + [
+            agent.name,
+            agent.team,
+            agent.kind,
+            agent.pane,
+            str(agent.pid or "-"),
+            "yes" if agent.alive else "no",
+            agent.command,
+        ]
         for agent in agents
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0
 
 

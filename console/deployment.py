@@ -22,8 +22,9 @@ from agent_console.agents.layout import (
 from agent_console.agents.model import EXEC_SLOT, Agent, Org
 from agent_console.themes.palette import EXEC_COLOR, team_color
 
-from .terminal.base import BackendError, Launch, PaneInfo, PaneStyle
+from .terminal.base import Launch, PaneInfo, PaneStyle
 from .terminal.tmux import TmuxBackend, layout_panes, tmux_layout
+from .terminal.tmux_control import TmuxCommandError
 
 
 @dataclass
@@ -39,6 +40,7 @@ class UpReport:
     orphans: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     relaid: list[str] = field(default_factory=list)
+    not_laid_out: dict[int, list[str]] = field(default_factory=dict)  # window → panes not in the plan
     windows: int = 0
 
     @property
@@ -85,6 +87,13 @@ def _style(org: Org, slot: str) -> PaneStyle:
     return PaneStyle(border=color, title=f"{agent.name} · {agent.team}{role}")
 
 
+class _NotLaidOut(Exception):
+    def __init__(self, window: int, strangers: list[str]) -> None:
+        super().__init__(window, strangers)
+        self.window = window
+        self.strangers = strangers
+
+
 Progress = Callable[[str], None]
 PLAN_OPTION = "@agent_console_plan"
 
@@ -126,8 +135,11 @@ async def bring_up(
                 report.orphans.append(name)
 
     for window in plan.windows:
-        if await _lay_out(backend, window, window_ids[window.index]):
-            report.relaid.append(str(window.index))
+        try:
+            if await _lay_out(backend, window, window_ids[window.index]):
+                report.relaid.append(str(window.index))
+        except _NotLaidOut as skipped:
+            report.not_laid_out[skipped.window] = skipped.strangers
     await backend.set_session_option(PLAN_OPTION, json.dumps(plan_to_data(plan), separators=(",", ":")))
     return report
 
@@ -248,7 +260,14 @@ async def _create_pane(
         await backend.tag_window(info.window, org.name, window.index)
     else:
         target, before = neighbour
-        info = await backend.split_pane(target, launch, before=before)
+        try:
+            info = await backend.split_pane(target, launch, before=before)
+        except TmuxCommandError as error:
+            if "no space" not in error.tmux_message:
+                raise
+            # Splitting halves the target; spread the window's space evenly (the plan's layout comes last).
+            await backend.client.command(f"select-layout -t {window_id} tiled")
+            info = await backend.split_pane(target, launch, before=before)
     await backend.set_identity(info.pane, org.name, agent.name, _meta(agent))
     return info
 
@@ -284,10 +303,8 @@ async def _lay_out(backend: TmuxBackend, window: WindowPlan, window_id: str) -> 
     wanted = [by_slot[slot] for slot in window.slots() if slot in by_slot]
     current = [info.pane for info in order]
     if len(current) != len(wanted):
-        raise BackendError(
-            f"window {window_id} holds {len(current) - len(wanted)} pane(s) that are not the org's; "
-            "close them or move them elsewhere, then run `up` again"
-        )
+        strangers = [info.agent or info.pane for info in order if info.pane not in wanted]
+        raise _NotLaidOut(window.index, strangers)
     for position, pane in enumerate(wanted):
         if current[position] != pane:
             other = current.index(pane)

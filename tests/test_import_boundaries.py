@@ -57,8 +57,11 @@ def violations(folder_root: Path, folder: str) -> list[str]:
     for path in sorted((folder_root / folder).rglob("*.py")):
         relative = path.relative_to(folder_root / folder).with_suffix("")
         parts = [p for p in relative.parts if p != "__init__"]
-        package = ".".join([PACKAGE_OF_FOLDER[folder], *parts[:-1]] if path.name != "__init__.py" else
-                           [PACKAGE_OF_FOLDER[folder], *parts])
+        package = ".".join(
+            [PACKAGE_OF_FOLDER[folder], *parts[:-1]]
+            if path.name != "__init__.py"
+            else [PACKAGE_OF_FOLDER[folder], *parts]
+        )
         for line, module in imported_modules(path, package):
             if not is_allowed(module, ALLOWED[folder]):
                 problems.append(f"{folder}/{relative}.py:{line} imports {module}")
@@ -72,7 +75,9 @@ def test_folder_imports_only_what_it_may(folder: str) -> None:
 
 def test_checker_catches_a_headless_violation(tmp_path: Path) -> None:
     (tmp_path / "agents").mkdir()
-    (tmp_path / "agents" / "state.py").write_text("import json\nfrom textual.app import App\nfrom ..terminal import tmux\n")
+    (tmp_path / "agents" / "state.py").write_text(
+        "import json\nfrom textual.app import App\nfrom ..terminal import tmux\n"
+    )
     (tmp_path / "widgets").mkdir()
     (tmp_path / "widgets" / "tree.py").write_text(
         "from textual.widget import Widget\nfrom agent_console.terminal.tmux import TmuxBackend\nimport iterm2\n"

@@ -267,8 +267,7 @@ def test_only_the_exec_agent_fills_the_window() -> None:
 def test_tall_team_wraps_into_columns_and_keeps_its_label() -> None:
     org = org_of(
         [Team(name="big"), Team(name="sub", parent="big")],
-        [Agent(name=f"b{i}", team="big") for i in range(4)]
-        + [Agent(name=f"s{i}", team="sub") for i in range(3)],
+        [Agent(name=f"b{i}", team="big") for i in range(4)] + [Agent(name=f"s{i}", team="sub") for i in range(3)],
     )
     plan = plan_layout(org, (200, 50))  # 5 panes a column
     big = plan.windows[0].root.children[1]
@@ -484,9 +483,7 @@ fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 @fast
 @given(org=orgs(), size=sizes, data=st.data())
-def test_adding_an_agent_moves_at_most_its_own_team(
-    org: Org, size: tuple[int, int], data: st.DataObject
-) -> None:
+def test_adding_an_agent_moves_at_most_its_own_team(org: Org, size: tuple[int, int], data: st.DataObject) -> None:
     team = data.draw(st.sampled_from([t.name for t in org.teams]))
     role = data.draw(st.sampled_from([Role.WORKER, Role.COORDINATOR]))
     position = data.draw(st.integers(0, len(org.agents)))

@@ -181,6 +181,7 @@ async def test_style_sets_colours_title_and_badge(backend: TmuxBackend, tmux_soc
     await backend.style_pane(
         pane.pane, PaneStyle(background="#001020", border="#3b82f6", title="api · backend #1", badge="working")
     )
+
     def option(name: str) -> str:
         return tmux(tmux_socket, "show", "-pv", "-t", pane.pane, name).strip()
 
@@ -217,3 +218,21 @@ async def _until(condition, timeout: float = 5.0) -> None:
 
 def _sh_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+async def test_applied_layout_is_the_plan_and_survives_closing_a_pane(backend: TmuxBackend, tmux_socket: str) -> None:
+    from agent_console.agents.layout import Pane, Split, layout_cells
+
+    a = await backend.split_pane("%0", Launch("sleep 30"))
+    b = await backend.split_pane(a.pane, Launch("sleep 30"))
+    # One-child and same-direction nested splits, as plans make them; tmux must get its own canonical form.
+    root = Split(
+        "h", (Split("v", (Pane("x"),), (1,)), Split("v", (Pane("y"), Split("v", (Pane("z"),), (1,))), (1, 1))), (1, 2)
+    )
+    cells = layout_cells(root, 160, 48)
+    await backend.apply_layout("@0", cells)
+    layout = await backend.window_layout("@0")
+    assert layout_panes(layout) == ("%0", a.pane, b.pane)
+    assert layout.split(",", 1)[1] == "160x48,0,0{53x48,0,0,0,106x48,54,0[106x24,54,0,1,106x23,54,25,2]}"
+    await backend.close_pane(a.pane)  # tmux crashed here on non-canonical layouts
+    assert await backend.alive()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 
@@ -88,7 +89,9 @@ async def test_error_reply_names_the_command_and_tmux_message(client: TmuxContro
 async def test_output_is_pushed_with_exact_bytes(client: TmuxControlClient, tmux_socket: str) -> None:
     queue: asyncio.Queue[Notification] = asyncio.Queue()
     client.subscribe(queue.put_nowait)
-    pane = (await client.command("split-window -d -P -F '#{pane_id}' 'sleep 0.3; printf \"x\\001y\\\\z é\\n\"; sleep 5'"))[0]
+    pane = (
+        await client.command("split-window -d -P -F '#{pane_id}' 'sleep 0.3; printf \"x\\001y\\\\z é\\n\"; sleep 5'")
+    )[0]
     note = await next_matching(queue, lambda n: n.name == "output" and n.args[0] == pane and b"x" in n.data)
     assert b"x\x01y\\z \xc3\xa9\r\n" in note.data
 
@@ -123,10 +126,8 @@ async def test_command_in_flight_fails_when_server_dies(client: TmuxControlClien
     waiting = asyncio.create_task(client.command("run-shell 'sleep 5'"))
     await asyncio.sleep(0.3)
     tmux(tmux_socket, "kill-server")
-    try:
+    with contextlib.suppress(BackendGone):
         assert await asyncio.wait_for(waiting, 4) == []
-    except BackendGone:
-        pass
     with pytest.raises(BackendGone, match="went away"):
         await asyncio.wait_for(client.command("display-message -p x"), 4)
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from .base import (
@@ -39,6 +40,7 @@ BADGE_OPTION = "@badge"
 BORDER_OPTION = "@agent_console_border"
 META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
 _DEAD_SUBSCRIPTION = "agent-console-dead"
+_DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
 _SEP = "\t"
 _PANE_FIELDS = (
     "#{pane_id}",
@@ -61,6 +63,7 @@ BORDER_FORMAT = (
     f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]#{{pane_title}}#[default]"
     f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}} "
 )
+_WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
 _LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
 
 
@@ -70,7 +73,9 @@ def parse_pane_line(line: str) -> tuple[PaneInfo, str, dict[str, str]]:
     if len(fields) != len(_PANE_FIELDS):
         raise BackendError(f"unexpected list-panes line from tmux: {line!r}")
     pane, window, index, pid, dead, width, height, active, session, agent, org, current, window_name = fields[:13]
-    meta = {option.removeprefix("@agent_console_"): value for option, value in zip(META_OPTIONS, fields[13:])}
+    meta = {
+        option.removeprefix("@agent_console_"): value for option, value in zip(META_OPTIONS, fields[13:], strict=True)
+    }
     info = PaneInfo(
         pane=pane,
         window=window,
@@ -111,8 +116,26 @@ def tmux_layout(cells: Cell, panes: Sequence[str]) -> str:
         inner = ",".join(dump(child) for child in cell.children)
         return f"{head}{{{inner}}}" if cell.direction == "h" else f"{head}[{inner}]"
 
-    body = dump(cells)
+    body = dump(_canonical(cells))
     return f"{layout_checksum(body)},{body}"
+
+
+def _canonical(cell: Cell) -> Cell:
+    """The cell tree as tmux builds its own: no split with one child, no split nested in one of the same
+    direction. tmux accepts other shapes in a layout string but can crash on them later (closing a pane)."""
+    if cell.slot is not None or not cell.children:
+        return cell
+    children = [_canonical(child) for child in cell.children]
+    if len(children) == 1:
+        only = children[0]
+        return replace(only, x=cell.x, y=cell.y, width=cell.width, height=cell.height)
+    flat: list[Cell] = []
+    for child in children:
+        if child.slot is None and child.children and child.direction == cell.direction:
+            flat.extend(child.children)
+        else:
+            flat.append(child)
+    return replace(cell, children=tuple(flat))
 
 
 def _launch_args(launch: Launch) -> str:
@@ -143,6 +166,10 @@ class TmuxBackend:
     def where(self) -> str:
         return self.client.where
 
+    @property
+    def _session_target(self) -> str:
+        return quote(f"={self.session or ''}")
+
     # --- connection -------------------------------------------------------------------------------------
 
     async def attach(self) -> None:
@@ -154,7 +181,9 @@ class TmuxBackend:
             if "can't find session" in str(error):
                 raise BackendGone(f"there is no session {self.session!r} on {self.where}") from None
             if "no sessions" in str(error):
-                raise BackendGone(f"no tmux server is running on {self._socket_label()} (nothing is up there)") from None
+                raise BackendGone(
+                    f"no tmux server is running on {self._socket_label()} (nothing is up there)"
+                ) from None
             raise
         self.session = self.client.session
         await self._watch()
@@ -187,9 +216,15 @@ class TmuxBackend:
         await self._watch()
 
     async def _watch(self) -> None:
-        await self.client.command(
-            f"refresh-client -B {quote(_DEAD_SUBSCRIPTION + ':%*:#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}')}"
-        )
+        await self.client.command(f"refresh-client -B {quote(_DEAD_SUBSCRIPTION + ':%*:' + _DEAD_FORMAT)}")
+
+    async def alive(self) -> bool:
+        """Whether the server still answers (after an error, tells a refusal from a dying server)."""
+        try:
+            await self.client.command("display-message -p ok")
+        except BackendGone:
+            return False
+        return True
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -309,7 +344,7 @@ class TmuxBackend:
         return [info for info, _, _ in await self.list_panes_detailed(all_sessions)]
 
     async def list_panes_detailed(self, all_sessions: bool = True) -> list[tuple[PaneInfo, str, dict[str, str]]]:
-        scope = "-a" if all_sessions else f"-s -t {quote('=' + (self.session or ''))}"
+        scope = "-a" if all_sessions else f"-s -t {self._session_target}"
         lines = await self.client.command(f"list-panes {scope} -F {quote(PANE_FORMAT)}")
         return [parse_pane_line(line) for line in lines if line]
 
@@ -321,8 +356,7 @@ class TmuxBackend:
         """A new window running `launch`. With `hold`, the pane stays when its program exits."""
         target = f"-t {quote(f'={self.session}:')} " if self.session else ""
         lines = await self.client.command(
-            f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} "
-            + _launch_args(launch)
+            f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} " + _launch_args(launch)
         )
         pane = parse_pane_line(lines[0])[0]
         if hold:
@@ -339,8 +373,7 @@ class TmuxBackend:
         """
         flags = ("-h" if direction == "h" else "-v") + (" -b" if before else "")
         lines = await self.client.command(
-            f"split-window -d -P -F {quote(PANE_FORMAT)} -t {quote(target)} {flags} "
-            + _launch_args(launch)
+            f"split-window -d -P -F {quote(PANE_FORMAT)} -t {quote(target)} {flags} " + _launch_args(launch)
         )
         pane = parse_pane_line(lines[0])[0]
         if hold:
@@ -434,15 +467,11 @@ class TmuxBackend:
         await self.client.commands(commands)
 
     async def tag_window(self, window: str, org: str, index: int) -> None:
-        await self.client.commands(
-            [f"set -w -t {quote(window)} {WINDOW_OPTION} {quote(f'{org}:{index}')}"]
-        )
+        await self.client.commands([f"set -w -t {quote(window)} {WINDOW_OPTION} {quote(f'{org}:{index}')}"])
 
     async def window_tags(self) -> dict[str, str]:
         """Window id → its `org:index` tag, for the windows of this session."""
-        lines = await self.client.command(
-            f"list-windows -t {quote('=' + (self.session or ''))} -F {quote('#{window_id}' + _SEP + '#{' + WINDOW_OPTION + '}')}"
-        )
+        lines = await self.client.command(f"list-windows -t {self._session_target} -F {quote(_WINDOW_TAG_FORMAT)}")
         tags = {}
         for line in lines:
             window, _, tag = line.partition(_SEP)
@@ -451,14 +480,16 @@ class TmuxBackend:
         return tags
 
     async def session_option(self, name: str) -> str | None:
-        lines = await self.client.command(f"show -qv -t {quote('=' + (self.session or '') + ':')} {quote(name)}")
+        lines = await self.client.command(f"show -qv -t {self._session_target + ':'} {quote(name)}")
         return "\n".join(lines) if lines else None
 
     async def set_session_option(self, name: str, value: str) -> None:
-        await self.client.command(f"set -t {quote('=' + (self.session or '') + ':')} {quote(name)} {quote(value)}")
+        await self.client.command(f"set -t {self._session_target + ':'} {quote(name)} {quote(value)}")
 
     async def window_size(self, window: str) -> tuple[int, int]:
-        lines = await self.client.command(f"display-message -p -t {quote(window)} '#{{window_width}} #{{window_height}}'")
+        lines = await self.client.command(
+            f"display-message -p -t {quote(window)} '#{{window_width}} #{{window_height}}'"
+        )
         width, height = lines[0].split()
         return int(width), int(height)
 

@@ -250,7 +250,7 @@ class TmuxControlClient:
     def _dispatch(self, line: bytes) -> None:
         now = time.monotonic()
         if line.startswith(b"%output "):
-            _, pane, data = (line.split(b" ", 2) + [b""])[:3]
+            _, pane, data = [*line.split(b" ", 2), b""][:3]
             notification = Notification("output", (pane.decode(),), decode_output(data), now)
         elif line.startswith(b"%extended-output "):
             head, _, data = line.partition(b" : ")
