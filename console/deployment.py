@@ -123,8 +123,9 @@ async def bring_up(
     report.windows = len(plan.windows)
     window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane.window)
 
+    placer = _Placer(org, backend, panes, window_ids, report, say)
     for window in plan.windows:
-        await _realise_window(org, backend, window, panes, window_ids, report, say)
+        await placer.realise(window)
 
     for name, info in panes.items():
         if name != EXEC_SLOT and name not in {agent.name for agent in org.agents}:
@@ -192,106 +193,83 @@ async def _match_windows(
     return window_ids
 
 
-async def _realise_window(
-    org: Org,
-    backend: TmuxBackend,
-    window: WindowPlan,
-    panes: dict[str, PaneInfo],
-    window_ids: dict[int, str],
-    report: UpReport,
-    say: Progress,
-) -> None:
-    slots = window.slots()
-    for position, slot in enumerate(slots):
-        info = panes.get(slot)
-        target_window = window_ids.get(window.index)
-        if slot == EXEC_SLOT:
-            report.adopted.append(slot) if not report.created_session else None
-            continue
-        agent = org.agent(slot)
-        if info is None:
-            say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
-            info = await _create_pane(org, backend, window, slots, position, panes, window_ids, agent)
-            report.started.append(slot)
-        elif info.window != target_window:
-            say(f"moving {slot} to window {window.index}")
-            info = await _move_pane(backend, org, window, slots, position, panes, window_ids, info)
-            report.moved.append(slot)
-        elif not info.alive:
-            say(f"restarting {slot} (its program had exited)")
-            await backend.respawn_pane(info.pane, agent_launch(org, agent))
-            report.restarted.append(slot)
-        else:
-            report.adopted.append(slot)
-        panes[slot] = info
-    window_id = window_ids[window.index]
-    await backend.show_pane_borders(window_id)
-    for slot in slots:
-        await backend.style_pane(panes[slot].pane, _style(org, slot))
+@dataclass
+class _Placer:
+    """Puts each slot of a plan window into its tmux window, next to its neighbour in plan order."""
 
+    org: Org
+    backend: TmuxBackend
+    panes: dict[str, PaneInfo]  # slot → pane, kept current as panes are made and moved
+    window_ids: dict[int, str]  # plan window index → tmux window id
+    report: UpReport
+    say: Progress
 
-def _neighbour(slots: list[str], position: int, panes: dict[str, PaneInfo], window: str) -> tuple[str, bool] | None:
-    """The pane to place a new pane next to: the nearest earlier slot (after it), else a later one (before)."""
-    for slot in reversed(slots[:position]):
-        if slot in panes and panes[slot].window == window:
-            return panes[slot].pane, False
-    for slot in slots[position + 1 :]:
-        if slot in panes and panes[slot].window == window:
-            return panes[slot].pane, True
-    return None
+    async def realise(self, window: WindowPlan) -> None:
+        slots = window.slots()
+        for position, slot in enumerate(slots):
+            if slot == EXEC_SLOT:
+                continue
+            info = self.panes.get(slot)
+            agent = self.org.agent(slot)
+            if info is None:
+                self.say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
+                info = await self._place(window, slots, position, None, agent_launch(self.org, agent))
+                await self.backend.set_identity(info.pane, self.org.name, agent.name, _meta(agent))
+                self.report.started.append(slot)
+            elif info.window != self.window_ids.get(window.index):
+                self.say(f"moving {slot} to window {window.index}")
+                info = await self._place(window, slots, position, info, None)
+                self.report.moved.append(slot)
+            elif not info.alive:
+                self.say(f"restarting {slot} (its program had exited)")
+                await self.backend.respawn_pane(info.pane, agent_launch(self.org, agent))
+                self.report.restarted.append(slot)
+            else:
+                self.report.adopted.append(slot)
+            self.panes[slot] = info
+        window_id = self.window_ids[window.index]
+        await self.backend.show_pane_borders(window_id)
+        for slot in slots:
+            await self.backend.style_pane(self.panes[slot].pane, _style(self.org, slot))
 
-
-async def _create_pane(
-    org: Org,
-    backend: TmuxBackend,
-    window: WindowPlan,
-    slots: list[str],
-    position: int,
-    panes: dict[str, PaneInfo],
-    window_ids: dict[int, str],
-    agent: Agent,
-) -> PaneInfo:
-    launch = agent_launch(org, agent)
-    window_id = window_ids.get(window.index)
-    neighbour = _neighbour(slots, position, panes, window_id) if window_id else None
-    if neighbour is None:
-        info = await backend.new_window(window.name, launch)
-        window_ids[window.index] = info.window
-        await backend.tag_window(info.window, org.name, window.index)
-    else:
+    async def _place(
+        self, window: WindowPlan, slots: list[str], position: int, existing: PaneInfo | None, launch: Launch | None
+    ) -> PaneInfo:
+        """A new pane running `launch`, or `existing` moved: next to its neighbour, or in a new window."""
+        window_id = self.window_ids.get(window.index)
+        neighbour = self._neighbour(slots, position, window_id) if window_id else None
+        if neighbour is None:
+            if existing is not None:
+                info = await self.backend.break_pane(existing.pane, window.name)
+            else:
+                assert launch is not None
+                info = await self.backend.new_window(window.name, launch)
+            self.window_ids[window.index] = info.window
+            await self.backend.tag_window(info.window, self.org.name, window.index)
+            return info
         target, before = neighbour
+        if existing is not None:
+            await self.backend.join_pane(existing.pane, target, before=before)
+            return await self.backend.pane(existing.pane)
+        assert launch is not None
         try:
-            info = await backend.split_pane(target, launch, before=before)
+            return await self.backend.split_pane(target, launch, before=before)
         except TmuxCommandError as error:
             if "no space" not in error.tmux_message:
                 raise
             # Splitting halves the target; spread the window's space evenly (the plan's layout comes last).
-            await backend.client.command(f"select-layout -t {window_id} tiled")
-            info = await backend.split_pane(target, launch, before=before)
-    await backend.set_identity(info.pane, org.name, agent.name, _meta(agent))
-    return info
+            await self.backend.spread_evenly(window_id)
+            return await self.backend.split_pane(target, launch, before=before)
 
-
-async def _move_pane(
-    backend: TmuxBackend,
-    org: Org,
-    window: WindowPlan,
-    slots: list[str],
-    position: int,
-    panes: dict[str, PaneInfo],
-    window_ids: dict[int, str],
-    info: PaneInfo,
-) -> PaneInfo:
-    window_id = window_ids.get(window.index)
-    neighbour = _neighbour(slots, position, panes, window_id) if window_id else None
-    if neighbour is None:
-        moved = await backend.break_pane(info.pane, window.name)
-        window_ids[window.index] = moved.window
-        await backend.tag_window(moved.window, org.name, window.index)
-        return moved
-    target, before = neighbour
-    await backend.join_pane(info.pane, target, before=before)
-    return await backend.pane(info.pane)
+    def _neighbour(self, slots: list[str], position: int, window: str) -> tuple[str, bool] | None:
+        """The pane to go next to: the nearest earlier slot's (after it), else a later one's (before it)."""
+        for slot in reversed(slots[:position]):
+            if slot in self.panes and self.panes[slot].window == window:
+                return self.panes[slot].pane, False
+        for slot in slots[position + 1 :]:
+            if slot in self.panes and self.panes[slot].window == window:
+                return self.panes[slot].pane, True
+        return None
 
 
 async def _lay_out(backend: TmuxBackend, window: WindowPlan, window_id: str) -> bool:

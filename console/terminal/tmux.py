@@ -388,6 +388,10 @@ class TmuxBackend:
         """Move `pane` next to `target` (after it in pane order, or before with `before`)."""
         await self.client.command(f"join-pane -d {'-b ' if before else ''}-s {quote(pane)} -t {quote(target)}")
 
+    async def spread_evenly(self, window: str) -> None:
+        """Give the window's panes equal space (tiled), keeping their order."""
+        await self.client.command(f"select-layout -t {quote(window)} tiled")
+
     async def swap_panes(self, first: str, second: str) -> None:
         await self.client.command(f"swap-pane -d -s {quote(first)} -t {quote(second)}")
 
