@@ -170,7 +170,9 @@ def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -
             f"note: window {window} was not re-laid out: it also holds {', '.join(strangers)}, "
             "which the plan does not place"
         )
-    if not os.environ.get("TMUX"):
+    if os.environ.get("TMUX") and not socket_name:
+        print(f"switch to it with: tmux switch-client -t {report.session}")
+    else:
         print(f"attach with: {_attach_hint(socket_name, report.session)}")
 
 

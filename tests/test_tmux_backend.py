@@ -236,3 +236,22 @@ async def test_applied_layout_is_the_plan_and_survives_closing_a_pane(backend: T
     assert layout.split(",", 1)[1] == "160x48,0,0{53x48,0,0,0,106x48,54,0[106x24,54,0,1,106x23,54,25,2]}"
     await backend.close_pane(a.pane)  # tmux crashed here on non-canonical layouts
     assert await backend.alive()
+
+
+async def test_backend_reconnects_when_asked_after_the_server_died(tmux_socket: str, tmp_path: Path) -> None:
+    terminal = TmuxBackend(tmux_socket, "org", config_file="/dev/null")
+    await terminal.attach_or_create((100, 30), "exec", Launch(None, cwd=str(tmp_path)))
+    tmux(tmux_socket, "kill-server")
+    with pytest.raises(BackendGone):
+        for _ in range(50):  # the loss is pushed; wait for it to land
+            await terminal.list_panes()
+            await asyncio.sleep(0.05)
+    await terminal.attach_or_create((100, 30), "exec", Launch(None, cwd=str(tmp_path)))
+    assert terminal.created_session
+    recorder = Recorder(terminal)
+    await asyncio.sleep(0)
+    pane = await terminal.split_pane("%0", Launch("sleep 0.2; exit 5"))
+    exited = await recorder.wait_for(lambda e: isinstance(e, PaneExited) and e.pane == pane.pane)
+    assert exited.status in (5, None)  # events flow again on the new connection
+    await recorder.stop()
+    await terminal.close()

@@ -188,6 +188,11 @@ class TmuxBackend:
         self.session = self.client.session
         await self._watch()
 
+    def _forget(self) -> None:
+        """Drop what the last connection told us (a reconnect starts from what tmux says now)."""
+        self._window_panes.clear()
+        self._dead.clear()
+
     async def attach_or_create(self, size: tuple[int, int], window_name: str, launch: Launch) -> None:
         """Attach to `session`, creating it (its first pane running `launch`) when it does not exist."""
         assert self.session is not None
@@ -216,6 +221,7 @@ class TmuxBackend:
         await self._watch()
 
     async def _watch(self) -> None:
+        self._forget()
         await self.client.command(f"refresh-client -B {quote(_DEAD_SUBSCRIPTION + ':%*:' + _DEAD_FORMAT)}")
 
     async def alive(self) -> bool:

@@ -71,8 +71,13 @@ def tmux_base_command(socket_name: str | None, config_file: str | None = None) -
     if executable is None:
         raise BackendError("tmux is not installed (install it with your package manager, e.g. apt-get install tmux)")
     command = [executable]
+    inside = os.environ.get("TMUX", "").split(",")[0]
     if socket_name:
         command += ["-L", socket_name]
+    elif inside:
+        # Inside tmux the usual server is the one we are in; TMUX itself is dropped from the client's
+        # environment (tmux refuses to attach from inside a session), so name its socket instead.
+        command += ["-S", inside]
     if config_file:
         command += ["-f", config_file]
     return command
