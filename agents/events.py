@@ -1,0 +1,262 @@
+"""Everything that changes the organisation, as versioned events.
+
+Agents send some of them (`AGENT_EVENTS`, over the escape sequence or the control API); the supervisor
+and the human produce the rest. Each is journaled once, with its actor, and `OrgState` is a fold over them.
+The sender is never part of an event: the journal record's `actor` names it, as the transport proved it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_ID = r"^[A-Za-z0-9._:-]{1,80}$"
+_TEXT = 4000
+
+
+class AgentState(StrEnum):
+    IDLE = "idle"
+    THINKING = "thinking"
+    WORKING = "working"
+    WAITING = "waiting"  # needs an approval or an answer
+    ERROR = "error"
+    RECOVERING = "recovering"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sent by agents ---------------------------------------------------------------------------------------
+
+
+class StatusReported(_Event):
+    """The agent says what it is doing."""
+
+    type: Literal["status"] = "status"
+    state: AgentState
+    task: str | None = Field(default=None, max_length=500)
+    progress: str | None = Field(default=None, pattern=r"^\d{1,9}/\d{1,9}$")  # "3/5"
+
+
+class Heartbeat(_Event):
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class MessageSent(_Event):
+    """A message to `@agent`, `#team` or `all`; `id` makes redelivery idempotent."""
+
+    type: Literal["message"] = "message"
+    id: str = Field(pattern=_ID)
+    to: str = Field(pattern=r"^(@[a-z0-9][a-z0-9-]{0,63}|#[a-z0-9][a-z0-9-]{0,63}|all)$")
+    text: str = Field(max_length=_TEXT)
+    reply_to: str | None = Field(default=None, pattern=_ID)
+
+
+class MessageAcknowledged(_Event):
+    """The recipient has the message; it leaves the recipient's outbox."""
+
+    type: Literal["message.ack"] = "message.ack"
+    id: str = Field(pattern=_ID)
+
+
+class ApprovalRequested(_Event):
+    """The agent asks the human; `command` is the exact command when it is one."""
+
+    type: Literal["approval.request"] = "approval.request"
+    id: str = Field(pattern=_ID)
+    text: str = Field(max_length=_TEXT)
+    command: str | None = Field(default=None, max_length=_TEXT)
+
+
+class BarrierArrived(_Event):
+    """The agent waits at barrier `name`; the first arrival may set its size (`count` or `members`)."""
+
+    type: Literal["barrier.arrive"] = "barrier.arrive"
+    name: str = Field(pattern=_NAME)
+    count: int | None = Field(default=None, ge=1, le=10_000)
+    members: tuple[str, ...] | None = None
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class VoteCast(_Event):
+    type: Literal["vote.cast"] = "vote.cast"
+    name: str = Field(pattern=_NAME)
+    choice: Literal["yes", "no"]
+
+
+class LockRequested(_Event):
+    """The agent wants lock `name` for `lease` seconds (renewed by heartbeats while it holds it)."""
+
+    type: Literal["lock.acquire"] = "lock.acquire"
+    name: str = Field(pattern=_NAME)
+    lease: float = Field(default=60.0, gt=0, le=86_400)
+
+
+class LockReleased(_Event):
+    """Lock `name` is free again: released by its holder, or expired, or its holder's pane died."""
+
+    type: Literal["lock.release"] = "lock.release"
+    name: str = Field(pattern=_NAME)
+    token: int | None = None  # the fencing token being given back
+    reason: Literal["released", "expired", "holder-exited"] = "released"
+
+
+class LogRecorded(_Event):
+    type: Literal["log"] = "log"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    text: str = Field(max_length=_TEXT)
+
+
+class MetricRecorded(_Event):
+    type: Literal["metric"] = "metric"
+    name: str = Field(pattern=_NAME)
+    value: float
+    unit: str | None = Field(default=None, max_length=20)
+
+
+# --- produced by the supervisor or the human ----------------------------------------------------------------
+
+
+class OrgLoaded(_Event):
+    """The org as the spec says: teams (name → parent) and agents (name → team)."""
+
+    type: Literal["org.load"] = "org.load"
+    name: str
+    teams: dict[str, str | None]
+    agents: dict[str, str]
+
+
+class AgentLaunched(_Event):
+    type: Literal["agent.launch"] = "agent.launch"
+    agent: str
+    pane: str
+
+
+class AgentExited(_Event):
+    type: Literal["agent.exit"] = "agent.exit"
+    agent: str
+    status: int | None = None
+    signal: int | None = None
+
+
+class ApprovalDecided(_Event):
+    type: Literal["approval.decision"] = "approval.decision"
+    id: str = Field(pattern=_ID)
+    approved: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class BarrierReleased(_Event):
+    """Barrier `name` opened: everyone arrived, or its timeout passed (then `missing` says who)."""
+
+    type: Literal["barrier.release"] = "barrier.release"
+    name: str = Field(pattern=_NAME)
+    arrived: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+    timed_out: bool = False
+
+
+class VoteOpened(_Event):
+    type: Literal["vote.open"] = "vote.open"
+    name: str = Field(pattern=_NAME)
+    question: str | None = Field(default=None, max_length=_TEXT)
+    voters: tuple[str, ...]
+    rule: Literal["majority", "quorum"] = "majority"
+    quorum: int | None = Field(default=None, ge=1)
+    deadline: float | None = None  # epoch seconds
+
+
+class VoteClosed(_Event):
+    type: Literal["vote.result"] = "vote.result"
+    name: str = Field(pattern=_NAME)
+    outcome: Literal["passed", "failed", "no-quorum"]
+    yes: int
+    no: int
+
+
+class LockGranted(_Event):
+    """`holder` has lock `name` until `expires` (epoch seconds); `token` only grows (fencing)."""
+
+    type: Literal["lock.grant"] = "lock.grant"
+    name: str = Field(pattern=_NAME)
+    holder: str
+    token: int
+    expires: float
+
+
+class SpoofRejected(_Event):
+    """A sequence in `pane` carried a token that is not its agent's: dropped, and counted."""
+
+    type: Literal["spoof"] = "spoof"
+    pane: str
+    agent: str | None = None
+
+
+AgentEvent = Annotated[
+    StatusReported
+    | Heartbeat
+    | MessageSent
+    | MessageAcknowledged
+    | ApprovalRequested
+    | BarrierArrived
+    | VoteCast
+    | LockRequested
+    | LockReleased
+    | LogRecorded
+    | MetricRecorded,
+    Field(discriminator="type"),
+]
+
+Event = Annotated[
+    StatusReported
+    | Heartbeat
+    | MessageSent
+    | MessageAcknowledged
+    | ApprovalRequested
+    | BarrierArrived
+    | VoteCast
+    | LockRequested
+    | LockReleased
+    | LogRecorded
+    | MetricRecorded
+    | OrgLoaded
+    | AgentLaunched
+    | AgentExited
+    | ApprovalDecided
+    | BarrierReleased
+    | VoteOpened
+    | VoteClosed
+    | LockGranted
+    | SpoofRejected,
+    Field(discriminator="type"),
+]
+
+AGENT_EVENT_ADAPTER: TypeAdapter[AgentEvent] = TypeAdapter(AgentEvent)
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+AGENT_EVENT_TYPES = frozenset(
+    model.model_fields["type"].default
+    for model in (
+        StatusReported,
+        Heartbeat,
+        MessageSent,
+        MessageAcknowledged,
+        ApprovalRequested,
+        BarrierArrived,
+        VoteCast,
+        LockRequested,
+        LockReleased,
+        LogRecorded,
+        MetricRecorded,
+    )
+)
+
+HUMAN = "human"
+SUPERVISOR = "supervisor"
