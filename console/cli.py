@@ -14,11 +14,20 @@ from collections.abc import Sequence
 from agent_console import __version__
 from agent_console.agents.spec import SpecError, load_spec
 
+from agent_console.agents.journal import JournalError
+
+from . import agent_cli, human_cli, paths
+from .client import ControlClient, ControlRefused, ControlUnreachable
 from .deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
+from .paths import StateError
+from .server import ApiError
 from .terminal.base import BackendError, BackendGone
 from .terminal.tmux import TmuxBackend
 
 DEFAULT_SIZE = (200, 50)
+SIZE_HELP = "window size when the session is created (default: this terminal's size, else 200x50)"
+AGENT_COMMANDS = {"emit", "heartbeat", "send", "ask", "barrier", "vote", "lock"}
+HUMAN_COMMANDS = {"approvals", "approve", "deny", "audit", "replay"}
 EXIT_USAGE = 2
 
 
@@ -48,11 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("spec", metavar="ORG.toml", help="the org spec")
     up.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
     up.add_argument("--session", metavar="NAME", help="tmux session name (default: the org's name)")
-    up.add_argument(
-        "--size",
-        metavar="COLSxROWS",
-        help="window size when the session is created (default: this terminal's size, else 200x50)",
-    )
+    up.add_argument("--size", metavar="COLSxROWS", help=SIZE_HELP)
     up.add_argument(
         "--remove-orphans",
         action="store_true",
@@ -73,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("spec", metavar="ORG.toml", nargs="?", help="the org spec (names the org)")
     down.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
     down.add_argument("--org", metavar="NAME", help="the org to stop (instead of a spec)")
+
+    human_cli.add_parsers(commands, socket_help, SIZE_HELP)
+    agent_cli.add_parsers(commands)
     return parser
 
 
@@ -82,7 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    handler = {"up": _up, "ls": _ls, "down": _down}[args.command]
+    if args.command in AGENT_COMMANDS:
+        return asyncio.run(agent_cli.run(args))
+    if args.command in HUMAN_COMMANDS:
+        return asyncio.run(human_cli.run(args))
+    handler = {"up": _up, "ls": _ls, "down": _down, "serve": _serve}[args.command]
     try:
         return asyncio.run(handler(args))
     except SpecError as error:
@@ -91,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _error(str(error))
         return EXIT_USAGE
-    except BackendError as error:
-        _error(str(error))
+    except (BackendError, ApiError, StateError, JournalError) as error:
+        _error(str(getattr(error, "message", None) or error))
         return 1
     except KeyboardInterrupt:
         _error("interrupted")
@@ -176,6 +188,24 @@ def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -
         print(f"attach with: {_attach_hint(socket_name, report.session)}")
 
 
+async def _serve(args: argparse.Namespace) -> int:
+    return await human_cli.serve(args, _parse_size(args.size), _progress)
+
+
+async def _live_states(orgs: set[str]) -> dict[tuple[str, str], dict]:
+    """(org, agent) → state, task, last event time, from the consoles serving those orgs (if any)."""
+    found: dict[tuple[str, str], dict] = {}
+    for org in orgs:
+        try:
+            client = ControlClient(paths.socket_path(org), paths.human_token(org))
+            state = await client.call("GET", "/v1/state", wait=5)
+        except (ControlUnreachable, ControlRefused, StateError):
+            continue
+        for name, view in state.get("agents", {}).items():
+            found[(org, name)] = view
+    return found
+
+
 async def _ls(args: argparse.Namespace) -> int:
     backend = TmuxBackend(args.socket_name)
     try:
@@ -189,8 +219,15 @@ async def _ls(args: argparse.Namespace) -> int:
         agents = await list_agents(backend, args.org)
     finally:
         await backend.close()
+    live = await _live_states({agent.org for agent in agents})
     if args.json:
-        print(json.dumps([agent.as_json() for agent in agents], indent=2))
+        rows = []
+        for agent in agents:
+            row = agent.as_json()
+            view = live.get((agent.org, agent.name), {})
+            row.update(state=view.get("state"), task=view.get("task"), last_event=view.get("last_event"))
+            rows.append(row)
+        print(json.dumps(rows, indent=2))
         return 0
     if not agents:
         print("no agents" + (f" of org {args.org!r}" if args.org else "") + " are running", file=sys.stderr)

@@ -68,8 +68,13 @@ class AgentPane:
         return asdict(self)
 
 
-def agent_launch(org: Org, agent: Agent) -> Launch:
+ExtraEnv = Callable[[Agent], dict[str, str]]
+
+
+def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
     env = {**agent.env, "AGENT_CONSOLE_ORG": org.name, "AGENT_CONSOLE_AGENT": agent.name}
+    if extra_env is not None:
+        env.update(extra_env(agent))
     return Launch(command=agent.launch_command, cwd=str(agent.cwd), env=env)
 
 
@@ -104,6 +109,7 @@ async def bring_up(
     size: tuple[int, int],
     remove_orphans: bool = False,
     progress: Progress | None = None,
+    extra_env: ExtraEnv | None = None,
 ) -> UpReport:
     """Make the backend's session hold exactly the org's agents, laid out as the plan says."""
     say = progress or (lambda message: None)
@@ -123,7 +129,7 @@ async def bring_up(
     report.windows = len(plan.windows)
     window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane.window)
 
-    placer = _Placer(org, backend, panes, window_ids, report, say)
+    placer = _Placer(org, backend, panes, window_ids, report, say, extra_env)
     for window in plan.windows:
         await placer.realise(window)
 
@@ -203,6 +209,7 @@ class _Placer:
     window_ids: dict[int, str]  # plan window index → tmux window id
     report: UpReport
     say: Progress
+    extra_env: ExtraEnv | None = None
 
     async def realise(self, window: WindowPlan) -> None:
         slots = window.slots()
@@ -213,7 +220,7 @@ class _Placer:
             agent = self.org.agent(slot)
             if info is None:
                 self.say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
-                info = await self._place(window, slots, position, None, agent_launch(self.org, agent))
+                info = await self._place(window, slots, position, None, agent_launch(self.org, agent, self.extra_env))
                 await self.backend.set_identity(info.pane, self.org.name, agent.name, _meta(agent))
                 self.report.started.append(slot)
             elif info.window != self.window_ids.get(window.index):
@@ -222,7 +229,7 @@ class _Placer:
                 self.report.moved.append(slot)
             elif not info.alive:
                 self.say(f"restarting {slot} (its program had exited)")
-                await self.backend.respawn_pane(info.pane, agent_launch(self.org, agent))
+                await self.backend.respawn_pane(info.pane, agent_launch(self.org, agent, self.extra_env))
                 self.report.restarted.append(slot)
             else:
                 self.report.adopted.append(slot)

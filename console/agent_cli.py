@@ -1,0 +1,160 @@
+"""The agent side of the command line: `emit`, `send`, `ask`, `barrier`, `vote`, `lock`, `heartbeat`.
+
+They run inside an agent's pane, whose environment names the agent, its token and the control socket.
+What needs no answer falls back to the escape sequence on the pane's own terminal when the socket cannot
+be reached, so it also works from a remote host inside an ssh session in the pane.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+
+from agent_console.agents.events import Heartbeat, MessageSent, StatusReported, VoteCast
+from agent_console.agents.protocol import encode
+
+from .client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
+
+EXIT_DENIED = 1
+EXIT_TIMED_OUT = 2
+EXIT_NO_CONSOLE = 3
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    emit = commands.add_parser("emit", help="(in an agent's pane) report status or a heartbeat to the console")
+    kinds = emit.add_subparsers(dest="what", metavar="WHAT", required=True)
+    status = kinds.add_parser("status", help="report the agent's state")
+    status.add_argument("state", choices=["idle", "thinking", "working", "waiting", "error", "recovering"])
+    status.add_argument("--task", help="what the agent is doing, in a few words")
+    status.add_argument("--progress", metavar="DONE/TOTAL", help="e.g. 3/5")
+    kinds.add_parser("heartbeat", help="say the agent is alive (renews its locks' leases)")
+
+    commands.add_parser("heartbeat", help="(in an agent's pane) same as `emit heartbeat`")
+
+    send = commands.add_parser("send", help="(in an agent's pane) message an agent, a team or everyone")
+    send.add_argument("to", metavar="@agent|#team|all")
+    send.add_argument("text", nargs="+")
+
+    ask = commands.add_parser(
+        "ask",
+        help="(in an agent's pane) ask the human; exit 0 approved, 1 denied, 2 timed out",
+        description="Ask the human for approval and wait. Exit status: 0 approved, 1 denied, 2 timed out, "
+        "3 no console reachable.",
+    )
+    ask.add_argument("text", nargs="+")
+    ask.add_argument("--command", help="the exact command the approval is for, shown as is")
+    ask.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 2)")
+
+    barrier = commands.add_parser("barrier", help="(in an agent's pane) wait until others arrive too")
+    barrier.add_argument("action", choices=["wait"])
+    barrier.add_argument("name")
+    barrier.add_argument("--count", type=int, help="how many agents the barrier waits for")
+    barrier.add_argument("--members", help="comma-separated agent names the barrier waits for")
+    barrier.add_argument("--timeout", type=float, metavar="S", help="open anyway after S seconds (exit 2)")
+
+    vote = commands.add_parser("vote", help="(in an agent's pane) cast a vote on an open vote")
+    vote.add_argument("name")
+    vote.add_argument("choice", choices=["yes", "no"])
+
+    lock = commands.add_parser("lock", help="(in an agent's pane) take or give back a named lock")
+    lock.add_argument("action", choices=["acquire", "release"])
+    lock.add_argument("name")
+    lock.add_argument("--lease", type=float, default=60.0, metavar="S", help="lease, renewed by heartbeats")
+    lock.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S seconds (exit 2)")
+    lock.add_argument("--token", type=int, help="with release: the fencing token acquire printed")
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        agent, token, socket = agent_environment()
+    except ControlUnreachable as error:
+        print(f"agent-console: error: {error}", file=sys.stderr)
+        return EXIT_NO_CONSOLE
+    client = ControlClient(socket, token) if socket else None
+    try:
+        return await _dispatch(args, agent, token, client)
+    except ControlRefused as error:
+        print(f"agent-console: error: the console refused: {error.message}", file=sys.stderr)
+        return 1
+    except ControlUnreachable as error:
+        print(f"agent-console: error: {error}", file=sys.stderr)
+        return EXIT_NO_CONSOLE
+
+
+async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: ControlClient | None) -> int:
+    command = args.command
+    if command == "emit" and args.what == "status":
+        return await _tell(client, token, StatusReported(state=args.state, task=args.task, progress=args.progress))
+    if command in ("emit", "heartbeat"):
+        return await _tell(client, token, Heartbeat())
+    if command == "send":
+        message = MessageSent(id=uuid.uuid4().hex, to=args.to, text=" ".join(args.text))
+        return await _tell(client, token, message)
+    if command == "vote":
+        if client is not None:
+            try:
+                await client.call("POST", f"/v1/votes/{args.name}/cast", {"choice": args.choice})
+                return 0
+            except ControlUnreachable:
+                pass
+        return await _tell(None, token, VoteCast(name=args.name, choice=args.choice))
+    if client is None:
+        raise ControlUnreachable("AGENT_CONSOLE_SOCKET is not set: this request needs the console's answer")
+    if command == "ask":
+        body = {"text": " ".join(args.text), "command": args.command, "timeout": args.timeout}
+        answer = await client.call("POST", "/v1/ask", body, wait=args.timeout)
+        if answer.get("timed_out"):
+            print(f"no answer within {args.timeout:g} s", file=sys.stderr)
+            return EXIT_TIMED_OUT
+        print("approved" if answer["approved"] else "denied" + (f": {answer['reason']}" if answer.get("reason") else ""))
+        return 0 if answer["approved"] else EXIT_DENIED
+    if command == "barrier":
+        members = [name.strip() for name in args.members.split(",")] if args.members else None
+        body = {"count": args.count, "members": members, "timeout": args.timeout}
+        release = await client.call("POST", f"/v1/barriers/{args.name}/wait", body)
+        if release.get("timed_out"):
+            missing = ", ".join(release.get("missing", [])) or "nobody"
+            print(f"barrier {args.name!r} timed out; missing: {missing}", file=sys.stderr)
+            return EXIT_TIMED_OUT
+        print(f"barrier {args.name!r} released: {', '.join(release['arrived'])}")
+        return 0
+    if command == "lock" and args.action == "acquire":
+        body = {"lease": args.lease, "timeout": args.timeout}
+        grant = await client.call("POST", f"/v1/locks/{args.name}/acquire", body, wait=args.timeout)
+        if grant.get("timed_out"):
+            print(f"lock {args.name!r} still held by another agent after {args.timeout:g} s", file=sys.stderr)
+            return EXIT_TIMED_OUT
+        print(grant["token"])
+        return 0
+    if command == "lock":
+        await client.call("POST", f"/v1/locks/{args.name}/release", {"token": args.token})
+        return 0
+    raise AssertionError(f"unhandled command {command}")
+
+
+async def _tell(client: ControlClient | None, token: str, event) -> int:
+    """Send an event that needs no answer: through the socket, else as an escape sequence on the terminal."""
+    if client is not None:
+        try:
+            await client.call("POST", "/v1/events", {"v": 1, **event.model_dump(mode="json", exclude_none=True)})
+            return 0
+        except ControlUnreachable:
+            pass
+    _write_to_terminal(encode(token, event))
+    return 0
+
+
+def _write_to_terminal(sequence: bytes) -> None:
+    # The pane's terminal, even when our stdout is captured (as in an agent's hook); else stdout.
+    try:
+        descriptor = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY)
+    except OSError:
+        sys.stdout.buffer.write(sequence)
+        sys.stdout.flush()
+        return
+    try:
+        os.write(descriptor, sequence)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,189 @@
+"""The human side of the command line: `serve`, `approvals`, `approve`, `deny`, `audit verify`, `replay`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from agent_console.agents.journal import Journal, load_or_create_key, verify
+from agent_console.agents.spec import load_spec
+from agent_console.agents.state import OrgState
+
+from . import paths
+from .client import ControlClient, ControlRefused, ControlUnreachable
+from .terminal.tmux import TmuxBackend
+
+
+class HumanCommandError(Exception):
+    """A human-side command could not be done; the message says why."""
+
+
+def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_help: str) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run an org's supervisor: up, then watch the panes, journal events and serve the control API",
+        description="Bring the org up (as `up` does), launch each agent with AGENT_CONSOLE_AGENT, "
+        "AGENT_CONSOLE_TOKEN and AGENT_CONSOLE_SOCKET, watch the panes, keep the journal and serve the control "
+        "API until Ctrl-C (or SIGTERM). The agents keep running after it stops; serving again re-adopts them.",
+    )
+    serve.add_argument("spec", metavar="ORG.toml")
+    serve.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
+    serve.add_argument("--session", metavar="NAME", help="tmux session name (default: the org's name)")
+    serve.add_argument("--journal", metavar="PATH", type=Path, help="journal file (default: in the state directory)")
+    serve.add_argument("--size", metavar="COLSxROWS", help=size_help)
+
+    approvals = commands.add_parser("approvals", help="list pending approval requests")
+    approvals.add_argument("--json", action="store_true")
+    approvals.add_argument("--org", metavar="NAME")
+    for verb in ("approve", "deny"):
+        decide = commands.add_parser(verb, help=f"{verb} a pending request (its ID from `approvals`)")
+        decide.add_argument("id")
+        decide.add_argument("--reason", help="said back to the agent")
+        decide.add_argument("--org", metavar="NAME")
+
+    audit = commands.add_parser("audit", help="check a journal for tampering")
+    audit.add_argument("action", choices=["verify"])
+    audit.add_argument("path", nargs="?", type=Path, help="journal file (default: the only org's)")
+    audit.add_argument("--org", metavar="NAME")
+
+    replay = commands.add_parser("replay", help="print the state a journal folds to")
+    replay.add_argument("path", type=Path)
+    replay.add_argument("--org", metavar="NAME", help="whose key verifies it (default: the journal's folder)")
+
+
+def pick_org(name: str | None) -> str:
+    """The org to talk to: the one named, else the only one whose console is serving."""
+    if name:
+        return name
+    running = sorted(paths.running_sockets())
+    if not running:
+        raise HumanCommandError("no org is being served (start one with `agent-console serve ORG.toml`)")
+    if len(running) > 1:
+        raise HumanCommandError(f"several orgs are served ({', '.join(running)}): name one with --org")
+    return running[0]
+
+
+def human_client(org: str) -> ControlClient:
+    try:
+        token = paths.human_token(org)
+    except paths.StateError as error:
+        raise HumanCommandError(str(error)) from None
+    return ControlClient(paths.socket_path(org), token)
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "approvals":
+            return await _approvals(args)
+        if args.command in ("approve", "deny"):
+            return await _decide(args)
+        if args.command == "audit":
+            return _audit(args)
+        if args.command == "replay":
+            return _replay(args)
+    except (ControlUnreachable, ControlRefused, HumanCommandError, paths.StateError) as error:
+        print(f"agent-console: error: {error}", file=sys.stderr)
+        return 1
+    raise AssertionError(args.command)
+
+
+async def _approvals(args: argparse.Namespace) -> int:
+    org = pick_org(args.org)
+    pending = (await human_client(org).call("GET", "/v1/approvals"))["approvals"]
+    if args.json:
+        print(json.dumps(pending, indent=2))
+        return 0
+    if not pending:
+        print("no pending approvals", file=sys.stderr)
+        return 0
+    now = time.time()
+    for item in pending:
+        age = f"{now - item['time']:.0f}s" if item.get("time") else "-"
+        what = item.get("command") or item.get("text", "")
+        print(f"{item['id']}  {item['agent']:<16} {age:>6}  {what}")
+    return 0
+
+
+async def _decide(args: argparse.Namespace) -> int:
+    org = pick_org(args.org)
+    approved = args.command == "approve"
+    await human_client(org).call("POST", f"/v1/approvals/{args.id}", {"approved": approved, "reason": args.reason})
+    print(f"{'approved' if approved else 'denied'} {args.id}")
+    return 0
+
+
+def _journal_path(path: Path | None, org: str | None) -> tuple[Path, str]:
+    if path is not None:
+        return path, org or path.parent.name
+    name = org or pick_org(None)
+    return paths.state_dir(name) / "journal.jsonl", name
+
+
+def _key_for(journal: Path, org: str) -> bytes:
+    key_path = journal.parent / "journal.key"
+    if not key_path.exists():
+        key_path = paths.state_dir(org) / "journal.key"
+    if not key_path.exists():
+        raise HumanCommandError(f"no journal key next to {journal} nor in org {org!r}'s state directory")
+    return load_or_create_key(key_path)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    path, org = _journal_path(args.path, args.org)
+    if not path.exists():
+        raise HumanCommandError(f"no journal at {path}")
+    result = verify(path, _key_for(path, org))
+    if result.ok:
+        print(f"{path}: ok, {result.count} records, chain and signatures intact")
+        return 0
+    print(f"{path}: TAMPERED: {result.problem}", file=sys.stderr)
+    return 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    path, org = _journal_path(args.path, args.org)
+    if not path.exists():
+        raise HumanCommandError(f"no journal at {path}")
+    key = _key_for(path, org)
+    result = verify(path, key)
+    if not result.ok:
+        raise HumanCommandError(f"{path} does not verify ({result.problem}); run `agent-console audit verify`")
+    state = OrgState.replay(Journal.read(path, key))
+    print(json.dumps(state.to_json(), indent=2, sort_keys=True))
+    return 0
+
+
+async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> int:
+    from .supervisor import Supervisor  # the heavy part, only for `serve`
+
+    org = load_spec(args.spec)
+    backend = TmuxBackend(args.socket_name, args.session or org.name)
+    supervisor = Supervisor(org, backend, size, journal_path=args.journal, progress=progress)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        report = await supervisor.start()
+        print(
+            f"serving org {org.name!r}: {len(org.agents)} agent(s) ({len(report.started)} started), "
+            f"control socket {supervisor.socket_path}, journal {supervisor.journal_path}; Ctrl-C stops",
+            flush=True,
+        )
+        stopped = asyncio.create_task(supervisor.stopped.wait())
+        asked = asyncio.create_task(stop.wait())
+        await asyncio.wait({stopped, asked}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopped, asked):
+            task.cancel()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await supervisor.stop()
+        await backend.close()
+    print(f"stopped serving org {org.name!r}; its agents keep running (`agent-console down` stops them)")
+    return 0

@@ -1,0 +1,86 @@
+"""Where an org's files live: its state directory (journal, keys, tokens) and its control socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from agent_console.agents.protocol import new_token
+
+
+class StateError(Exception):
+    """A state file is missing, unreadable or too open; the message says which and what to do."""
+
+
+def state_dir(org: str) -> Path:
+    """`$XDG_STATE_HOME/agent-console/<org>` (default `~/.local/state/agent-console/<org>`), made 0700."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(base) / "agent-console" / org
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def socket_dir() -> Path:
+    """`$XDG_RUNTIME_DIR/agent-console`, else `/tmp/agent-console-<uid>`, made 0700."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    path = Path(runtime) / "agent-console" if runtime else Path(f"/tmp/agent-console-{os.getuid()}")
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def socket_path(org: str) -> Path:
+    return socket_dir() / f"{org}.sock"
+
+
+def running_sockets() -> dict[str, Path]:
+    """Org name → control socket, for every socket file present (a stale one may not answer)."""
+    return {path.stem: path for path in sorted(socket_dir().glob("*.sock"))}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (0600), atomically."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def read_private(path: Path) -> str:
+    """Read a secret file, refusing one that others can read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise StateError(f"{path} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise StateError(f"{path} is readable by others (mode {stat.filemode(mode)}): run `chmod 600 {path}`")
+    return path.read_text(encoding="utf-8")
+
+
+def human_token(org: str, create: bool = False) -> str:
+    """The human's bearer token for the org's control API."""
+    path = state_dir(org) / "human.token"
+    if not path.exists():
+        if not create:
+            raise StateError(f"no human token for org {org!r} ({path}): is `agent-console serve` running for it?")
+        write_private(path, new_token())
+    return read_private(path).strip()
+
+
+def agent_tokens(org: str, agents: list[str]) -> dict[str, str]:
+    """Each agent's token, kept across restarts so that running agents keep theirs; new agents get one."""
+    path = state_dir(org) / "tokens.json"
+    tokens: dict[str, str] = {}
+    if path.exists():
+        try:
+            tokens = json.loads(read_private(path))
+        except json.JSONDecodeError as error:
+            raise StateError(f"{path} is not valid JSON ({error}); delete it to issue new tokens") from None
+    missing = [agent for agent in agents if agent not in tokens]
+    if missing or not path.exists():
+        tokens.update({agent: new_token() for agent in missing})
+        write_private(path, json.dumps(tokens, indent=2, sort_keys=True))
+    return tokens

@@ -1,0 +1,311 @@
+"""The control API: aiohttp on a unix socket (0600), a bearer token per agent and one for the human.
+
+Requests that need an answer (approval, barrier, lock) wait for it, bounded by a timeout. Every error is
+a JSON body `{"error": "..."}` with a 4xx status that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent_console.agents.events import HUMAN, BarrierArrived, LockRequested, VoteCast
+from agent_console.agents.protocol import ProtocolError, decode_object
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+MAX_BODY = 64 * 1024
+MAX_WAIT = 24 * 3600.0
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AskBody(_Body):
+    text: str = Field(min_length=1, max_length=4000)
+    command: str | None = Field(default=None, max_length=4000)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_WAIT)
+
+
+class BarrierBody(_Body):
+    count: int | None = Field(default=None, ge=1, le=10_000)
+    members: list[str] | None = None
+    timeout: float | None = Field(default=None, gt=0, le=MAX_WAIT)
+
+
+class LockBody(_Body):
+    lease: float = Field(default=60.0, gt=0, le=86_400)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_WAIT)
+
+
+class ReleaseBody(_Body):
+    token: int | None = None
+
+
+class VoteBody(_Body):
+    choice: Literal["yes", "no"]
+
+
+class VoteOpenBody(_Body):
+    question: str | None = Field(default=None, max_length=4000)
+    voters: list[str] | None = None
+    rule: Literal["majority", "quorum"] = "majority"
+    quorum: int | None = Field(default=None, ge=1)
+    deadline: float | None = Field(default=None, gt=0, le=MAX_WAIT)  # seconds from now
+
+
+class DecisionBody(_Body):
+    approved: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return _error(error.status, error.message)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"request body too large (at most {MAX_BODY} bytes)")
+    except web.HTTPException as error:
+        if error.status >= 400:
+            return _error(error.status, error.reason or "request refused")
+        raise
+
+
+class ControlServer:
+    """Serves `supervisor` on `path`; `start()` binds the socket (0600), `stop()` removes it."""
+
+    def __init__(self, supervisor: Supervisor, path: Path) -> None:
+        self.supervisor = supervisor
+        self.path = path
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+        self._runner: web.AppRunner | None = None
+        routes = [
+            web.post("/v1/events", self.post_event),
+            web.post("/v1/ask", self.ask),
+            web.post("/v1/barriers/{name}/wait", self.barrier_wait),
+            web.post("/v1/locks/{name}/acquire", self.lock_acquire),
+            web.post("/v1/locks/{name}/release", self.lock_release),
+            web.post("/v1/votes/{name}", self.vote_open),
+            web.post("/v1/votes/{name}/cast", self.vote_cast),
+            web.get("/v1/messages", self.messages),
+            web.post("/v1/messages/{id}/ack", self.ack),
+            web.get("/v1/state", self.state),
+            web.get("/v1/approvals", self.approvals),
+            web.post("/v1/approvals/{id}", self.decide),
+        ]
+        self.app.add_routes(routes)
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.path.exists():
+            if await _answers(self.path):
+                raise ApiError(409, f"another console already serves this org on {self.path}")
+            self.path.unlink()  # stale, from a console that did not stop cleanly
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
+        try:
+            await web.UnixSite(self._runner, str(self.path)).start()
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _actor(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
+        actor = self.supervisor.actor_for_token(token.strip())
+        if actor is None:
+            raise ApiError(401, "unknown token: it is not this org's human token nor any of its agents'")
+        return actor
+
+    def _agent(self, request: web.Request) -> str:
+        actor = self._actor(request)
+        if actor == HUMAN:
+            raise ApiError(403, "this request is an agent's: use the agent's token")
+        return actor
+
+    def _human(self, request: web.Request) -> str:
+        actor = self._actor(request)
+        if actor != HUMAN:
+            raise ApiError(403, "only the human token may do this")
+        return actor
+
+    async def _json(self, request: web.Request) -> Any:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise ApiError(413, f"request body too large (at most {MAX_BODY} bytes)")
+        raw = await request.read()
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ApiError(400, f"body is not JSON: {error}") from None
+
+    async def _body(self, request: web.Request, model: type[BodyT]) -> BodyT:
+        data = await self._json(request)
+        if not isinstance(data, dict):
+            raise ApiError(400, "body must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise ApiError(422, _describe(error)) from None
+
+    # --- routes -----------------------------------------------------------------------------------------
+
+    async def post_event(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        data = await self._json(request)
+        try:
+            event = decode_object(data)
+        except ProtocolError as error:
+            raise ApiError(422, str(error)) from None
+        record = self.supervisor.handle(actor, event)
+        return web.json_response({"seq": record.seq}, status=202)
+
+    async def ask(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        body = await self._body(request, AskBody)
+        request_id, decision = await self.supervisor.ask(actor, body.text, body.command, body.timeout)
+        if decision is None:
+            return web.json_response({"id": request_id, "timed_out": True})
+        return web.json_response({"id": request_id, "approved": decision.approved, "reason": decision.reason})
+
+    async def barrier_wait(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        body = await self._body(request, BarrierBody)
+        try:
+            arrival = BarrierArrived(
+                name=request.match_info["name"],
+                count=body.count,
+                members=tuple(body.members) if body.members else None,
+                timeout=body.timeout,
+            )
+        except ValidationError as error:
+            raise ApiError(422, _describe(error)) from None
+        release = await self.supervisor.barrier_wait(actor, arrival)
+        return web.json_response(release.model_dump(mode="json"))
+
+    async def lock_acquire(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        body = await self._body(request, LockBody)
+        try:
+            want = LockRequested(name=request.match_info["name"], lease=body.lease)
+        except ValidationError as error:
+            raise ApiError(422, _describe(error)) from None
+        grant = await self.supervisor.lock_acquire(actor, want, body.timeout)
+        if grant is None:
+            return web.json_response({"timed_out": True})
+        return web.json_response(grant.model_dump(mode="json"))
+
+    async def lock_release(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        body = await self._body(request, ReleaseBody)
+        await self.supervisor.lock_release(actor, request.match_info["name"], body.token)
+        return web.json_response({"released": True})
+
+    async def vote_open(self, request: web.Request) -> web.Response:
+        self._human(request)
+        body = await self._body(request, VoteOpenBody)
+        try:
+            opened = await self.supervisor.open_vote(
+                request.match_info["name"], body.question, body.voters, body.rule, body.quorum, body.deadline
+            )
+        except ValidationError as error:
+            raise ApiError(422, _describe(error)) from None
+        return web.json_response(opened.model_dump(mode="json"), status=201)
+
+    async def vote_cast(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        body = await self._body(request, VoteBody)
+        try:
+            cast = VoteCast(name=request.match_info["name"], choice=body.choice)
+        except ValidationError as error:
+            raise ApiError(422, _describe(error)) from None
+        self.supervisor.handle(actor, cast)
+        return web.json_response({"recorded": True})
+
+    async def messages(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        return web.json_response({"messages": self.supervisor.messages_for(actor)})
+
+    async def ack(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        await self.supervisor.acknowledge(actor, request.match_info["id"])
+        return web.json_response({"acknowledged": True})
+
+    async def state(self, request: web.Request) -> web.Response:
+        self._actor(request)
+        return web.json_response(self.supervisor.state_json())
+
+    async def approvals(self, request: web.Request) -> web.Response:
+        self._human(request)
+        return web.json_response({"approvals": self.supervisor.pending_approvals()})
+
+    async def decide(self, request: web.Request) -> web.Response:
+        self._human(request)
+        body = await self._body(request, DecisionBody)
+        await self.supervisor.decide(request.match_info["id"], body.approved, body.reason)
+        return web.json_response({"decided": True, "approved": body.approved})
+
+
+def _describe(error: ValidationError) -> str:
+    problems = error.errors()
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{where}: {message}{more}"
+
+
+async def _answers(path: Path) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True
+

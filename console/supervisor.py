@@ -1,0 +1,341 @@
+"""The supervisor: brings the org up, watches its panes, journals what it concludes, serves the control API.
+
+Everything that changes the org goes through `submit`: journaled once, applied to the `OrgState`, then
+waiters (an agent blocked in `ask`, a barrier, a lock) are woken. Time-driven work (lease expiry, barrier
+timeouts, vote deadlines) sleeps until the next deadline; nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agent_console.agents import coordination
+from agent_console.agents.events import (
+    HUMAN,
+    SUPERVISOR,
+    AgentExited,
+    AgentLaunched,
+    ApprovalDecided,
+    ApprovalRequested,
+    BarrierArrived,
+    BarrierReleased,
+    Event,
+    Heartbeat,
+    LockGranted,
+    LockReleased,
+    LockRequested,
+    MessageAcknowledged,
+    OrgLoaded,
+    SpoofRejected,
+    VoteCast,
+    VoteOpened,
+)
+from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.model import Agent, Org
+from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
+from agent_console.agents.state import OrgState
+
+from . import paths
+from .deployment import UpReport, bring_up
+from .server import ApiError, ControlServer
+from .terminal.base import BackendLost, PaneClosed, PaneExited, PaneOutput, TerminalEvent
+from .terminal.tmux import TmuxBackend
+
+Progress = Callable[[str], None]
+
+
+class Supervisor:
+    """Runs one org: its panes, its journal, its state and its control API."""
+
+    def __init__(
+        self,
+        org: Org,
+        backend: TmuxBackend,
+        size: tuple[int, int],
+        journal_path: Path | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.org = org
+        self.backend = backend
+        self.size = size
+        self.say = progress or (lambda message: None)
+        self.state_dir = paths.state_dir(org.name)
+        self.journal_path = journal_path or self.state_dir / "journal.jsonl"
+        self.socket_path = paths.socket_path(org.name)
+        self.tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
+        self.human_token = paths.human_token(org.name, create=True)
+        self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(org)}
+        self._actors[self.human_token] = HUMAN
+        key = load_or_create_key(self.state_dir / "journal.key")
+        self.state = OrgState.replay(Journal.read(self.journal_path, key)) if self.journal_path.exists() else OrgState()
+        self.journal = Journal.open(self.journal_path, key)
+        self.server = ControlServer(self, self.socket_path)
+        self.pane_agent: dict[str, str] = {}
+        self.malformed = 0
+        self.report: UpReport | None = None
+        self._parsers: dict[str, SequenceParser] = {}
+        self._approvals: dict[str, asyncio.Future[ApprovalDecided]] = {}
+        self._barriers: dict[str, list[asyncio.Future[BarrierReleased]]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self.stopped = asyncio.Event()
+
+    # --- life cycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> UpReport:
+        await self.server.start()
+        loaded = OrgLoaded(
+            name=self.org.name,
+            teams={team.name: team.parent for team in self.org.teams},
+            agents={agent.name: agent.team for agent in self.org.agents},
+        )
+        if self.state.org_event() != loaded:
+            self.submit(SUPERVISOR, loaded)
+        events = self.backend.events()  # subscribed now: output during start-up waits in its queue
+        self.report = await bring_up(self.org, self.backend, self.size, progress=self.say, extra_env=self._env)
+        for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
+            if info.org == self.org.name and info.agent in _names(self.org):
+                self.pane_agent[info.pane] = info.agent
+                view = self.state.agents.get(info.agent)
+                fresh = info.agent in self.report.started or info.agent in self.report.restarted
+                if fresh or view is None or view.pane != info.pane or not view.alive:
+                    self.submit(SUPERVISOR, AgentLaunched(agent=info.agent, pane=info.pane))
+                if not info.alive:
+                    self._agent_gone(info.agent, None, None)
+        self._tasks = [
+            asyncio.create_task(self._watch(events), name="supervisor-panes"),
+            asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
+        ]
+        return self.report
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.server.stop()
+        for future in [*self._approvals.values(), *self._locks.values()]:
+            future.cancel()
+        for waiting in self._barriers.values():
+            for future in waiting:
+                future.cancel()
+        self.journal.close()
+        self.stopped.set()
+
+    def _env(self, agent: Agent) -> dict[str, str]:
+        return {"AGENT_CONSOLE_TOKEN": self.tokens[agent.name], "AGENT_CONSOLE_SOCKET": str(self.socket_path)}
+
+    # --- the one way in ---------------------------------------------------------------------------------
+
+    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
+        """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
+        record = self.journal.append(actor, event, trace=trace)
+        self.state.apply(record)
+        self._wake(record.event)
+        self._changed.set()
+        return record
+
+    def _submit_all(self, events: list[Event], trace: str) -> None:
+        for event in events:
+            self.submit(SUPERVISOR, event, trace=trace)
+
+    def handle(self, agent: str, event: Event) -> Record:
+        """An agent's event (from its pane or the API), with what it sets off (grants, releases, results)."""
+        now = time.time()
+        if isinstance(event, VoteCast) and event.name not in self.state.open_votes():
+            raise ApiError(409, f"no open vote named {event.name!r}")
+        record = self.submit(agent, event)
+        follow: list[Event] = []
+        if isinstance(event, Heartbeat):
+            follow = coordination.on_heartbeat(self.state, agent, now)
+        elif isinstance(event, BarrierArrived):
+            follow = coordination.on_barrier_arrive(self.state, agent, event, now)
+        elif isinstance(event, LockRequested):
+            follow = coordination.on_lock_request(self.state, agent, event, now)
+        elif isinstance(event, LockReleased):
+            follow = coordination.on_lock_release(self.state, agent, event, now)
+        elif isinstance(event, VoteCast):
+            follow = coordination.on_vote_cast(self.state, agent, event, now)
+        self._submit_all(follow, record.trace)
+        return record
+
+    def _wake(self, event: Event) -> None:
+        if isinstance(event, ApprovalDecided):
+            future = self._approvals.pop(event.id, None)
+            if future is not None and not future.done():
+                future.set_result(event)
+        elif isinstance(event, BarrierReleased):
+            for future in self._barriers.pop(event.name, []):
+                if not future.done():
+                    future.set_result(event)
+        elif isinstance(event, LockGranted):
+            future = self._locks.pop((event.name, event.holder), None)
+            if future is not None and not future.done():
+                future.set_result(event)
+
+    # --- panes ------------------------------------------------------------------------------------------
+
+    async def _watch(self, events) -> None:
+        async for event in events:
+            self._on_terminal(event)
+        self.say("the terminal went away; stopping")
+        self.stopped.set()
+
+    def _on_terminal(self, event: TerminalEvent) -> None:
+        if isinstance(event, PaneOutput):
+            agent = self.pane_agent.get(event.pane)
+            if agent is None:
+                return
+            parser = self._parsers.get(event.pane)
+            if parser is None:
+                parser = self._parsers[event.pane] = SequenceParser()
+            for item in parser.feed(event.data):
+                self._on_sequence(event.pane, agent, item)
+        elif isinstance(event, PaneExited):
+            agent = self.pane_agent.get(event.pane)
+            if agent is not None:
+                self._agent_gone(agent, event.status, event.signal)
+        elif isinstance(event, PaneClosed):
+            agent = self.pane_agent.pop(event.pane, None)
+            self._parsers.pop(event.pane, None)
+            if agent is not None and self.state.agents.get(agent) and self.state.agents[agent].alive:
+                self._agent_gone(agent, None, None)
+        elif isinstance(event, BackendLost):
+            self.say(f"lost the terminal: {event.reason}")
+
+    def _on_sequence(self, pane: str, agent: str, item: Frame | Rejected) -> None:
+        if isinstance(item, Rejected):
+            self.malformed += 1
+            return
+        if not secrets.compare_digest(item.token, self.tokens.get(agent, "")):
+            self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent))
+            return
+        try:
+            event = decode_payload(item.payload)
+        except ProtocolError:
+            self.malformed += 1
+            return
+        try:
+            self.handle(agent, event)
+        except ApiError:  # e.g. a vote cast on no open vote: dropped, like any bad input
+            self.malformed += 1
+
+    def _agent_gone(self, agent: str, status: int | None, signal: int | None) -> None:
+        trace = self.submit(SUPERVISOR, AgentExited(agent=agent, status=status, signal=signal)).trace
+        self._submit_all(coordination.on_agent_exit(self.state, agent, time.time()), trace)
+
+    # --- time ---------------------------------------------------------------------------------------------
+
+    async def _deadlines(self) -> None:
+        while True:
+            self._changed.clear()
+            deadline = coordination.next_deadline(self.state)
+            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            due = coordination.due(self.state, time.time())
+            if due:
+                self._submit_all(due, secrets.token_hex(8))
+
+    # --- requests that wait -------------------------------------------------------------------------------
+
+    async def ask(
+        self, agent: str, text: str, command: str | None, timeout: float | None
+    ) -> tuple[str, ApprovalDecided | None]:
+        request_id = f"a{secrets.token_hex(4)}"
+        future: asyncio.Future[ApprovalDecided] = asyncio.get_running_loop().create_future()
+        self._approvals[request_id] = future
+        self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
+        try:
+            return request_id, await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            self._approvals.pop(request_id, None)
+            if request_id in self.state.approvals:
+                self.submit(SUPERVISOR, ApprovalDecided(id=request_id, approved=False, reason="timed out"))
+            return request_id, None
+
+    async def barrier_wait(self, agent: str, arrival: BarrierArrived) -> BarrierReleased:
+        future: asyncio.Future[BarrierReleased] = asyncio.get_running_loop().create_future()
+        self._barriers.setdefault(arrival.name, []).append(future)
+        self.handle(agent, arrival)
+        return await future
+
+    async def lock_acquire(self, agent: str, want: LockRequested, timeout: float | None) -> LockGranted | None:
+        future: asyncio.Future[LockGranted] = asyncio.get_running_loop().create_future()
+        self._locks[(want.name, agent)] = future
+        self.handle(agent, want)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            self._locks.pop((want.name, agent), None)
+            return None
+
+    async def lock_release(self, agent: str, name: str, token: int | None) -> None:
+        held = self.state.locks.get(name)
+        if held is None or held.holder != agent:
+            raise ApiError(409, f"lock {name!r} is not held by {agent}")
+        self.handle(agent, LockReleased(name=name, token=token))
+
+    async def open_vote(
+        self,
+        name: str,
+        question: str | None,
+        voters: list[str] | None,
+        rule: str,
+        quorum: int | None,
+        deadline: float | None,
+    ) -> VoteOpened:
+        everyone = sorted(_names(self.org))
+        unknown = [voter for voter in voters or [] if voter not in everyone]
+        if unknown:
+            raise ApiError(422, f"voters: unknown agent(s) {', '.join(unknown)}")
+        opened = VoteOpened(
+            name=name,
+            question=question,
+            voters=tuple(voters or everyone),
+            rule=rule,
+            quorum=quorum,
+            deadline=time.time() + deadline if deadline else None,
+        )
+        self.submit(HUMAN, opened)
+        return opened
+
+    async def acknowledge(self, agent: str, message_id: str) -> None:
+        if message_id not in {message["id"] for message in self.messages_for(agent)}:
+            raise ApiError(404, f"no pending message {message_id!r} for {agent}")
+        self.submit(agent, MessageAcknowledged(id=message_id))
+
+    async def decide(self, request_id: str, approved: bool, reason: str | None) -> None:
+        if request_id not in self.state.approvals:
+            raise ApiError(404, f"no pending approval {request_id!r}")
+        self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason))
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def actor_for_token(self, token: str) -> str | None:
+        for known, actor in self._actors.items():
+            if secrets.compare_digest(known, token):
+                return actor
+        return None
+
+    def messages_for(self, agent: str) -> list[dict]:
+        return self.state.outbox(agent)
+
+    def pending_approvals(self) -> list[dict]:
+        return self.state.to_json()["approvals"]
+
+    def state_json(self) -> dict:
+        data = self.state.to_json()
+        data["malformed"] = self.malformed
+        return data
+
+
+def _names(org: Org) -> set[str]:
+    return {agent.name for agent in org.agents}
