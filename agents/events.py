@@ -31,7 +31,7 @@ class AgentState(StrEnum):
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- sent by agents ---------------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ class StatusReported(_Event):
     type: Literal["status"] = "status"
     state: AgentState
     task: str | None = Field(default=None, max_length=500)
-    progress: str | None = Field(default=None, pattern=r"^\d{1,9}/\d{1,9}$")  # "3/5"
+    progress: str | None = Field(default=None, pattern=r"^[0-9]{1,9}/[0-9]{1,9}$")  # "3/5"
 
 
 class Heartbeat(_Event):
@@ -82,8 +82,10 @@ class BarrierArrived(_Event):
     type: Literal["barrier.arrive"] = "barrier.arrive"
     name: str = Field(pattern=_NAME)
     count: int | None = Field(default=None, ge=1, le=10_000)
-    members: tuple[str, ...] | None = None
-    timeout: float | None = Field(default=None, gt=0)
+    members: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")], ...] | None = Field(
+        default=None, min_length=1, max_length=200
+    )
+    timeout: float | None = Field(default=None, gt=0, le=86_400)
 
 
 class VoteCast(_Event):
