@@ -8,8 +8,10 @@ be reached, so it also works from a remote host inside an ssh session in the pan
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
+import time
 import uuid
 
 from agent_console.agents.events import Heartbeat, MessageSent, StatusReported, VoteCast
@@ -44,7 +46,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "3 no console reachable.",
     )
     ask.add_argument("text", nargs="+")
-    ask.add_argument("--command", help="the exact command the approval is for, shown as is")
+    ask.add_argument("--command", dest="exact_command", help="the exact command the approval is for, shown as is")
     ask.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 2)")
 
     barrier = commands.add_parser("barrier", help="(in an agent's pane) wait until others arrive too")
@@ -103,12 +105,13 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
     if client is None:
         raise ControlUnreachable("AGENT_CONSOLE_SOCKET is not set: this request needs the console's answer")
     if command == "ask":
-        body = {"text": " ".join(args.text), "command": args.command, "timeout": args.timeout}
-        answer = await client.call("POST", "/v1/ask", body, wait=args.timeout)
+        answer = await _ask(client, " ".join(args.text), args.exact_command, args.timeout)
         if answer.get("timed_out"):
             print(f"no answer within {args.timeout:g} s", file=sys.stderr)
             return EXIT_TIMED_OUT
-        print("approved" if answer["approved"] else "denied" + (f": {answer['reason']}" if answer.get("reason") else ""))
+        print(
+            "approved" if answer["approved"] else "denied" + (f": {answer['reason']}" if answer.get("reason") else "")
+        )
         return 0 if answer["approved"] else EXIT_DENIED
     if command == "barrier":
         members = [name.strip() for name in args.members.split(",")] if args.members else None
@@ -132,6 +135,20 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
         await client.call("POST", f"/v1/locks/{args.name}/release", {"token": args.token})
         return 0
     raise AssertionError(f"unhandled command {command}")
+
+
+async def _ask(client: ControlClient, text: str, command: str | None, timeout: float | None) -> dict:
+    """Ask, then wait for the answer, waiting again through a restart of the console."""
+    created = await client.call("POST", "/v1/approvals", {"text": text, "command": command})
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else max(0.1, deadline - time.monotonic())
+        try:
+            return await client.call("POST", f"/v1/approvals/{created['id']}/wait", {"timeout": left}, wait=left)
+        except ControlUnreachable:
+            if deadline is not None and time.monotonic() >= deadline:
+                return {"timed_out": True}
+            await asyncio.sleep(0.5)  # the console is restarting: the request is in its journal
 
 
 async def _tell(client: ControlClient | None, token: str, event) -> int:

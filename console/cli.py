@@ -12,9 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from agent_console import __version__
-from agent_console.agents.spec import SpecError, load_spec
-
 from agent_console.agents.journal import JournalError
+from agent_console.agents.spec import SpecError, load_spec
 
 from . import agent_cli, human_cli, paths
 from .client import ControlClient, ControlRefused, ControlUnreachable

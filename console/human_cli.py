@@ -103,7 +103,7 @@ async def _approvals(args: argparse.Namespace) -> int:
         return 0
     now = time.time()
     for item in pending:
-        age = f"{now - item['time']:.0f}s" if item.get("time") else "-"
+        age = f"{now - item['requested']:.0f}s" if item.get("requested") else "-"
         what = item.get("command") or item.get("text", "")
         print(f"{item['id']}  {item['agent']:<16} {age:>6}  {what}")
     return 0

@@ -15,11 +15,12 @@ class StateError(Exception):
     """A state file is missing, unreadable or too open; the message says which and what to do."""
 
 
-def state_dir(org: str) -> Path:
+def state_dir(org: str, create: bool = True) -> Path:
     """`$XDG_STATE_HOME/agent-console/<org>` (default `~/.local/state/agent-console/<org>`), made 0700."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     path = Path(base) / "agent-console" / org
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if create:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -62,7 +63,7 @@ def read_private(path: Path) -> str:
 
 def human_token(org: str, create: bool = False) -> str:
     """The human's bearer token for the org's control API."""
-    path = state_dir(org) / "human.token"
+    path = state_dir(org, create=create) / "human.token"
     if not path.exists():
         if not create:
             raise StateError(f"no human token for org {org!r} ({path}): is `agent-console serve` running for it?")

@@ -34,6 +34,9 @@ class _Body(BaseModel):
 class AskBody(_Body):
     text: str = Field(min_length=1, max_length=4000)
     command: str | None = Field(default=None, max_length=4000)
+
+
+class WaitBody(_Body):
     timeout: float | None = Field(default=None, gt=0, le=MAX_WAIT)
 
 
@@ -110,7 +113,8 @@ class ControlServer:
         self._runner: web.AppRunner | None = None
         routes = [
             web.post("/v1/events", self.post_event),
-            web.post("/v1/ask", self.ask),
+            web.post("/v1/approvals", self.ask),
+            web.post("/v1/approvals/{id}/wait", self.wait_answer),
             web.post("/v1/barriers/{name}/wait", self.barrier_wait),
             web.post("/v1/locks/{name}/acquire", self.lock_acquire),
             web.post("/v1/locks/{name}/release", self.lock_release),
@@ -205,7 +209,14 @@ class ControlServer:
     async def ask(self, request: web.Request) -> web.Response:
         actor = self._agent(request)
         body = await self._body(request, AskBody)
-        request_id, decision = await self.supervisor.ask(actor, body.text, body.command, body.timeout)
+        request_id = self.supervisor.request_approval(actor, body.text, body.command)
+        return web.json_response({"id": request_id}, status=201)
+
+    async def wait_answer(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        body = await self._body(request, WaitBody)
+        request_id = request.match_info["id"]
+        decision = await self.supervisor.wait_approval(actor, request_id, body.timeout)
         if decision is None:
             return web.json_response({"id": request_id, "timed_out": True})
         return web.json_response({"id": request_id, "approved": decision.approved, "reason": decision.reason})
@@ -308,4 +319,3 @@ async def _answers(path: Path) -> bool:
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return True
-

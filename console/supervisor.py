@@ -72,7 +72,8 @@ class Supervisor:
         self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(org)}
         self._actors[self.human_token] = HUMAN
         key = load_or_create_key(self.state_dir / "journal.key")
-        self.state = OrgState.replay(Journal.read(self.journal_path, key)) if self.journal_path.exists() else OrgState()
+        existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
+        self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
         self.journal = Journal.open(self.journal_path, key)
         self.server = ControlServer(self, self.socket_path)
         self.pane_agent: dict[str, str] = {}
@@ -151,6 +152,8 @@ class Supervisor:
         now = time.time()
         if isinstance(event, VoteCast) and event.name not in self.state.open_votes():
             raise ApiError(409, f"no open vote named {event.name!r}")
+        if isinstance(event, LockReleased) and event.reason != "released":
+            event = event.model_copy(update={"reason": "released"})  # only the supervisor expires locks
         record = self.submit(agent, event)
         follow: list[Event] = []
         if isinstance(event, Heartbeat):
@@ -246,20 +249,29 @@ class Supervisor:
 
     # --- requests that wait -------------------------------------------------------------------------------
 
-    async def ask(
-        self, agent: str, text: str, command: str | None, timeout: float | None
-    ) -> tuple[str, ApprovalDecided | None]:
+    def request_approval(self, agent: str, text: str, command: str | None) -> str:
         request_id = f"a{secrets.token_hex(4)}"
-        future: asyncio.Future[ApprovalDecided] = asyncio.get_running_loop().create_future()
-        self._approvals[request_id] = future
         self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
+        return request_id
+
+    async def wait_approval(self, agent: str, request_id: str, timeout: float | None) -> ApprovalDecided | None:
+        """The human's answer to `agent`'s request; None when `timeout` passes first (the request is then
+        withdrawn). Waiting again after a lost connection, or a restart of the console, is fine."""
+        decided = self.state.decided.get(request_id)
+        if decided is not None:  # answered while the agent was not waiting (e.g. the console restarted)
+            return ApprovalDecided(id=request_id, approved=decided.approved, reason=decided.reason)
+        pending = self.state.approvals.get(request_id)
+        if pending is None or pending.agent != agent:
+            raise ApiError(404, f"{agent} has no approval request {request_id!r}")
+        future = self._approvals.get(request_id)
+        if future is None or future.done():
+            future = self._approvals[request_id] = asyncio.get_running_loop().create_future()
         try:
-            return request_id, await asyncio.wait_for(asyncio.shield(future), timeout)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            self._approvals.pop(request_id, None)
             if request_id in self.state.approvals:
                 self.submit(SUPERVISOR, ApprovalDecided(id=request_id, approved=False, reason="timed out"))
-            return request_id, None
+            return None
 
     async def barrier_wait(self, agent: str, arrival: BarrierArrived) -> BarrierReleased:
         future: asyncio.Future[BarrierReleased] = asyncio.get_running_loop().create_future()

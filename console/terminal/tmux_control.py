@@ -295,8 +295,11 @@ class TmuxControlClient:
         self._live = False
         error = BackendGone(reason)
         if self._ready is not None and not self._ready.done():
+            # Never attached: connect() raises this; subscribers never saw a connection, so nothing is lost.
             self._ready.set_exception(error)
-            self._ready.exception()  # retrieved here; connect() re-raises it
+            self._ready.exception()
+            self._fail_pending(error)
+            return
         self._fail_pending(error)
         gone = Notification("exit", (reason,), b"", time.monotonic())
         for callback in list(self._subscribers):

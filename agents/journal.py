@@ -1,0 +1,469 @@
+"""The journal: an append-only, hash-chained, HMAC-signed file of records, one canonical JSON line each.
+
+Each record carries the SHA-256 of the previous line (`prev`) and an HMAC over all its other fields, so
+an edit, a deletion, a swap or a cut-off line is found by `verify`. The chain alone cannot tell that the
+*last* records were removed cleanly (the shorter file is a valid journal); an `Anchor` (seq and hash of a
+line, kept elsewhere) taken earlier lets `verify` catch that too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .events import Event
+
+GENESIS = "0" * 64
+"""The `prev` of the first record."""
+
+KEY_BYTES = 32
+_MIN_KEY_BYTES = 16
+_TAIL_BLOCK = 64 * 1024
+
+
+class JournalError(Exception):
+    """The journal or its key cannot be used: which file, and what is wrong with it."""
+
+
+class Record(BaseModel):
+    """One journaled event: who did it, when, in which trace, and its place in the chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int
+    time: float
+    trace: str
+    span: str
+    parent: str | None
+    actor: str
+    event: Event
+    prev: str
+    hmac: str
+
+
+class Anchor(NamedTuple):
+    """A record's seq and the SHA-256 of its line: kept outside the journal, it pins the journal's length."""
+
+    seq: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What `verify` found: `ok`, how many good records precede the first bad line, and what is wrong there."""
+
+    ok: bool
+    count: int
+    first_bad: int | None = None
+    problem: str | None = None
+
+
+def canonical(data: Any) -> str:
+    """The one JSON text of `data` that is signed and chained: sorted keys, no spaces."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sign(key: bytes, fields: dict[str, Any]) -> str:
+    """The HMAC-SHA256 (hex) of a record's fields other than `hmac`."""
+    body = {name: value for name, value in fields.items() if name != "hmac"}
+    return hmac.new(key, canonical(body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def line_digest(line: bytes) -> str:
+    """The SHA-256 (hex) of a journal line, without its newline: what the next record's `prev` holds."""
+    return hashlib.sha256(line).hexdigest()
+
+
+# --- keys -----------------------------------------------------------------------------------------------------
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The journal key at `path`: 32 random bytes, created (mode 0600, folder 0700) when missing."""
+    path = Path(path)
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(descriptor, secrets.token_bytes(KEY_BYTES))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        try:
+            # link, unlike rename, never replaces a key another process created meanwhile
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    except OSError as error:
+        raise JournalError(f"cannot create the journal key {path}: {error.strerror or error}") from None
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
+    """The key at `path`; `FileNotFoundError` when there is none yet."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise JournalError(f"cannot read the journal key {path}: {error.strerror or error}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise JournalError(f"the journal key {path} is not a regular file")
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise JournalError(
+            f"the journal key {path} is open to group or others (mode {stat.filemode(info.st_mode)}): "
+            f"run `chmod 600 {path}`"
+        )
+    try:
+        key = path.read_bytes()
+    except OSError as error:
+        raise JournalError(f"cannot read the journal key {path}: {error.strerror or error}") from None
+    if len(key) != KEY_BYTES:
+        raise JournalError(f"the journal key {path} has {len(key)} bytes, not {KEY_BYTES}: it is damaged")
+    return key
+
+
+def _check_key(key: bytes) -> None:
+    if not isinstance(key, bytes) or len(key) < _MIN_KEY_BYTES:
+        raise JournalError(f"a journal key must be at least {_MIN_KEY_BYTES} bytes")
+
+
+# --- reading and checking -------------------------------------------------------------------------------------
+
+
+class _Bad(Exception):
+    """A bad line: its number, what kind of wrong (for callers that treat some kinds apart) and the message."""
+
+    def __init__(self, line: int, kind: str, detail: str) -> None:
+        super().__init__(f"line {line}: {detail}")
+        self.line = line
+        self.kind = kind
+        self.detail = detail
+        self.problem = f"line {line}: {detail}"
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, content without its newline) for each line; only the last may lack a newline."""
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise JournalError(f"cannot read the journal {path}: {error.strerror or error}") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            yield number, raw.removesuffix(b"\n")
+
+
+def _parse(key: bytes, number: int, line: bytes, last: bool) -> Record:
+    """A line as a signed record, or `_Bad` saying what is wrong with it."""
+    try:
+        text = line.decode("utf-8")
+        fields = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        # a line cut off mid-write is never valid JSON; only the last line can be one
+        if last:
+            raise _Bad(number, "truncated", "truncated record") from None
+        raise _Bad(number, "json", "not a JSON record") from None
+    if not isinstance(fields, dict):
+        raise _Bad(number, "json", "not a JSON record")
+    try:
+        record = Record.model_validate(fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        raise _Bad(number, "invalid", f"not a valid record ({where}: {first['msg']})") from None
+    if not hmac.compare_digest(str(fields["hmac"]), sign(key, fields)):
+        raise _Bad(number, "altered", f"record {record.seq} was altered (its HMAC does not match)")
+    if canonical(fields) != text:
+        raise _Bad(number, "altered", f"record {record.seq} was rewritten (its line is not in canonical form)")
+    return record
+
+
+def _scan(path: Path, key: bytes, anchor: Anchor | None = None) -> Iterator[Record]:
+    """Every record, checked in order; raises `_Bad` at the first line that is wrong."""
+    expected = 1
+    prev = GENESIS
+    anchored: str | None = None
+    lines = _lines(path)
+    current = next(lines, None)
+    while current is not None:
+        number, line = current
+        following = next(lines, None)  # one line of look-ahead: only the last line can be cut off
+        record = _parse(key, number, line, last=following is None)
+        if record.seq != expected:
+            after = f"after {expected - 1}" if expected > 1 else "at the start"
+            if record.seq < expected:
+                detail = f"record {record.seq} is out of order or repeated (found {record.seq} {after})"
+            elif record.seq == expected + 1:
+                detail = f"record {expected} is missing or out of order (found {record.seq} {after})"
+            else:
+                detail = f"records {expected} to {record.seq - 1} are missing (found {record.seq} {after})"
+            raise _Bad(number, "order", detail)
+        if record.prev != prev:
+            raise _Bad(number, "chain", f"record {record.seq} does not follow line {number - 1} (prev hash differs)")
+        prev = line_digest(line)
+        if anchor is not None and record.seq == anchor.seq:
+            anchored = prev
+        yield record
+        expected += 1
+        current = following
+    if anchor is not None:
+        count = expected - 1
+        if anchor.seq > count:
+            raise _Bad(
+                count + 1, "missing", f"records {count + 1} to {anchor.seq} are missing (the journal ends at {count})"
+            )
+        if anchor.seq >= 1 and anchored != anchor.digest:
+            raise _Bad(anchor.seq, "anchor", f"record {anchor.seq} is not the one anchored (its line hash differs)")
+
+
+def verify(path: Path, key: bytes, anchor: Anchor | None = None) -> VerifyResult:
+    """Check every record's HMAC, seq and chain; name the first bad line. Raises only for I/O problems.
+
+    Without `anchor`, a journal whose last records were removed whole still verifies: nothing inside the
+    file can tell. With an anchor taken earlier (`Journal.anchor`), that record must still be there, unchanged.
+    """
+    _check_key(key)
+    count = 0
+    try:
+        for _ in _scan(Path(path), key, anchor):
+            count += 1
+    except _Bad as bad:
+        return VerifyResult(ok=False, count=count, first_bad=bad.line, problem=bad.problem)
+    return VerifyResult(ok=True, count=count)
+
+
+def read_records(path: Path, key: bytes | None = None) -> Iterator[Record]:
+    """Every record of a journal, in order; a last line cut off mid-write is skipped (`Journal.open` drops it).
+
+    With `key`, each record is checked as `verify` does and the first bad one raises `JournalError`; without
+    it, records are only parsed (a journal this process writes needs no checking).
+    """
+    path = Path(path)
+    if key is not None:
+        _check_key(key)
+        try:
+            yield from _scan(path, key)
+        except _Bad as bad:
+            if bad.kind != "truncated":
+                raise JournalError(f"{path}: {bad.problem}") from None
+        return
+    lines = _lines(path)
+    current = next(lines, None)
+    while current is not None:
+        number, line = current
+        following = next(lines, None)
+        try:
+            yield Record.model_validate_json(line)
+        except ValidationError as error:
+            if following is None and error.errors()[0]["type"] == "json_invalid":
+                return
+            raise JournalError(f"{path}: line {number}: not a valid record ({error.errors()[0]['msg']})") from None
+        current = following
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+
+
+def _read_tail(descriptor: int, size: int) -> tuple[bytes, int]:
+    """The last line of the file (with its newline, if any) and the offset it starts at."""
+    end = size
+    chunks: list[bytes] = []
+    while end > 0:
+        start = max(0, end - _TAIL_BLOCK)
+        block = os.pread(descriptor, end - start, start)
+        chunks.insert(0, block)
+        data = b"".join(chunks)
+        # the newline that ends the last line does not count as its start
+        cut = data.rfind(b"\n", 0, len(data) - 1 if data.endswith(b"\n") else len(data))
+        if cut >= 0:
+            return data[cut + 1 :], start + cut + 1
+        end = start
+    return b"".join(chunks), 0
+
+
+class Journal:
+    """An open journal, appended to by one process (an exclusive lock on the file keeps others out)."""
+
+    def __init__(self, path: Path, key: bytes, descriptor: int, seq: int, head: str, sync: bool = True) -> None:
+        self.path = path
+        self.sync = sync
+        self._key = key
+        self._fd: int | None = descriptor
+        self._seq = seq
+        self._head = head
+        self.dropped: bytes | None = None
+        """The cut-off final line `open` removed (a write interrupted by a crash), if any."""
+
+    @classmethod
+    def open(cls, path: Path, key: bytes, sync: bool = True) -> Journal:
+        """Open (or create, mode 0600) the journal at `path`, continuing its seq and chain from its last line.
+
+        A final line cut off mid-write is dropped (its append never returned, so nothing acted on it); a
+        final line that is complete but does not verify with `key` refuses the open.
+        """
+        _check_key(key)
+        path = Path(path)
+        created = not path.exists()
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise JournalError(f"cannot open the journal {path}: {error.strerror or error}") from None
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise JournalError(f"the journal {path} is open in another process (or another Journal)") from None
+            if created and sync:
+                _sync_folder(path.parent)
+            journal = cls(path, key, descriptor, 0, GENESIS, sync=sync)
+            journal._continue()
+        except OSError as error:
+            os.close(descriptor)
+            raise JournalError(f"cannot open the journal {path}: {error.strerror or error}") from None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return journal
+
+    def _continue(self) -> None:
+        descriptor = self._require_open()
+        size = os.fstat(descriptor).st_size
+        if size == 0:
+            return
+        tail, offset = _read_tail(descriptor, size)
+        complete = tail.endswith(b"\n")
+        line = tail[:-1] if complete else tail
+        try:
+            record = _parse(self._key, 0, line, last=True)
+        except _Bad as bad:
+            if complete or bad.kind != "truncated":
+                raise JournalError(
+                    f"the last record of {self.path} does not verify ({bad.detail}): the journal is damaged "
+                    "or this is not its key; check it with `agent-console audit`"
+                ) from None
+            self.dropped = tail
+            os.ftruncate(descriptor, offset)
+            self._fsync()
+            return self._continue()
+        if not complete:
+            self._write(b"\n")
+        self._seq = record.seq
+        self._head = line_digest(line)
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last record (0 when empty)."""
+        return self._seq
+
+    @property
+    def anchor(self) -> Anchor:
+        """The last record's seq and line hash, to keep elsewhere and give to `verify` later."""
+        return Anchor(self._seq, self._head)
+
+    def append(
+        self,
+        actor: str,
+        event: Event,
+        trace: str | None = None,
+        parent: str | None = None,
+        now: float | None = None,
+    ) -> Record:
+        """Write `event` by `actor` as the next record (new trace and span ids unless given) and return it."""
+        self._require_open()
+        try:
+            record = Record(
+                seq=self._seq + 1,
+                time=time.time() if now is None else now,
+                trace=trace or secrets.token_hex(8),
+                span=secrets.token_hex(8),
+                parent=parent,
+                actor=actor,
+                event=event,
+                prev=self._head,
+                hmac="",
+            )
+        except ValidationError as error:
+            raise JournalError(f"cannot journal this event: {error.errors()[0]['msg']}") from None
+        fields = record.model_dump(mode="json")
+        fields["hmac"] = sign(self._key, fields)
+        line = canonical(fields).encode("utf-8")
+        self._write(line + b"\n")
+        self._seq = record.seq
+        self._head = line_digest(line)
+        return record.model_copy(update={"hmac": fields["hmac"]})
+
+    def _write(self, data: bytes) -> None:
+        descriptor = self._require_open()
+        size = os.fstat(descriptor).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            self._fsync()
+        except OSError as error:
+            # a half-written line would break every later record: take it back, or refuse to go on
+            try:
+                os.ftruncate(descriptor, size)
+            except OSError:
+                self.close()
+            raise JournalError(f"cannot write to the journal {self.path}: {error.strerror or error}") from None
+
+    def _fsync(self) -> None:
+        if self.sync and self._fd is not None:
+            os.fsync(self._fd)
+
+    def records(self) -> Iterator[Record]:
+        """Every record written so far, from the first (read from the file, not kept in memory)."""
+        self._require_open()
+        return read_records(self.path)
+
+    @staticmethod
+    def read(path: Path, key: bytes) -> Iterator[Record]:
+        """Every record of the journal at `path`, each checked with `key` (`JournalError` at the first bad one)."""
+        return read_records(path, key)
+
+    def close(self) -> None:
+        """Close the file (and give up its lock); closing twice is harmless."""
+        if self._fd is not None:
+            descriptor, self._fd = self._fd, None
+            os.close(descriptor)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _require_open(self) -> int:
+        if self._fd is None:
+            raise JournalError(f"the journal {self.path} is closed")
+        return self._fd
+
+
+def _sync_folder(folder: Path) -> None:
+    # a new file survives a crash only once its folder entry is on disk too
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

@@ -1,0 +1,640 @@
+"""`OrgState`: what the organisation is now, as a fold over journal records.
+
+The fold is total and deterministic: its result depends only on the records (times come from
+`record.time`, never from a clock), and a record whose preconditions do not hold (an ack of an unknown
+message, a decision on no pending approval, a release of a lock its sender does not hold) changes
+nothing. Deciding what *should* happen (grants, releases, results) is `coordination`'s job; the fold
+only records what was journaled.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .events import (
+    HUMAN,
+    SUPERVISOR,
+    AgentExited,
+    AgentLaunched,
+    AgentState,
+    ApprovalDecided,
+    ApprovalRequested,
+    BarrierArrived,
+    BarrierReleased,
+    Heartbeat,
+    LockGranted,
+    LockReleased,
+    LockRequested,
+    LogRecorded,
+    MessageAcknowledged,
+    MessageSent,
+    MetricRecorded,
+    OrgLoaded,
+    SpoofRejected,
+    StatusReported,
+    VoteCast,
+    VoteClosed,
+    VoteOpened,
+)
+from .journal import Record
+
+
+@dataclass(slots=True)
+class AgentView:
+    """One agent as the journal tells it: its state and task, its pane and process, when it was last heard of.
+
+    `last_event` is the time of the last record it sent (even one the fold ignored) or of its launch or exit.
+    """
+
+    name: str
+    team: str | None
+    state: AgentState = AgentState.UNKNOWN
+    task: str | None = None
+    progress: str | None = None
+    last_event: float | None = None
+    pane: str | None = None
+    alive: bool = False
+    exit_status: int | None = None
+    exit_signal: int | None = None
+    launches: int = 0
+    heartbeat: float | None = None
+
+    @property
+    def restarts(self) -> int:
+        """Launches after the first."""
+        return max(0, self.launches - 1)
+
+
+@dataclass(slots=True)
+class PendingApproval:
+    """An agent's question to the human, not yet decided."""
+
+    id: str
+    agent: str
+    text: str
+    command: str | None
+    requested: float
+
+
+@dataclass(slots=True)
+class Decision:
+    """How an approval was decided, and by whom."""
+
+    approved: bool
+    reason: str | None
+    by: str
+    agent: str
+    time: float
+
+
+@dataclass(slots=True)
+class Barrier:
+    """A barrier some agents wait at; its size is set by the first arrival that gives one."""
+
+    name: str
+    created: float
+    count: int | None = None
+    members: tuple[str, ...] | None = None
+    timeout: float | None = None
+    arrived: list[str] = field(default_factory=list)
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.timeout is None else self.created + self.timeout
+
+    @property
+    def complete(self) -> bool:
+        """Everyone it waits for is there (named members take precedence over a count)."""
+        if self.members is not None:
+            return set(self.members) <= set(self.arrived)
+        return self.count is not None and len(self.arrived) >= self.count
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Members not yet arrived, sorted (empty for a barrier sized by a count)."""
+        if self.members is None:
+            return ()
+        return tuple(sorted(set(self.members) - set(self.arrived)))
+
+
+@dataclass(frozen=True, slots=True)
+class BarrierRelease:
+    """How a barrier last opened."""
+
+    arrived: tuple[str, ...]
+    missing: tuple[str, ...]
+    timed_out: bool
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoteResult:
+    outcome: Literal["passed", "failed", "no-quorum"]
+    yes: int
+    no: int
+    time: float
+
+
+@dataclass(slots=True)
+class Vote:
+    """A vote: open until its `result` is journaled; each voter's first ballot counts."""
+
+    name: str
+    voters: tuple[str, ...]
+    rule: Literal["majority", "quorum"]
+    quorum: int | None
+    deadline: float | None
+    question: str | None
+    opened: float
+    ballots: dict[str, Literal["yes", "no"]] = field(default_factory=dict)
+    result: VoteResult | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.result is None
+
+    @property
+    def yes(self) -> int:
+        return sum(1 for choice in self.ballots.values() if choice == "yes")
+
+    @property
+    def no(self) -> int:
+        return len(self.ballots) - self.yes
+
+
+@dataclass(slots=True)
+class Lock:
+    """A named lock: its holder (if any), the requests waiting in FIFO order, and the highest token issued."""
+
+    name: str
+    holder: str | None = None
+    token: int | None = None
+    expires: float | None = None
+    lease: float | None = None  # what the holder asked for: heartbeats renew it by this much
+    waiting: list[tuple[str, float]] = field(default_factory=list)
+    max_token: int = 0
+
+
+@dataclass(slots=True)
+class Message:
+    """A message not yet acknowledged by every recipient (`pending`)."""
+
+    id: str
+    sender: str
+    to: str
+    text: str
+    reply_to: str | None
+    time: float
+    pending: set[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": self.sender,
+            "id": self.id,
+            "reply_to": self.reply_to,
+            "text": self.text,
+            "time": self.time,
+            "to": self.to,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    value: float
+    unit: str | None
+    time: float
+
+
+class OrgState:
+    """The organisation now. `apply` mutates it in place: the caller owns it (hand out `snapshot()`s)."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.org: str | None = None
+        self.teams: dict[str, str | None] = {}
+        self.agents: dict[str, AgentView] = {}
+        self.approvals: dict[str, PendingApproval] = {}
+        self.decided: dict[str, Decision] = {}
+        self.barriers: dict[str, Barrier] = {}
+        self.barrier_releases: dict[str, BarrierRelease] = {}
+        self.votes: dict[str, Vote] = {}
+        self.locks: dict[str, Lock] = {}
+        self.messages: dict[str, Message] = {}
+        self.outboxes: dict[str, list[str]] = {}
+        self.spoofs: dict[str, int] = {}
+        self.spoofs_total = 0
+        self.logs: dict[str, int] = {}
+        self.logs_total = 0
+        self.metrics: dict[tuple[str, str], Metric] = {}
+        self._seen_messages: set[str] = set()
+        self._org_event: OrgLoaded | None = None
+
+    @classmethod
+    def replay(cls, records: Iterable[Record]) -> OrgState:
+        """The state the records fold to, from an empty one."""
+        state = cls()
+        for record in records:
+            state.apply(record)
+        return state
+
+    def apply(self, record: Record) -> None:
+        """Fold one record in. Never raises for an event whose preconditions fail: it is ignored."""
+        self.seq = record.seq
+        view = self.agents.get(record.actor)
+        if view is not None:
+            view.last_event = record.time
+        handler = _HANDLERS.get(type(record.event))
+        if handler is not None:
+            handler(self, record.actor, record.event, record.time)
+
+    def snapshot(self) -> OrgState:
+        """An independent copy, for a reader on another thread or a later comparison."""
+        return copy.deepcopy(self)
+
+    # --- queries ------------------------------------------------------------------------------------------
+
+    def org_event(self) -> OrgLoaded | None:
+        """The last `OrgLoaded` applied: the org as the journal knows it."""
+        return self._org_event
+
+    def open_votes(self) -> set[str]:
+        return {name for name, vote in self.votes.items() if vote.is_open}
+
+    def outbox(self, agent: str) -> list[dict[str, Any]]:
+        """The messages waiting for `agent`, oldest first."""
+        return [self.messages[message_id].to_json() for message_id in self.outboxes.get(agent, ())]
+
+    def team_agents(self, team: str) -> list[str]:
+        """Agents of `team` and of its sub-teams (at any depth), sorted."""
+        teams = {team}
+        grew = True
+        while grew:
+            grew = False
+            for name, parent in self.teams.items():
+                if parent in teams and name not in teams:
+                    teams.add(name)
+                    grew = True
+        return sorted(name for name, view in self.agents.items() if view.team in teams)
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole state as JSON-able data; the same records always give the same (sorted) result."""
+        return {
+            "seq": self.seq,
+            "org": self.org,
+            "teams": dict(sorted(self.teams.items())),
+            "agents": {name: self._agent_json(self.agents[name]) for name in sorted(self.agents)},
+            "approvals": [
+                {
+                    "agent": approval.agent,
+                    "command": approval.command,
+                    "id": approval.id,
+                    "requested": approval.requested,
+                    "text": approval.text,
+                }
+                for approval in sorted(self.approvals.values(), key=lambda item: (item.requested, item.id))
+            ],
+            "decided": {
+                key: {
+                    "agent": decision.agent,
+                    "approved": decision.approved,
+                    "by": decision.by,
+                    "reason": decision.reason,
+                    "time": decision.time,
+                }
+                for key, decision in sorted(self.decided.items())
+            },
+            "barriers": {
+                name: {
+                    "arrived": list(barrier.arrived),
+                    "count": barrier.count,
+                    "created": barrier.created,
+                    "deadline": barrier.deadline,
+                    "members": None if barrier.members is None else list(barrier.members),
+                    "missing": list(barrier.missing),
+                    "timeout": barrier.timeout,
+                }
+                for name, barrier in sorted(self.barriers.items())
+            },
+            "barrier_releases": {
+                name: {
+                    "arrived": list(release.arrived),
+                    "missing": list(release.missing),
+                    "time": release.time,
+                    "timed_out": release.timed_out,
+                }
+                for name, release in sorted(self.barrier_releases.items())
+            },
+            "votes": {name: _vote_json(vote) for name, vote in sorted(self.votes.items())},
+            "locks": {
+                name: {
+                    "expires": lock.expires,
+                    "holder": lock.holder,
+                    "lease": lock.lease,
+                    "max_token": lock.max_token,
+                    "token": lock.token,
+                    "waiting": [[agent, lease] for agent, lease in lock.waiting],
+                }
+                for name, lock in sorted(self.locks.items())
+            },
+            "messages": {
+                key: dict(sorted({**message.to_json(), "pending": sorted(message.pending)}.items()))
+                for key, message in sorted(self.messages.items())
+            },
+            "outboxes": {agent: list(ids) for agent, ids in sorted(self.outboxes.items()) if ids},
+            "spoofs": {"by_agent": dict(sorted(self.spoofs.items())), "total": self.spoofs_total},
+            "logs": {"by_actor": dict(sorted(self.logs.items())), "total": self.logs_total},
+            "metrics": _metrics_json(self.metrics),
+        }
+
+    def _agent_json(self, view: AgentView) -> dict[str, Any]:
+        return {
+            "alive": view.alive,
+            "exit_signal": view.exit_signal,
+            "exit_status": view.exit_status,
+            "heartbeat": view.heartbeat,
+            "last_event": view.last_event,
+            "launches": view.launches,
+            "outbox": len(self.outboxes.get(view.name, ())),
+            "pane": view.pane,
+            "progress": view.progress,
+            "restarts": view.restarts,
+            "spoofs": self.spoofs.get(view.name, 0),
+            "state": view.state.value,
+            "task": view.task,
+            "team": view.team,
+        }
+
+    # --- the fold, one method per event type ----------------------------------------------------------------
+
+    def _org_loaded(self, actor: str, event: OrgLoaded, now: float) -> None:
+        self._org_event = event
+        self.org = event.name
+        self.teams = dict(event.teams)
+        for name in [name for name in self.agents if name not in event.agents]:
+            del self.agents[name]
+            for message_id in self.outboxes.pop(name, []):
+                self._delivered(message_id, name)
+        for name, team in event.agents.items():
+            view = self.agents.get(name)
+            if view is None:
+                self.agents[name] = AgentView(name=name, team=team)
+            else:
+                view.team = team
+
+    def _launched(self, actor: str, event: AgentLaunched, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is None:
+            return
+        view.launches += 1
+        view.alive = True
+        view.pane = event.pane
+        view.last_event = now
+        # a restarted agent is recovering until it says otherwise; a first launch has no evidence yet
+        view.state = AgentState.RECOVERING if view.launches > 1 else AgentState.UNKNOWN
+        view.task = None
+        view.progress = None
+
+    def _exited(self, actor: str, event: AgentExited, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is None:
+            return
+        view.alive = False
+        view.state = AgentState.OFFLINE
+        view.exit_status = event.status
+        view.exit_signal = event.signal
+        view.last_event = now
+        # its queued lock requests die with it; the locks it holds are released by the supervisor's events
+        for lock in self.locks.values():
+            lock.waiting = [entry for entry in lock.waiting if entry[0] != event.agent]
+
+    def _status(self, actor: str, event: StatusReported, now: float) -> None:
+        view = self.agents.get(actor)
+        if view is None or not view.alive:
+            return
+        view.state = event.state
+        if event.state is AgentState.IDLE:
+            view.task = event.task
+            view.progress = event.progress
+        else:
+            if event.task is not None:
+                view.task = event.task
+            if event.progress is not None:
+                view.progress = event.progress
+
+    def _heartbeat(self, actor: str, event: Heartbeat, now: float) -> None:
+        view = self.agents.get(actor)
+        if view is not None and view.alive:
+            view.heartbeat = now
+
+    def _message(self, actor: str, event: MessageSent, now: float) -> None:
+        if event.id in self._seen_messages:
+            return
+        if event.to == "all":
+            recipients = [name for name in self.agents if name != actor]
+        elif event.to.startswith("#"):
+            recipients = [name for name in self.team_agents(event.to[1:]) if name != actor]
+        else:
+            recipients = [event.to[1:]] if event.to[1:] in self.agents else []
+        if not recipients:
+            return
+        self._seen_messages.add(event.id)
+        self.messages[event.id] = Message(
+            id=event.id,
+            sender=actor,
+            to=event.to,
+            text=event.text,
+            reply_to=event.reply_to,
+            time=now,
+            pending=set(recipients),
+        )
+        for name in recipients:
+            self.outboxes.setdefault(name, []).append(event.id)
+
+    def _ack(self, actor: str, event: MessageAcknowledged, now: float) -> None:
+        outbox = self.outboxes.get(actor)
+        if outbox is None or event.id not in outbox:
+            return
+        outbox.remove(event.id)
+        if not outbox:
+            del self.outboxes[actor]
+        self._delivered(event.id, actor)
+
+    def _delivered(self, message_id: str, recipient: str) -> None:
+        message = self.messages.get(message_id)
+        if message is None:
+            return
+        message.pending.discard(recipient)
+        if not message.pending:
+            del self.messages[message_id]
+
+    def _approval_requested(self, actor: str, event: ApprovalRequested, now: float) -> None:
+        if event.id in self.approvals or event.id in self.decided:
+            return
+        self.approvals[event.id] = PendingApproval(
+            id=event.id, agent=actor, text=event.text, command=event.command, requested=now
+        )
+
+    def _approval_decided(self, actor: str, event: ApprovalDecided, now: float) -> None:
+        pending = self.approvals.pop(event.id, None)
+        if pending is None:
+            return
+        self.decided[event.id] = Decision(
+            approved=event.approved, reason=event.reason, by=actor, agent=pending.agent, time=now
+        )
+
+    def _barrier_arrived(self, actor: str, event: BarrierArrived, now: float) -> None:
+        barrier = self.barriers.get(event.name)
+        if barrier is None:
+            barrier = self.barriers[event.name] = Barrier(name=event.name, created=now)
+        if barrier.count is None and barrier.members is None:
+            barrier.count = event.count
+            barrier.members = event.members
+        if barrier.timeout is None:
+            barrier.timeout = event.timeout
+        if actor in barrier.arrived or (barrier.members is not None and actor not in barrier.members):
+            return
+        barrier.arrived.append(actor)
+
+    def _barrier_released(self, actor: str, event: BarrierReleased, now: float) -> None:
+        if self.barriers.pop(event.name, None) is None:
+            return
+        self.barrier_releases[event.name] = BarrierRelease(
+            arrived=event.arrived, missing=event.missing, timed_out=event.timed_out, time=now
+        )
+
+    def _vote_opened(self, actor: str, event: VoteOpened, now: float) -> None:
+        current = self.votes.get(event.name)
+        if current is not None and current.is_open:
+            return
+        self.votes[event.name] = Vote(
+            name=event.name,
+            voters=event.voters,
+            rule=event.rule,
+            quorum=event.quorum,
+            deadline=event.deadline,
+            question=event.question,
+            opened=now,
+        )
+
+    def _vote_cast(self, actor: str, event: VoteCast, now: float) -> None:
+        vote = self.votes.get(event.name)
+        if vote is None or not vote.is_open or actor not in vote.voters or actor in vote.ballots:
+            return
+        vote.ballots[actor] = event.choice
+
+    def _vote_closed(self, actor: str, event: VoteClosed, now: float) -> None:
+        vote = self.votes.get(event.name)
+        if vote is None or not vote.is_open:
+            return
+        vote.result = VoteResult(outcome=event.outcome, yes=event.yes, no=event.no, time=now)
+
+    def _lock_requested(self, actor: str, event: LockRequested, now: float) -> None:
+        lock = self.locks.get(event.name)
+        if lock is None:
+            lock = self.locks[event.name] = Lock(name=event.name)
+        if lock.holder == actor:
+            lock.lease = event.lease
+            return
+        for index, (agent, _) in enumerate(lock.waiting):
+            if agent == actor:
+                lock.waiting[index] = (actor, event.lease)
+                return
+        lock.waiting.append((actor, event.lease))
+
+    def _lock_granted(self, actor: str, event: LockGranted, now: float) -> None:
+        lock = self.locks.get(event.name)
+        if lock is None:
+            lock = self.locks[event.name] = Lock(name=event.name)
+        if lock.holder is not None:
+            if lock.holder == event.holder and lock.token == event.token:
+                lock.expires = event.expires
+            return
+        if event.token <= lock.max_token:
+            return  # fencing tokens only grow
+        lease = event.expires - now
+        for index, (agent, asked) in enumerate(lock.waiting):
+            if agent == event.holder:
+                lease = asked
+                del lock.waiting[index]
+                break
+        lock.holder = event.holder
+        lock.token = event.token
+        lock.expires = event.expires
+        lock.lease = lease
+        lock.max_token = event.token
+
+    def _lock_released(self, actor: str, event: LockReleased, now: float) -> None:
+        lock = self.locks.get(event.name)
+        if lock is None:
+            return
+        may_release = actor == lock.holder or actor in (SUPERVISOR, HUMAN)
+        if lock.holder is not None and may_release and event.token in (None, lock.token):
+            lock.holder = lock.token = lock.expires = lock.lease = None
+            return
+        # a waiter that gives the lock back withdraws its request
+        lock.waiting = [entry for entry in lock.waiting if entry[0] != actor]
+
+    def _log(self, actor: str, event: LogRecorded, now: float) -> None:
+        self.logs_total += 1
+        self.logs[actor] = self.logs.get(actor, 0) + 1
+
+    def _metric(self, actor: str, event: MetricRecorded, now: float) -> None:
+        self.metrics[(actor, event.name)] = Metric(value=event.value, unit=event.unit, time=now)
+
+    def _spoof(self, actor: str, event: SpoofRejected, now: float) -> None:
+        self.spoofs_total += 1
+        if event.agent is not None:
+            self.spoofs[event.agent] = self.spoofs.get(event.agent, 0) + 1
+
+
+def _vote_json(vote: Vote) -> dict[str, Any]:
+    result = vote.result
+    return {
+        "ballots": dict(sorted(vote.ballots.items())),
+        "deadline": vote.deadline,
+        "no": vote.no,
+        "open": vote.is_open,
+        "opened": vote.opened,
+        "question": vote.question,
+        "quorum": vote.quorum,
+        "result": None
+        if result is None
+        else {"no": result.no, "outcome": result.outcome, "time": result.time, "yes": result.yes},
+        "rule": vote.rule,
+        "voters": list(vote.voters),
+        "yes": vote.yes,
+    }
+
+
+def _metrics_json(metrics: dict[tuple[str, str], Metric]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for (actor, name), metric in sorted(metrics.items()):
+        grouped.setdefault(actor, {})[name] = {"time": metric.time, "unit": metric.unit, "value": metric.value}
+    return grouped
+
+
+_HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
+    OrgLoaded: OrgState._org_loaded,
+    AgentLaunched: OrgState._launched,
+    AgentExited: OrgState._exited,
+    StatusReported: OrgState._status,
+    Heartbeat: OrgState._heartbeat,
+    MessageSent: OrgState._message,
+    MessageAcknowledged: OrgState._ack,
+    ApprovalRequested: OrgState._approval_requested,
+    ApprovalDecided: OrgState._approval_decided,
+    BarrierArrived: OrgState._barrier_arrived,
+    BarrierReleased: OrgState._barrier_released,
+    VoteOpened: OrgState._vote_opened,
+    VoteCast: OrgState._vote_cast,
+    VoteClosed: OrgState._vote_closed,
+    LockRequested: OrgState._lock_requested,
+    LockGranted: OrgState._lock_granted,
+    LockReleased: OrgState._lock_released,
+    LogRecorded: OrgState._log,
+    MetricRecorded: OrgState._metric,
+    SpoofRejected: OrgState._spoof,
+}

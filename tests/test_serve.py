@@ -1,0 +1,322 @@
+"""`agent-console serve` end to end: real shells in a private tmux report through the real command line."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import tmux
+
+SPEC = """
+[org]
+name = "crew"
+
+[[team]]
+name = "core"
+
+[[agent]]
+name = "ann"
+team = "core"
+command = "bash --norc --noprofile"
+
+[[agent]]
+name = "bob"
+team = "core"
+command = "bash --norc --noprofile"
+
+[[agent]]
+name = "cat"
+team = "core"
+command = "bash --norc --noprofile"
+"""
+
+
+class Served:
+    """A running `serve` and the means to act as its agents and its human."""
+
+    def __init__(self, socket: str, root: Path, runtime: Path) -> None:
+        self.socket = socket
+        self.root = root
+        self.spec = root / "crew.toml"
+        self.spec.write_text(SPEC)
+        self.env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        self.env.update(
+            XDG_RUNTIME_DIR=str(runtime),
+            XDG_STATE_HOME=str(root / "state"),
+            PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent_console.cli",
+                "serve",
+                str(self.spec),
+                "--socket-name",
+                self.socket,
+                "--size",
+                "200x60",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=self.root,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # "serving org …" once the API is up
+        assert line.startswith("serving org 'crew'"), line + self.process.stderr.read()
+
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> subprocess.CompletedProcess | None:
+        if self.process is None or self.process.poll() is not None:
+            return None
+        self.process.send_signal(how)
+        out, err = self.process.communicate(timeout=15)
+        self.process = None
+        return subprocess.CompletedProcess([], 0, out, err)
+
+    def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agent_console.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            check=False,
+        )
+
+    def pane(self, agent: str) -> str:
+        for line in tmux(self.socket, "list-panes", "-a", "-F", "#{pane_id} #{@agent_console_agent}").splitlines():
+            pane, _, name = line.partition(" ")
+            if name == agent:
+                return pane
+        raise KeyError(agent)
+
+    def type_in(self, agent: str, command: str) -> None:
+        """Type a command line into the agent's shell, as a human (or the agent) would."""
+        tmux(self.socket, "send-keys", "-t", self.pane(agent), "-l", command)
+        tmux(self.socket, "send-keys", "-t", self.pane(agent), "Enter")
+
+    def agents(self) -> dict[str, dict]:
+        result = self.cli("ls", "--json", "--socket-name", self.socket)
+        assert result.returncode == 0, result.stderr
+        return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def served(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
+    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # short: unix socket paths are capped
+    service = Served(tmux_socket, tmp_path, runtime)
+    service.start()
+    yield service
+    service.stop()
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _when(value, test):
+    return value if test(value) else None
+
+
+def read(path: Path) -> str | None:
+    return path.read_text().strip() if path.exists() and path.read_text().strip() else None
+
+
+def test_emit_status_shows_in_ls(served: Served) -> None:
+    served.type_in("ann", "agent-console emit status working --task 'build the api' --progress 2/5")
+    row = wait_for(lambda: _when(served.agents()["ann"], lambda r: r["state"] == "working"), what="ann working")
+    assert row["task"] == "build the api" and row["last_event"] is not None
+    assert served.agents()["bob"]["state"] != "working"
+
+
+def test_escape_sequence_without_socket_is_accepted(served: Served) -> None:
+    # No socket (as from a remote host through ssh): the command prints the escape sequence on the pane.
+    served.type_in("bob", "AGENT_CONSOLE_SOCKET= agent-console emit status thinking --task offline-path")
+    wait_for(lambda: served.agents()["bob"]["state"] == "thinking", what="bob thinking via the escape sequence")
+
+
+def test_forged_sequence_from_cat_is_rejected_and_counted(served: Served, tmp_path: Path) -> None:
+    payload = base64.b64encode(json.dumps({"v": 1, "type": "status", "state": "error"}).encode()).decode()
+    hostile = tmp_path / "hostile.txt"
+    hostile.write_text(f"innocent text\x1b]1337;Custom=id=forgedtoken0123456789:{payload}\x07more text\n")
+    served.type_in("cat", f"cat {hostile}")
+    human = served.cli("approvals", "--json")  # any human call proves the console is alive
+    assert human.returncode == 0
+    state = wait_for(lambda: _when(_state(served), lambda s: s["spoofs"]["total"] >= 1), what="spoof counted")
+    assert state["spoofs"]["by_agent"].get("cat", 0) >= 1
+    assert served.agents()["cat"]["state"] != "error"
+
+
+def test_ask_blocks_until_the_human_answers(served: Served, tmp_path: Path) -> None:
+    out = tmp_path / "ask.out"
+    served.type_in("ann", f"agent-console ask 'deploy to prod?' --command 'make deploy'; echo $? > {out}")
+    pending = wait_for(lambda: json.loads(served.cli("approvals", "--json").stdout), what="the request")
+    assert pending[0]["agent"] == "ann" and pending[0]["command"] == "make deploy"
+    time.sleep(0.3)
+    assert not out.exists()  # still blocked
+    assert served.cli("approve", pending[0]["id"]).returncode == 0
+    assert wait_for(lambda: read(out), what="ask to end") == "0"
+
+    out.unlink()
+    served.type_in("ann", f"agent-console ask 'drop the table?'; echo $? > {out}")
+    pending = wait_for(lambda: json.loads(served.cli("approvals", "--json").stdout), what="the second request")
+    assert served.cli("deny", pending[0]["id"], "--reason", "no").returncode == 0
+    assert wait_for(lambda: read(out), what="ask to end") == "1"
+
+    out.unlink()
+    served.type_in("ann", f"agent-console ask 'anyone?' --timeout 1; echo $? > {out}")
+    assert wait_for(lambda: read(out), what="ask to time out") == "2"
+    assert json.loads(served.cli("approvals", "--json").stdout) == []  # a timed-out request is withdrawn
+
+
+def test_three_agent_barrier(served: Served, tmp_path: Path) -> None:
+    for name in ("ann", "bob"):
+        served.type_in(name, f"agent-console barrier wait sync --count 3; echo $? > {tmp_path / name}")
+    wait_for(lambda: len(_state(served)["barriers"].get("sync", {}).get("arrived", [])) == 2, what="two arrivals")
+    time.sleep(0.3)
+    assert not (tmp_path / "ann").exists() and not (tmp_path / "bob").exists()
+    served.type_in("cat", f"agent-console barrier wait sync --count 3; echo $? > {tmp_path / 'cat'}")
+    for name in ("ann", "bob", "cat"):
+        assert wait_for(lambda n=name: read(tmp_path / n), what=f"{name} released") == "0"
+
+
+def test_barrier_timeout_names_who_is_missing(served: Served, tmp_path: Path) -> None:
+    for name in ("ann", "bob"):
+        served.type_in(
+            name,
+            f"agent-console barrier wait meet --members ann,bob,cat --timeout 1 2> {tmp_path / name}.err;"
+            f" echo $? > {tmp_path / name}",
+        )
+    for name in ("ann", "bob"):
+        assert wait_for(lambda n=name: read(tmp_path / n), what=f"{name} timed out") == "2"
+        assert "missing: cat" in (tmp_path / f"{name}.err").read_text()
+
+
+def test_lock_of_a_killed_agent_passes_on(served: Served, tmp_path: Path) -> None:
+    served.type_in("ann", f"agent-console lock acquire db --lease 300 > {tmp_path / 'ann'}")
+    assert wait_for(lambda: read(tmp_path / "ann"), what="ann's lock") == "1"
+    served.type_in("bob", f"agent-console lock acquire db --lease 300 > {tmp_path / 'bob'}")
+    time.sleep(0.5)
+    assert read(tmp_path / "bob") is None  # waiting
+    ann_pid = int(tmux(served.socket, "display", "-p", "-t", served.pane("ann"), "#{pane_pid}").strip())
+    os.kill(ann_pid, signal.SIGKILL)
+    assert wait_for(lambda: read(tmp_path / "bob"), timeout=15, what="bob's lock") == "2"  # fencing token grew
+    assert _state(served)["locks"]["db"]["holder"] == "bob"
+
+
+def test_restart_keeps_pending_approvals(served: Served, tmp_path: Path) -> None:
+    out = tmp_path / "ask.out"
+    served.type_in("bob", f"agent-console ask 'merge?'; echo $? > {out}")
+    pending = wait_for(lambda: json.loads(served.cli("approvals", "--json").stdout), what="the request")
+    served.stop(signal.SIGKILL)  # no clean shutdown
+    served.start()
+    again = json.loads(served.cli("approvals", "--json").stdout)
+    assert [item["id"] for item in again] == [pending[0]["id"]]
+    assert served.cli("approve", pending[0]["id"]).returncode == 0
+    assert wait_for(lambda: read(out), timeout=15, what="ask to end after the restart") == "0"
+    assert set(served.agents()) == {"ann", "bob", "cat"}  # re-adopted, not duplicated
+
+
+def test_audit_verify_and_replay(served: Served) -> None:
+    served.type_in("ann", "agent-console emit status working --task audited")
+    wait_for(lambda: served.agents()["ann"]["state"] == "working", what="ann working")
+    served.stop()
+    journal = served.root / "state" / "agent-console" / "crew" / "journal.jsonl"
+    verified = served.cli("audit", "verify", str(journal))
+    assert verified.returncode == 0 and "ok" in verified.stdout
+    replayed = served.cli("replay", str(journal))
+    assert replayed.returncode == 0
+    assert json.loads(replayed.stdout)["agents"]["ann"]["task"] == "audited"
+    lines = journal.read_text().splitlines()
+    lines[1] = lines[1].replace('"crew"', '"evil"', 1) if '"crew"' in lines[1] else lines[1].replace("1", "2", 1)
+    journal.write_text("\n".join(lines) + "\n")
+    tampered = served.cli("audit", "verify", str(journal))
+    assert tampered.returncode == 1 and "line 2" in tampered.stderr
+
+
+def test_control_api_rejects_bad_requests(served: Served) -> None:
+    import asyncio
+
+    import aiohttp
+
+    socket = Path(served.env["XDG_RUNTIME_DIR"]) / "agent-console" / "crew.sock"
+    assert oct(socket.stat().st_mode & 0o777) == "0o600"
+    tokens = json.loads((served.root / "state" / "agent-console" / "crew" / "tokens.json").read_text())
+    human = (served.root / "state" / "agent-console" / "crew" / "human.token").read_text().strip()
+
+    async def call(method: str, path: str, token: str | None, data: bytes | None = None) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket))) as session,
+            session.request(method, f"http://x{path}", data=data, headers=headers) as response,
+        ):
+            return response.status, (await response.json())["error"] if response.status >= 400 else ""
+
+    async def probe() -> list[tuple[int, str]]:
+        ann = tokens["ann"]
+        return [
+            await call("GET", "/v1/state", None),
+            await call("GET", "/v1/state", "not-a-token"),
+            await call("POST", "/v1/events", ann, b"{not json"),
+            await call("POST", "/v1/events", ann, b"x" * 70_000),
+            await call(
+                "POST", "/v1/events", ann, json.dumps({"v": 1, "type": "status", "state": "idle", "mood": 1}).encode()
+            ),
+            await call("POST", "/v1/events", ann, json.dumps({"v": 1, "type": "agent.exit", "agent": "bob"}).encode()),
+            await call("POST", "/v1/events", human, json.dumps({"v": 1, "type": "heartbeat"}).encode()),
+            await call("POST", "/v1/approvals/nope", ann, json.dumps({"approved": True}).encode()),
+            await call("POST", "/v1/approvals/nope", human, json.dumps({"approved": True}).encode()),
+            await call("POST", "/v1/votes/v1/cast", ann, json.dumps({"choice": "yes"}).encode()),
+        ]
+
+    answers = asyncio.run(probe())
+    assert answers[0] == (401, "missing bearer token (Authorization: Bearer <token>)")
+    assert answers[1][0] == 401 and "unknown token" in answers[1][1]
+    assert answers[2][0] == 400 and "not JSON" in answers[2][1]
+    assert answers[3][0] == 413
+    assert answers[4][0] == 422 and "mood" in answers[4][1]
+    assert answers[5] == (422, "event type 'agent.exit' cannot be sent by an agent")
+    assert answers[6][0] == 403
+    assert answers[7][0] == 403 and "human" in answers[7][1]
+    assert answers[8] == (404, "no pending approval 'nope'")
+    assert answers[9] == (409, "no open vote named 'v1'")
+
+
+def _state(served: Served) -> dict:
+    import asyncio
+
+    from agent_console import paths
+    from agent_console.client import ControlClient
+
+    old = dict(os.environ)
+    os.environ.update(served.env)
+    try:
+        client = ControlClient(paths.socket_path("crew"), paths.human_token("crew"))
+        return asyncio.run(client.call("GET", "/v1/state", wait=5))
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
