@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -35,9 +36,24 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
     commands.add_parser("heartbeat", help="(in an agent's pane) same as `emit heartbeat`")
 
-    send = commands.add_parser("send", help="(in an agent's pane) message an agent, a team or everyone")
+    send = commands.add_parser(
+        "send",
+        help="(in an agent's pane) message an agent, a team or everyone",
+        description="Send a message. With --wait, wait for a reply to it (exit 2 if none comes in time).",
+    )
     send.add_argument("to", metavar="@agent|#team|all")
     send.add_argument("text", nargs="+")
+    send.add_argument("--reply-to", metavar="ID", help="the id of the message this answers")
+    send.add_argument("--wait", type=float, metavar="S", help="wait up to S seconds for a reply, and print it")
+
+    inbox = commands.add_parser(
+        "inbox",
+        help="(in an agent's pane) print the messages waiting for this agent",
+        description="Print pending messages, one JSON object a line (id, from, to, text, reply_to). They stay "
+        "pending until acknowledged: --ack acknowledges what was printed.",
+    )
+    inbox.add_argument("--wait", type=float, default=0, metavar="S", help="wait up to S seconds for one")
+    inbox.add_argument("--ack", action="store_true", help="acknowledge the printed messages")
 
     ask = commands.add_parser(
         "ask",
@@ -92,8 +108,13 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
     if command in ("emit", "heartbeat"):
         return await _tell(client, token, Heartbeat())
     if command == "send":
-        message = MessageSent(id=uuid.uuid4().hex, to=args.to, text=" ".join(args.text))
-        return await _tell(client, token, message)
+        message = MessageSent(id=uuid.uuid4().hex, to=args.to, text=" ".join(args.text), reply_to=args.reply_to)
+        if args.wait is None:
+            return await _tell(client, token, message)
+        if client is None:
+            raise ControlUnreachable("AGENT_CONSOLE_SOCKET is not set: waiting for a reply needs the console")
+        await client.call("POST", "/v1/events", _wire(message))
+        return await _await_reply(client, message.id, args.wait)
     if command == "vote":
         if client is not None:
             try:
@@ -104,6 +125,13 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
         return await _tell(None, token, VoteCast(name=args.name, choice=args.choice))
     if client is None:
         raise ControlUnreachable("AGENT_CONSOLE_SOCKET is not set: this request needs the console's answer")
+    if command == "inbox":
+        found = await client.call("GET", f"/v1/messages?wait={args.wait:g}", wait=args.wait)
+        for message in found["messages"]:
+            print(json.dumps(message, sort_keys=True))
+            if args.ack:
+                await client.call("POST", f"/v1/messages/{message['id']}/ack")
+        return 0
     if command == "ask":
         answer = await _ask(client, " ".join(args.text), args.exact_command, args.timeout)
         if answer.get("timed_out"):
@@ -151,11 +179,34 @@ async def _ask(client: ControlClient, text: str, command: str | None, timeout: f
             await asyncio.sleep(0.5)  # the console is restarting: the request is in its journal
 
 
+async def _await_reply(client: ControlClient, message_id: str, wait: float) -> int:
+    """Wait for a message answering `message_id`; print and acknowledge it. Other messages stay pending."""
+    deadline = time.monotonic() + wait
+    query = "wait=0"
+    while True:
+        found = await client.call("GET", f"/v1/messages?{query}", wait=max(0.0, deadline - time.monotonic()))
+        for message in found["messages"]:
+            if message.get("reply_to") == message_id:
+                print(message["text"])
+                await client.call("POST", f"/v1/messages/{message['id']}/ack")
+                return 0
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        query = f"wait={left:.3f}&new=1"  # sleep until another message arrives
+    print(f"no reply within {wait:g} s", file=sys.stderr)
+    return EXIT_TIMED_OUT
+
+
+def _wire(event) -> dict:
+    return {"v": 1, **event.model_dump(mode="json", exclude_none=True)}
+
+
 async def _tell(client: ControlClient | None, token: str, event) -> int:
     """Send an event that needs no answer: through the socket, else as an escape sequence on the terminal."""
     if client is not None:
         try:
-            await client.call("POST", "/v1/events", {"v": 1, **event.model_dump(mode="json", exclude_none=True)})
+            await client.call("POST", "/v1/events", _wire(event))
             return 0
         except ControlUnreachable:
             pass

@@ -25,7 +25,7 @@ from .terminal.tmux import TmuxBackend
 
 DEFAULT_SIZE = (200, 50)
 SIZE_HELP = "window size when the session is created (default: this terminal's size, else 200x50)"
-AGENT_COMMANDS = {"emit", "heartbeat", "send", "ask", "barrier", "vote", "lock"}
+AGENT_COMMANDS = {"emit", "heartbeat", "send", "inbox", "ask", "barrier", "vote", "lock"}
 HUMAN_COMMANDS = {"approvals", "approve", "deny", "audit", "replay"}
 EXIT_USAGE = 2
 

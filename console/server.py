@@ -277,7 +277,14 @@ class ControlServer:
 
     async def messages(self, request: web.Request) -> web.Response:
         actor = self._agent(request)
-        return web.json_response({"messages": self.supervisor.messages_for(actor)})
+        try:
+            wait = float(request.query.get("wait", "0"))
+        except ValueError:
+            raise ApiError(400, "wait: give seconds as a number") from None
+        if not 0 <= wait <= MAX_WAIT:
+            raise ApiError(400, f"wait: between 0 and {MAX_WAIT:.0f} seconds")
+        new = request.query.get("new", "") in ("1", "true")
+        return web.json_response({"messages": await self.supervisor.wait_messages(actor, wait, new)})
 
     async def ack(self, request: web.Request) -> web.Response:
         actor = self._agent(request)

@@ -30,6 +30,7 @@ from agent_console.agents.events import (
     LockReleased,
     LockRequested,
     MessageAcknowledged,
+    MessageSent,
     OrgLoaded,
     SpoofRejected,
     VoteCast,
@@ -83,6 +84,7 @@ class Supervisor:
         self._approvals: dict[str, asyncio.Future[ApprovalDecided]] = {}
         self._barriers: dict[str, list[asyncio.Future[BarrierReleased]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
+        self._inboxes: dict[str, asyncio.Event] = {}
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
@@ -182,6 +184,9 @@ class Supervisor:
             future = self._locks.pop((event.name, event.holder), None)
             if future is not None and not future.done():
                 future.set_result(event)
+        elif isinstance(event, MessageSent):
+            for waiting in self._inboxes.values():
+                waiting.set()  # cheap: each waiter re-reads its own outbox
 
     # --- panes ------------------------------------------------------------------------------------------
 
@@ -338,6 +343,18 @@ class Supervisor:
         return None
 
     def messages_for(self, agent: str) -> list[dict]:
+        return self.state.outbox(agent)
+
+    async def wait_messages(self, agent: str, timeout: float | None, new: bool = False) -> list[dict]:
+        """The agent's pending messages, waiting up to `timeout` for one to arrive (with `new`: for one more
+        to arrive, whatever is pending already)."""
+        messages = self.state.outbox(agent)
+        if (messages and not new) or not timeout:
+            return messages
+        arrived = self._inboxes.setdefault(agent, asyncio.Event())
+        arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), timeout)
         return self.state.outbox(agent)
 
     def pending_approvals(self) -> list[dict]:

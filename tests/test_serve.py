@@ -320,3 +320,30 @@ def _state(served: Served) -> dict:
     finally:
         os.environ.clear()
         os.environ.update(old)
+
+
+def test_messages_fan_out_wait_for_ack_and_answer_requests(served: Served, tmp_path: Path) -> None:
+    served.type_in("ann", "agent-console send '#core' standup in five")
+    outboxes = wait_for(lambda: _when(_state(served)["outboxes"], lambda o: "bob" in o), what="fan-out")
+    assert set(outboxes) == {"bob", "cat"}  # the team, less the sender
+    served.type_in("bob", f"agent-console inbox --ack > {tmp_path / 'bob.inbox'}")
+    line = wait_for(lambda: read(tmp_path / "bob.inbox"), what="bob's inbox")
+    message = json.loads(line)
+    assert message["from"] == "ann" and message["text"] == "standup in five"
+    wait_for(lambda: "bob" not in _state(served)["outboxes"], what="bob's ack")
+    assert "cat" in _state(served)["outboxes"]  # at least once: still there until cat acknowledges
+
+    # Request and response: ann waits for bob's reply to her message.
+    served.type_in(
+        "ann", f"agent-console send @bob ping --wait 20 > {tmp_path / 'ann.reply'}; echo $? >> {tmp_path / 'ann.reply'}"
+    )
+    wait_for(lambda: any(m["text"] == "ping" for m in _outbox(served, "bob")), what="ping delivered")
+    ping = next(m for m in _outbox(served, "bob") if m["text"] == "ping")
+    served.type_in("bob", f"agent-console send @ann pong --reply-to {ping['id']}")
+    reply = wait_for(lambda: _when(read(tmp_path / "ann.reply") or "", lambda t: t.count("\n") == 1), what="reply")
+    assert reply.splitlines() == ["pong", "0"]
+
+
+def _outbox(served: Served, agent: str) -> list[dict]:
+    state = _state(served)
+    return [state["messages"][key] for key in state["outboxes"].get(agent, [])]
