@@ -310,6 +310,7 @@ class Journal:
         self._fd: int | None = descriptor
         self._seq = seq
         self._head = head
+        self._unsynced = False
         self.dropped: bytes | None = None
         """The cut-off final line `open` removed (a write interrupted by a crash), if any."""
 
@@ -430,6 +431,14 @@ class Journal:
     def _fsync(self) -> None:
         if self.sync and self._fd is not None:
             os.fsync(self._fd)
+        else:
+            self._unsynced = True
+
+    def flush(self) -> None:
+        """Make every record appended so far durable (one fsync), for a journal opened with `sync=False`."""
+        if self._unsynced and self._fd is not None:
+            os.fsync(self._fd)
+        self._unsynced = False
 
     def records(self) -> Iterator[Record]:
         """Every record written so far, from the first (read from the file, not kept in memory)."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 MAX_BODY = 64 * 1024
+SUPERVISOR_KEY: web.AppKey[Supervisor] = web.AppKey("supervisor")
 MAX_WAIT = 24 * 3600.0
 
 
@@ -92,7 +93,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
+        if request.method != "GET":
+            # Durable before acknowledged: what this request journaled is on disk before it is answered.
+            await request.app[SUPERVISOR_KEY].durable()
+        return response
     except ApiError as error:
         return _error(error.status, error.message)
     except web.HTTPRequestEntityTooLarge:
@@ -110,6 +115,7 @@ class ControlServer:
         self.supervisor = supervisor
         self.path = path
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+        self.app[SUPERVISOR_KEY] = supervisor
         self._runner: web.AppRunner | None = None
         routes = [
             web.post("/v1/events", self.post_event),

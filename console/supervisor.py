@@ -75,7 +75,9 @@ class Supervisor:
         key = load_or_create_key(self.state_dir / "journal.key")
         existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
         self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
-        self.journal = Journal.open(self.journal_path, key)
+        # One fsync per batch of records (group commit), not per record: see _flush.
+        self.journal = Journal.open(self.journal_path, key, sync=False)
+        self._flushed: asyncio.Future[None] | None = None
         self.server = ControlServer(self, self.socket_path)
         self.pane_agent: dict[str, str] = {}
         self.malformed = 0
@@ -124,6 +126,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.server.stop()
+        self.journal.flush()
         for future in [*self._approvals.values(), *self._locks.values()]:
             future.cancel()
         for waiting in self._barriers.values():
@@ -140,10 +143,34 @@ class Supervisor:
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
         record = self.journal.append(actor, event, trace=trace)
+        self._schedule_flush()
         self.state.apply(record)
         self._wake(record.event)
         self._changed.set()
         return record
+
+    def _schedule_flush(self) -> None:
+        if self._flushed is None:
+            loop = asyncio.get_running_loop()
+            self._flushed = loop.create_future()
+            loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Everything journaled in this turn of the event loop becomes durable with one fsync."""
+        flushed, self._flushed = self._flushed, None
+        try:
+            self.journal.flush()
+        except OSError as error:
+            if flushed is not None and not flushed.done():
+                flushed.set_exception(error)
+            return
+        if flushed is not None and not flushed.done():
+            flushed.set_result(None)
+
+    async def durable(self) -> None:
+        """Wait until everything journaled so far is on disk (before acknowledging it to anyone)."""
+        if self._flushed is not None:
+            await asyncio.shield(self._flushed)
 
     def _submit_all(self, events: list[Event], trace: str) -> None:
         for event in events:
