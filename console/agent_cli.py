@@ -104,13 +104,13 @@ async def run(args: argparse.Namespace) -> int:
 async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: ControlClient | None) -> int:
     command = args.command
     if command == "emit" and args.what == "status":
-        return await _tell(client, token, StatusReported(state=args.state, task=args.task, progress=args.progress))
+        return await tell(client, token, StatusReported(state=args.state, task=args.task, progress=args.progress))
     if command in ("emit", "heartbeat"):
-        return await _tell(client, token, Heartbeat())
+        return await tell(client, token, Heartbeat())
     if command == "send":
         message = MessageSent(id=uuid.uuid4().hex, to=args.to, text=" ".join(args.text), reply_to=args.reply_to)
         if args.wait is None:
-            return await _tell(client, token, message)
+            return await tell(client, token, message)
         if client is None:
             raise ControlUnreachable("AGENT_CONSOLE_SOCKET is not set: waiting for a reply needs the console")
         await client.call("POST", "/v1/events", _wire(message))
@@ -122,7 +122,7 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
                 return 0
             except ControlUnreachable:
                 pass
-        return await _tell(None, token, VoteCast(name=args.name, choice=args.choice))
+        return await tell(None, token, VoteCast(name=args.name, choice=args.choice))
     if client is None:
         raise ControlUnreachable("AGENT_CONSOLE_SOCKET is not set: this request needs the console's answer")
     if command == "inbox":
@@ -133,7 +133,7 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
                 await client.call("POST", f"/v1/messages/{message['id']}/ack")
         return 0
     if command == "ask":
-        answer = await _ask(client, " ".join(args.text), args.exact_command, args.timeout)
+        answer = await ask_and_wait(client, " ".join(args.text), args.exact_command, args.timeout)
         if answer.get("timed_out"):
             print(f"no answer within {args.timeout:g} s", file=sys.stderr)
             return EXIT_TIMED_OUT
@@ -165,7 +165,7 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
     raise AssertionError(f"unhandled command {command}")
 
 
-async def _ask(client: ControlClient, text: str, command: str | None, timeout: float | None) -> dict:
+async def ask_and_wait(client: ControlClient, text: str, command: str | None, timeout: float | None) -> dict:
     """Ask, then wait for the answer, waiting again through a restart of the console."""
     created = await client.call("POST", "/v1/approvals", {"text": text, "command": command})
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -202,7 +202,7 @@ def _wire(event) -> dict:
     return {"v": 1, **event.model_dump(mode="json", exclude_none=True)}
 
 
-async def _tell(client: ControlClient | None, token: str, event) -> int:
+async def tell(client: ControlClient | None, token: str, event) -> int:
     """Send an event that needs no answer: through the socket, else as an escape sequence on the terminal."""
     if client is not None:
         try:

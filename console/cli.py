@@ -38,13 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-console",
         description="Mission control for teams of AI coding agents: an org spec becomes tmux panes laid out "
-        "as the org chart, one agent per pane.",
+        "as the org chart, one agent per pane. `agent-console [ORG.toml] [--demo]` starts the console.",
         epilog="Run 'agent-console COMMAND --help' for a command's options. Org spec format: see README.md.",
     )
     parser.add_argument("--version", action="version", version=f"agent-console {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
     socket_help = "tmux server socket name (tmux -L): keeps the org on its own server; default: your usual server"
+
+    console = commands.add_parser(
+        "console",
+        help="the console (the default: `agent-console [ORG.toml] [--demo]`)",
+        description="Start the console. Inside tmux, this pane becomes the executive pane and the org is laid "
+        "out in this window; outside tmux, a tmux session is started with the console in it, and attached. "
+        "Alt+e (a tmux key the console installs) brings the focus back to the console from any agent's pane.",
+    )
+    console.add_argument("spec", metavar="ORG.toml", nargs="?", help="the org to run (none: an empty org)")
+    console.add_argument("--demo", action="store_true", help="run the bundled demo org (6 demo agents, 3 teams)")
+    console.add_argument("--backend", choices=["tmux", "auto"], default="auto", help="terminal backend (auto: tmux)")
+    console.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
 
     up = commands.add_parser(
         "up",
@@ -85,10 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words or (words[0] not in _subcommands(parser) and words[0] not in ("-h", "--help", "--version")):
+        words = ["console", *words]  # `agent-console [ORG.toml] [--demo]` starts the console
+    args = parser.parse_args(words)
+    if args.command == "console":
+        return _console(args, words[1:])
     if args.command in AGENT_COMMANDS:
         return asyncio.run(agent_cli.run(args))
     if args.command in HUMAN_COMMANDS:
@@ -108,6 +121,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def _console(args: argparse.Namespace, argv: list[str]) -> int:
+    from . import start  # Textual loads only for the console itself
+
+    try:
+        return start.run(args, argv, _parse_size(None))
+    except SpecError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except BackendError as error:
+        _error(str(error))
+        return 1
 
 
 def _error(message: str) -> None:

@@ -110,24 +110,36 @@ async def bring_up(
     remove_orphans: bool = False,
     progress: Progress | None = None,
     extra_env: ExtraEnv | None = None,
+    exec_pane: str | None = None,
 ) -> UpReport:
-    """Make the backend's session hold exactly the org's agents, laid out as the plan says."""
+    """Make the backend's session hold exactly the org's agents, laid out as the plan says.
+
+    With `exec_pane` (the console's own pane, inside tmux), the org is laid out in that pane's window;
+    otherwise in a session named after the org, made when missing.
+    """
     say = progress or (lambda message: None)
     exec_launch = Launch(command=None, cwd=os.getcwd(), env={"AGENT_CONSOLE_ORG": org.name})
-    await backend.attach_or_create(size, "exec", exec_launch)
+    if exec_pane is not None:
+        await backend.attach_to_pane(exec_pane)
+    else:
+        await backend.attach_or_create(size, "exec", exec_launch)
     report = UpReport(session=backend.session or org.name, created_session=backend.created_session)
 
     panes = await _org_panes(backend, org.name)
-    exec_pane = panes.get(EXEC_SLOT)
-    if exec_pane is None:
-        exec_pane = await _adopt_or_make_exec(backend, org, exec_launch)
-        panes[EXEC_SLOT] = exec_pane
-    await backend.hold_window(exec_pane.window)
-    plan_size = await backend.window_size(exec_pane.window)
+    if exec_pane is not None and (EXEC_SLOT not in panes or panes[EXEC_SLOT].pane != exec_pane):
+        await backend.set_identity(exec_pane, org.name, EXEC_SLOT)
+        panes[EXEC_SLOT] = await backend.pane(exec_pane)
+    exec_info = panes.get(EXEC_SLOT)
+    if exec_info is None:
+        exec_info = await _adopt_or_make_exec(backend, org, exec_launch)
+        panes[EXEC_SLOT] = exec_info
+    exec_pane_info = exec_info
+    await backend.hold_window(exec_pane_info.window)
+    plan_size = await backend.window_size(exec_pane_info.window)
     previous = await _previous_plan(backend)
     plan = plan_layout(org, plan_size, previous=previous)
     report.windows = len(plan.windows)
-    window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane.window)
+    window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane_info.window)
 
     placer = _Placer(org, backend, panes, window_ids, report, say, extra_env)
     for window in plan.windows:

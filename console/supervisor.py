@@ -8,6 +8,7 @@ timeouts, vote deadlines) sleeps until the next deadline; nothing polls.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import secrets
 import time
@@ -42,9 +43,9 @@ from agent_console.agents.protocol import Frame, ProtocolError, Rejected, Sequen
 from agent_console.agents.state import OrgState
 
 from . import paths
-from .deployment import UpReport, bring_up
+from .deployment import UpReport, agent_launch, bring_up
 from .server import ApiError, ControlServer
-from .terminal.base import BackendLost, PaneClosed, PaneExited, PaneOutput, TerminalEvent
+from .terminal.base import BackendLost, PaneClosed, PaneExited, PaneFocused, PaneOutput, TerminalEvent
 from .terminal.tmux import TmuxBackend
 
 Progress = Callable[[str], None]
@@ -60,10 +61,12 @@ class Supervisor:
         size: tuple[int, int],
         journal_path: Path | None = None,
         progress: Progress | None = None,
+        exec_pane: str | None = None,
     ) -> None:
         self.org = org
         self.backend = backend
         self.size = size
+        self.exec_pane = exec_pane
         self.say = progress or (lambda message: None)
         self.state_dir = paths.state_dir(org.name)
         self.journal_path = journal_path or self.state_dir / "journal.jsonl"
@@ -72,7 +75,7 @@ class Supervisor:
         self.human_token = paths.human_token(org.name, create=True)
         self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(org)}
         self._actors[self.human_token] = HUMAN
-        key = load_or_create_key(self.state_dir / "journal.key")
+        key = self._key = load_or_create_key(self.state_dir / "journal.key")
         existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
         self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
         # One fsync per batch of records (group commit), not per record: see _flush.
@@ -87,6 +90,9 @@ class Supervisor:
         self._barriers: dict[str, list[asyncio.Future[BarrierReleased]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
         self._inboxes: dict[str, asyncio.Event] = {}
+        self.listeners: list[Callable[[Record], None]] = []  # told of every record (the UI coalesces)
+        self.focus_listeners: list[Callable[[], None]] = []  # told when the terminal's focus moves
+        self.focused_pane: str | None = None
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
@@ -95,6 +101,16 @@ class Supervisor:
 
     async def start(self) -> UpReport:
         await self.server.start()
+        events = self.backend.events()  # subscribed now: output during start-up waits in its queue
+        self.report = await self._deploy(remove_orphans=False)
+        self._tasks = [
+            asyncio.create_task(self._watch(events), name="supervisor-panes"),
+            asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
+        ]
+        return self.report
+
+    async def _deploy(self, remove_orphans: bool) -> UpReport:
+        """Make the terminal match `self.org` and journal what changed (the org itself, launches, exits)."""
         loaded = OrgLoaded(
             name=self.org.name,
             teams={team.name: team.parent for team in self.org.teams},
@@ -102,22 +118,59 @@ class Supervisor:
         )
         if self.state.org_event() != loaded:
             self.submit(SUPERVISOR, loaded)
-        events = self.backend.events()  # subscribed now: output during start-up waits in its queue
-        self.report = await bring_up(self.org, self.backend, self.size, progress=self.say, extra_env=self._env)
+        report = await bring_up(
+            self.org,
+            self.backend,
+            self.size,
+            remove_orphans=remove_orphans,
+            progress=self.say,
+            extra_env=self._env,
+            exec_pane=self.exec_pane,
+        )
         for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
             if info.org == self.org.name and info.agent in _names(self.org):
                 self.pane_agent[info.pane] = info.agent
                 view = self.state.agents.get(info.agent)
-                fresh = info.agent in self.report.started or info.agent in self.report.restarted
+                fresh = info.agent in report.started or info.agent in report.restarted
                 if fresh or view is None or view.pane != info.pane or not view.alive:
                     self.submit(SUPERVISOR, AgentLaunched(agent=info.agent, pane=info.pane))
                 if not info.alive:
                     self._agent_gone(info.agent, None, None)
-        self._tasks = [
-            asyncio.create_task(self._watch(events), name="supervisor-panes"),
-            asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
-        ]
-        return self.report
+        return report
+
+    async def reconfigure(self, org: Org) -> UpReport:
+        """Run `org` from now on: new agents start, removed ones are closed, the panes are laid out again."""
+        self.org = org
+        self.tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
+        self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(org)}
+        self._actors[self.human_token] = HUMAN
+        return await self._deploy(remove_orphans=True)
+
+    async def restart_agent(self, name: str) -> None:
+        """Start the agent's program again in its own pane."""
+        agent = self.org.agent(name)
+        pane = self.pane_of(name)
+        await self.backend.respawn_pane(pane, agent_launch(self.org, agent, self._env))
+        self.submit(SUPERVISOR, AgentLaunched(agent=name, pane=pane))
+
+    def human_at(self) -> set[str]:
+        """Agents whose pane has the terminal's focus: a human is typing there."""
+        agent = self.pane_agent.get(self.focused_pane or "")
+        return {agent} if agent else set()
+
+    async def select(self, name: str) -> None:
+        """Give the agent's pane the terminal's focus (its window first)."""
+        await self.backend.select_pane(self.pane_of(name))
+
+    def recent_records(self, limit: int = 1000) -> list[Record]:
+        """The journal's last records, for the trace viewer at start."""
+        return list(collections.deque(Journal.read(self.journal_path, self._key), maxlen=limit))
+
+    def pane_of(self, name: str) -> str:
+        for pane, agent in self.pane_agent.items():
+            if agent == name:
+                return pane
+        raise KeyError(name)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -145,6 +198,8 @@ class Supervisor:
         record = self.journal.append(actor, event, trace=trace)
         self._schedule_flush()
         self.state.apply(record)
+        for listener in self.listeners:
+            listener(record)
         self._wake(record.event)
         self._changed.set()
         return record
@@ -242,6 +297,10 @@ class Supervisor:
             self._parsers.pop(event.pane, None)
             if agent is not None and self.state.agents.get(agent) and self.state.agents[agent].alive:
                 self._agent_gone(agent, None, None)
+        elif isinstance(event, PaneFocused):
+            self.focused_pane = event.pane
+            for listener in self.focus_listeners:
+                listener()
         elif isinstance(event, BackendLost):
             self.say(f"lost the terminal: {event.reason}")
 

@@ -1,1 +1,11 @@
 """Presentation only: one widget per view. They receive state and post messages; they do no I/O."""
+
+from .approval_details import ApprovalDetails
+from .approval_queue import ApprovalQueue
+from .chat import ChatPanel
+from .health_table import HealthTable
+from .help_screen import HelpScreen
+from .org_tree import OrgTree
+from .trace_view import TraceView
+
+__all__ = ["ApprovalDetails", "ApprovalQueue", "ChatPanel", "HealthTable", "HelpScreen", "OrgTree", "TraceView"]

@@ -193,6 +193,16 @@ class TmuxBackend:
         self._window_panes.clear()
         self._dead.clear()
 
+    async def attach_to_pane(self, pane: str) -> None:
+        """Attach to the session that holds `pane` (the console's own pane, when it runs inside tmux)."""
+        await self.client.connect(["attach-session", "-t", pane])
+        self.session = self.client.session
+        await self._watch()
+
+    async def install_jump_back(self, key: str, pane: str) -> None:
+        """Bind `key` (no prefix) in tmux to bring the focus back to `pane` from any pane."""
+        await self.client.command(f"bind-key -n {quote(key)} switch-client -t {quote(pane)}")
+
     async def attach_or_create(self, size: tuple[int, int], window_name: str, launch: Launch) -> None:
         """Attach to `session`, creating it (its first pane running `launch`) when it does not exist."""
         assert self.session is not None

@@ -1,0 +1,168 @@
+"""What the console can do, as commands in the one registry (keys, palette, `:` line, chat `/`)."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from typing import TYPE_CHECKING
+
+from agent_console.agents.events import HUMAN, MessageSent
+from agent_console.agents.model import Agent, AgentKind, Team
+
+from .commands import Command, CommandError, CommandRegistry
+
+if TYPE_CHECKING:
+    from .app import ConsoleApp
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit the whole console
+        raise CommandError(f"{self.prog}: {message} (usage: {self.format_usage().strip().removeprefix('usage: ')})")
+
+
+def _parser(name: str) -> _Parser:
+    return _Parser(prog=name, add_help=False)
+
+
+async def approve(app: ConsoleApp, args: list[str]) -> str | None:
+    return await app.decide_selected(True)
+
+
+async def deny(app: ConsoleApp, args: list[str]) -> str | None:
+    return await app.decide_selected(False)
+
+
+async def approve_identical(app: ConsoleApp, args: list[str]) -> str | None:
+    return await app.approve_identical()
+
+
+async def details(app: ConsoleApp, args: list[str]) -> str | None:
+    app.show_details()
+    return None
+
+
+async def show_help(app: ConsoleApp, args: list[str]) -> str | None:
+    app.show_help()
+    return None
+
+
+async def toggle_theme(app: ConsoleApp, args: list[str]) -> str | None:
+    return app.toggle_theme()
+
+
+async def command_line(app: ConsoleApp, args: list[str]) -> str | None:
+    app.open_command_line()
+    return None
+
+
+async def status(app: ConsoleApp, args: list[str]) -> str | None:
+    state = app.supervisor.state
+    counts: dict[str, int] = {}
+    for view in state.agents.values():
+        counts[view.state.value] = counts.get(view.state.value, 0) + 1
+    figures = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no agents"
+    return f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
+
+
+async def spawn(app: ConsoleApp, args: list[str]) -> str | None:
+    parser = _parser("spawn")
+    parser.add_argument("name")
+    parser.add_argument("--team", required=True)
+    parser.add_argument("--kind", default="shell", choices=[kind.value for kind in AgentKind])
+    parser.add_argument("--command")
+    options = parser.parse_args(args)
+    org = app.supervisor.org
+    try:
+        agent = Agent(name=options.name, team=options.team, kind=options.kind, command=options.command)
+        new = org.model_validate({**org.model_dump(), "agents": (*org.agents, agent)})
+    except ValueError as error:
+        raise CommandError(f"spawn: {_first_line(error)}") from None
+    await app.supervisor.reconfigure(new)
+    return f"spawned {options.name} ({options.kind}) in team {options.team}"
+
+
+async def team(app: ConsoleApp, args: list[str]) -> str | None:
+    parser = _parser("team")
+    parser.add_argument("action", choices=["new"])
+    parser.add_argument("name")
+    parser.add_argument("--parent")
+    options = parser.parse_args(args)
+    org = app.supervisor.org
+    try:
+        new_team = Team(name=options.name, parent=options.parent)
+        new = org.model_validate({**org.model_dump(), "teams": (*org.teams, new_team)})
+    except ValueError as error:
+        raise CommandError(f"team: {_first_line(error)}") from None
+    await app.supervisor.reconfigure(new)
+    return f"team {options.name} created" + (f" under {options.parent}" if options.parent else "")
+
+
+async def kill(app: ConsoleApp, args: list[str]) -> str | None:
+    name = _one_agent(app, "kill", args)
+    org = app.supervisor.org
+    new = org.model_validate({**org.model_dump(), "agents": tuple(a for a in org.agents if a.name != name)})
+    await app.supervisor.reconfigure(new)
+    return f"killed {name} and closed its pane"
+
+
+async def restart(app: ConsoleApp, args: list[str]) -> str | None:
+    name = _one_agent(app, "restart", args)
+    await app.supervisor.restart_agent(name)
+    return f"restarted {name}"
+
+
+async def jump(app: ConsoleApp, args: list[str]) -> str | None:
+    name = _one_agent(app, "jump", args)
+    await app.jump_to(name)
+    return None
+
+
+def send_message(app: ConsoleApp, to: str, text: str) -> str:
+    """A message from the human to `@agent`, `#team` or `all`, through the agents' outboxes."""
+    try:
+        message = MessageSent(id=uuid.uuid4().hex, to=to, text=text)
+    except ValueError as error:
+        raise CommandError(f"cannot send to {to}: {_first_line(error)}") from None
+    app.supervisor.submit(HUMAN, message)
+    return f"sent to {to}"
+
+
+def _one_agent(app: ConsoleApp, command: str, args: list[str]) -> str:
+    if len(args) != 1:
+        raise CommandError(f"{command}: name one agent ({command} NAME)")
+    name = args[0].removeprefix("@")
+    if name not in {agent.name for agent in app.supervisor.org.agents}:
+        raise CommandError(f"{command}: no agent {name!r}")
+    return name
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else str(error)
+
+
+def console_commands() -> CommandRegistry:
+    registry = CommandRegistry()
+    for command in (
+        Command("approve", "approve the selected request", approve, key="y", key_label="approve"),
+        Command("deny", "deny the selected request", deny, key="n", key_label="deny"),
+        Command(
+            "approve-identical",
+            "approve every pending request identical to the selected one",
+            approve_identical,
+            key="A",
+            key_label="approve all like it",
+        ),
+        Command("details", "show the selected request in full", details),
+        Command("help", "list every key binding and command", show_help, key="question_mark", key_label="help"),
+        Command("theme", "switch between the dark and the light theme", toggle_theme, key="t", key_label="theme"),
+        Command("command", "open the : command line", command_line, key="colon", key_label="command"),
+        Command("status", "agents by state and pending approvals", status),
+        Command("spawn", "start a new agent", spawn, usage="spawn NAME --team T [--kind K] [--command C]"),
+        Command("team", "create a team", team, usage="team new NAME [--parent P]"),
+        Command("kill", "stop an agent and close its pane", kill, usage="kill NAME"),
+        Command("restart", "restart an agent's program in its pane", restart, usage="restart NAME"),
+        Command("jump", "focus an agent's pane", jump, usage="jump NAME"),
+    ):
+        registry.register(command)
+    return registry

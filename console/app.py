@@ -1,0 +1,272 @@
+"""The console: the Textual app in the executive pane, over one supervisor.
+
+The supervisor tells the app of every journaled record; the app coalesces them and refreshes its views a
+few times a second at most. Widgets only display what they are given and post messages back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Input
+
+from agent_console.agents.events import HUMAN, ApprovalDecided
+from agent_console.agents.journal import Record
+from agent_console.themes import CONSOLE_TCSS, team_color
+from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
+from agent_console.widgets.approval_details import ApprovalDetails
+from agent_console.widgets.approval_queue import ApprovalQueue
+from agent_console.widgets.chat import ChatPanel
+from agent_console.widgets.health_table import HealthTable
+from agent_console.widgets.help_screen import HelpScreen
+from agent_console.widgets.org_tree import OrgTree
+from agent_console.widgets.trace_view import TraceView
+
+from .actions import console_commands
+from .commands import CommandError
+from .executive import BuiltinExecutive
+from .supervisor import Supervisor
+
+REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
+
+
+class ConsoleApp(App[None]):
+    """Org tree, health table, approval queue, chat with the executive, trace; one supervisor underneath."""
+
+    TITLE = "agent-console"
+    CSS_PATH = str(CONSOLE_TCSS)
+    BINDINGS = [Binding("escape", "close_command_line", show=False)]
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        start_supervisor: bool = True,
+        clock: Callable[[], float] = time.time,
+        jump_back_key: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.supervisor = supervisor
+        self.start_supervisor = start_supervisor
+        self.clock = clock
+        self.jump_back_key = jump_back_key
+        self.commands = console_commands()
+        self.executive = BuiltinExecutive(self)
+        self._records: list[Record] = []
+        self._refresh_pending = False
+        for command in self.commands:
+            if command.key:
+                self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield OrgTree(id="tree")
+            with Vertical(id="middle"):
+                yield HealthTable(id="health")
+                yield ApprovalQueue(id="approvals")
+            with Vertical(id="right"):
+                yield ChatPanel(id="chat")
+                yield TraceView(id="trace")
+        yield Input(placeholder=":command (help lists them)", id="command-line", classes="hidden")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.register_theme(DARK_THEME)
+        self.register_theme(LIGHT_THEME)
+        self.theme = DARK_THEME_NAME
+        self.supervisor.listeners.append(self._on_record)
+        self.supervisor.focus_listeners.append(self._on_focus)
+        self.query_one(ChatPanel).add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
+        if self.start_supervisor:
+            self._start()
+        else:
+            self._records.extend(self.supervisor.recent_records())
+            self.refresh_views()
+        self.query_one(HealthTable).focus()  # not a text input: y and n answer requests from the start
+
+    @work(exclusive=True, group="supervisor")
+    async def _start(self) -> None:
+        try:
+            await self.supervisor.start()
+        except Exception as error:  # shown, not a traceback: the console stays up to say what failed
+            self.notify(f"could not start the org: {error}", severity="error", timeout=30)
+            return
+        if self.jump_back_key and self.supervisor.exec_pane:
+            await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+        self._records.extend(self.supervisor.recent_records())
+        self.refresh_views()
+
+    async def on_unmount(self) -> None:
+        if self.start_supervisor:
+            await self.supervisor.stop()
+            await self.supervisor.backend.close()
+
+    # --- state → views (coalesced) --------------------------------------------------------------------
+
+    def _on_record(self, record: Record) -> None:
+        self._records.append(record)
+        self._schedule_refresh()
+
+    def _on_focus(self) -> None:
+        self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            self.set_timer(REFRESH_SECONDS, self.refresh_views)
+
+    def refresh_views(self) -> None:
+        self._refresh_pending = False
+        state = self.supervisor.state
+        now = self.clock()
+        org = self.supervisor.org
+        colors = {team.name: team_color(index, team.color) for index, team in enumerate(org.teams)}
+        with self.batch_update():
+            self.query_one(OrgTree).update_org(state, colors, frozenset(self.supervisor.human_at()))
+            self.query_one(HealthTable).update_health(state, now)
+            self.query_one(ApprovalQueue).update_approvals(list(state.approvals.values()), now)
+            if self._records:
+                self.query_one(TraceView).add_records(self._records)
+                self._records = []
+        counts: dict[str, int] = {}
+        for view in state.agents.values():
+            counts[view.state.value] = counts.get(view.state.value, 0) + 1
+        figures = " · ".join(f"{count} {name}" for name, count in sorted(counts.items()))
+        self.sub_title = (
+            f"{org.name} — {len(state.agents)} agents: {figures or 'none'} — {len(state.approvals)} pending"
+        )
+
+    # --- commands ---------------------------------------------------------------------------------------
+
+    async def action_command(self, name: str) -> None:
+        command = self.commands.get(name)
+        if command is None:
+            return
+        try:
+            said = await command.run(self, [])
+        except CommandError as error:
+            self.notify(str(error), severity="warning")
+            return
+        if said:
+            self.notify(said)
+
+    def open_command_line(self) -> None:
+        line = self.query_one("#command-line", Input)
+        line.remove_class("hidden")
+        line.value = ""
+        line.focus()
+
+    def action_close_command_line(self) -> None:
+        line = self.query_one("#command-line", Input)
+        if not line.has_class("hidden"):
+            line.add_class("hidden")
+            self.query_one(HealthTable).focus()
+
+    @on(Input.Submitted, "#command-line")
+    async def _command_line(self, event: Input.Submitted) -> None:
+        self.action_close_command_line()
+        try:
+            said = await self.commands.run_line(self, event.value.lstrip(":"))
+        except CommandError as error:
+            self.notify(str(error), severity="warning")
+            return
+        if said:
+            self.notify(said)
+
+    @on(ChatPanel.Submitted)
+    async def _chat(self, event: ChatPanel.Submitted) -> None:
+        chat = self.query_one(ChatPanel)
+        chat.add_line("you", event.text)
+        chat.add_line(self.executive.name, await self.executive.answer(event.text))
+
+    # --- approvals --------------------------------------------------------------------------------------
+
+    async def decide_selected(self, approved: bool) -> str | None:
+        approval_id = self.query_one(ApprovalQueue).selected_id
+        if approval_id is None:
+            return "no pending request"
+        return await self.decide(approval_id, approved)
+
+    async def decide(self, approval_id: str, approved: bool) -> str:
+        pending = self.supervisor.state.approvals.get(approval_id)
+        if pending is None:
+            return f"request {approval_id} is no longer pending"
+        self.supervisor.submit(HUMAN, ApprovalDecided(id=approval_id, approved=approved))
+        self.refresh_views()
+        return f"{'approved' if approved else 'denied'} {pending.agent}: {pending.command or pending.text}"
+
+    async def approve_identical(self) -> str | None:
+        queue = self.query_one(ApprovalQueue)
+        if queue.selected_id is None:
+            return "no pending request"
+        ids = queue.identical_to(queue.selected_id)
+        for approval_id in ids:
+            self.supervisor.submit(HUMAN, ApprovalDecided(id=approval_id, approved=True))
+        self.refresh_views()
+        return f"approved {len(ids)} identical request(s)"
+
+    def show_details(self) -> None:
+        approval_id = self.query_one(ApprovalQueue).selected_id
+        pending = self.supervisor.state.approvals.get(approval_id or "")
+        if pending is None:
+            self.notify("no pending request")
+            return
+
+        async def answered(approved: bool | None) -> None:
+            if approved is not None:
+                self.notify(await self.decide(pending.id, approved))
+
+        self.push_screen(ApprovalDetails(pending, now=self.clock()), answered)
+
+    @on(ApprovalQueue.ShowDetails)
+    def _details(self, event: ApprovalQueue.ShowDetails) -> None:
+        self.show_details()
+
+    # --- focus ------------------------------------------------------------------------------------------
+
+    @on(OrgTree.AgentSelected)
+    @on(HealthTable.AgentSelected)
+    async def _jump(self, event: OrgTree.AgentSelected | HealthTable.AgentSelected) -> None:
+        await self.jump_to(event.agent)
+
+    async def jump_to(self, agent: str) -> None:
+        try:
+            await self.supervisor.select(agent)
+        except KeyError:
+            self.notify(f"{agent} has no pane", severity="warning")
+            return
+        back = f" ({self.jump_back_key} comes back)" if self.jump_back_key else ""
+        self.notify(f"jumped to {agent}{back}")
+        self.query_one(TraceView).filter_agent(agent)
+
+    # --- help and themes ----------------------------------------------------------------------------------
+
+    def binding_rows(self) -> list[tuple[str, str, str]]:
+        rows = [
+            (command.key or "", command.description, "anywhere but a text input")
+            for command in self.commands
+            if command.key
+        ]
+        rows += [
+            ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue"),
+            ("ctrl+p", "command palette", "anywhere"),
+            ("escape", "close the : line or a dialog", "anywhere"),
+        ]
+        if self.jump_back_key:
+            rows.append((self.jump_back_key, "jump back to this pane from an agent's pane (tmux key)", "any pane"))
+        rows += [
+            (f":{command.name}", command.usage or command.description, ": line, chat /") for command in self.commands
+        ]
+        return rows
+
+    def show_help(self) -> None:
+        self.push_screen(HelpScreen(self.binding_rows()))
+
+    def toggle_theme(self) -> str:
+        self.theme = LIGHT_THEME_NAME if self.theme == DARK_THEME_NAME else DARK_THEME_NAME
+        return f"theme: {'light' if self.theme == LIGHT_THEME_NAME else 'dark'}"

@@ -1,0 +1,55 @@
+"""Starting the console: inside tmux, this pane becomes the executive pane and the org is laid out in this
+window; outside tmux, a tmux session is started with the console in its first pane, and attached."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+
+from agent_console.agents.model import Org
+from agent_console.agents.spec import load_spec
+
+from .app import ConsoleApp
+from .demo import demo_org
+from .supervisor import Supervisor
+from .terminal.base import BackendError
+from .terminal.tmux import TmuxBackend
+
+JUMP_BACK_KEY = "M-e"  # alt+e, from any pane: back to the executive pane
+EMPTY_ORG = "console"
+
+
+def load_org(args: argparse.Namespace) -> Org:
+    if args.demo and args.spec:
+        raise SystemExit("agent-console: error: give an org spec or --demo, not both")
+    if args.demo:
+        return demo_org()
+    if args.spec:
+        return load_spec(args.spec)
+    return Org(name=EMPTY_ORG)
+
+
+def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
+    org = load_org(args)
+    pane = os.environ.get("TMUX_PANE")
+    if not os.environ.get("TMUX") or not pane:
+        return _start_tmux(org, args, argv, size)
+    backend = TmuxBackend(args.socket_name)
+    supervisor = Supervisor(org, backend, size, exec_pane=pane)
+    ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
+    return 0
+
+
+def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
+    """Outside tmux: a session for the org with this same command in its first pane, then attach to it."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        raise BackendError("tmux is not installed (install it with your package manager, e.g. apt-get install tmux)")
+    command = shlex.join([sys.executable, "-m", "agent_console.cli", *argv])
+    socket = ["-L", args.socket_name] if args.socket_name else []
+    width, height = size
+    os.execvp(tmux, [tmux, *socket, "new-session", "-A", "-s", org.name, "-x", str(width), "-y", str(height), command])
+    return 0  # not reached

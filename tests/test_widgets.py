@@ -1,0 +1,751 @@
+"""The widgets: what they show for a hand-built `OrgState`, the messages they post, and snapshots of each view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets.tree import TreeNode
+
+from agent_console.agents.events import (
+    HUMAN,
+    SUPERVISOR,
+    AgentExited,
+    AgentLaunched,
+    AgentState,
+    ApprovalDecided,
+    ApprovalRequested,
+    Event,
+    LogRecorded,
+    MessageSent,
+    OrgLoaded,
+    StatusReported,
+)
+from agent_console.agents.journal import GENESIS, Record
+from agent_console.agents.state import OrgState, PendingApproval
+from agent_console.themes import CONSOLE_TCSS, STATE_STYLES, state_color, state_glyph
+from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
+from agent_console.widgets import (
+    ApprovalDetails,
+    ApprovalQueue,
+    ChatPanel,
+    HealthTable,
+    HelpScreen,
+    OrgTree,
+    TraceView,
+)
+from agent_console.widgets.formatting import format_age, one_line
+
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+NOW = T0 + 600
+
+# platform ⊃ backend; web and ops are top-level teams
+ORG = OrgLoaded(
+    name="acme",
+    teams={"platform": None, "backend": "platform", "web": None, "ops": None},
+    agents={
+        "lead": "platform",
+        "api": "backend",
+        "db": "backend",
+        "ui": "web",
+        "css": "web",
+        "docs": "web",
+        "deploy": "ops",
+        "monitor": "ops",
+    },
+)
+TEAM_COLORS = {"web": "#ec4899"}  # the others take the palette's colour for their position
+
+
+class OrgBuilder:
+    """Records made by hand and folded into an `OrgState`, as the supervisor would journal them."""
+
+    def __init__(self) -> None:
+        self.state = OrgState()
+        self.records: list[Record] = []
+        self.now = T0
+
+    def do(self, actor: str, event: Event, at: float | None = None, trace: str | None = None) -> Record:
+        self.now = self.now + 1 if at is None else at
+        record = Record(
+            seq=len(self.records) + 1,
+            time=self.now,
+            trace=trace or f"t{len(self.records) + 1}",
+            span=f"s{len(self.records) + 1}",
+            parent=None,
+            actor=actor,
+            event=event,
+            prev=GENESIS,
+            hmac="",
+        )
+        self.records.append(record)
+        self.state.apply(record)
+        return record
+
+
+def build_org() -> OrgBuilder:
+    """Eight agents in every state: working, waiting (two approvals), thinking, idle, error, recovering, offline."""
+    org = OrgBuilder()
+    org.do(SUPERVISOR, ORG, trace="boot")
+    for agent in ORG.agents:
+        org.do(SUPERVISOR, AgentLaunched(agent=agent, pane=f"%{agent}"), trace="boot")
+    org.do(SUPERVISOR, AgentExited(agent="docs", status=0), at=T0 + 100)
+    org.do("css", StatusReported(state=AgentState.IDLE), at=T0 + 200)
+    org.do("deploy", StatusReported(state=AgentState.ERROR, task="deploy to staging"), at=T0 + 300)
+    org.do(SUPERVISOR, AgentExited(agent="monitor", status=1), at=T0 + 400)
+    org.do(SUPERVISOR, AgentLaunched(agent="monitor", pane="%monitor2"), at=T0 + 401)
+    org.do("lead", StatusReported(state=AgentState.WORKING, task="plan the release"), at=T0 + 500)
+    org.do("db", StatusReported(state=AgentState.WAITING, task="migrate the schema"), at=T0 + 540)
+    org.do("db", ApprovalRequested(id="a1", text="Run the migration?", command="alembic upgrade head"), trace="a1")
+    work = StatusReported(state=AgentState.WORKING, task="implement the /users endpoint", progress="3/5")
+    org.do("api", work, at=T0 + 570)
+    drop = ApprovalRequested(id="a2", text="Drop the old table?", command="psql -c 'DROP TABLE users_old'")
+    org.do("db", drop, at=T0 + 580, trace="a2")
+    org.do("ui", StatusReported(state=AgentState.THINKING, task="lay out the header"), at=T0 + 590)
+    return org
+
+
+class Host(App[None]):
+    """A tiny app that shows one widget (made by `make`, inside the app) and records the messages it posts."""
+
+    CSS_PATH = str(CONSOLE_TCSS)
+
+    def __init__(self, make: Callable[[], Widget], ready: Callable[[Host], None] | None = None, dark: bool = True):
+        super().__init__()
+        self.make = make
+        self.ready = ready
+        self.messages: list[Message] = []
+        self.register_theme(DARK_THEME)
+        self.register_theme(LIGHT_THEME)
+        self.theme = DARK_THEME_NAME if dark else LIGHT_THEME_NAME
+
+    def compose(self) -> ComposeResult:
+        yield self.make()
+
+    def on_mount(self) -> None:
+        if self.ready is not None:
+            self.ready(self)
+
+    def record(self, message: Message) -> None:
+        self.messages.append(message)
+
+    on_org_tree_agent_selected = record
+    on_health_table_agent_selected = record
+    on_approval_queue_selected = record
+    on_approval_queue_show_details = record
+    on_chat_panel_submitted = record
+
+    def posted(self, kind: type[Message]) -> list[Any]:
+        return [message for message in self.messages if isinstance(message, kind)]
+
+
+# --- themes -------------------------------------------------------------------------------------------------------
+
+
+def test_every_agent_state_has_a_distinct_glyph_and_a_colour() -> None:
+    assert set(STATE_STYLES) == {state.value for state in AgentState}
+    glyphs = [state_glyph(state) for state in AgentState]
+    assert len(set(glyphs)) == len(glyphs)
+    assert all(len(glyph) == 1 for glyph in glyphs)
+    assert state_glyph(AgentState.WORKING) == "●" and state_color(AgentState.ERROR) == "#ef4444"
+    assert state_color(AgentState.ERROR, dark=False) == "#b91c1c"
+    assert state_glyph("no-such-state") == state_glyph(AgentState.UNKNOWN)
+
+
+def test_themes_are_named_and_the_stylesheet_ships_with_the_package() -> None:
+    assert (DARK_THEME.name, DARK_THEME.dark) == (DARK_THEME_NAME, True)
+    assert (LIGHT_THEME.name, LIGHT_THEME.dark) == (LIGHT_THEME_NAME, False)
+    assert CONSOLE_TCSS.is_file() and "#approvals" in CONSOLE_TCSS.read_text()
+
+
+def test_format_age_and_one_line() -> None:
+    assert [format_age(s) for s in (None, -2, 0, 3.9, 59, 60, 119, 3599, 3600, 86_399, 86_400 * 3)] == [
+        "—",
+        "0s",
+        "0s",
+        "3s",
+        "59s",
+        "1m",
+        "1m",
+        "59m",
+        "1h",
+        "23h",
+        "3d",
+    ]
+    assert one_line("short", 10) == "short"
+    assert one_line("a much longer text", 8) == "a much …"
+    assert one_line("first\nsecond", 40) == "first ⏎ second"
+
+
+# --- org tree -----------------------------------------------------------------------------------------------------
+
+
+def tree_host(org: OrgBuilder, human_at: frozenset[str] = frozenset()) -> Host:
+    return Host(
+        lambda: OrgTree(id="tree"),
+        lambda app: app.query_one(OrgTree).update_org(org.state, TEAM_COLORS, human_at),
+    )
+
+
+def label_of(tree: OrgTree, agent: str) -> str:
+    node = tree.node_for(agent)
+    assert node is not None
+    return str(node.label)
+
+
+async def test_org_tree_nests_teams_and_shows_each_agents_state_task_and_approvals() -> None:
+    org = build_org()
+    async with tree_host(org, human_at=frozenset({"ui"})).run_test() as pilot:
+        tree = pilot.app.query_one(OrgTree)
+        top = [(node.data.kind, node.data.name) for node in tree.root.children if node.data]
+        assert top == [("team", "platform"), ("team", "web"), ("team", "ops")]
+        platform = tree.root.children[0]
+        assert [node.data.name for node in platform.children if node.data] == ["lead", "backend"]
+        assert tree.agent_names == ["lead", "api", "db", "ui", "css", "docs", "deploy", "monitor"]
+        assert label_of(tree, "api") == "● api  implement the /users endpoi… 3/5"
+        assert label_of(tree, "db") == "◆ db [2]  migrate the schema"
+        assert label_of(tree, "ui") == f"◔ ui {OrgTree.HUMAN_MARKER}  lay out the header"
+        assert label_of(tree, "docs") == "· docs"
+        assert label_of(tree, "monitor") == "↻ monitor"
+        web = tree.root.children[1]
+        assert isinstance(web.label, Text) and "#ec4899" in str(web.label.spans[0].style)
+
+
+async def test_org_tree_updates_only_the_labels_that_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    org = build_org()
+    async with tree_host(org).run_test() as pilot:
+        tree = pilot.app.query_one(OrgTree)
+        nodes = {agent: tree.node_for(agent) for agent in ORG.agents}
+        relabelled: list[str] = []
+        original = TreeNode.set_label
+
+        def spy(node: TreeNode[Any], label: Any) -> None:
+            relabelled.append(node.data.name)
+            original(node, label)
+
+        monkeypatch.setattr(TreeNode, "set_label", spy)
+        org.do("api", StatusReported(state=AgentState.IDLE))
+        tree.update_org(org.state, TEAM_COLORS)
+        assert relabelled == ["api"]
+        assert label_of(tree, "api") == "○ api"
+        assert {agent: tree.node_for(agent) for agent in ORG.agents} == nodes
+
+        relabelled.clear()
+        tree.update_org(org.state, TEAM_COLORS, frozenset({"css"}))
+        assert relabelled == ["css"]
+        org.do(HUMAN, ApprovalDecided(id="a1", approved=True))
+        tree.update_org(org.state, TEAM_COLORS, frozenset({"css"}))
+        assert relabelled == ["css", "db"]
+        assert label_of(tree, "db").startswith("◆ db [1]")
+
+
+async def test_org_tree_follows_a_reloaded_org_keeping_nodes_and_the_cursor() -> None:
+    org = build_org()
+    async with tree_host(org).run_test() as pilot:
+        tree = pilot.app.query_one(OrgTree)
+        tree.select_agent("ui")
+        await pilot.pause()
+        before = {agent: tree.node_for(agent) for agent in ORG.agents}
+        teams = {**ORG.teams, "qa": "web"}
+        agents = {name: team for name, team in ORG.agents.items() if name != "docs"} | {"tester": "qa"}
+        org.do(SUPERVISOR, OrgLoaded(name="acme", teams=teams, agents=agents))
+        tree.update_org(org.state, TEAM_COLORS)
+        await pilot.pause()
+        assert tree.agent_names == ["lead", "api", "db", "ui", "css", "tester", "deploy", "monitor"]
+        assert tree.node_for("docs") is None
+        assert all(tree.node_for(agent) is before[agent] for agent in ORG.agents if agent != "docs")
+        assert label_of(tree, "tester") == "? tester"
+        assert tree.cursor_node is not None and tree.cursor_node.data.name == "ui"
+
+        # css moves to ops and the teams swap places: nodes move, so the tree is rebuilt in the new order
+        agents["css"] = "ops"
+        teams = {"ops": None, "web": None, "qa": "web", "platform": None, "backend": "platform"}
+        org.do(SUPERVISOR, OrgLoaded(name="acme", teams=teams, agents=agents))
+        tree.update_org(org.state, TEAM_COLORS)
+        await pilot.pause()
+        assert tree.agent_names == ["css", "deploy", "monitor", "ui", "tester", "lead", "api", "db"]
+        assert label_of(tree, "css") == "○ css"
+        assert tree.cursor_node is not None and tree.cursor_node.data.name == "ui"
+
+
+async def test_choosing_an_agent_in_the_tree_posts_agent_selected() -> None:
+    org = build_org()
+    async with tree_host(org).run_test() as pilot:
+        tree = pilot.app.query_one(OrgTree)
+        tree.focus()
+        tree.select_agent("api")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [message.agent for message in pilot.app.posted(OrgTree.AgentSelected)] == ["api"]
+        # a team line toggles its team and selects no agent
+        tree.move_cursor(tree.root.children[1])
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(pilot.app.posted(OrgTree.AgentSelected)) == 1
+        assert not tree.root.children[1].is_expanded
+
+
+# --- health table -------------------------------------------------------------------------------------------------
+
+
+class CountingHealthTable(HealthTable):
+    """Records every cell it is asked to update."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.updates: list[tuple[str, str]] = []
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        self.updates.append((str(row_key), str(column_key)))
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+
+
+def health_host(org: OrgBuilder, dark: bool = True) -> Host:
+    return Host(
+        lambda: CountingHealthTable(id="health"),
+        lambda app: app.query_one(HealthTable).update_health(org.state, NOW),
+        dark=dark,
+    )
+
+
+def row_text(table: DataTable[Any], key: str) -> list[str]:
+    return [str(cell) for cell in table.get_row(key)]
+
+
+async def test_health_table_shows_one_row_per_agent() -> None:
+    org = build_org()
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(CountingHealthTable)
+        assert table.agent_names == list(ORG.agents)
+        assert row_text(table, "db") == ["db", "◆ waiting", "20s", "2", "0", "migrate the schema", "backend"]
+        assert row_text(table, "monitor") == ["monitor", "↻ recovering", "3m", "", "1", "", "ops"]
+        assert row_text(table, "docs")[1:3] == ["· offline", "8m"]
+        assert table.updates == []
+
+
+async def test_health_table_updates_only_the_cells_that_changed() -> None:
+    org = build_org()
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(CountingHealthTable)
+        org.do("api", StatusReported(state=AgentState.ERROR, task="tests fail"), at=NOW - 5)
+        table.update_health(org.state, NOW)
+        assert sorted(table.updates) == [("api", "last"), ("api", "state"), ("api", "task")]
+        assert row_text(table, "api")[1:3] == ["✖ error", "5s"]
+        assert row_text(table, "api")[5] == "tests fail"
+
+        table.updates.clear()
+        table.update_health(org.state, NOW)
+        assert table.updates == []
+
+        # a minute later every age that is still shown in seconds changes, and nothing else
+        table.update_health(org.state, NOW + 60)
+        assert {column for _, column in table.updates} == {"last"}
+
+
+async def test_health_table_adds_and_removes_rows_and_selecting_posts_agent_selected() -> None:
+    org = build_org()
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(CountingHealthTable)
+        agents = {name: team for name, team in ORG.agents.items() if name != "css"} | {"tester": "web"}
+        org.do(SUPERVISOR, OrgLoaded(name="acme", teams=ORG.teams, agents=agents))
+        table.update_health(org.state, NOW)
+        assert table.agent_names == [name for name in ORG.agents if name != "css"] + ["tester"]
+
+        table.focus()
+        table.move_cursor(row=table.get_row_index("db"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [message.agent for message in pilot.app.posted(HealthTable.AgentSelected)] == ["db"]
+
+
+# --- approval queue -----------------------------------------------------------------------------------------------
+
+
+def approval(approval_id: str, agent: str, at: float, text: str = "May I?", command: str | None = None) -> Any:
+    return PendingApproval(id=approval_id, agent=agent, text=text, command=command, requested=at)
+
+
+TWO_APPROVALS = [
+    approval("a2", "ui", T0 + 560, text="Install the npm package left-pad?", command="npm install left-pad"),
+    approval("a1", "db", T0 + 420, text="Run the migration?", command="alembic upgrade head"),
+]
+
+
+def queue_host(approvals: list[PendingApproval]) -> Host:
+    return Host(
+        lambda: ApprovalQueue(id="approvals"),
+        lambda app: app.query_one(ApprovalQueue).update_approvals(approvals, NOW),
+    )
+
+
+async def test_approval_queue_lists_oldest_first_and_selects_the_oldest() -> None:
+    async with queue_host(TWO_APPROVALS).run_test() as pilot:
+        queue = pilot.app.query_one(ApprovalQueue)
+        await pilot.pause()
+        assert queue.approval_ids == ["a1", "a2"]
+        assert queue.selected_id == "a1"
+        assert row_text(queue, "a1") == ["db", "3m", "$ alembic upgrade head"]
+        assert [message.approval_id for message in pilot.app.posted(ApprovalQueue.Selected)] == ["a1"]
+
+        queue.focus()
+        await pilot.press("enter")
+        await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [message.approval_id for message in pilot.app.posted(ApprovalQueue.ShowDetails)] == ["a1", "a2"]
+        assert [message.approval_id for message in pilot.app.posted(ApprovalQueue.Selected)] == ["a1", "a2"]
+
+
+async def test_approval_queue_keeps_the_selection_and_falls_back_to_the_oldest() -> None:
+    async with queue_host(TWO_APPROVALS).run_test() as pilot:
+        queue = pilot.app.query_one(ApprovalQueue)
+        queue.move_cursor(row=1)
+        await pilot.pause()
+        assert queue.selected_id == "a2"
+        # an older request arrives (out of order) and a newer one: the highlight stays on a2
+        older = approval("a0", "api", T0 + 10, text="Push to main?")
+        newer = approval("a3", "css", T0 + 590, text="Push to main?")
+        queue.update_approvals([*TWO_APPROVALS, older, newer], NOW)
+        await pilot.pause()
+        assert queue.approval_ids == ["a0", "a1", "a2", "a3"]
+        assert queue.selected_id == "a2"
+        # a2 is decided: back to the oldest
+        queue.update_approvals([older, TWO_APPROVALS[1], newer], NOW)
+        await pilot.pause()
+        assert queue.selected_id == "a0"
+        assert [message.approval_id for message in pilot.app.posted(ApprovalQueue.Selected)][-1] == "a0"
+        queue.update_approvals([], NOW)
+        assert queue.selected_id is None
+        assert queue.row_count == 0
+
+
+async def test_identical_to_matches_the_command_else_the_text_whoever_asks() -> None:
+    approvals = [
+        approval("a1", "api", T0 + 1, text="Run tests?", command="pytest -q"),
+        approval("a2", "db", T0 + 2, text="Different words", command="pytest -q"),
+        approval("a3", "ui", T0 + 3, text="Push to main?"),
+        approval("a4", "css", T0 + 4, text="Push to main?"),
+        approval("a5", "css", T0 + 5, text="Run tests?"),
+    ]
+    async with queue_host(approvals).run_test() as pilot:
+        queue = pilot.app.query_one(ApprovalQueue)
+        assert queue.identical_to("a2") == ["a1", "a2"]
+        assert queue.identical_to("a4") == ["a3", "a4"]
+        assert queue.identical_to("a5") == ["a5"]
+        assert queue.identical_to("nope") == []
+        assert str(queue.get_row("a1")[2]) == "$ pytest -q  +1 same"
+
+
+async def test_approval_queue_updates_only_the_ages_that_changed() -> None:
+    async with queue_host(TWO_APPROVALS).run_test() as pilot:
+        queue = pilot.app.query_one(ApprovalQueue)
+        calls: list[tuple[str, str]] = []
+        original = queue.update_cell
+
+        def spy(row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+            calls.append((str(row_key), str(column_key)))
+            original(row_key, column_key, value, update_width=update_width)
+
+        queue.update_cell = spy  # type: ignore[method-assign]
+        queue.update_approvals(TWO_APPROVALS, NOW + 30)
+        assert calls == [("a2", "age")]  # a1 is still "3m"; a2 went from 40s to 1m
+
+
+# --- chat ---------------------------------------------------------------------------------------------------------
+
+
+async def test_chat_posts_what_the_human_types_and_clears_the_input() -> None:
+    async with Host(lambda: ChatPanel(id="chat")).run_test() as pilot:
+        chat = pilot.app.query_one(ChatPanel)
+        chat.focus_input()
+        await pilot.press(*"hello", "space", *"team", "enter")
+        await pilot.press("space", "enter")
+        await pilot.pause()
+        assert [message.text for message in pilot.app.posted(ChatPanel.Submitted)] == ["hello team"]
+        assert chat.query_one(Input).value == ""
+
+
+async def test_chat_log_keeps_the_newest_lines() -> None:
+    class ShortChat(ChatPanel):
+        MAX_LINES = 3
+
+    async with Host(lambda: ShortChat(id="chat")).run_test() as pilot:
+        chat = pilot.app.query_one(ChatPanel)
+        for number in range(5):
+            chat.add_line("exec" if number % 2 else HUMAN, f"line {number}")
+        await pilot.pause()
+        assert [line.rstrip() for line in chat.log_lines] == ["you: line 2", "exec: line 3", "you: line 4"]
+
+
+# --- trace view ---------------------------------------------------------------------------------------------------
+
+
+def trace_records() -> list[Record]:
+    org = OrgBuilder()
+    org.do(SUPERVISOR, ORG, trace="boot")
+    org.do(SUPERVISOR, AgentLaunched(agent="api", pane="%1"), trace="boot")
+    org.do(SUPERVISOR, AgentLaunched(agent="db", pane="%2"), trace="boot")
+    org.do("api", StatusReported(state=AgentState.WORKING, task="endpoint"))
+    org.do("db", ApprovalRequested(id="a1", text="Migrate?", command="alembic upgrade head"), trace="ask")
+    org.do("api", MessageSent(id="m1", to="@db", text="schema ready?"))
+    org.do(HUMAN, ApprovalDecided(id="a1", approved=True), trace="ask")
+    org.do("db", LogRecorded(level="warning", text="slow query"))
+    return org.records
+
+
+def trace_host(records: list[Record]) -> Host:
+    return Host(
+        lambda: TraceView(tz=UTC, id="trace"),
+        lambda app: app.query_one(TraceView).add_records(records),
+    )
+
+
+async def test_trace_view_groups_records_by_trace_under_the_first() -> None:
+    records = trace_records()
+    async with trace_host(records).run_test() as pilot:
+        trace = pilot.app.query_one(TraceView)
+        heads = [node.data.seq for node in trace.root.children if node.data]
+        assert heads == [1, 4, 5, 6, 8]
+        assert [node.data.seq for node in trace.root.children[0].children if node.data] == [2, 3]
+        assert [node.data.seq for node in trace.root.children[2].children if node.data] == [7]
+        assert [record.seq for record in trace.shown_records] == [1, 2, 3, 4, 5, 7, 6, 8]
+        label = str(trace.root.children[2].label)
+        assert label.startswith("22:13:25 db") and "approval.request" in label and "$ alembic upgrade head" in label
+
+
+async def test_trace_view_filters_on_one_agent() -> None:
+    records = trace_records()
+    async with trace_host(records).run_test() as pilot:
+        trace = pilot.app.query_one(TraceView)
+        trace.filter_agent("db")
+        # the boot trace launches db, the approval trace and the message name it, the log is its own
+        assert [record.seq for record in trace.shown_records] == [1, 2, 3, 5, 7, 6, 8]
+        trace.filter_agent("api")
+        assert [record.seq for record in trace.shown_records] == [1, 2, 3, 4, 6]
+        trace.filter_agent(None)
+        assert len(trace.shown_records) == len(records)
+
+        # records added while filtered: only db's show, the rest come back without the filter
+        trace.filter_agent("db")
+        org = OrgBuilder()
+        org.now = T0 + 100
+        later = [
+            org.do("api", StatusReported(state=AgentState.IDLE)),
+            org.do("db", StatusReported(state=AgentState.IDLE)),
+        ]
+        later = [record.model_copy(update={"seq": 9 + index}) for index, record in enumerate(later)]
+        trace.add_records(later)
+        assert [record.seq for record in trace.shown_records][-1] == 10
+        assert 9 not in [record.seq for record in trace.shown_records]
+        trace.filter_agent(None)
+        assert [record.seq for record in trace.shown_records][-2:] == [9, 10]
+
+
+async def test_trace_view_keeps_only_the_newest_records() -> None:
+    class ShortTrace(TraceView):
+        MAX_RECORDS = 5
+
+    records = trace_records()
+    async with Host(lambda: ShortTrace(tz=UTC)).run_test() as pilot:
+        trace = pilot.app.query_one(TraceView)
+        trace.add_records(records)
+        # the boot trace (3 records) goes whole: 5 remain
+        assert [record.seq for record in trace.shown_records] == [4, 5, 7, 6, 8]
+        one_trace = [records[3].model_copy(update={"seq": 100 + n, "trace": "long"}) for n in range(8)]
+        trace.add_records(one_trace)
+        assert [record.seq for record in trace.shown_records] == [100, 104, 105, 106, 107]
+
+
+# --- modal screens ------------------------------------------------------------------------------------------------
+
+
+DETAILS_APPROVAL = PendingApproval(
+    id="a7",
+    agent="db",
+    text="The migration drops the column users.legacy_id.\nRun it against the staging database?",
+    command="alembic -x env=staging upgrade head && psql -c 'VACUUM ANALYZE users'",
+    requested=T0 + 420,
+)
+
+
+class ModalHost(App[None]):
+    """Pushes one modal screen over an empty screen and keeps what it was dismissed with."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        super().__init__()
+        self.make = make
+        self.results: list[Any] = []
+        self.register_theme(DARK_THEME)
+        self.theme = DARK_THEME_NAME
+
+    def compose(self) -> ComposeResult:
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.push_screen(self.make(), self.results.append)
+
+
+@pytest.mark.parametrize(("key", "result"), [("y", True), ("n", False), ("escape", None)])
+async def test_approval_details_dismisses_with_the_answer(key: str, result: bool | None) -> None:
+    app = ModalHost(lambda: ApprovalDetails(DETAILS_APPROVAL, now=NOW, tz=UTC))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalDetails)
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.results == [result]
+        assert not isinstance(app.screen, ApprovalDetails)
+
+
+HELP_ROWS = [
+    ("y", "Approve the selected request", "approvals"),
+    ("n", "Deny the selected request", "approvals"),
+    ("A", "Approve every identical request", "approvals"),
+    ("enter", "Show the request / jump to the agent's pane", "everywhere"),
+    ("ctrl+b", "Back to the console", "agent pane"),
+    ("t", "Show the trace", "everywhere"),
+    ("/", "Chat with the executive", "everywhere"),
+    ("?", "This help", "everywhere"),
+]
+
+
+@pytest.mark.parametrize("key", ["escape", "question_mark", "q"])
+async def test_help_screen_lists_the_bindings_and_closes(key: str) -> None:
+    app = ModalHost(lambda: HelpScreen(HELP_ROWS))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == len(HELP_ROWS)
+        assert [str(cell) for cell in table.get_row_at(2)] == list(HELP_ROWS[2])
+        await pilot.press(key)
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+# --- snapshots ----------------------------------------------------------------------------------------------------
+
+
+CHAT_LINES = [
+    (HUMAN, "How is the release going?"),
+    ("exec", "api is at 3/5 on the /users endpoint; db waits for your approval to run the migration."),
+    (HUMAN, "Tell deploy to retry staging once db is done."),
+    ("exec", "Queued for deploy: it will get the message when it is idle."),
+    (SUPERVISOR, "monitor restarted (exit status 1)"),
+]
+
+
+def fill_chat(app: Host) -> None:
+    chat = app.query_one(ChatPanel)
+    for speaker, text in CHAT_LINES:
+        chat.add_line(speaker, text)
+
+
+def test_snapshot_org_tree(snap_compare: Any) -> None:
+    """You should see the org tree (focused: blue rounded frame titled "Org"): team "platform" (blue ■)
+    holding agent "lead" (green ●) and the sub-team "backend" (amber ■) with "api" (green ●, its task cut with …)
+    and "db" (amber ◆, an amber bold "[2]" for its pending approvals); team "web" (pink ■) with "ui" (cyan ◔,
+    the ⌨ human-at-the-keyboard marker), "css" (grey ○) and "docs" (dim ·, offline); team "ops" (emerald ■)
+    with "deploy" (red ✖) and "monitor" (magenta ↻). No horizontal scrollbar."""
+    org = build_org()
+    assert snap_compare(tree_host(org, human_at=frozenset({"ui"})), terminal_size=(60, 18))
+
+
+def test_snapshot_health_table(snap_compare: Any) -> None:
+    """You should see a table in a frame titled "Health" with columns Agent, State, Last, Pending,
+    Restarts, Task, Team and eight rows: lead and api working (green ●), db waiting (amber ◆) with 2 pending,
+    ui thinking (cyan ◔), css idle (grey ○), docs offline (dim), deploy error (red ✖), monitor recovering
+    (magenta ↻) with 1 restart; ages from 10s to 8m."""
+    org = build_org()
+    assert snap_compare(health_host(org), terminal_size=(110, 14))
+
+
+def test_snapshot_health_table_light(snap_compare: Any) -> None:
+    """You should see the same health table as in the dark snapshot, on the light theme:
+    dark text on a light background, the state glyphs and words still coloured."""
+    org = build_org()
+    assert snap_compare(health_host(org, dark=False), terminal_size=(110, 14))
+
+
+def test_snapshot_approval_queue(snap_compare: Any) -> None:
+    """You should see a frame titled "Approvals" with "2 pending" in its bottom edge and two rows,
+    oldest first: db, 3m, "$ alembic upgrade head" (highlighted), then ui, 40s, "$ npm install left-pad"."""
+    assert snap_compare(queue_host(TWO_APPROVALS), terminal_size=(80, 8))
+
+
+def test_snapshot_approval_details(snap_compare: Any) -> None:
+    """You should see a centred dialog with a thick amber border titled "Approval a7":
+    "db asked at 2023-11-14 22:20:20 (3m ago)", the two-line question, the command in bold on a shaded block,
+    and the key hints "y approve   n deny   esc close"."""
+    app = ModalHost(lambda: ApprovalDetails(DETAILS_APPROVAL, now=NOW, tz=UTC))
+    assert snap_compare(app, terminal_size=(100, 20))
+
+
+def test_snapshot_help_screen(snap_compare: Any) -> None:
+    """You should see a centred dialog titled "Keys" with a Key / Action / Where table of eight bindings (y, n,
+    A, enter, ctrl+b, t, /, ?) and the hint "escape, ? or q closes" under it."""
+    assert snap_compare(ModalHost(lambda: HelpScreen(HELP_ROWS)), terminal_size=(90, 20))
+
+
+def test_snapshot_chat(snap_compare: Any) -> None:
+    """You should see a frame titled "Chat" with five lines: "you:" (blue, bold) lines from the
+    human, "exec:" (amber, bold) answers from the executive, the long answer wrapped, a dim italic supervisor
+    notice last; under them the input with the placeholder "Message the executive…"; no scrollbar."""
+    assert snap_compare(Host(lambda: ChatPanel(id="chat"), fill_chat), terminal_size=(70, 14))
+
+
+def test_snapshot_trace_view(snap_compare: Any) -> None:
+    """You should see a frame titled "Trace" with the journal as a timeline (UTC times from
+    22:13:21): org.load with its two agent.launch records under it, api's status, db's approval.request (amber)
+    with the human's approval.decision under it, api's message to @db and db's warning log (amber) last."""
+    assert snap_compare(trace_host(trace_records()), terminal_size=(110, 14))
+
+
+class ConsoleLayout(App[None]):
+    """The main screen composed as console/app.py does, with the console stylesheet."""
+
+    CSS_PATH = str(CONSOLE_TCSS)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_theme(DARK_THEME)
+        self.theme = DARK_THEME_NAME
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield OrgTree(id="tree")
+            with Vertical(id="middle"):
+                yield HealthTable(id="health")
+                yield ApprovalQueue(id="approvals")
+            with Vertical(id="right"):
+                yield ChatPanel(id="chat")
+                yield TraceView(tz=UTC, id="trace")
+        yield Input(placeholder=":command", id="command-line", classes="hidden")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        org = build_org()
+        self.query_one(OrgTree).update_org(org.state, TEAM_COLORS, frozenset({"ui"}))
+        self.query_one(HealthTable).update_health(org.state, NOW)
+        self.query_one(ApprovalQueue).update_approvals(list(org.state.approvals.values()), NOW)
+        self.query_one(TraceView).add_records(org.records)
+        for speaker, text in CHAT_LINES[:3]:
+            self.query_one(ChatPanel).add_line(speaker, text)
+        self.query_one(HealthTable).focus()
+
+
+def test_snapshot_console_layout(snap_compare: Any) -> None:
+    """You should see the main screen under a header: the org tree on the left; in the middle the health table
+    (focused, blue frame; Agent, State, Last and Pending in view, the rest cropped) above the approval queue with
+    db's two requests (agent, age, command) in an amber frame; on the right the chat with three lines above its
+    input, and under it the trace, its lines compact (no column padding) because the pane is narrow, scrolled to
+    ui's thinking status at 22:23:10; no command line; the footer at the bottom."""
+    assert snap_compare(ConsoleLayout(), terminal_size=(120, 40))

@@ -1,0 +1,101 @@
+"""The chat with the executive: a capped log of lines above an input."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, RichLog
+
+from agent_console.agents.events import HUMAN, SUPERVISOR
+
+
+class ChatPanel(Vertical):
+    """Lines of "speaker: text" (the human, the executive and system notices each look different) and an input.
+
+    Enter clears the input and, unless it was blank, posts `ChatPanel.Submitted` with its text.
+    """
+
+    BORDER_TITLE = "Chat"
+    MAX_LINES = 2000
+    HUMAN_SPEAKERS = frozenset({HUMAN, "you"})
+    SYSTEM_SPEAKERS = frozenset({SUPERVISOR, "system", "console"})
+
+    COMPONENT_CLASSES = {"chat--human", "chat--executive", "chat--system"}
+
+    DEFAULT_CSS = """
+    ChatPanel {
+        height: 1fr;
+    }
+    ChatPanel > .chat--human {
+        color: $text-primary;
+        text-style: bold;
+    }
+    ChatPanel > .chat--executive {
+        color: $text-accent;
+        text-style: bold;
+    }
+    ChatPanel > .chat--system {
+        color: $text-muted;
+        text-style: italic;
+    }
+    ChatPanel > RichLog {
+        height: 1fr;
+        overflow-y: auto;
+        background: transparent;
+        scrollbar-size-vertical: 1;
+    }
+    ChatPanel > Input {
+        dock: bottom;
+    }
+    """
+
+    class Submitted(Message):
+        """The human sent a chat line."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(
+        self,
+        *,
+        placeholder: str = "Message the executive…",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        yield RichLog(max_lines=self.MAX_LINES, wrap=True, markup=False, highlight=False, min_width=20)
+        yield Input(placeholder=self._placeholder)
+
+    @property
+    def log_lines(self) -> list[str]:
+        """The log's text, one entry per rendered line (for tests and copying)."""
+        return [strip.text for strip in self.query_one(RichLog).lines]
+
+    def add_line(self, speaker: str, text: str) -> None:
+        """Append "speaker: text"; the oldest lines go once there are more than `MAX_LINES`."""
+        if speaker in self.HUMAN_SPEAKERS:
+            line = Text.assemble(("you", self.get_component_rich_style("chat--human")), ": ", text)
+        elif speaker in self.SYSTEM_SPEAKERS:
+            line = Text(f"{speaker}: {text}", style=self.get_component_rich_style("chat--system"))
+        else:
+            line = Text.assemble((speaker, self.get_component_rich_style("chat--executive")), ": ", text)
+        self.query_one(RichLog).write(line)
+
+    def focus_input(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        event.input.clear()
+        if text:
+            self.post_message(self.Submitted(text))

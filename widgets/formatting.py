@@ -1,0 +1,43 @@
+"""Small text helpers shared by the widgets: ages, truncation, state labels."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from agent_console.themes.states import state_style
+
+
+def format_age(seconds: float | None) -> str:
+    """A short age: "3s", "2m", "1h", "4d"; "—" when unknown. Negative ages (clock skew) read as "0s"."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def one_line(text: str, width: int) -> str:
+    """`text` on one line (line breaks shown as "⏎"), cut to `width` characters with "…"."""
+    flat = " ⏎ ".join(part.strip() for part in text.strip().splitlines()) if "\n" in text else text
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def state_text(state: str, word: bool = True, dark: bool = True) -> Text:
+    """The state's glyph (and, with `word`, its name) in the state's colour for a dark or light background."""
+    style = state_style(state)
+    return Text(f"{style.glyph} {state}" if word else style.glyph, style=style.rich_style(dark))
+
+
+def is_dark(widget: Widget) -> bool:
+    """Whether the app's current theme is dark (state colours differ on light backgrounds)."""
+    return widget.app.current_theme.dark
+
+
+def cell_key(value: str | Text) -> object:
+    """What a table cell's value looks like, for change detection (`Text.__eq__` ignores the base style)."""
+    if isinstance(value, Text):
+        return (value.plain, str(value.style), tuple(value.spans))
+    return value

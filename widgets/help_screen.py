@@ -1,0 +1,62 @@
+"""Every key binding, in one table."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label
+
+
+class HelpScreen(ModalScreen[None]):
+    """The bindings it is given, as (key, what it does, where it works) rows; escape, ? or q closes it."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", show=False),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        background: $background 60%;
+    }
+    HelpScreen > #help-dialog {
+        width: auto;
+        max-width: 90%;
+        height: auto;
+        max-height: 90%;
+        border: thick $primary;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen DataTable {
+        width: auto;
+        height: auto;
+        max-height: 100%;
+        background: $surface;
+    }
+    HelpScreen #help-hint {
+        color: $text-muted;
+        margin-top: 1;
+    }
+    """
+
+    def __init__(self, bindings: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = list(bindings)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog") as dialog:
+            dialog.border_title = "Keys"
+            table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="help-table")
+            table.add_columns("Key", "Action", "Where")
+            table.add_rows(self.rows)
+            yield table
+            yield Label("escape, ? or q closes", id="help-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,250 @@
+"""The org chart as a tree: teams in their colours, nested sub-teams, and each agent's state at a glance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rich.text import Text
+from textual import on
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from agent_console.agents.state import AgentView, OrgState
+from agent_console.themes.palette import team_color
+from agent_console.themes.states import state_color, state_style
+
+from .formatting import is_dark, one_line
+
+NO_TEAM = ""
+"""The key of agents without a team: they hang from the root, above the teams."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrgNode:
+    """What a node of the org tree stands for."""
+
+    kind: Literal["team", "agent"]
+    name: str
+
+
+class OrgTree(Tree[OrgNode]):
+    """Teams (nested) and their agents; each agent line shows state, name, pending approvals, human marker, task.
+
+    `update_org` diff-updates, keyed by name: labels are set only where they changed, and nodes are added or
+    removed only for the agents and teams a reloaded org added, removed or moved.
+    """
+
+    BORDER_TITLE = "Org"
+    TASK_WIDTH = 28
+    HUMAN_MARKER = "⌨"
+
+    DEFAULT_CSS = """
+    OrgTree {
+        overflow-x: hidden;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    class AgentSelected(Message):
+        """An agent's line was chosen (enter or click)."""
+
+        def __init__(self, agent: str) -> None:
+            super().__init__()
+            self.agent = agent
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("org", name=name, id=id, classes=classes)
+        self.show_root = False
+        self.guide_depth = 3
+        self._teams: dict[str, TreeNode[OrgNode]] = {}
+        self._agents: dict[str, TreeNode[OrgNode]] = {}
+        # what each node's label was made from, to skip labels that did not change
+        self._label_keys: dict[tuple[str, str], tuple[object, ...]] = {}
+
+    @property
+    def agent_names(self) -> list[str]:
+        """The agents shown, in tree order (expanded or not)."""
+        return [name for name, _ in self._walk() if name is not None]
+
+    def node_for(self, agent: str) -> TreeNode[OrgNode] | None:
+        return self._agents.get(agent)
+
+    def select_agent(self, agent: str) -> None:
+        """Move the cursor to `agent`'s line (expanding its teams), without posting `AgentSelected`."""
+        node = self._agents.get(agent)
+        if node is None:
+            return
+        parent = node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        self._move_to(node)
+
+    def update_org(self, state: OrgState, team_colors: dict[str, str], human_at: frozenset[str] = frozenset()) -> None:
+        """Show `state`: team colours by team name (else the palette's, by spec order), `human_at` agents marked."""
+        parents = dict(state.teams)
+        layout = self._layout(state, parents)
+        if not self._same_layout(layout):
+            cursor = self.cursor_node.data if self.cursor_node is not None else None
+            if not self._sync(layout):
+                self._rebuild(layout)
+            if cursor is not None:
+                target = (self._agents if cursor.kind == "agent" else self._teams).get(cursor.name)
+                if target is not None:
+                    self._move_to(target)
+        colors = {team: team_colors.get(team) or team_color(index) for index, team in enumerate(parents)}
+        pending: dict[str, int] = {}
+        for approval in state.approvals.values():
+            pending[approval.agent] = pending.get(approval.agent, 0) + 1
+        for team, node in self._teams.items():
+            if self._changed(("team", team), (colors.get(team),)):
+                node.set_label(self._team_label(team, colors))
+        dark = is_dark(self)
+        for agent, node in self._agents.items():
+            view = state.agents[agent]
+            count = pending.get(agent, 0)
+            human = agent in human_at
+            if self._changed(("agent", agent), (view.state, view.task, view.progress, view.alive, count, human, dark)):
+                node.set_label(self._agent_label(view, count, human, dark))
+
+    # --- structure -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _layout(state: OrgState, parents: dict[str, str | None]) -> dict[str, list[OrgNode]]:
+        """Each container's children in display order: its own agents, then its sub-teams (spec order)."""
+        layout: dict[str, list[OrgNode]] = {NO_TEAM: []}
+        for team in parents:
+            layout[team] = []
+        for agent, view in state.agents.items():
+            team = view.team if view.team in parents else NO_TEAM
+            layout[team].append(OrgNode("agent", agent))
+        for team, parent in parents.items():
+            # a team whose parent is unknown is shown at the top level rather than lost
+            layout[parent if parent in parents and parent != team else NO_TEAM].append(OrgNode("team", team))
+        return layout
+
+    def _same_layout(self, layout: dict[str, list[OrgNode]]) -> bool:
+        if set(layout) - {NO_TEAM} != set(self._teams):
+            return False
+        for container, children in layout.items():
+            node = self.root if container == NO_TEAM else self._teams[container]
+            if [child.data for child in node.children] != children:
+                return False
+        return True
+
+    def _sync(self, layout: dict[str, list[OrgNode]]) -> bool:
+        """Remove and add nodes so the tree matches `layout`, keeping the others; False if some would have to move."""
+        place = {(child.kind, child.name): container for container, children in layout.items() for child in children}
+        for registry, kind in ((self._agents, "agent"), (self._teams, "team")):
+            for name, node in list(registry.items()):
+                if registry.get(name) is node and place.get((kind, name)) != self._container_of(node):
+                    self._forget(node)
+                    node.remove()
+        containers = [NO_TEAM]
+        while containers:
+            container = containers.pop(0)
+            parent = self.root if container == NO_TEAM else self._teams[container]
+            for index, child in enumerate(layout[container]):
+                if child.kind == "agent":
+                    if child.name not in self._agents:
+                        self._agents[child.name] = parent.add_leaf(child.name, child, before=index)
+                else:
+                    if child.name not in self._teams:
+                        self._teams[child.name] = parent.add(child.name, child, before=index, expand=True)
+                    containers.append(child.name)
+            if [child.data for child in parent.children] != layout[container]:
+                return False
+        return True
+
+    def _container_of(self, node: TreeNode[OrgNode]) -> str | None:
+        parent = node.parent
+        if parent is None:
+            return None
+        return NO_TEAM if parent is self.root or parent.data is None else parent.data.name
+
+    def _forget(self, node: TreeNode[OrgNode]) -> None:
+        """Drop a node about to be removed, and everything under it, from the registries."""
+        stack = [node]
+        while stack:
+            each = stack.pop()
+            stack.extend(each.children)
+            if each.data is not None:
+                registry = self._agents if each.data.kind == "agent" else self._teams
+                registry.pop(each.data.name, None)
+                self._label_keys.pop((each.data.kind, each.data.name), None)
+
+    def _rebuild(self, layout: dict[str, list[OrgNode]]) -> None:
+        """Rebuild every node (the spec reordered what was shown), keeping collapsed teams collapsed."""
+        collapsed = {team for team, node in self._teams.items() if not node.is_expanded}
+        self.clear()
+        self._teams.clear()
+        self._agents.clear()
+        self._label_keys.clear()
+
+        def add(container: str, node: TreeNode[OrgNode]) -> None:
+            for child in layout[container]:
+                if child.kind == "agent":
+                    self._agents[child.name] = node.add_leaf(child.name, child)
+                else:
+                    team_node = node.add(child.name, child, expand=child.name not in collapsed)
+                    self._teams[child.name] = team_node
+                    add(child.name, team_node)
+
+        add(NO_TEAM, self.root)
+        self.root.expand()
+
+    def _move_to(self, node: TreeNode[OrgNode]) -> None:
+        _ = self.last_line  # builds the lines, so a node added or expanded just now has its line number
+        self.move_cursor(node)
+
+    def _walk(self) -> list[tuple[str | None, TreeNode[OrgNode]]]:
+        found: list[tuple[str | None, TreeNode[OrgNode]]] = []
+        stack = list(reversed(self.root.children))
+        while stack:
+            node = stack.pop()
+            data = node.data
+            found.append((data.name if data is not None and data.kind == "agent" else None, node))
+            stack.extend(reversed(node.children))
+        return found
+
+    # --- labels ----------------------------------------------------------------------------------------------
+
+    def _changed(self, which: tuple[str, str], key: tuple[object, ...]) -> bool:
+        """Whether a node's label inputs differ from last time (and remember them)."""
+        if self._label_keys.get(which) == key:
+            return False
+        self._label_keys[which] = key
+        return True
+
+    @staticmethod
+    def _team_label(team: str, colors: dict[str, str]) -> Text:
+        color = colors.get(team, team_color(0))
+        return Text.assemble(("■ ", color), (team, f"bold {color}"))
+
+    def _agent_label(self, view: AgentView, pending: int, human: bool, dark: bool) -> Text:
+        # what must not be cropped by a narrow tree comes before the task
+        style = state_style(view.state)
+        label = Text.assemble(
+            (style.glyph, style.rich_style(dark)), " ", (view.name, "dim" if not view.alive else "bold")
+        )
+        if pending:
+            label.append(f" [{pending}]", style=f"bold {state_color('waiting', dark)}")
+        if human:
+            label.append(f" {self.HUMAN_MARKER}", style="bold")
+        if view.task:
+            label.append("  ")
+            label.append(one_line(view.task, self.TASK_WIDTH), style="dim" if not view.alive else "")
+        if view.progress:
+            label.append(f" {view.progress}", style="dim")
+        return label
+
+    # --- messages --------------------------------------------------------------------------------------------
+
+    @on(Tree.NodeSelected)
+    def _agent_chosen(self, event: Tree.NodeSelected[OrgNode]) -> None:
+        data = event.node.data
+        if data is not None and data.kind == "agent":
+            event.stop()
+            self.post_message(self.AgentSelected(data.name))
