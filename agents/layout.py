@@ -172,12 +172,19 @@ class _Grid:
 Chunks = list[tuple[int, tuple[str, ...]]]  # (window position, consecutive leaves of one team)
 
 
-def plan_layout(org: Org, size: tuple[int, int] = (200, 50), previous: LayoutPlan | None = None) -> LayoutPlan:
+def plan_layout(
+    org: Org,
+    size: tuple[int, int] = (200, 50),
+    previous: LayoutPlan | None = None,
+    exec_share: int = EXEC_SHARE_PERCENT,
+) -> LayoutPlan:
     """Give every agent of `org` a pane in windows of `size`; with `previous`, teams keep their windows."""
     width, height = size
     if width < 1 or height < 1:
         raise ValueError(f"window size must be at least 1x1, got {width}x{height}")
-    exec_width = max(MIN_PANE_COLS, (width * EXEC_SHARE_PERCENT + 50) // 100)
+    if not 1 <= exec_share <= 90:
+        raise ValueError(f"the executive pane's share of the width must be 1 to 90 %, not {exec_share}")
+    exec_width = max(MIN_PANE_COLS, (width * exec_share + 50) // 100)
     grid = _Grid(
         per_col=max(1, (height + 1) // (MIN_PANE_ROWS + 1)),
         first_cap=max(1, (width - exec_width) // (MIN_PANE_COLS + 1)),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from agent_console.agents.layout import (
+    EXEC_SHARE_PERCENT,
     LayoutPlan,
     WindowPlan,
     layout_cells,
@@ -111,6 +112,7 @@ async def bring_up(
     progress: Progress | None = None,
     extra_env: ExtraEnv | None = None,
     exec_pane: str | None = None,
+    exec_share: int = EXEC_SHARE_PERCENT,
 ) -> UpReport:
     """Make the backend's session hold exactly the org's agents, laid out as the plan says.
 
@@ -137,7 +139,7 @@ async def bring_up(
     await backend.hold_window(exec_pane_info.window)
     plan_size = await backend.window_size(exec_pane_info.window)
     previous = await _previous_plan(backend)
-    plan = plan_layout(org, plan_size, previous=previous)
+    plan = plan_layout(org, plan_size, previous=previous, exec_share=exec_share)
     report.windows = len(plan.windows)
     window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane_info.window)
 

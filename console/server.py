@@ -140,7 +140,9 @@ class ControlServer:
             if await _answers(self.path):
                 raise ApiError(409, f"another console already serves this org on {self.path}")
             self.path.unlink()  # stale, from a console that did not stop cleanly
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # Waiting requests (an agent's ask) are cut, not answered, when the console stops: the agent's
+        # client takes that as "console gone" and waits for the next one.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
         try:

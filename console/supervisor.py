@@ -34,21 +34,36 @@ from agent_console.agents.events import (
     MessageSent,
     OrgLoaded,
     SpoofRejected,
+    StatusReported,
     VoteCast,
     VoteOpened,
 )
 from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.layout import EXEC_SHARE_PERCENT
 from agent_console.agents.model import Agent, Org
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
 from agent_console.agents.state import OrgState
+from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
 from . import paths
 from .deployment import UpReport, agent_launch, bring_up
 from .server import ApiError, ControlServer
-from .terminal.base import BackendLost, PaneClosed, PaneExited, PaneFocused, PaneOutput, TerminalEvent
+from .terminal.base import (
+    BackendError,
+    BackendLost,
+    PaneClosed,
+    PaneExited,
+    PaneFocused,
+    PaneOutput,
+    PaneStyle,
+    TerminalEvent,
+)
 from .terminal.tmux import TmuxBackend
 
 Progress = Callable[[str], None]
+RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
+ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
+CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
 
 
 class Supervisor:
@@ -93,6 +108,8 @@ class Supervisor:
         self.listeners: list[Callable[[Record], None]] = []  # told of every record (the UI coalesces)
         self.focus_listeners: list[Callable[[], None]] = []  # told when the terminal's focus moves
         self.focused_pane: str | None = None
+        self._restyle_due: set[str] = set()
+        self._restyle_handle: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
@@ -126,6 +143,7 @@ class Supervisor:
             progress=self.say,
             extra_env=self._env,
             exec_pane=self.exec_pane,
+            exec_share=CONSOLE_SHARE_PERCENT if self.exec_pane else EXEC_SHARE_PERCENT,
         )
         for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
             if info.org == self.org.name and info.agent in _names(self.org):
@@ -173,6 +191,8 @@ class Supervisor:
         raise KeyError(name)
 
     async def stop(self) -> None:
+        if self._restyle_handle is not None:
+            self._restyle_handle.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -200,9 +220,43 @@ class Supervisor:
         self.state.apply(record)
         for listener in self.listeners:
             listener(record)
+        self._note_restyle(record)
         self._wake(record.event)
         self._changed.set()
         return record
+
+    def _note_restyle(self, record: Record) -> None:
+        """Panes show their agent's state (badge, and border colour when it needs attention): coalesced."""
+        event = record.event
+        agent = getattr(event, "agent", None) or record.actor
+        if isinstance(event, ApprovalDecided):
+            decided = self.state.decided.get(event.id)
+            agent = decided.agent if decided else None
+        if agent not in self.state.agents or not isinstance(
+            event, StatusReported | AgentLaunched | AgentExited | ApprovalRequested | ApprovalDecided
+        ):
+            return
+        self._restyle_due.add(agent)
+        if self._restyle_handle is None:
+            loop = asyncio.get_running_loop()
+            self._restyle_handle = loop.call_later(RESTYLE_SECONDS, lambda: loop.create_task(self._restyle()))
+
+    async def _restyle(self) -> None:
+        self._restyle_handle = None
+        due, self._restyle_due = self._restyle_due, set()
+        pending: dict[str, int] = {}
+        for approval in self.state.approvals.values():
+            pending[approval.agent] = pending.get(approval.agent, 0) + 1
+        colors = {team.name: team_color(index, team.color) for index, team in enumerate(self.org.teams)}
+        for agent in sorted(due):
+            view = self.state.agents.get(agent)
+            if view is None or view.pane is None:
+                continue
+            state = view.state.value
+            badge = f"{state_glyph(state)} {state}" + (f" · {pending[agent]} to approve" if agent in pending else "")
+            border = state_color(state) if state in ATTENTION_STATES else colors.get(view.team or "", EXEC_COLOR)
+            with contextlib.suppress(BackendError):  # a pane that just closed: nothing to show
+                await self.backend.style_pane(view.pane, PaneStyle(border=border, badge=badge))
 
     def _schedule_flush(self) -> None:
         if self._flushed is None:

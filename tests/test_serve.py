@@ -151,6 +151,29 @@ def test_emit_status_shows_in_ls(served: Served) -> None:
     row = wait_for(lambda: _when(served.agents()["ann"], lambda r: r["state"] == "working"), what="ann working")
     assert row["task"] == "build the api" and row["last_event"] is not None
     assert served.agents()["bob"]["state"] != "working"
+    # The pane itself shows the state in its badge (within half a second of the change).
+    badge = wait_for(lambda: tmux(served.socket, "show", "-pv", "-t", served.pane("ann"), "@badge").strip(), 2)
+    assert badge.endswith("working")
+
+
+def test_pane_border_turns_to_the_state_colour_when_it_needs_attention(served: Served, tmp_path: Path) -> None:
+    from agent_console.themes import state_color
+
+    served.type_in("bob", f"agent-console ask 'ship it?' --timeout 30 > {tmp_path / 'bob'}")
+    served.type_in("bob", "")  # nothing: the ask blocks the shell
+    wait_for(lambda: json.loads(served.cli("approvals", "--json").stdout), what="bob's request")
+    served.type_in("ann", "agent-console emit status waiting --task 'needs a review'")
+    border = wait_for(
+        lambda: _when(
+            tmux(served.socket, "show", "-pv", "-t", served.pane("ann"), "@agent_console_border").strip(),
+            lambda value: value == state_color("waiting"),
+        ),
+        3,
+        what="ann's border in the waiting colour",
+    )
+    assert border == state_color("waiting")
+    badge = tmux(served.socket, "show", "-pv", "-t", served.pane("bob"), "@badge").strip()
+    assert "1 to approve" in badge
 
 
 def test_escape_sequence_without_socket_is_accepted(served: Served) -> None:
@@ -228,11 +251,12 @@ def test_lock_of_a_killed_agent_passes_on(served: Served, tmp_path: Path) -> Non
     assert _state(served)["locks"]["db"]["holder"] == "bob"
 
 
-def test_restart_keeps_pending_approvals(served: Served, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_restart_keeps_pending_approvals(served: Served, tmp_path: Path, how: signal.Signals) -> None:
     out = tmp_path / "ask.out"
     served.type_in("bob", f"agent-console ask 'merge?'; echo $? > {out}")
     pending = wait_for(lambda: json.loads(served.cli("approvals", "--json").stdout), what="the request")
-    served.stop(signal.SIGKILL)  # no clean shutdown
+    served.stop(how)
     served.start()
     again = json.loads(served.cli("approvals", "--json").stdout)
     assert [item["id"] for item in again] == [pending[0]["id"]]
