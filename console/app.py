@@ -7,12 +7,14 @@ few times a second at most. Widgets only display what they are given and post me
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from agent_console.agents.events import HUMAN, ApprovalDecided
@@ -142,6 +144,12 @@ class ConsoleApp(App[None]):
         )
 
     # --- commands ---------------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette offers every registered command, next to Textual's own."""
+        yield from super().get_system_commands(screen)
+        for command in self.commands:
+            yield SystemCommand(command.name, command.description, partial(self.action_command, command.name))
 
     async def action_command(self, name: str) -> None:
         command = self.commands.get(name)
