@@ -53,6 +53,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from agent_console.app import REFRESH_SECONDS
+
 TARGET_AGENTS = 200
 TARGET_P99_MS = 50.0
 TARGET_RSS_MB = 200.0
@@ -194,7 +196,7 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
     loop = asyncio.get_running_loop()
     states = (AgentState.THINKING, AgentState.WORKING, AgentState.IDLE, AgentState.WAITING, AgentState.ERROR)
     weights = (30, 45, 12, 10, 3)
-    total = count * args.rate * args.seconds
+    total = round(count * args.rate * args.seconds)
     request_chance = 1 / (args.rate * APPROVAL_PERIOD)
     sent = {"status": 0, "requests": 0, "decisions": 0}
     last_sent = 0.0
@@ -239,9 +241,10 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
             await asyncio.sleep(TICK)
 
     def probe(due: float) -> None:
-        lateness.append(loop.time() - due)
-        if measuring:
-            loop.call_at(due + PROBE_PERIOD, probe, due + PROBE_PERIOD)
+        ran = loop.time()
+        lateness.append(ran - due)
+        if measuring:  # the next one is due a period after this one ran: one stall, one late probe
+            loop.call_at(ran + PROBE_PERIOD, probe, ran + PROBE_PERIOD)
 
     collections: list[float] = []  # garbage-collector pauses (they stall the loop too)
     full_collections: list[float] = []  # of which the oldest generation's
@@ -258,51 +261,53 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
     measuring = False
     profiler = cProfile.Profile() if args.profile else None
     gc.callbacks.append(on_gc)
-    async with app.run_test(size=APP_SIZE) as pilot:
-        await pilot.pause()
-        screen = app.screen
-        for name in ("_refresh_layout", "_compositor_refresh"):  # Textual's paint, timed on the instance
-            if hasattr(screen, name):
-                setattr(screen, name, paints.wrap(getattr(screen, name)))
-        parts: dict[str, Timed] = {}  # where the time goes, by widget method (wrapped on the instances)
-        for label, widget_type, method in (
-            ("OrgTree.update_org", OrgTree, "update_org"),
-            ("HealthTable.update_health", HealthTable, "update_health"),
-            ("ApprovalQueue.update_approvals", ApprovalQueue, "update_approvals"),
-            ("TraceView.add_records", TraceView, "add_records"),
-            # Textual's DataTable re-measures column widths when idle, after cells changed with update_width
-            ("HealthTable._update_column_widths (idle)", HealthTable, "_update_column_widths"),
-            ("ApprovalQueue._update_column_widths (idle)", ApprovalQueue, "_update_column_widths"),
-        ):
-            widget = app.query_one(widget_type)
-            if hasattr(widget, method):
-                parts[label] = Timed()
-                setattr(widget, method, parts[label].wrap(getattr(widget, method)))
-        await asyncio.sleep(0.3)  # the first full paint is done before measuring
-        cpu_began = time.process_time()
-        measuring = True
-        for timed in (updates, paints, flushes, submits, *parts.values()):
-            timed.recording = True
-        if profiler is not None:
-            profiler.enable()
-        began = time.perf_counter()
-        loop.call_at(loop.time() + PROBE_PERIOD, probe, loop.time() + PROBE_PERIOD)
-        await feed(began)
-        fed = last_sent - began
-        await asyncio.sleep(DRAIN)
-        measuring = False
-        if profiler is not None:
-            profiler.disable()
-        for timed in (updates, paints, flushes, submits, *parts.values()):
-            timed.recording = False
-        window = time.perf_counter() - began
-        cpu = time.process_time() - cpu_began
-        rss, peak = memory_mb()
-        trace_nodes = len(app.query_one(TraceView).shown_records)
-        pending = len(supervisor.state.approvals)
-    gc.callbacks.remove(on_gc)
-    supervisor.journal.flush()
-    supervisor.journal.close()
+    try:
+        async with app.run_test(size=APP_SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            for name in ("_refresh_layout", "_compositor_refresh"):  # Textual's paint, timed on the instance
+                if hasattr(screen, name):
+                    setattr(screen, name, paints.wrap(getattr(screen, name)))
+            parts: dict[str, Timed] = {}  # where the time goes, by widget method (wrapped on the instances)
+            for label, widget_type, method in (
+                ("OrgTree.update_org", OrgTree, "update_org"),
+                ("HealthTable.update_health", HealthTable, "update_health"),
+                ("ApprovalQueue.update_approvals", ApprovalQueue, "update_approvals"),
+                ("TraceView.add_records", TraceView, "add_records"),
+                # Textual's DataTable re-measures column widths when idle, after cells changed with update_width
+                ("HealthTable._update_column_widths (idle)", HealthTable, "_update_column_widths"),
+                ("ApprovalQueue._update_column_widths (idle)", ApprovalQueue, "_update_column_widths"),
+            ):
+                widget = app.query_one(widget_type)
+                if hasattr(widget, method):
+                    parts[label] = Timed()
+                    setattr(widget, method, parts[label].wrap(getattr(widget, method)))
+            await asyncio.sleep(0.3)  # the first full paint is done before measuring
+            cpu_began = time.process_time()
+            measuring = True
+            for timed in (updates, paints, flushes, submits, *parts.values()):
+                timed.recording = True
+            if profiler is not None:
+                profiler.enable()
+            began = time.perf_counter()
+            loop.call_at(loop.time() + PROBE_PERIOD, probe, loop.time() + PROBE_PERIOD)
+            await feed(began)
+            fed = last_sent - began
+            await asyncio.sleep(DRAIN)
+            measuring = False
+            if profiler is not None:
+                profiler.disable()
+            for timed in (updates, paints, flushes, submits, *parts.values()):
+                timed.recording = False
+            window = time.perf_counter() - began
+            cpu = time.process_time() - cpu_began
+            rss, peak = memory_mb()
+            trace_nodes = len(app.query_one(TraceView).shown_records)
+            pending = len(supervisor.state.approvals)
+    finally:
+        gc.callbacks.remove(on_gc)
+        supervisor.journal.flush()
+        supervisor.journal.close()
 
     if profiler is not None:
         for order in ("tottime", "cumulative"):
@@ -445,6 +450,12 @@ def report(results: list[dict], elapsed: float) -> None:
                 f"p99 {part['p99']:>6.1f}  max {part['max']:>6.1f} ms  ({1000 * part['total'] / window:.0f} ms/s)"
             )
     print()
+    for result in results:
+        verdict = "yes" if result["refreshes_per_s"] <= 1 / REFRESH_SECONDS else "NO"
+        print(
+            f"coalescing at {result['agents']} agents: {result['refreshes_per_s']:.2f} refreshes/s "
+            f"(<= {1 / REFRESH_SECONDS:g}/s: {verdict}) for {result['events_per_s']:.0f} events/s"
+        )
     at_target = [result for result in results if result["agents"] == TARGET_AGENTS]
     if not at_target:
         print(f"targets (at {TARGET_AGENTS} agents): not measured this run")

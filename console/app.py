@@ -229,7 +229,8 @@ class ConsoleApp(App[None]):
             if approved is not None:
                 self.notify(await self.decide(pending.id, approved))
 
-        self.push_screen(ApprovalDetails(pending, now=self.clock()), answered)
+        identical = len(self.query_one(ApprovalQueue).identical_to(pending.id))
+        self.push_screen(ApprovalDetails(pending, now=self.clock(), identical=identical), answered)
 
     @on(ApprovalQueue.ShowDetails)
     def _details(self, event: ApprovalQueue.ShowDetails) -> None:
@@ -256,7 +257,7 @@ class ConsoleApp(App[None]):
 
     def binding_rows(self) -> list[tuple[str, str, str]]:
         rows = [
-            (command.key or "", command.description, "anywhere but a text input")
+            (self.get_key_display(Binding(command.key, command.name)), command.description, "anywhere but a text input")
             for command in self.commands
             if command.key
         ]

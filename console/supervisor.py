@@ -46,6 +46,7 @@ from agent_console.agents.state import OrgState
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
 from . import paths
+from .delivery import OutboxTypist
 from .deployment import UpReport, agent_launch, bring_up
 from .server import ApiError, ControlServer
 from .terminal.base import (
@@ -113,6 +114,7 @@ class Supervisor:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
+        self.typist = OutboxTypist(self)
 
     # --- life cycle -------------------------------------------------------------------------------------
 

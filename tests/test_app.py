@@ -180,10 +180,6 @@ def big_entries(org: Org) -> list[Entry]:
     return entries
 
 
-async def type_text(pilot: Pilot, text: str) -> None:
-    await pilot.press(*text)
-
-
 async def chat(pilot: Pilot, text: str) -> None:
     """Send `text` from the chat input (filled in whole: typing key by key is slow, and tested apart)."""
     chat_panel = pilot.app.query_one(ChatPanel)
@@ -443,9 +439,10 @@ DEMO_AGENTS = [agent.name for agent in demo_org().agents]
 async def run_in_palette(pilot: Pilot, name: str) -> None:
     await pilot.press("ctrl+p")
     await pilot.pause()
-    assert isinstance(pilot.app.screen, CommandPalette)
-    await type_text(pilot, name)
-    await pilot.pause(0.3)  # the palette searches in the background
+    palette = pilot.app.screen
+    assert isinstance(palette, CommandPalette)
+    palette.query_one(Input).value = name  # as if typed: the palette searches on every change
+    await pilot.pause(0.3)  # the search runs in the background
     await pilot.press("enter")
     await pilot.pause()
 
@@ -455,7 +452,7 @@ async def run_in_command_line(pilot: Pilot, name: str) -> None:
     await pilot.pause()
     line = pilot.app.query_one("#command-line", Input)
     assert line.has_focus and not line.has_class("hidden")
-    await type_text(pilot, name)
+    line.value = name
     await pilot.press("enter")
     await pilot.pause()
     assert line.has_class("hidden") and pilot.app.query_one(HealthTable).has_focus
