@@ -156,6 +156,18 @@ class ApprovalDecided(_Event):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class BarrierCreated(_Event):
+    """The human (or the executive) sets up barrier `name` before anyone arrives."""
+
+    type: Literal["barrier.create"] = "barrier.create"
+    name: str = Field(pattern=_NAME)
+    count: int | None = Field(default=None, ge=1, le=10_000)
+    members: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")], ...] | None = Field(
+        default=None, min_length=1, max_length=200
+    )
+    timeout: float | None = Field(default=None, gt=0, le=86_400)
+
+
 class BarrierReleased(_Event):
     """Barrier `name` opened: everyone arrived, or its timeout passed (then `missing` says who)."""
 
@@ -220,6 +232,7 @@ SYSTEM_MODELS = (
     AgentLaunched,
     AgentExited,
     ApprovalDecided,
+    BarrierCreated,
     BarrierReleased,
     VoteOpened,
     VoteClosed,

@@ -23,6 +23,7 @@ from .events import (
     ApprovalDecided,
     ApprovalRequested,
     BarrierArrived,
+    BarrierCreated,
     BarrierReleased,
     Heartbeat,
     LockGranted,
@@ -498,6 +499,13 @@ class OrgState:
             return
         barrier.arrived.append(actor)
 
+    def _barrier_created(self, actor: str, event: BarrierCreated, now: float) -> None:
+        if event.name in self.barriers:
+            return  # already waiting: its size was set by whoever came first
+        self.barriers[event.name] = Barrier(
+            name=event.name, created=now, count=event.count, members=event.members, timeout=event.timeout
+        )
+
     def _barrier_released(self, actor: str, event: BarrierReleased, now: float) -> None:
         if self.barriers.pop(event.name, None) is None:
             return
@@ -627,6 +635,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     ApprovalRequested: OrgState._approval_requested,
     ApprovalDecided: OrgState._approval_decided,
     BarrierArrived: OrgState._barrier_arrived,
+    BarrierCreated: OrgState._barrier_created,
     BarrierReleased: OrgState._barrier_released,
     VoteOpened: OrgState._vote_opened,
     VoteCast: OrgState._vote_cast,

@@ -6,7 +6,7 @@ import argparse
 import uuid
 from typing import TYPE_CHECKING
 
-from agent_console.agents.events import HUMAN, MessageSent
+from agent_console.agents.events import HUMAN, BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Team
 
 from .commands import Command, CommandError, CommandRegistry
@@ -111,6 +111,25 @@ async def restart(app: ConsoleApp, args: list[str]) -> str | None:
     return f"restarted {name}"
 
 
+async def barrier(app: ConsoleApp, args: list[str]) -> str | None:
+    parser = _parser("barrier")
+    parser.add_argument("name")
+    parser.add_argument("--count", type=int)
+    parser.add_argument("--members", help="comma-separated agent names")
+    parser.add_argument("--timeout", type=float)
+    options = parser.parse_args(args)
+    members = tuple(name.strip() for name in options.members.split(",")) if options.members else None
+    if options.count is None and members is None:
+        raise CommandError("barrier: give --count N or --members a,b,c")
+    try:
+        created = BarrierCreated(name=options.name, count=options.count, members=members, timeout=options.timeout)
+    except ValueError as error:
+        raise CommandError(f"barrier: {_first_line(error)}") from None
+    app.supervisor.submit(HUMAN, created)
+    size = f"{options.count} agents" if options.count else ", ".join(members or ())
+    return f"barrier {options.name} waits for {size}; agents join with: agent-console barrier wait {options.name}"
+
+
 async def jump(app: ConsoleApp, args: list[str]) -> str | None:
     name = _one_agent(app, "jump", args)
     await app.jump_to(name)
@@ -162,6 +181,12 @@ def console_commands() -> CommandRegistry:
         Command("team", "create a team", team, usage="team new NAME [--parent P]"),
         Command("kill", "stop an agent and close its pane", kill, usage="kill NAME"),
         Command("restart", "restart an agent's program in its pane", restart, usage="restart NAME"),
+        Command(
+            "barrier",
+            "set up a barrier for agents to wait at",
+            barrier,
+            usage="barrier NAME --count N | --members a,b [--timeout S]",
+        ),
         Command("jump", "focus an agent's pane", jump, usage="jump NAME"),
     ):
         registry.register(command)

@@ -483,3 +483,25 @@ def test_applying_many_status_records_is_cheap(count: int) -> None:
         state.apply(record)
     assert state.seq == count + 9
     assert state.agents[agents[(count - 1) % 4]].last_event == float(count - 1)
+
+
+def test_a_barrier_set_up_ahead_keeps_its_size_and_counts_arrivals() -> None:
+    from agent_console.agents.events import BarrierArrived, BarrierCreated
+
+    records = [
+        _barrier_record(1, "human", BarrierCreated(name="ship", count=2)),
+        _barrier_record(2, "ann", BarrierArrived(name="ship", count=5)),  # too late to size it
+    ]
+    state = OrgState.replay(records)
+    assert state.barriers["ship"].count == 2
+    assert state.barriers["ship"].arrived == ["ann"]
+    state.apply(_barrier_record(3, "human", BarrierCreated(name="ship", count=9)))
+    assert state.barriers["ship"].count == 2  # already waiting: not resized
+
+
+def _barrier_record(seq, actor, event):
+    from agent_console.agents.journal import Record
+
+    return Record.model_construct(
+        seq=seq, time=1000.0 + seq, trace="t", span=f"s{seq}", parent=None, actor=actor, event=event, prev="", hmac=""
+    )
