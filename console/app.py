@@ -6,6 +6,7 @@ few times a second at most. Widgets only display what they are given and post me
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -35,6 +36,7 @@ from .executive import BuiltinExecutive
 from .supervisor import Supervisor
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
+TRACE_BATCH = 200
 
 
 class ConsoleApp(App[None]):
@@ -58,7 +60,8 @@ class ConsoleApp(App[None]):
         self.jump_back_key = jump_back_key
         self.commands = console_commands()
         self.executive = BuiltinExecutive(self)
-        self._records: list[Record] = []
+        # The trace gets at most the newest TRACE_BATCH records a refresh: more is a blur, and costs.
+        self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
         self._refresh_pending = False
         for command in self.commands:
             if command.key:
@@ -83,6 +86,8 @@ class ConsoleApp(App[None]):
         self.theme = DARK_THEME_NAME
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
+        # the views colour states for a dark or a light background: on a theme change they are drawn again
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.query_one(ChatPanel).add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
         if self.start_supervisor:
             self._start()
@@ -133,8 +138,8 @@ class ConsoleApp(App[None]):
             self.query_one(HealthTable).update_health(state, now)
             self.query_one(ApprovalQueue).update_approvals(list(state.approvals.values()), now)
             if self._records:
-                self.query_one(TraceView).add_records(self._records)
-                self._records = []
+                self.query_one(TraceView).add_records(list(self._records))
+                self._records.clear()
         counts: dict[str, int] = {}
         for view in state.agents.values():
             counts[view.state.value] = counts.get(view.state.value, 0) + 1

@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from agent_console.agents.state import PendingApproval
 from agent_console.themes.states import state_color
 
-from .formatting import cell_key, format_age, is_dark, one_line
+from .formatting import cell_key, format_age, grows, is_dark, one_line
 
 # the request comes last: a narrow pane crops it, and `enter` shows it whole
 COLUMNS = (("agent", "Agent"), ("age", "Age"), ("request", "Request"))
@@ -114,7 +114,7 @@ class ApprovalQueue(DataTable[str | Text]):
                 else:
                     for (column, _), old, new in zip(COLUMNS, previous, values, strict=True):
                         if cell_key(old) != cell_key(new):
-                            self.update_cell(approval_id, column, new, update_width=True)
+                            self.update_cell(approval_id, column, new, update_width=grows(self, column, new))
                 self._values[approval_id] = values
             if rows:
                 self._restore_cursor(selected if selected in rows else None)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from agent_console.themes.states import state_style
 
@@ -41,3 +44,10 @@ def cell_key(value: str | Text) -> object:
     if isinstance(value, Text):
         return (value.plain, str(value.style), tuple(value.spans))
     return value
+
+
+def grows(table: DataTable, column: str, value: str | Text) -> bool:
+    """Whether `value` is wider than its column: only then is the column worth measuring again (measuring
+    a column reads every one of its cells)."""
+    width = value.cell_len if isinstance(value, Text) else cell_len(str(value))
+    return width > table.columns[ColumnKey(column)].content_width

@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.states import state_color
 
-from .formatting import cell_key, format_age, is_dark, one_line, state_text
+from .formatting import cell_key, format_age, grows, is_dark, one_line, state_text
 
 # a narrow pane crops the right-hand columns first: the short figures come before the task, and the team
 # (which the org tree shows too) comes last
@@ -74,7 +74,7 @@ class HealthTable(DataTable[str | Text]):
                 else:
                     for (column, _), old, new in zip(COLUMNS, previous, values, strict=True):
                         if cell_key(old) != cell_key(new):
-                            self.update_cell(agent, column, new, update_width=True)
+                            self.update_cell(agent, column, new, update_width=grows(self, column, new))
                 self._values[agent] = values
 
     def _row(self, view: AgentView, pending: int, now: float) -> tuple[str | Text, ...]:

@@ -212,6 +212,10 @@ class TraceView(Tree[Record]):
                 for child in list(node.children)[:excess]:
                     child.remove()
 
+    def get_label_width(self, node: TreeNode[Record]) -> int:
+        # The default renders every label to measure it, on each refresh; the trace never scrolls sideways.
+        return node.label.cell_len + len(self.ICON_NODE_EXPANDED)
+
     def render_label(self, node: TreeNode[Record], base_style: Style, style: Style) -> Text:
         text = super().render_label(node, base_style, style)
         if node.data is None:
