@@ -134,6 +134,7 @@ class OrgLoaded(_Event):
     name: str
     teams: dict[str, str | None]
     agents: dict[str, str]
+    order: tuple[str, ...] = ()  # teams then agents in spec order (the journal's JSON sorts object keys)
 
 
 class AgentLaunched(_Event):

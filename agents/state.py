@@ -373,7 +373,8 @@ class OrgState:
     def _org_loaded(self, actor: str, event: OrgLoaded, now: float) -> None:
         self._org_event = event
         self.org = event.name
-        self.teams = dict(event.teams)
+        rank = {name: position for position, name in enumerate(event.order)}
+        self.teams = {name: event.teams[name] for name in sorted(event.teams, key=lambda n: rank.get(n, len(rank)))}
         for name in [name for name in self.agents if name not in event.agents]:
             del self.agents[name]
             for message_id in self.outboxes.pop(name, []):
@@ -384,6 +385,8 @@ class OrgState:
                 self.agents[name] = AgentView(name=name, team=team)
             else:
                 view.team = team
+        # Spec order, as the order field keeps it through the journal's sorted JSON.
+        self.agents = {name: self.agents[name] for name in sorted(self.agents, key=lambda n: rank.get(n, len(rank)))}
 
     def _launched(self, actor: str, event: AgentLaunched, now: float) -> None:
         view = self.agents.get(event.agent)

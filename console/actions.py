@@ -6,6 +6,8 @@ import argparse
 import uuid
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from agent_console.agents.events import HUMAN, BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Team
 
@@ -156,8 +158,14 @@ def _one_agent(app: ConsoleApp, command: str, args: list[str]) -> str:
 
 
 def _first_line(error: Exception) -> str:
+    """What is wrong, in one line: a validation error's first problem, with where it is."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
     lines = [line for line in str(error).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else str(error)
+    return lines[0].strip() if lines else str(error)
 
 
 def console_commands() -> CommandRegistry:

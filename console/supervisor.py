@@ -134,6 +134,7 @@ class Supervisor:
             name=self.org.name,
             teams={team.name: team.parent for team in self.org.teams},
             agents={agent.name: agent.team for agent in self.org.agents},
+            order=(*(team.name for team in self.org.teams), *(agent.name for agent in self.org.agents)),
         )
         if self.state.org_event() != loaded:
             self.submit(SUPERVISOR, loaded)
