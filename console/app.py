@@ -145,7 +145,8 @@ class ConsoleApp(App[None]):
             counts[view.state.value] = counts.get(view.state.value, 0) + 1
         figures = " · ".join(f"{count} {name}" for name, count in sorted(counts.items()))
         self.sub_title = (
-            f"{org.name} — {len(state.agents)} agents: {figures or 'none'} — {len(state.approvals)} pending"
+            # pending first: it is the human's job, and a narrow header cuts the end
+            f"{org.name} — {len(state.approvals)} pending — {len(state.agents)} agents: {figures or 'none'}"
         )
 
     # --- commands ---------------------------------------------------------------------------------------

@@ -230,13 +230,13 @@ async def chat_a_little(pilot: Pilot) -> None:
 
 
 def test_snapshot_main_screen(snap_compare: Any, demo: Console) -> None:
-    """You should see the main screen at 120x40 under the header "agent-console — demo — 6 agents: 1 error ·
-    1 idle · 1 thinking · 2 waiting · 1 working — 3 pending". Left, the org tree (teams in the replayed journal's
+    """You should see the main screen at 120x40 under the header "agent-console — demo — 3 pending — 6 agents:
+    1 error · 1 idle · 1 thinking · 2 waiting · 1 working". Left, the org tree (teams in the replayed journal's
     order, alphabetical): backend with api (amber ◆, [1]), ci (red ✖), tester (cyan ◔, [1]) and its sub-team
     data with db (◆, [1]); product with planner (green ●) and writer (grey ○); tasks cut at the pane's edge.
     Middle, the health table (focused, blue frame): api, ci, db, planner, tester, writer with their states,
-    ages 6m, 10m, 4m, 5m, 1m, 11m, pending 1 for api, db and tester, ci's 1 restart; only Agent, State, Last,
-    Pending and "Resta" fit (Task and Team are off to the right). Under it the approvals in an amber frame,
+    ages 6m, 10m, 4m, 5m, 1m, 11m, pending 1 for api, db and tester, ci's 1 restart, and the first letters
+    of each task (Team is off to the right). Under it the approvals in an amber frame,
     "3 pending" in its bottom edge: api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x env=staging
     upg" (cut), tester 1m "$ pip install httpx  +1 same". Right, the chat: the executive's "Ready." line,
     "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1 working; 3 pending
@@ -270,8 +270,8 @@ def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
 
 def test_snapshot_empty_org(snap_compare: Any, make_console: Callable[[Org, list[Entry]], Console]) -> None:
     """You should see the main screen of an org with no agents: the header "agent-console — console —
-    0 agents: none — 0 pending"; an empty Org frame; the Health frame with only its column headers (Agent,
-    State, Last, Pending, Restarts, "Ta…"); the Approvals frame with its headers and no amber colour; the chat
+    0 pending — 0 agents: none"; an empty Org frame; the Health frame with only its column headers (Agent,
+    State, Last, Pending, Restarts, Task, Team); the Approvals frame with its headers and no amber colour; the chat
     with only the executive's "Ready. @agent text, #team text, /help." line; an empty trace; the footer."""
     assert snap_compare(make_console(Org(name="console"), []), terminal_size=SIZE)
 
@@ -284,9 +284,9 @@ def test_snapshot_light_theme(snap_compare: Any, demo: Console) -> None:
 
 
 def test_snapshot_200_agents(snap_compare: Any, make_console: Callable[[Org, list[Entry]], Console]) -> None:
-    """You should see the main screen of a 200-agent org: the header "agent-console — big — 200 agents:
-    38 error · 38 idle · 11 offline · 37 thinking · 38 waiting · 38 wor…", cut at the edge (the pending count
-    is lost); the org tree from team backend (backend-01 … backend-20, then its sub-team api: api-01 …,
+    """You should see the main screen of a 200-agent org: the header "agent-console — big — 2 pending — 200
+    agents: 38 error · 38 idle · 11 offline · 37 thinking · 38 wait…", cut at the edge after the pending
+    count; the org tree from team backend (backend-01 … backend-20, then its sub-team api: api-01 …,
     api-09 with [1]) with a vertical scrollbar; the health table from api-01 (13m) to backend-09 (14m), api-09
     3m with 1 pending; the approvals: web-04 5m "$ npm run deploy", api-09 3m "Drop the cache table?"; the
     trace scrolled to its end: perf statuses at 22:16:35…22:16:49, web-04's approval.request at 22:23:20 and

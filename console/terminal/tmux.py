@@ -212,20 +212,17 @@ class TmuxBackend:
         except BackendGone:
             pass
         width, height = size
-        await self.client.connect(
-            [
-                "new-session",
-                "-s",
-                self.session,
-                "-x",
-                str(width),
-                "-y",
-                str(height),
-                "-n",
-                window_name,
-                *_raw_launch_args(launch),
-            ]
-        )
+        command = ["new-session", "-s", self.session, "-x", str(width), "-y", str(height), "-n", window_name]
+        for attempt in range(5):
+            try:
+                await self.client.connect([*command, *_raw_launch_args(launch)])
+                break
+            except BackendGone:
+                # With no server, the attach above started one that exits at once for want of sessions;
+                # a new session that reached it while it was exiting went down with it. Try again.
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
         self.created_session = True
         self.session = self.client.session
         await self._watch()
