@@ -63,6 +63,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchlib import percentile, proc_cpu, tmux_executable
+
 from agent_console.agents.events import StatusReported
 from agent_console.agents.journal import load_or_create_key, read_records
 from agent_console.agents.model import Agent, Org, Team
@@ -196,36 +198,9 @@ _live_sockets: dict[str, Path | None] = {}  # socket name → socket file, for t
 # --- small helpers ----------------------------------------------------------------------------------------
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list (nan when empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def proc_cpu(pid: int | None) -> float | None:
-    """User + system CPU seconds of a process, from /proc/<pid>/stat (None when unreadable)."""
-    if pid is None:
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def tmux_executable() -> str:
-    executable = shutil.which("tmux")
-    if executable is None:
-        raise SystemExit("tmux is not installed (apt-get install tmux)")
-    return executable
 
 
 def kill_server(socket_name: str, socket_file: Path | None) -> None:

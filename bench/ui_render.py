@@ -53,6 +53,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import percentile
+
 from agent_console.app import REFRESH_SECONDS
 
 TARGET_AGENTS = 200
@@ -84,14 +86,6 @@ CHILD_TIMEOUT_EXTRA = 90.0  # seconds a child may take beyond --seconds (imports
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list (nan when empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def memory_mb() -> tuple[float, float]:
