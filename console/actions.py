@@ -132,6 +132,15 @@ async def barrier(app: ConsoleApp, args: list[str]) -> str | None:
     return f"barrier {options.name} waits for {size}; agents join with: agent-console barrier wait {options.name}"
 
 
+async def trace(app: ConsoleApp, args: list[str]) -> str | None:
+    if not args or args == ["all"]:
+        app.filter_trace(None)
+        return "trace: every agent"
+    name = _one_agent(app, "trace", args)
+    app.filter_trace(name)
+    return f"trace: what concerns {name}"
+
+
 async def jump(app: ConsoleApp, args: list[str]) -> str | None:
     name = _one_agent(app, "jump", args)
     await app.jump_to(name)
@@ -196,6 +205,7 @@ def console_commands() -> CommandRegistry:
             usage="barrier NAME --count N | --members a,b [--timeout S]",
         ),
         Command("jump", "focus an agent's pane", jump, usage="jump NAME"),
+        Command("trace", "show the trace of one agent, or of all", trace, usage="trace [NAME|all]"),
     ):
         registry.register(command)
     return registry

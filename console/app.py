@@ -279,6 +279,9 @@ class ConsoleApp(App[None]):
         ]
         return rows
 
+    def filter_trace(self, agent: str | None) -> None:
+        self.query_one(TraceView).filter_agent(agent)
+
     def show_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))
 

@@ -575,3 +575,21 @@ async def test_enter_on_an_agent_without_a_pane_says_so(demo: Console) -> None:
         await pilot.press("down", "enter")
         await pilot.pause()
         assert demo.notes == [f"{table.agent_names[1]} has no pane"]
+
+
+async def test_trace_command_filters_by_agent_and_back(demo: Console) -> None:
+    from agent_console.widgets.trace_view import TraceView
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await chat(pilot, "/trace api")
+        view = demo.query_one(TraceView)
+        shown = view.shown_records
+        traces: dict[str, list] = {}
+        for record in shown:
+            traces.setdefault(record.trace, []).append(record)
+        assert shown and all(view.concerns(group, "api") for group in traces.values())  # whole traces that name api
+        everything = len(shown)
+        await chat(pilot, "/trace all")
+        assert len(demo.query_one(TraceView).shown_records) > everything
+        await chat(pilot, "/trace nobody")
+        assert "no agent 'nobody'" in chat_text(demo)
