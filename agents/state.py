@@ -9,7 +9,6 @@ only records what was journaled.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -210,7 +209,7 @@ class Metric:
 
 
 class OrgState:
-    """The organisation now. `apply` mutates it in place: the caller owns it (hand out `snapshot()`s)."""
+    """The organisation now. `apply` mutates it in place: the caller owns it."""
 
     def __init__(self) -> None:
         self.seq = 0
@@ -250,10 +249,6 @@ class OrgState:
         handler = _HANDLERS.get(type(record.event))
         if handler is not None:
             handler(self, record.actor, record.event, record.time)
-
-    def snapshot(self) -> OrgState:
-        """An independent copy, for a reader on another thread or a later comparison."""
-        return copy.deepcopy(self)
 
     # --- queries ------------------------------------------------------------------------------------------
 

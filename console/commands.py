@@ -26,7 +26,6 @@ class Command:
     usage: str = ""
     key: str | None = None  # a key binding, when the command has one
     key_label: str | None = None  # what the footer shows for it
-    show: bool = True  # in the footer
 
 
 class CommandRegistry:

@@ -419,14 +419,6 @@ def test_to_json_is_json_and_independent_of_the_state() -> None:
     assert org.json()["agents"]
 
 
-def test_snapshot_is_independent() -> None:
-    org = Org()
-    snapshot = org.state.snapshot()
-    org.do("ann", StatusReported(state=AgentState.ERROR))
-    assert snapshot.agents["ann"].state is AgentState.UNKNOWN
-    assert org.state.agents["ann"].state is AgentState.ERROR
-
-
 SMALL_EVENT = event_strategy(
     names=st.sampled_from(["db", "sync"]),
     ids=st.sampled_from(["m1", "m2", "a1"]),

@@ -13,7 +13,7 @@ import re
 import shutil
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .base import BackendError, BackendGone
@@ -164,24 +164,6 @@ class TmuxControlClient:
         """Call `callback` for every notification (in the reader task). Returns an unsubscribe function."""
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
-
-    def notifications(self) -> AsyncIterator[Notification]:
-        """Every notification from now on (subscribed at the call), until the connection ends."""
-        queue: asyncio.Queue[Notification | None] = asyncio.Queue()
-        unsubscribe = self.subscribe(queue.put_nowait)
-        return self._drain(queue, unsubscribe)
-
-    async def _drain(self, queue: asyncio.Queue[Notification | None], unsubscribe) -> AsyncIterator[Notification]:
-        try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                yield item
-                if item.name == "exit":
-                    return
-        finally:
-            unsubscribe()
 
     async def command(self, command: str) -> list[str]:
         """Run one tmux command; its output lines, or `TmuxCommandError` with tmux's message."""
