@@ -99,10 +99,19 @@ class ConsoleApp(App[None]):
     @work(exclusive=True, group="supervisor")
     async def _start(self) -> None:
         try:
-            await self.supervisor.start()
+            report = await self.supervisor.start()
         except Exception as error:  # shown, not a traceback: the console stays up to say what failed
             self.notify(f"could not start the org: {error}", severity="error", timeout=30)
             return
+        for window, strangers in report.not_laid_out.items():
+            self.notify(
+                f"window {window} also holds {', '.join(strangers)}, which the org chart does not place: "
+                "its panes keep their sizes until those are closed",
+                severity="warning",
+                timeout=15,
+            )
+        if report.orphans:
+            self.notify(f"running but not in the org: {', '.join(report.orphans)}", severity="warning", timeout=15)
         if self.jump_back_key and self.supervisor.exec_pane:
             await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
         self._records.extend(self.supervisor.recent_records())

@@ -153,3 +153,42 @@ def _first_health_row(screen: str) -> str:
 
 def _when(value, test):
     return value if test(value) else None
+
+
+def test_a_pane_the_org_does_not_own_is_reported(tmux_socket: str, tmp_path: Path) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        env.update(XDG_RUNTIME_DIR=str(runtime), XDG_STATE_HOME=str(tmp_path / "state"), TERM="xterm-256color")
+        # The user's window already has a pane of theirs; the console is started in a second one.
+        subprocess.run(
+            [
+                "tmux",
+                "-L",
+                tmux_socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "mine",
+                "-x",
+                "240",
+                "-y",
+                "60",
+                "sleep 600",
+            ],
+            check=True,
+            env=env,
+        )
+        command = shlex.join([sys.executable, "-m", "agent_console.cli", "--demo"])
+        console_pane = tmux(tmux_socket, "split-window", "-h", "-P", "-F", "#{pane_id}", "-t", "mine:", command).strip()
+        stranger = wait_for(
+            lambda: "also holds" in (screen := tmux(tmux_socket, "capture-pane", "-p", "-t", console_pane)) and screen,
+            30,
+            "the console's warning",
+        )
+        assert "%0" in stranger  # the user's own pane, named
+        assert tmux(tmux_socket, "display", "-p", "-t", "%0", "#{pane_current_command}").strip() == "sleep"
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
