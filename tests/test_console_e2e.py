@@ -192,3 +192,40 @@ def test_a_pane_the_org_does_not_own_is_reported(tmux_socket: str, tmp_path: Pat
         assert tmux(tmux_socket, "display", "-p", "-t", "%0", "#{pane_current_command}").strip() == "sleep"
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_outside_tmux_it_starts_a_session_with_itself_and_attaches(tmux_socket: str, tmp_path: Path) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    env.update(XDG_RUNTIME_DIR=str(runtime), XDG_STATE_HOME=str(tmp_path / "state"), TERM="xterm-256color")
+    command = shlex.join([sys.executable, "-m", "agent_console.cli", "--demo", "--socket-name", tmux_socket])
+    # `script` gives the command a terminal of its own, as a user's shell would.
+    terminal = subprocess.Popen(
+        ["script", "-qfec", f"stty cols 240 rows 60; exec {command}", "/dev/null"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: tmux(tmux_socket, "list-clients", "-F", "#{client_session}").strip() == "demo", 30, "attach")
+        panes = wait_for(
+            lambda: _when(
+                dict(
+                    line.split(" ", 1)
+                    for line in tmux(
+                        tmux_socket, "list-panes", "-a", "-F", "#{@agent_console_agent} #{pane_current_command}"
+                    ).splitlines()
+                    if line.split(" ", 1)[0]
+                ),
+                lambda found: set(found) >= DEMO_AGENTS | {"exec"},
+            ),
+            30,
+            "the demo laid out around the console",
+        )
+        assert panes["exec"].startswith("python")  # the console itself runs in the executive pane
+    finally:
+        tmux(tmux_socket, "kill-server")
+        terminal.kill()
+        terminal.wait(timeout=10)
+        shutil.rmtree(runtime, ignore_errors=True)
