@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -35,3 +36,20 @@ def tmux(socket: str, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
     result = subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, env=env, check=False)
     return result.stdout
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
+    """Poll `condition` (a test's bounded wait for something real to happen) until it gives a true value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def when(value, test):
+    """`value` if `test(value)`, else None: lets `wait_for` return what it waited for."""
+    return value if test(value) else None

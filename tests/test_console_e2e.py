@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import tmux
+from .conftest import tmux, wait_for, when
 
 DEMO_AGENTS = {"planner", "writer", "api", "tester", "ci", "db"}
 
@@ -75,17 +75,6 @@ class Console:
         return tmux(self.socket, "display", "-p", "-t", "demo:", "#{pane_id}").strip()
 
 
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def console(tmux_socket: str, tmp_path: Path) -> Iterator[Console]:
     runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
@@ -94,7 +83,7 @@ def console(tmux_socket: str, tmp_path: Path) -> Iterator[Console]:
 
 
 def test_demo_runs_and_is_driven_by_keys(console: Console, tmux_socket: str) -> None:
-    panes = wait_for(lambda: _when(console.panes(), lambda p: set(p) >= DEMO_AGENTS), 30, "the demo panes")
+    panes = wait_for(lambda: when(console.panes(), lambda p: set(p) >= DEMO_AGENTS), 30, "the demo panes")
     exec_pane = panes["exec"]
     assert wait_for(lambda: "Org" in console.screen(exec_pane), 15, "the console on screen")
     widths = {
@@ -149,10 +138,6 @@ def _first_health_row(screen: str) -> str:
             if f"│ {name} " in line and "Health" not in line:
                 return name
     raise AssertionError("no agent row on the console screen:\n" + screen)
-
-
-def _when(value, test):
-    return value if test(value) else None
 
 
 def test_a_pane_the_org_does_not_own_is_reported(tmux_socket: str, tmp_path: Path) -> None:
@@ -210,7 +195,7 @@ def test_outside_tmux_it_starts_a_session_with_itself_and_attaches(tmux_socket: 
     try:
         wait_for(lambda: tmux(tmux_socket, "list-clients", "-F", "#{client_session}").strip() == "demo", 30, "attach")
         panes = wait_for(
-            lambda: _when(
+            lambda: when(
                 dict(
                     line.split(" ", 1)
                     for line in tmux(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import tmux
+from .conftest import tmux, wait_for, when
 
 SPEC = """
 [org]
@@ -117,17 +117,6 @@ class Served:
         return {row["name"]: row for row in json.loads(result.stdout)}
 
 
-def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def served(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
     runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # short: unix socket paths are capped
@@ -138,17 +127,13 @@ def served(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
     shutil.rmtree(runtime, ignore_errors=True)
 
 
-def _when(value, test):
-    return value if test(value) else None
-
-
 def read(path: Path) -> str | None:
     return path.read_text().strip() if path.exists() and path.read_text().strip() else None
 
 
 def test_emit_status_shows_in_ls(served: Served) -> None:
     served.type_in("ann", "agent-console emit status working --task 'build the api' --progress 2/5")
-    row = wait_for(lambda: _when(served.agents()["ann"], lambda r: r["state"] == "working"), what="ann working")
+    row = wait_for(lambda: when(served.agents()["ann"], lambda r: r["state"] == "working"), what="ann working")
     assert row["task"] == "build the api" and row["last_event"] is not None
     assert served.agents()["bob"]["state"] != "working"
     # The pane itself shows the state in its badge (within half a second of the change).
@@ -164,7 +149,7 @@ def test_pane_border_turns_to_the_state_colour_when_it_needs_attention(served: S
     wait_for(lambda: json.loads(served.cli("approvals", "--json").stdout), what="bob's request")
     served.type_in("ann", "agent-console emit status waiting --task 'needs a review'")
     border = wait_for(
-        lambda: _when(
+        lambda: when(
             tmux(served.socket, "show", "-pv", "-t", served.pane("ann"), "@agent_console_border").strip(),
             lambda value: value == state_color("waiting"),
         ),
@@ -189,7 +174,7 @@ def test_forged_sequence_from_cat_is_rejected_and_counted(served: Served, tmp_pa
     served.type_in("cat", f"cat {hostile}")
     human = served.cli("approvals", "--json")  # any human call proves the console is alive
     assert human.returncode == 0
-    state = wait_for(lambda: _when(_state(served), lambda s: s["spoofs"]["total"] >= 1), what="spoof counted")
+    state = wait_for(lambda: when(_state(served), lambda s: s["spoofs"]["total"] >= 1), what="spoof counted")
     assert state["spoofs"]["by_agent"].get("cat", 0) >= 1
     assert served.agents()["cat"]["state"] != "error"
 
@@ -348,7 +333,7 @@ def _state(served: Served) -> dict:
 
 def test_messages_fan_out_wait_for_ack_and_answer_requests(served: Served, tmp_path: Path) -> None:
     served.type_in("ann", "agent-console send '#core' standup in five")
-    outboxes = wait_for(lambda: _when(_state(served)["outboxes"], lambda o: "bob" in o), what="fan-out")
+    outboxes = wait_for(lambda: when(_state(served)["outboxes"], lambda o: "bob" in o), what="fan-out")
     assert set(outboxes) == {"bob", "cat"}  # the team, less the sender
     served.type_in("bob", f"agent-console inbox --ack > {tmp_path / 'bob.inbox'}")
     line = wait_for(lambda: read(tmp_path / "bob.inbox"), what="bob's inbox")
@@ -364,7 +349,7 @@ def test_messages_fan_out_wait_for_ack_and_answer_requests(served: Served, tmp_p
     wait_for(lambda: any(m["text"] == "ping" for m in _outbox(served, "bob")), what="ping delivered")
     ping = next(m for m in _outbox(served, "bob") if m["text"] == "ping")
     served.type_in("bob", f"agent-console send @ann pong --reply-to {ping['id']}")
-    reply = wait_for(lambda: _when(read(tmp_path / "ann.reply") or "", lambda t: t.count("\n") == 1), what="reply")
+    reply = wait_for(lambda: when(read(tmp_path / "ann.reply") or "", lambda t: t.count("\n") == 1), what="reply")
     assert reply.splitlines() == ["pong", "0"]
 
 
