@@ -87,10 +87,8 @@ class Supervisor:
         self.state_dir = paths.state_dir(org.name)
         self.journal_path = journal_path or self.state_dir / "journal.jsonl"
         self.socket_path = paths.socket_path(org.name)
-        self.tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
         self.human_token = paths.human_token(org.name, create=True)
-        self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(org)}
-        self._actors[self.human_token] = HUMAN
+        self._index_tokens()
         key = self._key = load_or_create_key(self.state_dir / "journal.key")
         existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
         self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
@@ -162,10 +160,14 @@ class Supervisor:
     async def reconfigure(self, org: Org) -> UpReport:
         """Run `org` from now on: new agents start, removed ones are closed, the panes are laid out again."""
         self.org = org
-        self.tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
-        self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(org)}
-        self._actors[self.human_token] = HUMAN
+        self._index_tokens()
         return await self._deploy(remove_orphans=True)
+
+    def _index_tokens(self) -> None:
+        """Each agent of the org keeps its token (new agents get one); the human's token names the human."""
+        self.tokens = paths.agent_tokens(self.org.name, [agent.name for agent in self.org.agents])
+        self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(self.org)}
+        self._actors[self.human_token] = HUMAN
 
     async def restart_agent(self, name: str) -> None:
         """Start the agent's program again in its own pane."""
