@@ -81,6 +81,13 @@ class ConsoleApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The views live on the main screen; a dialog on top must not hide them from the refresh.
+        self.org_view = self.query_one(OrgTree)
+        self.health_view = self.query_one(HealthTable)
+        self.queue_view = self.query_one(ApprovalQueue)
+        self.chat_view = self.query_one(ChatPanel)
+        self.trace_view = self.query_one(TraceView)
+        self.command_input = self.query_one("#command-line", Input)
         self.register_theme(DARK_THEME)
         self.register_theme(LIGHT_THEME)
         self.theme = DARK_THEME_NAME
@@ -88,13 +95,13 @@ class ConsoleApp(App[None]):
         self.supervisor.focus_listeners.append(self._on_focus)
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
-        self.query_one(ChatPanel).add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
+        self.chat_view.add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
         if self.start_supervisor:
             self._start()
         else:
             self._records.extend(self.supervisor.recent_records())
             self.refresh_views()
-        self.query_one(HealthTable).focus()  # not a text input: y and n answer requests from the start
+        self.health_view.focus()  # not a text input: y and n answer requests from the start
 
     @work(exclusive=True, group="supervisor")
     async def _start(self) -> None:
@@ -138,16 +145,18 @@ class ConsoleApp(App[None]):
 
     def refresh_views(self) -> None:
         self._refresh_pending = False
+        if not self.org_view.is_attached:
+            return  # shutting down: a last record arrived after the screen went
         state = self.supervisor.state
         now = self.clock()
         org = self.supervisor.org
         colors = {team.name: team_color(index, team.color) for index, team in enumerate(org.teams)}
         with self.batch_update():
-            self.query_one(OrgTree).update_org(state, colors, frozenset(self.supervisor.human_at()))
-            self.query_one(HealthTable).update_health(state, now)
-            self.query_one(ApprovalQueue).update_approvals(list(state.approvals.values()), now)
+            self.org_view.update_org(state, colors, frozenset(self.supervisor.human_at()))
+            self.health_view.update_health(state, now)
+            self.queue_view.update_approvals(list(state.approvals.values()), now)
             if self._records:
-                self.query_one(TraceView).add_records(list(self._records))
+                self.trace_view.add_records(list(self._records))
                 self._records.clear()
         counts: dict[str, int] = {}
         for view in state.agents.values():
@@ -179,16 +188,16 @@ class ConsoleApp(App[None]):
             self.notify(said)
 
     def open_command_line(self) -> None:
-        line = self.query_one("#command-line", Input)
+        line = self.command_input
         line.remove_class("hidden")
         line.value = ""
         line.focus()
 
     def action_close_command_line(self) -> None:
-        line = self.query_one("#command-line", Input)
+        line = self.command_input
         if not line.has_class("hidden"):
             line.add_class("hidden")
-            self.query_one(HealthTable).focus()
+            self.health_view.focus()
 
     @on(Input.Submitted, "#command-line")
     async def _command_line(self, event: Input.Submitted) -> None:
@@ -203,14 +212,14 @@ class ConsoleApp(App[None]):
 
     @on(ChatPanel.Submitted)
     async def _chat(self, event: ChatPanel.Submitted) -> None:
-        chat = self.query_one(ChatPanel)
+        chat = self.chat_view
         chat.add_line("you", event.text)
         chat.add_line(self.executive.name, await self.executive.answer(event.text))
 
     # --- approvals --------------------------------------------------------------------------------------
 
     async def decide_selected(self, approved: bool) -> str | None:
-        approval_id = self.query_one(ApprovalQueue).selected_id
+        approval_id = self.queue_view.selected_id
         if approval_id is None:
             return "no pending request"
         return await self.decide(approval_id, approved)
@@ -224,7 +233,7 @@ class ConsoleApp(App[None]):
         return f"{'approved' if approved else 'denied'} {pending.agent}: {pending.command or pending.text}"
 
     async def approve_identical(self) -> str | None:
-        queue = self.query_one(ApprovalQueue)
+        queue = self.queue_view
         if queue.selected_id is None:
             return "no pending request"
         ids = queue.identical_to(queue.selected_id)
@@ -234,7 +243,7 @@ class ConsoleApp(App[None]):
         return f"approved {len(ids)} identical request(s)"
 
     def show_details(self) -> None:
-        approval_id = self.query_one(ApprovalQueue).selected_id
+        approval_id = self.queue_view.selected_id
         pending = self.supervisor.state.approvals.get(approval_id or "")
         if pending is None:
             self.notify("no pending request")
@@ -244,7 +253,7 @@ class ConsoleApp(App[None]):
             if approved is not None:
                 self.notify(await self.decide(pending.id, approved))
 
-        identical = len(self.query_one(ApprovalQueue).identical_to(pending.id))
+        identical = len(self.queue_view.identical_to(pending.id))
         self.push_screen(ApprovalDetails(pending, now=self.clock(), identical=identical), answered)
 
     @on(ApprovalQueue.ShowDetails)
@@ -266,7 +275,7 @@ class ConsoleApp(App[None]):
             return
         back = f" ({self.jump_back_key} comes back)" if self.jump_back_key else ""
         self.notify(f"jumped to {agent}{back}")
-        self.query_one(TraceView).filter_agent(agent)
+        self.trace_view.filter_agent(agent)
 
     # --- help and themes ----------------------------------------------------------------------------------
 
@@ -289,7 +298,7 @@ class ConsoleApp(App[None]):
         return rows
 
     def filter_trace(self, agent: str | None) -> None:
-        self.query_one(TraceView).filter_agent(agent)
+        self.trace_view.filter_agent(agent)
 
     def show_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))

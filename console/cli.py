@@ -180,7 +180,7 @@ async def _up(args: argparse.Namespace) -> int:
         except BackendError:
             if not backend.client.connected or not await backend.alive():
                 # The server died mid-command: say that, not the refusal it gave on its way out.
-                raise BackendGone(f"while bringing up org {org.name!r}: {backend.client.exit_reason}") from None
+                raise BackendGone(f"while bringing up org {org.name!r}: {backend.client.gone_reason}") from None
             raise
     finally:
         await backend.close()

@@ -593,3 +593,18 @@ async def test_trace_command_filters_by_agent_and_back(demo: Console) -> None:
         assert len(demo.query_one(TraceView).shown_records) > everything
         await chat(pilot, "/trace nobody")
         assert "no agent 'nobody'" in chat_text(demo)
+
+
+async def test_records_arriving_under_a_dialog_still_reach_the_views(demo: Console) -> None:
+    from agent_console.agents.events import StatusReported
+    from agent_console.widgets.help_screen import HelpScreen
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(demo.screen, HelpScreen)
+        demo.supervisor.submit("writer", StatusReported(state="working", task="under the dialog"))
+        await pilot.pause(0.4)  # past the coalescing delay: the refresh ran with the dialog on top
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "under the dialog" in str(demo.health_view.get_row("writer"))

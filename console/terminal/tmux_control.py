@@ -105,6 +105,11 @@ class TmuxControlClient:
         return f"tmux server {self.socket_name!r}" if self.socket_name else "the default tmux server"
 
     @property
+    def gone_reason(self) -> str:
+        """Why the connection ended, for the user (also in the moment between tmux's %exit and the end)."""
+        return self.exit_reason or f"{self.where} went away (the server was killed, or the session closed)"
+
+    @property
     def connected(self) -> bool:
         return self._live and self._process is not None and self._process.returncode is None
 
@@ -168,7 +173,7 @@ class TmuxControlClient:
     async def command(self, command: str) -> list[str]:
         """Run one tmux command; its output lines, or `TmuxCommandError` with tmux's message."""
         if not self.connected:
-            raise BackendGone(self.exit_reason or f"not connected to {self.where}")
+            raise BackendGone(self.gone_reason if self._process is not None else f"not connected to {self.where}")
         if "\n" in command:
             raise ValueError("one command per call: it may not contain a line break")
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
