@@ -207,6 +207,41 @@ class LockGranted(_Event):
     expires: float
 
 
+class StateObserved(_Event):
+    """What the supervisor read of an agent: its screen (by a rule of its kind) or its program's hook said so."""
+
+    type: Literal["agent.observe"] = "agent.observe"
+    agent: str
+    state: AgentState
+    source: Literal["screen", "hook"]
+    rule: str | None = Field(default=None, max_length=100)  # the screen rule, or the hook's event name
+    confidence: float = Field(default=1.0, ge=0, le=1)
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class PromptSeen(_Event):
+    """An agent's program asks the human (a prompt on its screen, or its hook said so): an approval to decide.
+    Deciding it presses the kind's keys in the agent's pane."""
+
+    type: Literal["approval.prompt"] = "approval.prompt"
+    id: str = Field(pattern=_ID)
+    agent: str
+    text: str = Field(max_length=_TEXT)
+    command: str | None = Field(default=None, max_length=_TEXT)
+    source: Literal["screen", "hook"]
+    rule: str | None = Field(default=None, max_length=100)
+    options: tuple[str, ...] = Field(default=(), max_length=20)
+
+
+class ProgressStalled(_Event):
+    """A working agent's screen has not changed for `seconds` (`stalled`), or it moves again (not `stalled`)."""
+
+    type: Literal["agent.stall"] = "agent.stall"
+    agent: str
+    stalled: bool
+    seconds: float = Field(ge=0)
+
+
 class SpoofRejected(_Event):
     """A sequence in `pane` carried a token that is not its agent's: dropped, and counted."""
 
@@ -239,6 +274,9 @@ SYSTEM_MODELS = (
     VoteClosed,
     LockGranted,
     SpoofRejected,
+    StateObserved,
+    PromptSeen,
+    ProgressStalled,
 )
 
 AgentEvent = Annotated[Union[AGENT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)

@@ -33,13 +33,20 @@ from .events import (
     MessageSent,
     MetricRecorded,
     OrgLoaded,
+    ProgressStalled,
+    PromptSeen,
     SpoofRejected,
+    StateObserved,
     StatusReported,
     VoteCast,
     VoteClosed,
     VoteOpened,
 )
 from .journal import Record
+
+# A screen that disagrees with what the agent or its hook reported this recently is taken as not yet redrawn
+# (a stale capture): it is shown beside the reported state, and the reported state stands.
+REPORT_TRUST_SECONDS = 1.5
 
 
 @dataclass(slots=True)
@@ -61,6 +68,12 @@ class AgentView:
     exit_signal: int | None = None
     launches: int = 0
     heartbeat: float | None = None
+    reported: float | None = None  # when the agent (protocol) or its program's hook last said its state
+    screen_state: AgentState | None = None  # what its screen shows, when a rule of its kind reads it
+    screen_rule: str | None = None
+    hook_state: AgentState | None = None
+    hook_event: str | None = None
+    stalled_since: float | None = None  # working, and its screen has not changed since then
 
     @property
     def restarts(self) -> int:
@@ -77,6 +90,9 @@ class PendingApproval:
     text: str
     command: str | None
     requested: float
+    source: Literal["agent", "screen", "hook"] = "agent"
+    rule: str | None = None  # the screen rule that found the prompt: its keys answer it
+    options: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -287,7 +303,9 @@ class OrgState:
                     "agent": approval.agent,
                     "command": approval.command,
                     "id": approval.id,
+                    "options": list(approval.options),
                     "requested": approval.requested,
+                    "source": approval.source,
                     "text": approval.text,
                 }
                 for approval in sorted(self.approvals.values(), key=lambda item: (item.requested, item.id))
@@ -357,7 +375,12 @@ class OrgState:
             "pane": view.pane,
             "progress": view.progress,
             "restarts": view.restarts,
+            "hook_event": view.hook_event,
+            "hook_state": view.hook_state.value if view.hook_state else None,
+            "screen_rule": view.screen_rule,
+            "screen_state": view.screen_state.value if view.screen_state else None,
             "spoofs": self.spoofs.get(view.name, 0),
+            "stalled_since": view.stalled_since,
             "state": view.state.value,
             "task": view.task,
             "team": view.team,
@@ -395,6 +418,8 @@ class OrgState:
         view.state = AgentState.RECOVERING if view.launches > 1 else AgentState.UNKNOWN
         view.task = None
         view.progress = None
+        view.reported = view.screen_state = view.screen_rule = view.hook_state = view.hook_event = None
+        view.stalled_since = None
 
     def _exited(self, actor: str, event: AgentExited, now: float) -> None:
         view = self.agents.get(event.agent)
@@ -405,6 +430,7 @@ class OrgState:
         view.exit_status = event.status
         view.exit_signal = event.signal
         view.last_event = now
+        view.stalled_since = None
         # its queued lock requests die with it; the locks it holds are released by the supervisor's events
         for lock in self.locks.values():
             lock.waiting = [entry for entry in lock.waiting if entry[0] != event.agent]
@@ -414,6 +440,7 @@ class OrgState:
         if view is None or not view.alive:
             return
         view.state = event.state
+        view.reported = now
         if event.state is AgentState.IDLE:
             view.task = event.task
             view.progress = event.progress
@@ -422,6 +449,46 @@ class OrgState:
                 view.task = event.task
             if event.progress is not None:
                 view.progress = event.progress
+
+    def _observed(self, actor: str, event: StateObserved, now: float) -> None:
+        """Hooks are believed as they come; a screen is believed unless the agent or its hook just said otherwise.
+        An `unknown` reading changes nothing."""
+        view = self.agents.get(event.agent)
+        if view is None or not view.alive:
+            return
+        if event.source == "hook":
+            view.hook_state, view.hook_event = event.state, event.rule
+            if event.state is not AgentState.UNKNOWN:
+                view.state = event.state
+                view.reported = now
+            return
+        view.screen_state, view.screen_rule = event.state, event.rule
+        if event.state is AgentState.UNKNOWN:
+            return
+        if view.reported is None or now - view.reported >= REPORT_TRUST_SECONDS:
+            view.state = event.state
+        if view.state is not AgentState.WORKING:
+            view.stalled_since = None
+
+    def _stalled(self, actor: str, event: ProgressStalled, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is not None and view.alive:
+            view.stalled_since = now - event.seconds if event.stalled else None
+
+    def _prompt_seen(self, actor: str, event: PromptSeen, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is None or event.id in self.approvals or event.id in self.decided:
+            return
+        self.approvals[event.id] = PendingApproval(
+            id=event.id,
+            agent=event.agent,
+            text=event.text,
+            command=event.command,
+            requested=now,
+            source=event.source,
+            rule=event.rule,
+            options=event.options,
+        )
 
     def _heartbeat(self, actor: str, event: Heartbeat, now: float) -> None:
         view = self.agents.get(actor)
@@ -644,4 +711,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     LogRecorded: OrgState._log,
     MetricRecorded: OrgState._metric,
     SpoofRejected: OrgState._spoof,
+    StateObserved: OrgState._observed,
+    ProgressStalled: OrgState._stalled,
+    PromptSeen: OrgState._prompt_seen,
 }

@@ -31,7 +31,10 @@ from agent_console.agents.events import (
     MessageSent,
     MetricRecorded,
     OrgLoaded,
+    ProgressStalled,
+    PromptSeen,
     SpoofRejected,
+    StateObserved,
     StatusReported,
     VoteCast,
     VoteClosed,
@@ -233,8 +236,10 @@ def test_approvals_are_pending_until_decided() -> None:
     org.do("bob", ApprovalRequested(id="a1", text="run rm?", command="rm -rf build"), now=20.0)
     org.do("cy", ApprovalRequested(id="a2", text="push?"), now=21.0)
     assert org.json()["approvals"] == [
-        {"agent": "bob", "command": "rm -rf build", "id": "a1", "requested": 20.0, "text": "run rm?"},
-        {"agent": "cy", "command": None, "id": "a2", "requested": 21.0, "text": "push?"},
+        {"agent": "bob", "command": "rm -rf build", "id": "a1", "requested": 20.0, "text": "run rm?"}
+        | {"options": [], "source": "agent"},
+        {"agent": "cy", "command": None, "id": "a2", "requested": 21.0, "text": "push?"}
+        | {"options": [], "source": "agent"},
     ]
     org.do(HUMAN, ApprovalDecided(id="a1", approved=False, reason="no"), now=22.0)
     assert [item["id"] for item in org.json()["approvals"]] == ["a2"]
@@ -497,3 +502,78 @@ def _barrier_record(seq, actor, event):
     return Record.model_construct(
         seq=seq, time=1000.0 + seq, trace="t", span=f"s{seq}", parent=None, actor=actor, event=event, prev="", hmac=""
     )
+
+
+# --- what the supervisor reads of an agent: screens and hooks ------------------------------------------------------
+
+
+def screen(agent: str, state: AgentState, rule: str = "r") -> StateObserved:
+    return StateObserved(agent=agent, state=state, source="screen", rule=rule)
+
+
+def hook(agent: str, state: AgentState, name: str = "Stop") -> StateObserved:
+    return StateObserved(agent=agent, state=state, source="hook", rule=name)
+
+
+def test_a_screen_sets_the_state_of_an_agent_that_reports_nothing() -> None:
+    org = Org()
+    org.do(SUPERVISOR, screen("bob", AgentState.WORKING, "spinner"), now=200.0)
+    view = org.json()["agents"]["bob"]
+    assert (view["state"], view["screen_state"], view["screen_rule"]) == ("working", "working", "spinner")
+    org.do(SUPERVISOR, screen("bob", AgentState.UNKNOWN, None), now=201.0)
+    view = org.json()["agents"]["bob"]
+    assert (view["state"], view["screen_state"]) == ("working", "unknown")  # unknown changes nothing
+
+
+def test_a_hook_is_trusted_over_a_screen_that_disagrees_right_after_it() -> None:
+    org = Org()
+    org.do("bob", hook("bob", AgentState.WAITING, "PermissionRequest"), now=200.0)
+    org.do(SUPERVISOR, screen("bob", AgentState.WORKING), now=200.5)  # captured before the prompt was drawn
+    view = org.json()["agents"]["bob"]
+    assert (view["state"], view["screen_state"], view["hook_state"]) == ("waiting", "working", "waiting")
+    assert view["hook_event"] == "PermissionRequest"
+    org.do(SUPERVISOR, screen("bob", AgentState.ERROR), now=205.0)  # later evidence: the hook went quiet
+    assert org.json()["agents"]["bob"]["state"] == "error"
+
+
+def test_an_agents_own_report_counts_as_a_hook() -> None:
+    org = Org()
+    org.do("cy", StatusReported(state=AgentState.WORKING), now=200.0)
+    org.do(SUPERVISOR, screen("cy", AgentState.IDLE), now=200.2)
+    assert org.json()["agents"]["cy"]["state"] == "working"
+
+
+def test_stalls_are_flagged_and_cleared_and_a_relaunch_forgets_everything_read() -> None:
+    org = Org()
+    org.do(SUPERVISOR, screen("bob", AgentState.WORKING), now=200.0)
+    org.do(SUPERVISOR, ProgressStalled(agent="bob", stalled=True, seconds=30.0), now=230.0)
+    assert org.json()["agents"]["bob"]["stalled_since"] == 200.0
+    org.do(SUPERVISOR, ProgressStalled(agent="bob", stalled=False, seconds=0.0), now=231.0)
+    assert org.json()["agents"]["bob"]["stalled_since"] is None
+    org.do(SUPERVISOR, ProgressStalled(agent="bob", stalled=True, seconds=5.0), now=240.0)
+    org.do(SUPERVISOR, screen("bob", AgentState.IDLE), now=241.0)  # no longer working: not stalled
+    assert org.json()["agents"]["bob"]["stalled_since"] is None
+    org.do("bob", hook("bob", AgentState.WORKING), now=242.0)
+    org.do(SUPERVISOR, AgentLaunched(agent="bob", pane="%9"), now=250.0)
+    view = org.json()["agents"]["bob"]
+    assert (view["hook_state"], view["screen_state"], view["state"]) == (None, None, "recovering")
+
+
+def test_a_prompt_seen_on_a_screen_is_an_approval_of_that_agent() -> None:
+    org = Org()
+    seen = PromptSeen(id="s1", agent="dee", text="Run touch x?", command="touch x", source="screen", rule="permission")
+    org.do(SUPERVISOR, seen, now=200.0)
+    org.do(SUPERVISOR, seen.model_copy(update={"text": "again"}), now=201.0)
+    (approval,) = org.json()["approvals"]
+    assert approval == {
+        "agent": "dee",
+        "command": "touch x",
+        "id": "s1",
+        "options": [],
+        "requested": 200.0,
+        "source": "screen",
+        "text": "Run touch x?",
+    }
+    assert org.state.approvals["s1"].rule == "permission"
+    org.do(HUMAN, ApprovalDecided(id="s1", approved=True), now=202.0)
+    assert org.json()["decided"]["s1"]["agent"] == "dee"

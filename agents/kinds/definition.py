@@ -1,0 +1,151 @@
+"""An agent kind as data: how to launch it, the keys that answer its prompts, and the rules that read its screen.
+
+Each kind is one TOML file beside this module (`claude.toml`, `codex.toml` …); `load_kind` reads and checks it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent_console.agents.events import AgentState
+
+KINDS_DIR = Path(__file__).parent
+Region = Literal["all", "top", "bottom"]
+Answer = Literal["approve", "approve_always", "deny"]
+
+
+class KindError(Exception):
+    """A kind definition is missing or wrong; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _compiled(value: str | None, field: str) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value, re.MULTILINE)
+        except re.error as error:
+            raise ValueError(f"{field} is not a valid regular expression: {error}") from None
+    return value
+
+
+class Keys(_Strict):
+    """Key names (tmux style: a literal character, `Enter`, `Escape`, `C-c` …) pressed in order."""
+
+    approve: tuple[str, ...] = ()
+    approve_always: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    def for_answer(self, answer: Answer) -> tuple[str, ...]:
+        return getattr(self, answer)
+
+
+class Rule(_Strict):
+    """When `match` is found in the screen's `region` (and `unless` is not), the agent is in `state`."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    state: AgentState
+    priority: int = 0
+    confidence: float = Field(default=0.8, ge=0, le=1)
+    region: Region = "all"
+    lines: int = Field(default=0, ge=0)
+    match: str
+    unless: str | None = None
+    request: str | None = None
+    command: str | None = None
+    options: str | None = None
+    keys: Keys | None = None
+
+    @field_validator("match", "unless", "request", "command", "options")
+    @classmethod
+    def _check_pattern(cls, value: str | None, info) -> str | None:
+        return _compiled(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _check_groups(self) -> Rule:
+        for field, group in (("request", "request"), ("command", "command")):
+            pattern = getattr(self, field)
+            if pattern is not None and group not in re.compile(pattern).groupindex:
+                raise ValueError(f"{field} needs a named group (?P<{group}>…)")
+        if self.region != "all" and self.lines == 0:
+            raise ValueError(f"region {self.region!r} needs `lines` (how many lines of the screen)")
+        return self
+
+
+class Screen(_Strict):
+    volatile: tuple[str, ...] = ()  # deleted before two screens are compared (spinners, timers, counters)
+
+    @field_validator("volatile")
+    @classmethod
+    def _check_volatile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            _compiled(pattern, "volatile")
+        return value
+
+
+class KindDefinition(_Strict):
+    kind: str
+    program: str | None = None  # None: the user's shell
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    keys: Keys = Keys()
+    screen: Screen = Screen()
+    rules: tuple[Rule, ...] = Field(default=(), alias="rule")
+
+    @model_validator(mode="after")
+    def _check_unique(self) -> KindDefinition:
+        names = [rule.name for rule in self.rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique: {', '.join(duplicates)} repeated")
+        return self
+
+    def ordered_rules(self) -> list[Rule]:
+        """Highest priority first; ties keep the file's order."""
+        return sorted(self.rules, key=lambda rule: -rule.priority)
+
+    def keys_for(self, rule_name: str | None, answer: Answer) -> tuple[str, ...]:
+        """The keys that give `answer` to the prompt the rule `rule_name` found (its own keys, else the kind's)."""
+        for rule in self.rules:
+            if rule.name == rule_name and rule.keys is not None and rule.keys.for_answer(answer):
+                return rule.keys.for_answer(answer)
+        return self.keys.for_answer(answer)
+
+
+def known_kinds() -> list[str]:
+    return sorted(path.stem for path in KINDS_DIR.glob("*.toml"))
+
+
+@cache
+def load_kind(kind: str) -> KindDefinition:
+    """The bundled definition of `kind`; `KindError` names what is wrong with it."""
+    path = KINDS_DIR / f"{kind}.toml"
+    if not re.fullmatch(r"[a-z0-9-]+", kind) or not path.exists():
+        raise KindError(f"unknown agent kind {kind!r}: known kinds are {', '.join(known_kinds())}")
+    return load_kind_file(path)
+
+
+def load_kind_file(path: Path) -> KindDefinition:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise KindError(f"{path}: cannot read it: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise KindError(f"{path}: not valid TOML: {error}") from None
+    try:
+        definition = KindDefinition.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise KindError(f"{path}: {where}: {first['msg']}") from None
+    if definition.kind != path.stem:
+        raise KindError(f"{path}: kind = {definition.kind!r} but the file is named {path.stem!r}")
+    return definition
