@@ -81,6 +81,7 @@ class Agent(_Strict):
     cwd: Path = Path(".")
     env: dict[str, str] = Field(default_factory=dict)
     role: Role = Role.WORKER
+    stuck_after: float = Field(default=120.0, ge=5, le=86_400)  # working with an unchanged screen this long
 
     _check = field_validator("name")(_check_name)
 

@@ -15,7 +15,7 @@ from agent_console import __version__
 from agent_console.agents.journal import JournalError
 from agent_console.agents.spec import SpecError, load_spec
 
-from . import agent_cli, human_cli, paths
+from . import agent_cli, human_cli, kind_cli, paths
 from .client import ControlClient, ControlRefused, ControlUnreachable
 from .deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
 from .paths import StateError
@@ -27,6 +27,7 @@ DEFAULT_SIZE = (200, 50)
 SIZE_HELP = "window size when the session is created (default: this terminal's size, else 200x50)"
 AGENT_COMMANDS = {"emit", "heartbeat", "send", "inbox", "ask", "barrier", "vote", "lock"}
 HUMAN_COMMANDS = {"approvals", "approve", "deny", "audit", "replay"}
+KIND_COMMANDS = {"detect", "explain", "hook"}
 EXIT_USAGE = 2
 
 
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     human_cli.add_parsers(commands, socket_help, SIZE_HELP)
     agent_cli.add_parsers(commands)
+    kind_cli.add_parsers(commands)
     return parser
 
 
@@ -106,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(agent_cli.run(args))
     if args.command in HUMAN_COMMANDS:
         return asyncio.run(human_cli.run(args))
+    if args.command in KIND_COMMANDS:
+        return asyncio.run(kind_cli.run(args))
     handler = {"up": _up, "ls": _ls, "down": _down, "serve": _serve}[args.command]
     try:
         return asyncio.run(handler(args))

@@ -131,6 +131,8 @@ class ControlServer:
             web.get("/v1/state", self.state),
             web.get("/v1/approvals", self.approvals),
             web.post("/v1/approvals/{id}", self.decide),
+            web.post("/v1/hooks/{program}", self.hook),
+            web.get("/v1/agents/{name}/explain", self.explain),
         ]
         self.app.add_routes(routes)
 
@@ -312,6 +314,21 @@ class ControlServer:
         body = await self._body(request, DecisionBody)
         await self.supervisor.decide(request.match_info["id"], body.approved, body.reason)
         return web.json_response({"decided": True, "approved": body.approved})
+
+    async def hook(self, request: web.Request) -> web.Response:
+        actor = self._agent(request)
+        program = request.match_info["program"]
+        if program not in ("claude", "codex"):
+            raise ApiError(404, f"no hook for {program!r}: claude and codex have hooks")
+        data = await self._json(request)
+        if not isinstance(data, dict):
+            raise ApiError(400, "body must be the hook's JSON object")
+        self.supervisor.hook(actor, program, data)
+        return web.json_response({"recorded": True}, status=202)
+
+    async def explain(self, request: web.Request) -> web.Response:
+        self._human(request)
+        return web.json_response(await self.supervisor.explain(request.match_info["name"]))
 
 
 def _describe(error: ValidationError) -> str:

@@ -39,6 +39,7 @@ from agent_console.agents.events import (
     VoteOpened,
 )
 from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.layout import EXEC_SHARE_PERCENT
 from agent_console.agents.model import Agent, Org
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
@@ -48,6 +49,7 @@ from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_colo
 from . import paths
 from .delivery import OutboxTypist
 from .deployment import UpReport, agent_launch, bring_up
+from .screens import ScreenReader
 from .server import ApiError, ControlServer
 from .terminal.base import (
     BackendError,
@@ -113,6 +115,7 @@ class Supervisor:
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
         self.typist = OutboxTypist(self)
+        self.screens = ScreenReader(self)
 
     # --- life cycle -------------------------------------------------------------------------------------
 
@@ -153,6 +156,7 @@ class Supervisor:
                 fresh = info.agent in report.started or info.agent in report.restarted
                 if fresh or view is None or view.pane != info.pane or not view.alive:
                     self.submit(SUPERVISOR, AgentLaunched(agent=info.agent, pane=info.pane))
+                self.screens.watch(info.agent)
                 if not info.alive:
                     self._agent_gone(info.agent, None, None)
         return report
@@ -175,6 +179,7 @@ class Supervisor:
         pane = self.pane_of(name)
         await self.backend.respawn_pane(pane, agent_launch(self.org, agent, self._env))
         self.submit(SUPERVISOR, AgentLaunched(agent=name, pane=pane))
+        self.screens.watch(name)
 
     def human_at(self) -> set[str]:
         """Agents whose pane has the terminal's focus: a human is typing there."""
@@ -198,6 +203,7 @@ class Supervisor:
     async def stop(self) -> None:
         if self._restyle_handle is not None:
             self._restyle_handle.cancel()
+        self.screens.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -222,7 +228,11 @@ class Supervisor:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
         record = self.journal.append(actor, event, trace=trace)
         self._schedule_flush()
+        prompt = self.state.approvals.get(event.id) if isinstance(event, ApprovalDecided) else None
         self.state.apply(record)
+        if prompt is not None and prompt.source != "agent" and actor != SUPERVISOR:
+            # decided in the console: the program's own prompt is answered with its kind's keys
+            asyncio.get_running_loop().create_task(self.screens.answer(prompt.agent, prompt.rule, event.approved))
         for listener in self.listeners:
             listener(record)
         self._note_restyle(record)
@@ -347,6 +357,7 @@ class Supervisor:
                 parser = self._parsers[event.pane] = SequenceParser()
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
+            self.screens.schedule(agent)
         elif isinstance(event, PaneExited):
             agent = self.pane_agent.get(event.pane)
             if agent is not None:
@@ -381,6 +392,7 @@ class Supervisor:
             self.malformed += 1
 
     def _agent_gone(self, agent: str, status: int | None, signal: int | None) -> None:
+        self.screens.forget(agent)
         trace = self.submit(SUPERVISOR, AgentExited(agent=agent, status=status, signal=signal)).trace
         self._submit_all(coordination.on_agent_exit(self.state, agent, time.time()), trace)
 
@@ -478,6 +490,34 @@ class Supervisor:
         if request_id not in self.state.approvals:
             raise ApiError(404, f"no pending approval {request_id!r}")
         self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason))
+
+    # --- agent programs' hooks and screens ------------------------------------------------------------------
+
+    def hook(self, agent: str, program: str, payload: dict) -> None:
+        """A report from the agent program's hook (`agent-console hook claude|codex`)."""
+        try:
+            reading = read_claude_hook(payload) if program == "claude" else read_codex_notify(payload)
+        except HookError as error:
+            raise ApiError(422, str(error)) from None
+        self.screens.hook(agent, reading)
+
+    async def explain(self, agent: str) -> dict:
+        """Why `agent` is in its state: its screen read now, and what its hook and its own reports said."""
+        view = self.state.agents.get(agent)
+        if view is None:
+            raise ApiError(404, f"no agent named {agent!r} in org {self.org.name!r}")
+        kind = self.screens.kind_of(agent)
+        reading = await self.screens.read_now(agent)
+        return {
+            "agent": agent,
+            "kind": kind.kind if kind else None,
+            "state": self.state.agents[agent].state.value,
+            "screen": reading.to_json() if reading else None,
+            "hook": {"state": view.hook_state.value, "event": view.hook_event} if view.hook_state else None,
+            "reported": view.reported,
+            "stalled_since": view.stalled_since,
+            "alive": view.alive,
+        }
 
     # --- reading ------------------------------------------------------------------------------------------
 

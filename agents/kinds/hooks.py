@@ -1,0 +1,100 @@
+"""What an agent program's hook says about its state: Claude Code's hook events, Codex's `notify` payload."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from agent_console.agents.events import AgentState
+
+MAX_DETAIL = 500
+
+
+class HookError(ValueError):
+    """The payload is not what the program sends; the message says what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class HookReading:
+    """The state a hook event means; `request` and `command` when the program asks the human."""
+
+    state: AgentState
+    event: str
+    detail: str | None = None
+    request: str | None = None
+    command: str | None = None
+
+
+_CLAUDE_STATES = {
+    "SessionStart": AgentState.IDLE,
+    "UserPromptSubmit": AgentState.WORKING,
+    "PreToolUse": AgentState.WORKING,
+    "PostToolUse": AgentState.WORKING,
+    "PermissionRequest": AgentState.WAITING,
+    "Stop": AgentState.IDLE,
+    "SubagentStop": AgentState.WORKING,
+    "PreCompact": AgentState.WORKING,
+    "SessionEnd": AgentState.OFFLINE,
+}
+
+
+def read_claude_hook(payload: dict) -> HookReading:
+    """One Claude Code hook event (its JSON on the hook's stdin) as a state."""
+    event = payload.get("hook_event_name")
+    if not isinstance(event, str) or not event:
+        raise HookError("hook_event_name is missing: not a Claude Code hook payload")
+    if event == "Notification":
+        message = str(payload.get("message") or "")
+        # "Claude needs your permission to use Bash" / "Claude is waiting for your input"
+        state = AgentState.WAITING if "permission" in message.lower() else AgentState.IDLE
+        return HookReading(state, event, detail=_short(message))
+    state = _CLAUDE_STATES.get(event)
+    if state is None:
+        return HookReading(AgentState.UNKNOWN, event)
+    if event == "UserPromptSubmit":
+        return HookReading(state, event, detail=_short(str(payload.get("prompt") or "")))
+    if event in ("PreToolUse", "PostToolUse", "PermissionRequest"):
+        tool = str(payload.get("tool_name") or "a tool")
+        tool_input = payload.get("tool_input")
+        command = _tool_command(tool_input)
+        described = _tool_description(tool, tool_input, command)
+        if event == "PermissionRequest":
+            return HookReading(state, event, detail=_short(described), request=described, command=command)
+        return HookReading(state, event, detail=_short(described))
+    return HookReading(state, event)
+
+
+def read_codex_notify(payload: dict) -> HookReading:
+    """Codex's `notify` program argument: it is called when a turn ends."""
+    kind = payload.get("type")
+    if not isinstance(kind, str):
+        raise HookError("type is missing: not a Codex notify payload")
+    if kind == "agent-turn-complete":
+        message = payload.get("last-assistant-message")
+        return HookReading(AgentState.IDLE, kind, detail=_short(str(message)) if message else None)
+    return HookReading(AgentState.UNKNOWN, kind)
+
+
+def _tool_command(tool_input: object) -> str | None:
+    if isinstance(tool_input, dict) and isinstance(tool_input.get("command"), str):
+        return tool_input["command"]
+    return None
+
+
+def _tool_description(tool: str, tool_input: object, command: str | None) -> str:
+    if command is not None:
+        return f"{tool}: {command}"
+    if isinstance(tool_input, dict):
+        for key in ("file_path", "path", "url", "pattern", "query"):
+            if isinstance(tool_input.get(key), str):
+                return f"{tool}: {tool_input[key]}"
+        if tool_input:
+            return f"{tool}: {json.dumps(tool_input, ensure_ascii=False, sort_keys=True)}"
+    return tool
+
+
+def _short(text: str) -> str | None:
+    text = " ".join(text.split())
+    if not text:
+        return None
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"

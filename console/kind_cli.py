@@ -1,0 +1,112 @@
+"""Reading agents: `detect` (a captured screen), `explain` (a live agent), `hook` (an agent program's hook)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from agent_console.agents.kinds import KindError, detect, known_kinds, load_kind
+
+from . import human_cli
+from .client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
+
+HOOK_TIMEOUT = 3.0  # a hook must never hold its agent up for long, console or no console
+MAX_HOOK_INPUT = 1024 * 1024
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    kinds = ", ".join(known_kinds())
+    detect_parser = commands.add_parser(
+        "detect",
+        help="print the state a captured screen shows, as JSON",
+        description="Read a screen (as `tmux capture-pane -p` prints it) with the rules of an agent kind and print "
+        "what they say: state, confidence, the rule that fired, and for a prompt the request and its options.",
+    )
+    detect_parser.add_argument("--kind", required=True, metavar="KIND", help=f"the agent kind ({kinds})")
+    detect_parser.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="the screen (default: stdin)")
+
+    explain = commands.add_parser(
+        "explain",
+        help="why a live agent is in its state: its screen's reading, its hook, its own reports",
+        description="Ask the console serving the org to read AGENT's screen now, and print the reading with what "
+        "the agent's hooks and its own reports said, as JSON.",
+    )
+    explain.add_argument("agent", metavar="AGENT")
+    explain.add_argument("--org", metavar="NAME", help="the org (default: the only one served)")
+
+    hook = commands.add_parser(
+        "hook",
+        help="report an agent program's hook to the console (wired by the console at launch)",
+        description="Claude Code runs `agent-console hook claude` with the hook's JSON on stdin; Codex runs "
+        "`agent-console hook codex JSON` as its notify program. The report goes to the console serving the "
+        "agent's org. It never fails the agent: problems are one line on stderr, and the exit code is 0.",
+    )
+    hook.add_argument("program", choices=["claude", "codex"])
+    hook.add_argument("payload", nargs="?", help="the hook's JSON (codex passes it as an argument)")
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.command == "detect":
+        return _detect(args)
+    if args.command == "explain":
+        return await _explain(args)
+    return await _hook(args)
+
+
+def _detect(args: argparse.Namespace) -> int:
+    try:
+        kind = load_kind(args.kind)
+    except KindError as error:
+        return _fail(str(error))
+    try:
+        screen = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return _fail(f"cannot read {args.file}: {error.strerror or error}")
+    print(json.dumps(detect(kind, screen).to_json(), ensure_ascii=False))
+    return 0
+
+
+async def _explain(args: argparse.Namespace) -> int:
+    try:
+        client = human_cli.human_client(human_cli.pick_org(args.org))
+        reading = await client.call("GET", f"/v1/agents/{args.agent}/explain", wait=10)
+    except human_cli.HumanCommandError as error:
+        return _fail(str(error))
+    except (ControlUnreachable, ControlRefused) as error:
+        return _fail(getattr(error, "message", None) or str(error))
+    print(json.dumps(reading, ensure_ascii=False, indent=2))
+    return 0
+
+
+async def _hook(args: argparse.Namespace) -> int:
+    raw = args.payload if args.payload is not None else sys.stdin.read(MAX_HOOK_INPUT + 1)
+    try:
+        payload = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return _warn(f"the {args.program} hook's input is not JSON ({error})")
+    if not isinstance(payload, dict) or len(raw) > MAX_HOOK_INPUT:
+        return _warn(f"the {args.program} hook's input is not a JSON object of at most {MAX_HOOK_INPUT} bytes")
+    try:
+        _, token, socket = agent_environment()
+        if socket is None:
+            return _warn("AGENT_CONSOLE_SOCKET is not set: this hook runs only in an agent's pane")
+        client = ControlClient(socket, token)
+        await asyncio.wait_for(client.call("POST", f"/v1/hooks/{args.program}", payload), HOOK_TIMEOUT)
+    except (ControlUnreachable, ControlRefused) as error:
+        return _warn(getattr(error, "message", None) or str(error))
+    except TimeoutError:
+        return _warn(f"the console did not answer within {HOOK_TIMEOUT:.0f} s")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"agent-console: {message}", file=sys.stderr)
+    return 1
+
+
+def _warn(message: str) -> int:
+    print(f"agent-console hook: {message}", file=sys.stderr)
+    return 0

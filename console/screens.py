@@ -1,0 +1,281 @@
+"""Reading agents' screens: when a pane's output settles, its screen is captured and read by its kind's rules.
+
+What a reading changes is journaled (a new state or rule, a prompt that appeared or went away, progress that
+stalled or resumed); readings that change nothing are not. Nothing polls: a read follows output, and the only
+timers are the stall deadline and a re-read when a report made a screen's reading wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from agent_console.agents.events import (
+    SUPERVISOR,
+    AgentState,
+    ApprovalDecided,
+    ProgressStalled,
+    PromptSeen,
+    StateObserved,
+)
+from agent_console.agents.kinds import Detection, KindDefinition, KindError, detect, load_kind, normalized
+from agent_console.agents.kinds.hooks import HookReading
+from agent_console.agents.state import REPORT_TRUST_SECONDS
+
+from .terminal.base import BackendError
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+SETTLE_SECONDS = 0.15  # output this recent means the program is still drawing: read a little later
+ANSWERED_IN_PANE = "answered in the pane"
+
+
+@dataclass(slots=True)
+class _Watch:
+    """One agent's screen as last read."""
+
+    kind: KindDefinition
+    stuck_after: float
+    read_handle: asyncio.TimerHandle | None = None
+    reading: bool = False
+    again: bool = False
+    journaled: tuple[AgentState, str | None] | None = None
+    screen: str | None = None
+    changed: float = field(default_factory=time.monotonic)  # when the screen (minus volatile parts) last changed
+    stall_handle: asyncio.TimerHandle | None = None
+    stalled: bool = False
+    prompt: str | None = None  # the open approval of the prompt on screen
+    prompt_request: str | None = None
+    last: Detection | None = None
+
+
+class ScreenReader:
+    """Reads the screens of a supervisor's agents and journals what they show."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        self._watches: dict[str, _Watch] = {}
+        self.reads = 0
+
+    # --- which agents ---------------------------------------------------------------------------------------
+
+    def watch(self, agent: str) -> None:
+        """Read `agent`'s screen from now on (a launch or a re-adoption: what was read before is forgotten)."""
+        self.forget(agent)
+        spec = self.supervisor.org.agent(agent)
+        try:
+            kind = load_kind(spec.kind.value)
+        except KindError as error:
+            self.supervisor.say(f"{agent}: its screen will not be read: {error}")
+            return
+        watch = self._watches[agent] = _Watch(kind=kind, stuck_after=spec.stuck_after)
+        pending = [
+            approval
+            for approval in self.supervisor.state.approvals.values()
+            if approval.agent == agent and approval.source in ("screen", "hook")
+        ]
+        if pending:  # a prompt found before a restart of the console is still the one on screen
+            watch.prompt, watch.prompt_request = pending[-1].id, pending[-1].text
+        self.schedule(agent)
+
+    def forget(self, agent: str) -> None:
+        watch = self._watches.pop(agent, None)
+        if watch is not None:
+            for handle in (watch.read_handle, watch.stall_handle):
+                if handle is not None:
+                    handle.cancel()
+
+    def close(self) -> None:
+        for agent in list(self._watches):
+            self.forget(agent)
+
+    def kind_of(self, agent: str) -> KindDefinition | None:
+        watch = self._watches.get(agent)
+        return watch.kind if watch else None
+
+    # --- reading --------------------------------------------------------------------------------------------
+
+    def schedule(self, agent: str, delay: float = SETTLE_SECONDS) -> None:
+        """Read `agent`'s screen once its output has settled (called on every output; cheap when one is due)."""
+        watch = self._watches.get(agent)
+        if watch is None:
+            return
+        if watch.reading:
+            watch.again = True
+            return
+        if watch.read_handle is None:
+            loop = asyncio.get_running_loop()
+            watch.read_handle = loop.call_later(delay, lambda: loop.create_task(self._read(agent)))
+
+    async def _read(self, agent: str) -> None:
+        watch = self._watches.get(agent)
+        if watch is None:
+            return
+        watch.read_handle = None
+        watch.reading = True
+        try:
+            await self.read_now(agent)
+        finally:
+            watch.reading = False
+        if watch.again and self._watches.get(agent) is watch:
+            watch.again = False
+            self.schedule(agent)
+
+    async def read_now(self, agent: str) -> Detection | None:
+        """Capture and read `agent`'s screen, journaling what changed; None when it cannot be captured."""
+        watch = self._watches.get(agent)
+        view = self.supervisor.state.agents.get(agent)
+        if watch is None or view is None or view.pane is None or not view.alive:
+            return None
+        try:
+            screen = await self.supervisor.backend.capture(view.pane)
+        except BackendError:
+            return None  # the pane just closed: its exit is reported on its own
+        if self._watches.get(agent) is not watch:
+            return None
+        self.reads += 1
+        reading = detect(watch.kind, screen)
+        watch.last = reading
+        now = time.monotonic()
+        flat = normalized(watch.kind, screen)
+        moved = flat != watch.screen
+        if moved:
+            watch.screen, watch.changed = flat, now
+        self._journal_reading(agent, watch, reading)
+        self._follow_prompt(agent, watch, reading)
+        self._follow_progress(agent, watch, moved, now)
+        return reading
+
+    def _journal_reading(self, agent: str, watch: _Watch, reading: Detection) -> None:
+        view = self.supervisor.state.agents[agent]
+        key = (reading.state, reading.rule)
+        disagrees = reading.state not in (AgentState.UNKNOWN, view.state)
+        if key == watch.journaled and not disagrees:
+            return
+        if key == watch.journaled and disagrees:
+            # the same reading was outweighed by a fresh report: say it again once the report is no longer fresh
+            age = time.time() - (view.reported or 0)
+            if age < REPORT_TRUST_SECONDS:
+                self.schedule(agent, REPORT_TRUST_SECONDS - age + 0.05)
+                return
+        watch.journaled = key
+        self.supervisor.submit(
+            SUPERVISOR,
+            StateObserved(
+                agent=agent,
+                state=reading.state,
+                source="screen",
+                rule=reading.rule,
+                confidence=reading.confidence,
+                detail=_short(reading.command or reading.request),
+            ),
+        )
+        if self.supervisor.state.agents[agent].state is not reading.state and reading.state is not AgentState.UNKNOWN:
+            age = time.time() - (view.reported or 0)
+            self.schedule(agent, max(0.0, REPORT_TRUST_SECONDS - age) + 0.05)
+
+    # --- prompts --------------------------------------------------------------------------------------------
+
+    def _follow_prompt(self, agent: str, watch: _Watch, reading: Detection) -> None:
+        if reading.state is AgentState.UNKNOWN:
+            return
+        asking = reading.state is AgentState.WAITING
+        request = reading.request or reading.command
+        if watch.prompt is not None:
+            replaced = asking and request is not None and watch.prompt_request not in (None, request)
+            if asking and not replaced:
+                return
+            self._close_prompt(watch, approved=reading.state is not AgentState.IDLE)
+        if asking:
+            self.open_prompt(agent, reading.request or _describe(reading), reading.command, "screen", reading)
+
+    def open_prompt(
+        self, agent: str, text: str, command: str | None, source: str, reading: Detection | None = None
+    ) -> str | None:
+        """The prompt on `agent`'s screen becomes an approval (unless one is open for it already)."""
+        watch = self._watches.get(agent)
+        if watch is None or watch.prompt is not None:
+            return None
+        watch.prompt, watch.prompt_request = f"p{secrets.token_hex(4)}", text
+        self.supervisor.submit(
+            SUPERVISOR,
+            PromptSeen(
+                id=watch.prompt,
+                agent=agent,
+                text=text[:4000],
+                command=command[:4000] if command else None,
+                source=source,
+                rule=reading.rule if reading else None,
+                options=tuple((option.key or option.label)[:40] for option in reading.options[:20]) if reading else (),
+            ),
+        )
+        return watch.prompt
+
+    def _close_prompt(self, watch: _Watch, approved: bool) -> None:
+        prompt, watch.prompt, watch.prompt_request = watch.prompt, None, None
+        if prompt in self.supervisor.state.approvals:  # the human answered in the pane itself
+            self.supervisor.submit(SUPERVISOR, ApprovalDecided(id=prompt, approved=approved, reason=ANSWERED_IN_PANE))
+
+    async def answer(self, agent: str, rule: str | None, approved: bool) -> None:
+        """Press the kind's keys for a decision taken in the console on a prompt found on a screen or by a hook."""
+        watch = self._watches.get(agent)
+        view = self.supervisor.state.agents.get(agent)
+        if watch is None or view is None or view.pane is None or not view.alive:
+            return
+        keys = watch.kind.keys_for(rule, "approve" if approved else "deny")
+        with contextlib.suppress(BackendError):
+            await self.supervisor.backend.send_keys(view.pane, list(keys))
+        self.schedule(agent)
+
+    # --- progress -------------------------------------------------------------------------------------------
+
+    def _follow_progress(self, agent: str, watch: _Watch, moved: bool, now: float) -> None:
+        working = self.supervisor.state.agents[agent].state is AgentState.WORKING
+        if moved or not working:
+            if watch.stall_handle is not None:
+                watch.stall_handle.cancel()
+                watch.stall_handle = None
+            if watch.stalled:
+                watch.stalled = False
+                self.supervisor.submit(SUPERVISOR, ProgressStalled(agent=agent, stalled=False, seconds=0.0))
+        if working and watch.stall_handle is None and not watch.stalled:
+            due = max(0.0, watch.stuck_after - (now - watch.changed))
+            watch.stall_handle = asyncio.get_running_loop().call_later(due, self._stall, agent, watch)
+
+    def _stall(self, agent: str, watch: _Watch) -> None:
+        watch.stall_handle = None
+        view = self.supervisor.state.agents.get(agent)
+        if self._watches.get(agent) is not watch or view is None or view.state is not AgentState.WORKING:
+            return
+        watch.stalled = True
+        seconds = round(time.monotonic() - watch.changed, 1)
+        self.supervisor.submit(SUPERVISOR, ProgressStalled(agent=agent, stalled=True, seconds=seconds))
+
+    # --- hooks ----------------------------------------------------------------------------------------------
+
+    def hook(self, agent: str, reading: HookReading) -> None:
+        """A hook's report: journaled as the agent's, and a permission request becomes the prompt's approval."""
+        self.supervisor.submit(
+            agent,
+            StateObserved(agent=agent, state=reading.state, source="hook", rule=reading.event, detail=reading.detail),
+        )
+        if reading.request is not None:
+            self.open_prompt(agent, reading.request, reading.command, "hook")
+        self.schedule(agent)  # the screen follows the hook: read it, and the stall clock with it
+
+
+def _describe(reading: Detection) -> str:
+    options = " / ".join(option.label for option in reading.options)
+    return f"{reading.rule}: {options}" if options else f"the program asks ({reading.rule})"
+
+
+def _short(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= 500 else text[:499] + "…"
