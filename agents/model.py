@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .kinds.definition import load_kind
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -31,13 +34,6 @@ class AgentKind(StrEnum):
     SHELL = "shell"
 
 
-DEFAULT_COMMANDS: dict[AgentKind, str | None] = {
-    AgentKind.CLAUDE: "claude",
-    AgentKind.CODEX: "codex",
-    AgentKind.AIDER: "aider",
-    AgentKind.GEMINI: "gemini",
-    AgentKind.SHELL: None,  # the user's login shell, resolved at launch
-}
 
 
 def _check_name(value: str) -> str:
@@ -102,8 +98,11 @@ class Agent(_Strict):
 
     @property
     def launch_command(self) -> str | None:
-        """The command to run, or None for the user's shell."""
-        return self.command or DEFAULT_COMMANDS[self.kind]
+        """The command to run, or None for the user's shell: the spec's, else the kind's program and arguments."""
+        if self.command:
+            return self.command
+        kind = load_kind(self.kind.value)
+        return shlex.join((kind.program, *kind.args)) if kind.program else None
 
 
 class Org(_Strict):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from agent_console.agents.kinds import load_kind
 from agent_console.agents.layout import (
     EXEC_SHARE_PERCENT,
     LayoutPlan,
@@ -23,6 +25,8 @@ from agent_console.agents.layout import (
 from agent_console.agents.model import EXEC_SLOT, Agent, Org
 from agent_console.themes.palette import EXEC_COLOR, team_color
 
+from . import paths
+from .agent_hooks import hook_arguments
 from .terminal.base import Launch, PaneInfo, PaneStyle
 from .terminal.tmux import TmuxBackend, layout_panes, tmux_layout
 from .terminal.tmux_control import TmuxCommandError
@@ -73,10 +77,16 @@ ExtraEnv = Callable[[Agent], dict[str, str]]
 
 
 def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
-    env = {**agent.env, "AGENT_CONSOLE_ORG": org.name, "AGENT_CONSOLE_AGENT": agent.name}
+    """The agent's command with its kind's environment and hooks wired to the console (when it serves)."""
+    kind = load_kind(agent.kind.value)
+    env = {**kind.env, **agent.env, "AGENT_CONSOLE_ORG": org.name, "AGENT_CONSOLE_AGENT": agent.name}
+    command = agent.launch_command
     if extra_env is not None:
         env.update(extra_env(agent))
-    return Launch(command=agent.launch_command, cwd=str(agent.cwd), env=env)
+        wiring = hook_arguments(kind, command, paths.state_dir(org.name))
+        if wiring:
+            command = f"{command} {shlex.join(wiring)}"
+    return Launch(command=command, cwd=str(agent.cwd), env=env)
 
 
 def _meta(agent: Agent) -> dict[str, str]:
