@@ -47,6 +47,8 @@ from .journal import Record
 # A screen that disagrees with what the agent or its hook reported this recently is taken as not yet redrawn
 # (a stale capture): it is shown beside the reported state, and the reported state stands.
 REPORT_TRUST_SECONDS = 1.5
+# After that, only a confident reading outweighs a report (a bare shell prompt does not outweigh "working").
+SCREEN_OVER_REPORT_CONFIDENCE = 0.7
 
 
 @dataclass(slots=True)
@@ -465,7 +467,9 @@ class OrgState:
         view.screen_state, view.screen_rule = event.state, event.rule
         if event.state is AgentState.UNKNOWN:
             return
-        if view.reported is None or now - view.reported >= REPORT_TRUST_SECONDS:
+        if view.reported is None or (
+            now - view.reported >= REPORT_TRUST_SECONDS and event.confidence >= SCREEN_OVER_REPORT_CONFIDENCE
+        ):
             view.state = event.state
         if view.state is not AgentState.WORKING:
             view.stalled_since = None

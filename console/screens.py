@@ -24,7 +24,7 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.kinds import Detection, KindDefinition, KindError, detect, load_kind, normalized
 from agent_console.agents.kinds.hooks import HookReading
-from agent_console.agents.state import REPORT_TRUST_SECONDS
+from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE
 
 from .terminal.base import BackendError
 
@@ -154,15 +154,16 @@ class ScreenReader:
     def _journal_reading(self, agent: str, watch: _Watch, reading: Detection) -> None:
         view = self.supervisor.state.agents[agent]
         key = (reading.state, reading.rule)
-        disagrees = reading.state not in (AgentState.UNKNOWN, view.state)
-        if key == watch.journaled and not disagrees:
+        outweighs = (
+            reading.state not in (AgentState.UNKNOWN, view.state)
+            and view.reported is not None
+            and reading.confidence >= SCREEN_OVER_REPORT_CONFIDENCE
+        )
+        fresh_for = REPORT_TRUST_SECONDS - (time.time() - (view.reported or 0))
+        if key == watch.journaled and (not outweighs or fresh_for > 0):
+            if outweighs:  # a report this fresh wins for now: read again when it no longer does
+                self.schedule(agent, fresh_for + 0.05)
             return
-        if key == watch.journaled and disagrees:
-            # the same reading was outweighed by a fresh report: say it again once the report is no longer fresh
-            age = time.time() - (view.reported or 0)
-            if age < REPORT_TRUST_SECONDS:
-                self.schedule(agent, REPORT_TRUST_SECONDS - age + 0.05)
-                return
         watch.journaled = key
         self.supervisor.submit(
             SUPERVISOR,
@@ -175,22 +176,20 @@ class ScreenReader:
                 detail=_short(reading.command or reading.request),
             ),
         )
-        if self.supervisor.state.agents[agent].state is not reading.state and reading.state is not AgentState.UNKNOWN:
-            age = time.time() - (view.reported or 0)
-            self.schedule(agent, max(0.0, REPORT_TRUST_SECONDS - age) + 0.05)
+        if outweighs and fresh_for > 0:
+            self.schedule(agent, fresh_for + 0.05)
 
     # --- prompts --------------------------------------------------------------------------------------------
 
     def _follow_prompt(self, agent: str, watch: _Watch, reading: Detection) -> None:
-        if reading.state is AgentState.UNKNOWN:
-            return
         asking = reading.state is AgentState.WAITING
         request = reading.request or reading.command
         if watch.prompt is not None:
             replaced = asking and request is not None and watch.prompt_request not in (None, request)
             if asking and not replaced:
                 return
-            self._close_prompt(watch, approved=reading.state is not AgentState.IDLE)
+            # answered in the pane: a program that goes back to its prompt or fails was told no
+            self._close_prompt(watch, approved=reading.state not in (AgentState.IDLE, AgentState.ERROR))
         if asking:
             self.open_prompt(agent, reading.request or _describe(reading), reading.command, "screen", reading)
 
