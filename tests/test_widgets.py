@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC
 from typing import Any
@@ -12,7 +13,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Footer, Header, Input, Label
 from textual.widgets.tree import TreeNode
 
 from agent_console.agents.events import (
@@ -27,6 +28,8 @@ from agent_console.agents.events import (
     LogRecorded,
     MessageSent,
     OrgLoaded,
+    ProgressStalled,
+    StateObserved,
     StatusReported,
 )
 from agent_console.agents.journal import GENESIS, Record
@@ -366,6 +369,24 @@ async def test_health_table_adds_and_removes_rows_and_selecting_posts_agent_sele
         assert [message.agent for message in pilot.app.posted(HealthTable.AgentSelected)] == ["db"]
 
 
+async def test_health_table_flags_a_stuck_agent_and_shows_a_screen_that_disagrees() -> None:
+    org = build_org()
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(CountingHealthTable)
+        org.do(SUPERVISOR, ProgressStalled(agent="lead", stalled=True, seconds=90.0), at=NOW - 30)
+        org.do(SUPERVISOR, StateObserved(agent="api", state=AgentState.IDLE, source="screen", rule="prompt"), at=NOW)
+        table.update_health(org.state, NOW)
+        assert row_text(table, "lead")[1] == "● working · stuck 2m"
+        # api reported working a moment ago: its report stands, and the screen's reading is shown beside it
+        org.do("api", StatusReported(state=AgentState.WORKING), at=NOW)
+        org.do(SUPERVISOR, StateObserved(agent="api", state=AgentState.WAITING, source="screen"), at=NOW + 0.5)
+        table.update_health(org.state, NOW + 1)
+        assert row_text(table, "api")[1] == "● working · screen: waiting"
+        org.do(SUPERVISOR, ProgressStalled(agent="lead", stalled=False, seconds=0.0), at=NOW + 1)
+        table.update_health(org.state, NOW + 1)
+        assert row_text(table, "lead")[1] == "● working"
+
+
 # --- approval queue -----------------------------------------------------------------------------------------------
 
 
@@ -591,6 +612,15 @@ class ModalHost(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.make(), self.results.append)
+
+
+async def test_approval_details_say_where_a_program_prompt_was_seen() -> None:
+    seen = dataclasses.replace(DETAILS_APPROVAL, source="screen", rule="permission-prompt", options=("1", "2", "3"))
+    app = ModalHost(lambda: ApprovalDetails(seen, now=NOW, tz=UTC))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        meta = str(app.screen.query_one("#approval-meta", Label).render())
+        assert "seen on its screen" in meta and "options: 1 / 2 / 3" in meta
 
 
 @pytest.mark.parametrize(("key", "result"), [("y", True), ("n", False), ("escape", None)])

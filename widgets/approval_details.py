@@ -84,6 +84,11 @@ class ApprovalDetails(ModalScreen[bool | None]):
             meta.append(f" ({format_age(self._now - approval.requested)} ago)")
         if self._identical > 1:
             meta.append(f" · {self._identical} identical requests pending")
+        if approval.source != "agent":
+            # a prompt of the agent's program: deciding presses that program's own keys in its pane
+            meta.append(" · seen on its screen" if approval.source == "screen" else " · reported by its hook")
+        if approval.options:
+            meta.append(f" · options: {' / '.join(approval.options)}")
         with VerticalScroll(id="approval-dialog") as dialog:
             dialog.border_title = f"Approval {approval.id}"
             yield Label(meta, id="approval-meta")

@@ -7,6 +7,7 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
+from agent_console.agents.events import AgentState
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.states import state_color
 
@@ -82,13 +83,25 @@ class HealthTable(DataTable[str | Text]):
         dark = is_dark(self)
         return (
             Text(view.name, style="bold" if view.alive else "dim"),
-            state_text(view.state, dark=dark),
+            self._state(view, now, dark),
             format_age(age),
             Text(str(pending), style="bold " + state_color("waiting", dark)) if pending else "",
             Text(str(view.restarts), style="bold " + state_color("recovering", dark) if view.restarts else "dim"),
             one_line(view.task or "", self.TASK_WIDTH),
             view.team or "",
         )
+
+    @staticmethod
+    def _state(view: AgentView, now: float, dark: bool) -> Text:
+        """The state, flagged when its screen has not moved for a while, and with what the screen shows
+        when that differs (the agent's own report or its hook is trusted over its screen)."""
+        text = state_text(view.state, dark=dark)
+        if view.stalled_since is not None:
+            text.append(f" · stuck {format_age(now - view.stalled_since)}", style="bold " + state_color("error", dark))
+        screen = view.screen_state
+        if screen is not None and screen not in (view.state, AgentState.UNKNOWN):
+            text.append(f" · screen: {screen.value}", style="dim")
+        return text
 
     @on(DataTable.RowSelected)
     def _row_chosen(self, event: DataTable.RowSelected) -> None:
