@@ -34,8 +34,6 @@ class AgentKind(StrEnum):
     SHELL = "shell"
 
 
-
-
 def _check_name(value: str) -> str:
     if not _NAME_RE.match(value):
         raise ValueError(
