@@ -23,6 +23,7 @@ CLAUDE_HOOK_EVENTS = (
     "Notification",
     "PostToolUse",
     "Stop",
+    "StopFailure",
     "SessionEnd",
 )
 TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PostToolUse"}

@@ -30,8 +30,10 @@ _CLAUDE_STATES = {
     "UserPromptSubmit": AgentState.WORKING,
     "PreToolUse": AgentState.WORKING,
     "PostToolUse": AgentState.WORKING,
+    "PostToolBatch": AgentState.WORKING,
     "PermissionRequest": AgentState.WAITING,
     "Stop": AgentState.IDLE,
+    "StopFailure": AgentState.ERROR,  # an API error ended the turn (no Stop follows)
     "SubagentStop": AgentState.WORKING,
     "PreCompact": AgentState.WORKING,
     "SessionEnd": AgentState.OFFLINE,
@@ -45,12 +47,14 @@ def read_claude_hook(payload: dict) -> HookReading:
         raise HookError("hook_event_name is missing: not a Claude Code hook payload")
     if event == "Notification":
         message = str(payload.get("message") or "")
-        # "Claude needs your permission to use Bash" / "Claude is waiting for your input"
-        state = AgentState.WAITING if "permission" in message.lower() else AgentState.IDLE
-        return HookReading(state, event, detail=_short(message))
+        kind = payload.get("notification_type")  # permission_prompt, idle_prompt (older versions: message only)
+        asks = kind == "permission_prompt" or (kind is None and "permission" in message.lower())
+        return HookReading(AgentState.WAITING if asks else AgentState.IDLE, event, detail=_short(message))
     state = _CLAUDE_STATES.get(event)
     if state is None:
         return HookReading(AgentState.UNKNOWN, event)
+    if event in ("Stop", "StopFailure"):
+        return HookReading(state, event, detail=_short(str(payload.get("last_assistant_message") or "")))
     if event == "UserPromptSubmit":
         return HookReading(state, event, detail=_short(str(payload.get("prompt") or "")))
     if event in ("PreToolUse", "PostToolUse", "PermissionRequest"):

@@ -1,0 +1,72 @@
+"""What hooks say: every payload captured from the real Claude Code, and Codex's notify argument."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent_console.agent_hooks import CLAUDE_HOOK_EVENTS, claude_settings, hook_arguments
+from agent_console.agents.events import AgentState
+from agent_console.agents.kinds import load_kind
+from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
+
+HOOKS = Path(__file__).parent / "fixtures" / "hooks"
+
+CLAUDE = {
+    "SessionStart": ("idle", None, None),
+    "UserPromptSubmit": ("working", "create hello.txt", None),
+    "PreToolUse": ("working", "Bash: touch hello.txt", None),
+    "PermissionRequest": ("waiting", "Bash: touch hello.txt", "touch hello.txt"),
+    "Notification": ("waiting", "Claude needs your permission", None),
+    "Notification-idle_prompt": ("idle", "Claude is waiting for your input", None),
+    "PostToolUse": ("working", "Bash: touch hello.txt", None),
+    "PostToolBatch": ("working", None, None),
+    "MessageDisplay": ("unknown", None, None),
+    "Stop": ("idle", "Created hello.txt.", None),
+    "StopFailure": ("error", "API Error: 400 stub: forced failure", None),
+    "SessionEnd": ("offline", None, None),
+}
+
+
+def test_every_captured_claude_payload_has_an_expectation() -> None:
+    assert {path.stem for path in (HOOKS / "claude").glob("*.json")} == set(CLAUDE)
+
+
+@pytest.mark.parametrize("name", sorted(CLAUDE))
+def test_a_real_claude_hook_payload_reads_as_its_state(name: str) -> None:
+    reading = read_claude_hook(json.loads((HOOKS / "claude" / f"{name}.json").read_text()))
+    state, detail, command = CLAUDE[name]
+    assert reading.state == AgentState(state)
+    assert reading.detail == detail
+    assert reading.command == command
+    assert (reading.request is not None) == (name == "PermissionRequest")
+
+
+def test_payloads_that_are_not_a_hooks_are_refused_by_name() -> None:
+    with pytest.raises(HookError, match="hook_event_name is missing"):
+        read_claude_hook({"tool_name": "Bash"})
+    with pytest.raises(HookError, match="type is missing"):
+        read_codex_notify({"hook_event_name": "Stop"})
+    assert read_claude_hook({"hook_event_name": "SomethingNew"}).state is AgentState.UNKNOWN
+
+
+def test_the_claude_settings_file_runs_the_hook_command_for_each_event(tmp_path: Path) -> None:
+    path = claude_settings(tmp_path / "claude-hooks.json")
+    hooks = json.loads(path.read_text())["hooks"]
+    assert set(hooks) == set(CLAUDE_HOOK_EVENTS)
+    for event, (entry,) in hooks.items():
+        (command,) = entry["hooks"]
+        assert command["type"] == "command" and command["command"].endswith("-m agent_console hook claude")
+        assert ("matcher" in entry) == (event in ("PreToolUse", "PermissionRequest", "PostToolUse"))
+
+
+def test_hooks_are_wired_only_into_the_kinds_own_program(tmp_path: Path) -> None:
+    claude, codex = load_kind("claude"), load_kind("codex")
+    assert hook_arguments(claude, "claude --model x", tmp_path)[0] == "--settings"
+    assert hook_arguments(claude, "/opt/bin/claude", tmp_path)[1] == str(tmp_path / "claude-hooks.json")
+    assert hook_arguments(claude, "bash -c 'claude'", tmp_path) == []
+    notify = hook_arguments(codex, "codex", tmp_path)
+    assert notify[0] == "-c" and json.loads(notify[1].removeprefix("notify="))[-2:] == ["hook", "codex"]
+    assert hook_arguments(load_kind("aider"), "aider", tmp_path) == []
