@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
 
 from agent_console.agents.kinds import KindError, detect, known_kinds, load_kind
 
-from . import human_cli
-from .client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
-
-HOOK_TIMEOUT = 3.0  # a hook must never hold its agent up for long, console or no console
-MAX_HOOK_INPUT = 1024 * 1024
+from . import hook_cli, human_cli
+from .client import ControlRefused, ControlUnreachable
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -53,7 +49,7 @@ async def run(args: argparse.Namespace) -> int:
         return _detect(args)
     if args.command == "explain":
         return await _explain(args)
-    return await _hook(args)
+    return await hook_cli.report(args.program, args.payload)
 
 
 def _detect(args: argparse.Namespace) -> int:
@@ -81,32 +77,6 @@ async def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _hook(args: argparse.Namespace) -> int:
-    raw = args.payload if args.payload is not None else sys.stdin.read(MAX_HOOK_INPUT + 1)
-    try:
-        payload = json.loads(raw)
-    except json.JSONDecodeError as error:
-        return _warn(f"the {args.program} hook's input is not JSON ({error})")
-    if not isinstance(payload, dict) or len(raw) > MAX_HOOK_INPUT:
-        return _warn(f"the {args.program} hook's input is not a JSON object of at most {MAX_HOOK_INPUT} bytes")
-    try:
-        _, token, socket = agent_environment()
-        if socket is None:
-            return _warn("AGENT_CONSOLE_SOCKET is not set: this hook runs only in an agent's pane")
-        client = ControlClient(socket, token)
-        await asyncio.wait_for(client.call("POST", f"/v1/hooks/{args.program}", payload), HOOK_TIMEOUT)
-    except (ControlUnreachable, ControlRefused) as error:
-        return _warn(getattr(error, "message", None) or str(error))
-    except TimeoutError:
-        return _warn(f"the console did not answer within {HOOK_TIMEOUT:.0f} s")
-    return 0
-
-
 def _fail(message: str) -> int:
     print(f"agent-console: {message}", file=sys.stderr)
     return 1
-
-
-def _warn(message: str) -> int:
-    print(f"agent-console hook: {message}", file=sys.stderr)
-    return 0
