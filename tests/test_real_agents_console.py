@@ -1,0 +1,202 @@
+"""The console follows real agent programs: each runs in a pane of a supervisor (as `serve` and the console run
+it), offline against a stub model API, and the console's state follows every step; its prompts are answered
+from the approval queue with the kind's keys; a denial is seen as one; a forced API error shows as an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided
+from agent_console.agents.journal import Record
+from agent_console.agents.model import Agent, AgentKind, Org, Team
+from agent_console.agents.state import PendingApproval
+from agent_console.supervisor import Supervisor
+from agent_console.terminal.tmux import TmuxBackend
+from tests.agent_clis import claude as claude_cli
+from tests.stub_models.anthropic import AnthropicStub
+
+START_TIMEOUT = 60.0  # a cold first start of a large native binary
+STEP_TIMEOUT = 30.0
+
+
+@dataclass
+class Run:
+    """A supervisor running one real agent program, and the stub it talks to."""
+
+    supervisor: Supervisor
+    stub: object
+    workdir: Path
+    agent: str
+    states: list[AgentState]  # every state the console's view of the agent went through, in order
+
+    @property
+    def state(self) -> AgentState:
+        return self.supervisor.state.agents[self.agent].state
+
+    async def until(self, what: str, condition: Callable[[], object], timeout: float = STEP_TIMEOUT):
+        async def wait():
+            while not (value := condition()):
+                await asyncio.sleep(0.05)
+            return value
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            screen = await self.supervisor.backend.capture(self.supervisor.pane_of(self.agent))
+            view = self.supervisor.state.agents[self.agent]
+            raise AssertionError(
+                f"timed out waiting for {what}; state {view.state} (screen {view.screen_state}/{view.screen_rule}, "
+                f"hook {view.hook_state}/{view.hook_event}), states seen {self.states}, screen:\n{screen}"
+            ) from None
+
+    async def until_state(self, state: AgentState, timeout: float = STEP_TIMEOUT) -> None:
+        await self.until(f"state {state}", lambda: self.state is state, timeout)
+
+    async def type_prompt(self, text: str) -> None:
+        pane = self.supervisor.pane_of(self.agent)
+        await self.supervisor.backend.send_text(pane, text)
+        for _ in range(100):
+            if text in await self.supervisor.backend.capture(pane):
+                break
+            await asyncio.sleep(0.05)
+        await self.supervisor.backend.send_keys(pane, ["Enter"])
+
+    async def pending(self) -> PendingApproval:
+        return await self.until(
+            "an approval in the queue", lambda: next(iter(self.supervisor.state.approvals.values()), None)
+        )
+
+    def decide(self, approval: PendingApproval, approved: bool) -> None:
+        self.supervisor.submit(HUMAN, ApprovalDecided(id=approval.id, approved=approved))
+
+
+def in_order(seen: list[AgentState], expected: list[AgentState]) -> bool:
+    """Whether `expected` appears in `seen` as a subsequence."""
+    position = 0
+    for state in seen:
+        if position < len(expected) and state is expected[position]:
+            position += 1
+    return position == len(expected)
+
+
+Starter = Callable[..., Awaitable[Run]]
+
+
+@pytest.fixture
+async def start(tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="acra", dir="/tmp"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    running: list[tuple[Supervisor, object]] = []
+
+    async def launch(kind: AgentKind, stub, argv: list[str], env: dict[str, str], workdir: Path) -> Run:
+        agent = Agent(name="agent", team="t", kind=kind, command=shlex.join(argv), cwd=workdir, env=env)
+        org = Org(name="real", teams=(Team(name="t"),), agents=(agent,))
+        supervisor = Supervisor(org, TmuxBackend(tmux_socket, "real", config_file="/dev/null"), (160, 48))
+        states: list[AgentState] = []
+
+        def follow(record: Record) -> None:
+            view = supervisor.state.agents.get("agent")
+            if view is not None and (not states or states[-1] is not view.state):
+                states.append(view.state)
+
+        supervisor.listeners.append(follow)
+        await supervisor.start()
+        running.append((supervisor, stub))
+        return Run(supervisor, stub, workdir, "agent", states)
+
+    yield launch
+    for supervisor, stub in running:
+        await supervisor.stop()
+        await supervisor.backend.close()
+        await stub.stop()
+
+
+# --- Claude Code ------------------------------------------------------------------------------------------------
+
+TOUCH = {"command": "touch hello.txt", "description": "Create hello.txt"}
+
+
+async def claude(start: Starter, tmp_path: Path) -> Run:
+    stub = AnthropicStub()
+    await stub.start()
+    argv, env = claude_cli.prepare(tmp_path / "home", tmp_path / "work", stub.url)
+    run = await start(AgentKind.CLAUDE, stub, argv, env, tmp_path / "work")
+    await run.until_state(AgentState.IDLE, START_TIMEOUT)
+    return run
+
+
+async def claude_asks_to_touch(run: Run) -> PendingApproval:
+    stub: AnthropicStub = run.stub  # type: ignore[assignment]
+    stub.hold()
+    stub.use_tool("Bash", TOUCH)
+    await run.type_prompt("create hello.txt")
+    await run.until_state(AgentState.WORKING)
+    await run.until("the request held at the stub", lambda: stub.holding)
+    stub.release()
+    approval = await run.pending()
+    await run.until_state(AgentState.WAITING)
+    assert approval.command == "touch hello.txt"
+    assert not (run.workdir / "hello.txt").exists()
+    return approval
+
+
+async def test_claude_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
+    run = await claude(start, tmp_path)
+    approval = await claude_asks_to_touch(run)
+    stub: AnthropicStub = run.stub  # type: ignore[assignment]
+    stub.hold()
+    stub.say("Created hello.txt.")
+    run.decide(approval, approved=True)
+    await run.until("hello.txt created", lambda: (run.workdir / "hello.txt").exists())
+    await run.until_state(AgentState.WORKING)
+    stub.release()
+    await run.until_state(AgentState.IDLE)
+    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
+    assert run.states[-1] is AgentState.IDLE
+    assert run.supervisor.state.approvals == {}
+    assert run.supervisor.state.decided[approval.id].approved is True
+    view = run.supervisor.state.agents["agent"]
+    assert (view.hook_event, view.hook_state) == ("Stop", AgentState.IDLE)  # the hooks were wired and heard
+
+
+async def test_claude_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
+    run = await claude(start, tmp_path)
+    approval = await claude_asks_to_touch(run)
+    run.decide(approval, approved=False)
+    await run.until_state(AgentState.IDLE)  # Escape: "Interrupted · What should Claude do instead?"
+    await asyncio.sleep(1.0)
+    assert not (run.workdir / "hello.txt").exists()
+    assert run.supervisor.state.decided[approval.id].approved is False
+    assert run.supervisor.state.approvals == {}
+    assert run.state is AgentState.IDLE
+
+
+async def test_claude_answered_in_its_own_pane_leaves_the_queue(start: Starter, tmp_path: Path) -> None:
+    run = await claude(start, tmp_path)
+    approval = await claude_asks_to_touch(run)
+    await run.supervisor.backend.send_keys(run.supervisor.pane_of("agent"), ["1"])  # the human, in the pane
+    decided = await run.until("the answer seen", lambda: run.supervisor.state.decided.get(approval.id))
+    assert decided.reason == "answered in the pane" and decided.approved is True
+    await run.until("hello.txt created", lambda: (run.workdir / "hello.txt").exists())
+
+
+async def test_a_forced_api_error_in_claude_shows_as_error(start: Starter, tmp_path: Path) -> None:
+    run = await claude(start, tmp_path)
+    stub: AnthropicStub = run.stub  # type: ignore[assignment]
+    stub.fail(400, "invalid_request_error", "stub: forced failure")
+    await run.type_prompt("say hello")
+    await run.until_state(AgentState.ERROR)
+    view = run.supervisor.state.agents["agent"]
+    assert view.hook_event == "StopFailure"
+    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.ERROR])
