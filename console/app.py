@@ -7,6 +7,7 @@ few times a second at most. Widgets only display what they are given and post me
 from __future__ import annotations
 
 import collections
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -34,6 +35,7 @@ from .actions import console_commands
 from .commands import CommandError
 from .executive import BuiltinExecutive
 from .supervisor import Supervisor
+from .terminal.base import BackendError
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
 TRACE_BATCH = 200
@@ -63,6 +65,7 @@ class ConsoleApp(App[None]):
         # The trace gets at most the newest TRACE_BATCH records a refresh: more is a blur, and costs.
         self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
         self._refresh_pending = False
+        self._figures_shown: str | None = None
         for command in self.commands:
             if command.key:
                 self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
@@ -121,6 +124,9 @@ class ConsoleApp(App[None]):
             self.notify(f"running but not in the org: {', '.join(report.orphans)}", severity="warning", timeout=15)
         if self.jump_back_key and self.supervisor.exec_pane:
             await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+        if hasattr(self.supervisor.backend, "install_status_bar"):  # iTerm2: the org's figures in its status bar
+            with contextlib.suppress(BackendError):
+                await self.supervisor.backend.install_status_bar()
         self._records.extend(self.supervisor.recent_records())
         self.refresh_views()
 
@@ -166,6 +172,17 @@ class ConsoleApp(App[None]):
             # pending first: it is the human's job, and a narrow header cuts the end
             f"{org.name} — {len(state.approvals)} pending — {len(state.agents)} agents: {figures or 'none'}"
         )
+        if self.start_supervisor and self.sub_title != self._figures_shown:
+            self._figures_shown = self.sub_title
+            self._show_figures(self.sub_title)
+
+    @work(group="figures", exclusive=True)
+    async def _show_figures(self, text: str) -> None:
+        """The same figures in the terminal's own status bar, where it has one (iTerm2)."""
+        show = getattr(self.supervisor.backend, "show_figures", None)
+        if show is not None:
+            with contextlib.suppress(BackendError):  # cosmetic: a closing terminal need not say so
+                await show(text)
 
     # --- commands ---------------------------------------------------------------------------------------
 

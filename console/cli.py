@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     console.add_argument("spec", metavar="ORG.toml", nargs="?", help="the org to run (none: an empty org)")
     console.add_argument("--demo", action="store_true", help="run the bundled demo org (6 demo agents, 3 teams)")
-    console.add_argument("--backend", choices=["tmux", "auto"], default="auto", help="terminal backend (auto: tmux)")
+    console.add_argument(
+        "--backend",
+        choices=["auto", "tmux", "iterm2"],
+        default="auto",
+        help="terminal backend (auto: iTerm2 in an iTerm2 session whose Python API answers, else tmux)",
+    )
     console.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
 
     up = commands.add_parser(

@@ -11,6 +11,7 @@ import os
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from agent_console.agents.kinds import load_kind
 from agent_console.agents.layout import (
@@ -28,8 +29,14 @@ from agent_console.themes.palette import EXEC_COLOR, team_color
 from . import paths
 from .agent_hooks import hook_arguments
 from .terminal.base import Launch, PaneInfo, PaneStyle
+from .terminal.iterm2_layout import split_steps
 from .terminal.tmux import TmuxBackend, layout_panes, tmux_layout
 from .terminal.tmux_control import TmuxCommandError
+
+if TYPE_CHECKING:
+    from .terminal.iterm2 import ITerm2Backend
+
+    Backend = TmuxBackend | ITerm2Backend
 
 
 @dataclass
@@ -116,7 +123,7 @@ PLAN_OPTION = "@agent_console_plan"
 
 async def bring_up(
     org: Org,
-    backend: TmuxBackend,
+    backend: Backend,
     size: tuple[int, int],
     remove_orphans: bool = False,
     progress: Progress | None = None,
@@ -175,7 +182,7 @@ async def bring_up(
     return report
 
 
-async def _adopt_or_make_exec(backend: TmuxBackend, org: Org, launch: Launch) -> PaneInfo:
+async def _adopt_or_make_exec(backend: Backend, org: Org, launch: Launch) -> PaneInfo:
     """The executive pane: the first pane of a session we just made, else a new window."""
     if backend.created_session:
         first = min((info for info, _, _ in await backend.list_panes_detailed(False)), key=lambda p: p.index)
@@ -187,7 +194,7 @@ async def _adopt_or_make_exec(backend: TmuxBackend, org: Org, launch: Launch) ->
     return await backend.pane(pane.pane)
 
 
-async def _previous_plan(backend: TmuxBackend) -> LayoutPlan | None:
+async def _previous_plan(backend: Backend) -> LayoutPlan | None:
     """The plan the last `up` applied (kept in a session option), so that teams keep their windows."""
     text = await backend.session_option(PLAN_OPTION)
     if not text:
@@ -199,7 +206,7 @@ async def _previous_plan(backend: TmuxBackend) -> LayoutPlan | None:
 
 
 async def _match_windows(
-    backend: TmuxBackend, org: str, plan: LayoutPlan, panes: dict[str, PaneInfo], exec_window: str
+    backend: Backend, org: str, plan: LayoutPlan, panes: dict[str, PaneInfo], exec_window: str
 ) -> dict[int, str]:
     """Plan window index → the org's tmux window that already holds most of its panes (none: made later).
 
@@ -228,7 +235,7 @@ class _Placer:
     """Puts each slot of a plan window into its tmux window, next to its neighbour in plan order."""
 
     org: Org
-    backend: TmuxBackend
+    backend: Backend
     panes: dict[str, PaneInfo]  # slot → pane, kept current as panes are made and moved
     window_ids: dict[int, str]  # plan window index → tmux window id
     report: UpReport
@@ -237,14 +244,19 @@ class _Placer:
 
     async def realise(self, window: WindowPlan) -> None:
         slots = window.slots()
-        for position, slot in enumerate(slots):
+        # A backend that cannot apply a layout (iTerm2) builds the tree top-down, each pane split off its anchor.
+        steps = split_steps(window.root) if getattr(self.backend, "splits_per_plan", False) else []
+        splits = {slot: (anchor, direction) for slot, anchor, direction in steps if anchor and direction}
+        for slot in [slot for slot, _, _ in steps] or slots:
+            position = slots.index(slot)
             if slot == EXEC_SLOT:
                 continue
             info = self.panes.get(slot)
             agent = self.org.agent(slot)
             if info is None:
                 self.say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
-                info = await self._place(window, slots, position, None, agent_launch(self.org, agent, self.extra_env))
+                launch = agent_launch(self.org, agent, self.extra_env)
+                info = await self._place(window, slots, position, None, launch, splits.get(slot))
                 await self.backend.set_identity(info.pane, self.org.name, agent.name, _meta(agent))
                 self.report.started.append(slot)
             elif info.window != self.window_ids.get(window.index):
@@ -264,10 +276,22 @@ class _Placer:
             await self.backend.style_pane(self.panes[slot].pane, _style(self.org, slot))
 
     async def _place(
-        self, window: WindowPlan, slots: list[str], position: int, existing: PaneInfo | None, launch: Launch | None
+        self,
+        window: WindowPlan,
+        slots: list[str],
+        position: int,
+        existing: PaneInfo | None,
+        launch: Launch | None,
+        split: tuple[str, Literal["h", "v"]] | None = None,
     ) -> PaneInfo:
-        """A new pane running `launch`, or `existing` moved: next to its neighbour, or in a new window."""
+        """A new pane running `launch`, or `existing` moved: next to its neighbour, or in a new window.
+
+        With `split` (the slot whose pane to split, and how), a new pane is split off that pane when it is here.
+        """
         window_id = self.window_ids.get(window.index)
+        anchor = self.panes.get(split[0]) if split else None
+        if split and launch is not None and anchor is not None and anchor.window == window_id:
+            return await self.backend.split_pane(anchor.pane, launch, direction=split[1])
         neighbour = self._neighbour(slots, position, window_id) if window_id else None
         if neighbour is None:
             if existing is not None:
@@ -303,7 +327,7 @@ class _Placer:
         return None
 
 
-async def _lay_out(backend: TmuxBackend, window: WindowPlan, window_id: str) -> bool:
+async def _lay_out(backend: Backend, window: WindowPlan, window_id: str) -> bool:
     """Put the window's panes in plan order and apply the plan's geometry; True if anything changed."""
     changed = False
     order = [info for info, _, _ in await backend.list_panes_detailed(False) if info.window == window_id]
@@ -314,6 +338,9 @@ async def _lay_out(backend: TmuxBackend, window: WindowPlan, window_id: str) -> 
     if len(current) != len(wanted):
         strangers = [info.agent or info.pane for info in order if info.pane not in wanted]
         raise _NotLaidOut(window.index, strangers)
+    if not isinstance(backend, TmuxBackend):  # iTerm2 reshapes and sizes the tree naming its panes: no swaps
+        width, height = await backend.window_size(window_id)
+        return await backend.arrange(window_id, layout_cells(window.root, width, height), wanted)
     for position, pane in enumerate(wanted):
         if current[position] != pane:
             other = current.index(pane)
@@ -330,7 +357,7 @@ async def _lay_out(backend: TmuxBackend, window: WindowPlan, window_id: str) -> 
     return changed
 
 
-async def _org_panes(backend: TmuxBackend, org: str) -> dict[str, PaneInfo]:
+async def _org_panes(backend: Backend, org: str) -> dict[str, PaneInfo]:
     return {
         info.agent: info
         for info, _, _ in await backend.list_panes_detailed(all_sessions=False)
@@ -338,7 +365,7 @@ async def _org_panes(backend: TmuxBackend, org: str) -> dict[str, PaneInfo]:
     }
 
 
-async def list_agents(backend: TmuxBackend, org: str | None = None) -> list[AgentPane]:
+async def list_agents(backend: Backend, org: str | None = None) -> list[AgentPane]:
     """Every agent pane on the server (or of one org), in session and pane order."""
     agents = []
     for info, session, meta in await backend.list_panes_detailed(all_sessions=True):
@@ -362,7 +389,7 @@ async def list_agents(backend: TmuxBackend, org: str | None = None) -> list[Agen
     return agents
 
 
-async def running_orgs(backend: TmuxBackend) -> dict[str, str]:
+async def running_orgs(backend: Backend) -> dict[str, str]:
     """Org name → its session, for every org with a pane on the server."""
     return {
         info.org: session
@@ -371,7 +398,7 @@ async def running_orgs(backend: TmuxBackend) -> dict[str, str]:
     }
 
 
-async def bring_down(backend: TmuxBackend, org: str) -> list[str]:
+async def bring_down(backend: Backend, org: str) -> list[str]:
     """Close every pane of the org (its executive pane too); a session left with nothing else is killed."""
     rows = await backend.list_panes_detailed(all_sessions=True)
     ours = [(info, session) for info, session, _ in rows if info.org == org and info.agent]

@@ -1,9 +1,12 @@
 """Starting the console: inside tmux, this pane becomes the executive pane and the org is laid out in this
-window; outside tmux, a tmux session is started with the console in its first pane, and attached."""
+window; outside tmux, a tmux session is started with the console in its first pane, and attached. On the
+iTerm2 backend, this iTerm2 session becomes the executive pane (outside iTerm2, a new iTerm2 window runs
+the console)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shlex
 import shutil
@@ -15,7 +18,8 @@ from agent_console.agents.spec import load_spec
 from .app import ConsoleApp
 from .demo import demo_org
 from .supervisor import Supervisor
-from .terminal.base import BackendError
+from .terminal.base import BackendError, Launch
+from .terminal.select import choose_backend
 from .terminal.tmux import TmuxBackend
 
 JUMP_BACK_KEY = "M-e"  # alt+e, from any pane: back to the executive pane
@@ -34,6 +38,10 @@ def load_org(args: argparse.Namespace) -> Org:
 
 def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
     org = load_org(args)
+    choice = choose_backend(getattr(args, "backend", "auto"), os.environ)
+    print(f"agent-console: {choice.message}", file=sys.stderr, flush=True)
+    if choice.name == "iterm2":
+        return _run_iterm2(org, argv, size)
     pane = os.environ.get("TMUX_PANE")
     if not os.environ.get("TMUX") or not pane:
         return _start_tmux(org, args, argv, size)
@@ -53,3 +61,30 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
     width, height = size
     os.execvp(tmux, [tmux, *socket, "new-session", "-A", "-s", org.name, "-x", str(width), "-y", str(height), command])
     return 0  # not reached
+
+
+def _run_iterm2(org: Org, argv: list[str], size: tuple[int, int]) -> int:
+    """Inside iTerm2, this session is the executive pane; outside, a new iTerm2 window runs the console."""
+    from .terminal.iterm2 import ITerm2Backend, session_id_from_environment
+
+    pane = session_id_from_environment(os.environ.get("ITERM_SESSION_ID"))
+    if pane is None:
+        return asyncio.run(_open_iterm2_window(org, argv, size))
+    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane)
+    ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
+    return 0
+
+
+async def _open_iterm2_window(org: Org, argv: list[str], size: tuple[int, int]) -> int:
+    from .terminal.iterm2 import ITerm2Backend
+
+    backend = ITerm2Backend(org.name)
+    command = shlex.join([sys.executable, "-m", "agent_console.cli", *argv])
+    try:
+        await backend.attach_or_create(size, "exec", Launch(command=command, cwd=os.getcwd()))
+        if not backend.created_session:
+            print(f"org {org.name!r} already has an iTerm2 window: bringing it to the front", file=sys.stderr)
+        await backend.select_window()
+    finally:
+        await backend.close()
+    return 0

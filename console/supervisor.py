@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent_console.agents import coordination
 from agent_console.agents.events import (
@@ -63,6 +64,9 @@ from .terminal.base import (
 )
 from .terminal.tmux import TmuxBackend
 
+if TYPE_CHECKING:
+    from .terminal.iterm2 import ITerm2Backend
+
 Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
@@ -75,7 +79,7 @@ class Supervisor:
     def __init__(
         self,
         org: Org,
-        backend: TmuxBackend,
+        backend: TmuxBackend | ITerm2Backend,
         size: tuple[int, int],
         journal_path: Path | None = None,
         progress: Progress | None = None,

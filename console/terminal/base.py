@@ -27,7 +27,11 @@ class BackendGone(BackendError):
 
 @dataclass(frozen=True, slots=True)
 class PaneOutput:
-    """Bytes a pane's program wrote, as the terminal pushed them (escape sequences included)."""
+    """Bytes a pane's program wrote, as the terminal pushed them (escape sequences included).
+
+    iTerm2 pushes screen changes, not bytes: there `data` is empty (the screen changed; `capture` reads it),
+    or one whole custom control sequence (`ESC ] 1337 ; Custom=id=…:… BEL`) that the program printed.
+    """
 
     pane: str
     data: bytes
@@ -68,6 +72,16 @@ class LayoutChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class PanePrompt:
+    """Shell integration saw a prompt (`phase` "prompt"), a command start ("command") or end ("finished")."""
+
+    pane: str
+    phase: Literal["prompt", "command", "finished"]
+    command: str | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WindowClosed:
     window: str
 
@@ -79,7 +93,9 @@ class BackendLost:
     reason: str
 
 
-TerminalEvent = PaneOutput | PaneFocused | PaneExited | PaneClosed | LayoutChanged | WindowClosed | BackendLost
+TerminalEvent = (
+    PaneOutput | PaneFocused | PaneExited | PaneClosed | LayoutChanged | PanePrompt | WindowClosed | BackendLost
+)
 
 
 # --- values -----------------------------------------------------------------------------------------------

@@ -1,0 +1,379 @@
+"""The iTerm2 backend beyond what tmux also does: building the plan's tree by splitting, batched profile
+changes, buried sessions, broadcast domains, arrangements, the status-bar component, the jump-back key, the
+choice of backend, and one clear line (never a traceback) when iTerm2 cannot be reached."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent_console.agents.layout import Node, Pane, Split, layout_cells
+from agent_console.terminal.base import (
+    BackendError,
+    BackendLost,
+    Launch,
+    PaneClosed,
+    PaneExited,
+    PaneFocused,
+    PaneStyle,
+)
+from agent_console.terminal.iterm2 import ITerm2Backend, command_line, key_text, session_id_from_environment
+from agent_console.terminal.iterm2_layout import cell_shape, shape_text, split_steps
+from agent_console.terminal.select import choose_backend
+
+from .test_backend_conformance import Recorder
+
+# ------------------------------------------------------------------------------------------ pure parts
+
+
+def _split_like_iterm2(tree: list, target: str, new: str, vertical: bool) -> None:
+    """iTerm2's rule: the new pane joins the target's splitter when it runs the same way (or holds only the
+    target), else the target becomes a new splitter of the two."""
+    for index, child in enumerate(tree[1:], start=1):
+        if isinstance(child, list):
+            _split_like_iterm2(child, target, new, vertical)
+        elif child == target:
+            if len(tree) == 2 or tree[0] == vertical:
+                tree[0] = vertical
+                tree.insert(index + 1, new)
+            else:
+                tree[index] = [vertical, target, new]
+            return
+
+
+def _shape(tree: list | str) -> Any:
+    if isinstance(tree, str):
+        return tree
+    direction = "h" if tree[0] else "v"
+    children: list = []
+    for child in tree[1:]:
+        shape = _shape(child)
+        if isinstance(shape, tuple) and shape[0] == direction:
+            children.extend(shape[1])
+        else:
+            children.append(shape)
+    return children[0] if len(children) == 1 else (direction, tuple(children))
+
+
+def _trees(depth: int = 3) -> st.SearchStrategy[Node]:
+    names = iter(f"s{i}" for i in range(10_000))
+    leaf = st.builds(lambda: Pane(next(names)))
+    return st.recursive(
+        leaf,
+        lambda children: st.builds(
+            lambda direction, kids: Split(direction, tuple(kids), (1,) * len(kids)),
+            st.sampled_from(["h", "v"]),
+            st.lists(children, min_size=1, max_size=4),
+        ),
+        max_leaves=12,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(_trees())
+def test_split_steps_build_the_plan_tree(root: Node) -> None:
+    steps = split_steps(root)
+    slots = [slot for slot, _, _ in steps]
+    tree: list = [False, slots[0]]
+    for slot, anchor, direction in steps[1:]:
+        assert anchor in str(tree)  # a step only splits a pane that already exists
+        _split_like_iterm2(tree, anchor, slot, direction == "h")
+    leaves = [leaf for leaf in _leaves(root)]
+    cells = layout_cells(root, 1000, 1000)
+    assert sorted(slots) == sorted(leaves)
+    assert _shape(tree) == cell_shape(cells, leaves)
+
+
+def _leaves(node: Node) -> list[str]:
+    return [node.slot] if isinstance(node, Pane) else [leaf for child in node.children for leaf in _leaves(child)]
+
+
+def test_split_steps_go_top_down() -> None:
+    root = Split("h", (Split("v", (Pane("a"), Pane("b")), (1, 1)), Split("v", (Pane("c"), Pane("d")), (1, 1))), (1, 1))
+    assert split_steps(root) == [("a", None, None), ("c", "a", "h"), ("b", "a", "v"), ("d", "c", "v")]
+    assert shape_text(cell_shape(layout_cells(root, 100, 40), ["a", "b", "c", "d"])) == "h(v(a,b),v(c,d))"
+
+
+def test_key_names_become_what_the_keys_type() -> None:
+    assert [key_text(key) for key in ["Enter", "Escape", "C-c", "Up", "M-x", "y"]] == [
+        "\r",
+        "\x1b",
+        "\x03",
+        "\x1b[A",
+        "\x1bx",
+        "y",
+    ]
+
+
+def test_a_launch_keeps_its_environment_directory_and_quoting(tmp_path: Path) -> None:
+    launch = Launch('printf \'%s|%s\' "$GREETING" "$PWD"', cwd=str(tmp_path), env={"GREETING": "it's #1; $x"})
+    argv = shlex.split(command_line(launch))  # what iTerm2 (and the fake) do with a profile's Command
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)
+    assert result.stdout == f"it's #1; $x|{tmp_path}"
+
+
+def test_session_id_is_read_from_iterm_session_id() -> None:
+    assert session_id_from_environment("w0t1p2:6B5A5B3C-1234") == "6B5A5B3C-1234"
+    assert session_id_from_environment(None) is None
+
+
+def test_auto_picks_iterm2_only_in_an_iterm2_session_whose_api_answers() -> None:
+    answers = lambda: None  # noqa: E731
+    silent = lambda: "cannot reach iTerm2's Python API"  # noqa: E731
+    chosen = choose_backend("auto", {"ITERM_SESSION_ID": "w0t0p0:X"}, answers)
+    assert chosen.name == "iterm2" and chosen.message.startswith("using iTerm2 because")
+    fallback = choose_backend("auto", {"ITERM_SESSION_ID": "w0t0p0:X"}, silent)
+    assert fallback.name == "tmux" and "cannot reach iTerm2's Python API" in fallback.message
+    assert choose_backend("auto", {}, answers).message == (
+        "using tmux because this is not an iTerm2 session (ITERM_SESSION_ID is not set)"
+    )
+    assert choose_backend("auto", {"ITERM_SESSION_ID": "x", "TMUX": "/tmp/t,1,0"}, answers).name == "tmux"
+    assert choose_backend("tmux", {"ITERM_SESSION_ID": "x"}, answers).name == "tmux"
+    with pytest.raises(BackendError, match="--backend iterm2: cannot reach"):
+        choose_backend("iterm2", {}, silent)
+
+
+# ------------------------------------------------------------------------------- against the fake iTerm2
+
+
+@pytest.fixture
+async def backend(fake_iterm2: Any, tmp_path: Path) -> AsyncIterator[ITerm2Backend]:
+    terminal = ITerm2Backend("org")
+    await terminal.attach_or_create((160, 48), "exec", Launch("sleep 600", cwd=str(tmp_path)))
+    yield terminal
+    await terminal.close()
+
+
+async def _first(backend: ITerm2Backend) -> str:
+    return (await backend.list_panes(all_sessions=False))[0].pane
+
+
+async def test_a_style_is_one_batched_profile_change(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    pane = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    sent: list[Any] = []
+    connection = backend.link.connection
+    original = connection.async_send_message
+
+    async def spy(message: Any) -> None:
+        sent.append(message)
+        await original(message)
+
+    connection.async_send_message = spy  # type: ignore[method-assign]
+    await backend.style_pane(
+        pane.pane, PaneStyle(background="#001020", border="#3b82f6", title="api · backend", badge="◆ waiting")
+    )
+    requests = [m for m in sent if m.WhichOneof("submessage") == "set_profile_property_request"]
+    assert len(requests) == 1  # one round trip for every aspect
+    assert {a.key for a in requests[0].set_profile_property_request.assignments} == {
+        "Background Color",
+        "Tab Color",
+        "Use Tab Color",
+        "Badge Text",
+    }
+    assert fake_iterm2.variables(pane.pane)["name"] == "api · backend"  # the session's name is its title
+    profile = fake_iterm2.profile(pane.pane)
+    assert profile["Badge Text"] == "◆ waiting" and profile["Use Tab Color"] is True
+    assert round(profile["Background Color"]["Blue Component"] * 255) == 0x20
+    await backend.style_pane(pane.pane, PaneStyle(background="default"))
+    assert fake_iterm2.profile(pane.pane)["Background Color"]["Blue Component"] == 0  # the profile's own again
+
+
+async def test_a_background_worker_is_buried_and_comes_back(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    worker = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    await backend.set_identity(worker.pane, "org", "worker", {"team": "ops"})
+    await backend.bury(worker.pane)
+    assert fake_iterm2.buried_sessions() == [worker.pane]
+    listed = {info.pane: info for info in await backend.list_panes()}
+    assert listed[worker.pane].window == "buried" and listed[worker.pane].agent == "worker"
+    assert listed[worker.pane].alive  # it keeps running, off screen
+    await backend.bury(worker.pane, buried=False)
+    assert fake_iterm2.buried_sessions() == []
+    assert (await backend.pane(worker.pane)).window != "buried"
+
+
+async def test_a_team_is_a_broadcast_domain_and_private_text_stays_private(
+    backend: ITerm2Backend, fake_iterm2: Any
+) -> None:
+    first = await _first(backend)
+    one = await backend.split_pane(first, Launch("cat"))
+    two = await backend.split_pane(one.pane, Launch("cat"))
+    await backend.set_broadcast([[one.pane, two.pane]])
+    assert fake_iterm2.broadcast_domains() == [[one.pane, two.pane]]
+    assert await backend.broadcast_groups() == [[one.pane, two.pane]]
+    await backend.send_text(one.pane, "private\r")  # a message to one agent: suppress_broadcast
+    await backend.send_text(one.pane, "to the team\r", broadcast=True)
+    assert fake_iterm2.input_log(one.pane) == b"private\rto the team\r"
+    assert fake_iterm2.input_log(two.pane) == b"to the team\r"
+
+
+async def test_an_arrangement_is_saved_and_restored(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    await backend.split_pane(await _first(backend), Launch("sleep 30"), direction="h")
+    await backend.save_arrangement("quad")
+    assert "quad" in await backend.arrangements()
+    windows = fake_iterm2.windows()
+    await backend.restore_arrangement("quad")
+    restored = [window for window in fake_iterm2.windows() if window not in windows]
+    assert len(restored) == 1
+    assert len(fake_iterm2.sessions()) == 4  # both panes again, in a new window
+
+
+async def test_the_status_bar_shows_the_org_figures(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    from agent_console.terminal.iterm2 import STATUS_BAR_ID
+
+    await backend.install_status_bar()
+    assert [component["identifier"] for component in fake_iterm2.status_bar_components] == [STATUS_BAR_ID]
+    first = await _first(backend)
+    assert await fake_iterm2.evaluate_status_bar_component(STATUS_BAR_ID, first) == "agent-console"
+    await backend.show_figures("quad — 1 pending — 4 agents: 3 working · 1 waiting")
+    shown = await fake_iterm2.evaluate_status_bar_component(STATUS_BAR_ID, first)
+    assert shown == "quad — 1 pending — 4 agents: 3 working · 1 waiting"
+
+
+async def test_the_jump_back_key_returns_to_the_console(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    console = await _first(backend)
+    agent = await backend.split_pane(console, Launch("cat"))
+    recorder = Recorder(backend)
+    try:
+        await backend.install_jump_back("M-e", console)
+        assert fake_iterm2.active_session() == console  # a split leaves the focus where it was
+        await fake_iterm2.focus(agent.pane)
+        await recorder.wait_for(lambda e: isinstance(e, PaneFocused) and e.pane == agent.pane)
+        await fake_iterm2.type_keys(agent.pane, "e")  # a plain e is typed, and goes nowhere
+        await fake_iterm2.wait_for_screen(agent.pane, "e")
+        assert fake_iterm2.active_session() == agent.pane
+        mark = len(recorder.events)
+        await fake_iterm2.type_keys(agent.pane, b"\x1be")  # Option-e
+        await recorder.wait_for(lambda e: isinstance(e, PaneFocused) and e.pane == console, start=mark)
+        assert fake_iterm2.active_session() == console
+        assert fake_iterm2.input_log(agent.pane) == b"e"  # the filter kept iTerm2 from typing Option-e
+    finally:
+        await recorder.stop()
+
+
+async def test_iterm2_going_away_is_pushed_and_later_calls_say_so(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    from agent_console.terminal.base import BackendGone
+
+    recorder = Recorder(backend)
+    try:
+        await fake_iterm2.stop()
+        lost = await recorder.wait_for(lambda e: isinstance(e, BackendLost))
+        assert "iTerm2" in lost.reason
+        with pytest.raises(BackendGone, match="iTerm2 went away"):
+            await backend.list_panes()
+        assert not await backend.alive()
+    finally:
+        await recorder.stop()
+
+
+async def test_no_iterm2_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no API socket there
+    monkeypatch.setenv("ITERM2_COOKIE", "cookie")
+    with pytest.raises(BackendError) as raised:
+        await ITerm2Backend("org").attach()
+    message = str(raised.value)
+    assert message.startswith("cannot reach iTerm2's Python API at ")
+    assert "Enable Python API" in message and "\n" not in message
+
+
+async def test_a_wrong_cookie_is_one_clear_line(fake_iterm2: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ITERM2_COOKIE", "not-the-cookie")
+    backend = ITerm2Backend("org")
+    with pytest.raises(BackendError, match=r"^iTerm2 refused the connection: the cookie in ITERM2_COOKIE is not"):
+        await backend.attach()
+    await backend.close()
+    assert fake_iterm2.rejected_connections == ["wrong cookie"]
+    assert os.environ["ITERM2_COOKIE"] == "not-the-cookie"  # not deleted, unlike the library's own retry
+
+
+def test_the_cli_says_why_iterm2_cannot_be_used_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE", "ITERM_SESSION_ID")}
+    env.update(HOME=str(tmp_path), ITERM2_COOKIE="cookie", ITERM2_KEY="key")
+    result = subprocess.run(
+        [sys.executable, "-m", "agent_console.cli", "--backend", "iterm2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("agent-console: error: --backend iterm2: cannot reach iTerm2's Python API at ")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+async def test_outside_iterm2_the_console_opens_an_iterm2_window(fake_iterm2: Any, tmp_path: Path) -> None:
+    from agent_console.agents.model import Org
+    from agent_console.start import _open_iterm2_window
+
+    before = fake_iterm2.sessions()
+    await _open_iterm2_window(Org(name="quad"), ["--version"], (160, 48))
+    (session,) = [session for session in fake_iterm2.sessions() if session not in before]
+    argv, _, _ = fake_iterm2.launch(session)
+    assert "agent_console.cli --version" in argv[-1]
+    await fake_iterm2.wait_for_screen(session, "agent-console 0.1.0")  # the command really ran there
+    assert fake_iterm2.active_session() == session
+
+
+async def test_shell_integration_prompts_become_events(backend: ITerm2Backend) -> None:
+    """The fake runs no shell integration: its notifications are handed to the library as iTerm2 sends them."""
+    from iterm2 import api_pb2
+
+    from agent_console.terminal.base import PanePrompt
+
+    pane = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    recorder = Recorder(backend)
+    try:
+        notes = [
+            api_pb2.PromptNotification(session=pane.pane, command_start=api_pb2.PromptNotificationCommandStart()),
+            api_pb2.PromptNotification(session=pane.pane, command_end=api_pb2.PromptNotificationCommandEnd()),
+            api_pb2.PromptNotification(session=pane.pane, prompt=api_pb2.PromptNotificationPrompt()),
+        ]
+        notes[0].command_start.command = "make test"
+        notes[1].command_end.status = 2
+        for note in notes:
+            message = api_pb2.ServerOriginatedMessage()
+            message.notification.prompt_notification.CopyFrom(note)
+            await backend.link.connection._async_dispatch_to_helper(message)
+        await recorder.wait_for(lambda e: isinstance(e, PanePrompt) and e.phase == "prompt")
+        prompts = [e for e in recorder.events if isinstance(e, PanePrompt)]
+        assert prompts == [
+            PanePrompt(pane.pane, "command", command="make test"),
+            PanePrompt(pane.pane, "finished", status=2),
+            PanePrompt(pane.pane, "prompt"),
+        ]
+    finally:
+        await recorder.stop()
+
+
+async def test_a_pane_keeps_its_id_when_iterm2_restarts_it_as_a_new_session(
+    backend: ITerm2Backend, fake_iterm2: Any
+) -> None:
+    fake_iterm2.restart_rotates_id = True  # as the newest iTerm2 does
+    launch = Launch("echo ready; sleep 0.2; exit 3")
+    pane = await backend.split_pane(await _first(backend), launch)
+    await backend.set_identity(pane.pane, "org", "worker")
+    recorder = Recorder(backend)
+    try:
+        await recorder.wait_for(lambda e: isinstance(e, PaneExited) and e.pane == pane.pane)
+        mark = len(recorder.events)
+        await backend.respawn_pane(pane.pane, launch)
+        assert pane.pane not in fake_iterm2.sessions()  # iTerm2 knows the pane by a new id now
+        listed = {info.pane: info for info in await backend.list_panes()}
+        assert listed[pane.pane].agent == "worker" and listed[pane.pane].alive
+        await recorder.wait_for(lambda e: isinstance(e, PaneExited) and e.pane == pane.pane, start=mark)
+        assert not [e for e in recorder.events if isinstance(e, PaneClosed)]
+        await backend.style_pane(pane.pane, PaneStyle(badge="● working"))
+        assert [fake_iterm2.profile(sid)["Badge Text"] for sid in fake_iterm2.sessions()][-1] == "● working"
+    finally:
+        await recorder.stop()

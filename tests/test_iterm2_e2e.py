@@ -1,0 +1,214 @@
+"""The console end to end on the iTerm2 backend: the headless App and its supervisor drive the fake iTerm2
+(real shells in real ptys) through the real `iterm2` library, for a four-agent org."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_console.agents.events import StatusReported
+from agent_console.agents.layout import layout_cells, plan_from_data
+from agent_console.agents.protocol import encode
+from agent_console.agents.spec import load_spec
+from agent_console.app import ConsoleApp
+from agent_console.deployment import PLAN_OPTION
+from agent_console.supervisor import Supervisor
+from agent_console.terminal.iterm2 import STATUS_BAR_ID, ITerm2Backend
+from agent_console.terminal.iterm2_layout import cell_shape, shape_text
+from agent_console.themes import state_color, team_color
+
+SPEC = """
+[org]
+name = "quad"
+
+[[team]]
+name = "core"
+color = "#3b82f6"
+
+[[team]]
+name = "ops"
+color = "#22c55e"
+
+[[agent]]
+name = "ann"
+team = "core"
+command = "sh"
+role = "coordinator"
+env = { PS1 = "$ " }
+
+[[agent]]
+name = "bob"
+team = "core"
+command = "sh"
+env = { PS1 = "$ " }
+
+[[agent]]
+name = "cat"
+team = "ops"
+command = "sh"
+env = { PS1 = "$ " }
+
+[[agent]]
+name = "dan"
+team = "ops"
+command = "sh"
+env = { PS1 = "$ " }
+"""
+APP_SIZE = (120, 40)
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    short = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # the control socket's path must stay short
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    yield short
+    shutil.rmtree(short, ignore_errors=True)
+
+
+async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """A bounded wait for something real to happen (the App's own loop keeps running meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _hex(color: dict[str, Any]) -> str:
+    return "#" + "".join(f"{round(color[f'{part} Component'] * 255):02x}" for part in ("Red", "Green", "Blue"))
+
+
+async def test_a_four_agent_org_runs_on_iterm2(fake_iterm2: Any, runtime: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "quad.toml"
+    spec.write_text(SPEC)
+    org = load_spec(spec)
+    fake = fake_iterm2
+    console = await fake.open_window("sleep 600")  # the iTerm2 session the console was started in
+    backend = ITerm2Backend()
+    supervisor = Supervisor(org, backend, (200, 50), exec_pane=console)
+    app = ConsoleApp(supervisor, jump_back_key="M-e")
+    async with app.run_test(size=APP_SIZE) as pilot:
+        await until(lambda: supervisor.report is not None, "the org to come up", 30)
+        assert sorted(supervisor.report.started) == ["ann", "bob", "cat", "dan"]
+        panes = {name: supervisor.pane_of(name) for name in ("ann", "bob", "cat", "dan")}
+
+        # Panes split per the plan: each plan window is a tab whose split tree and pane sizes are the plan's
+        # (at 160 columns, with half for the console, the second team spills into a second tab).
+        plan = plan_from_data(json.loads(await backend.session_option(PLAN_OPTION)))
+        assert [window.teams for window in plan.windows] == [("core",), ("ops",)]
+        sizes = {info.pane: (info.width, info.height) for info in await backend.list_panes(all_sessions=False)}
+        tabs = set()
+        for window in plan.windows:
+            slot_panes = [console if slot == "exec" else panes[slot] for slot in window.slots()]
+            tab = (await backend.pane(slot_panes[0])).window
+            tabs.add(tab)
+            cells = layout_cells(window.root, *await backend.window_size(tab))
+            assert await backend.window_layout(tab) == shape_text(cell_shape(cells, slot_panes))
+            rects = cells.rects()
+            assert {slot: sizes[pane] for slot, pane in zip(window.slots(), slot_panes, strict=True)} == {
+                slot: rect[2:] for slot, rect in rects.items()
+            }
+        assert len(tabs) == 2
+
+        # Colours and badges follow states: the team's tab colour at first.
+        await until(lambda: fake.profile(panes["ann"]).get("Badge Text"), "ann's first badge")
+        assert _hex(fake.profile(panes["ann"])["Tab Color"]) == team_color(0, "#3b82f6")
+        assert _hex(fake.profile(panes["cat"])["Tab Color"]) == team_color(1, "#22c55e")
+
+        # An agent's custom sequence (printed by its own program) updates its state, badge and colour.
+        sequence = tmp_path / "waiting.seq"
+        sequence.write_bytes(encode(supervisor.tokens["ann"], StatusReported(state="waiting", task="deploy?")))
+        await fake.type_keys(panes["ann"], f"cat {sequence}\r")
+        await until(lambda: supervisor.state.agents["ann"].state.value == "waiting", "ann waiting")
+        await until(lambda: "waiting" in fake.profile(panes["ann"])["Badge Text"], "ann's badge saying waiting")
+        assert _hex(fake.profile(panes["ann"])["Tab Color"]) == state_color("waiting")
+        assert supervisor.state.agents["ann"].task == "deploy?"
+
+        # The org's figures in iTerm2's status bar follow the console's own.
+        deadline = time.monotonic() + 10
+        while True:
+            shown = await fake.evaluate_status_bar_component(STATUS_BAR_ID, console)
+            if shown == app.sub_title and "1 waiting" in shown:
+                break
+            assert time.monotonic() < deadline, f"the status bar shows {shown!r}, the console {app.sub_title!r}"
+            await asyncio.sleep(0.05)
+
+        # A focus change routes as on tmux: the human is typing in bob's pane now.
+        await fake.focus(panes["bob"])
+        await until(lambda: supervisor.human_at() == {"bob"}, "focus on bob routed to the supervisor")
+        await until(lambda: "⌨" in _tree_label(app, "bob"), "bob marked as typed in, in the org tree")
+        assert "⌨" not in _tree_label(app, "ann")
+        await pilot.pause()
+
+        # An exit is detected; the pane stays with its last screen.
+        await fake.type_keys(panes["dan"], "echo bye; exit 4\r")
+        await until(lambda: not supervisor.state.agents["dan"].alive, "dan's exit")
+        assert panes["dan"] in {info.pane for info in await backend.list_panes(all_sessions=False)}
+        assert "bye" in await backend.capture(panes["dan"], history=20)
+        await until(lambda: "offline" in fake.profile(panes["dan"])["Badge Text"], "dan's badge")
+
+    # A restarted console re-adopts the agents by the identity kept in their sessions (and restarts dan).
+    again = Supervisor(load_spec(spec), ITerm2Backend(), (200, 50), exec_pane=console)
+    try:
+        report = await again.start()
+        assert report.started == [] and report.restarted == ["dan"]
+        assert sorted(report.adopted) == ["ann", "bob", "cat"]
+        assert {name: again.pane_of(name) for name in panes} == panes
+        assert again.state.agents["dan"].alive
+    finally:
+        await again.stop()
+        await again.backend.close()
+    assert fake.errors == []
+
+
+def _tree_label(app: ConsoleApp, agent: str) -> str:
+    """The org tree's line for `agent`."""
+    nodes = list(app.org_view.root.children)
+    while nodes:
+        node = nodes.pop()
+        data = node.data
+        if data is not None and getattr(data, "kind", None) == "agent" and getattr(data, "name", None) == agent:
+            return str(node.label)
+        nodes.extend(node.children)
+    raise AssertionError(f"{agent} is not in the org tree")
+
+
+async def test_a_new_team_is_laid_out_beside_the_others(fake_iterm2: Any, runtime: Path, tmp_path: Path) -> None:
+    """Growing the org reshapes the tab (iTerm2 splits a pane only in two; the tree is rearranged after)."""
+    two_teams = SPEC.split("[[agent]]")[0] + "[[agent]]" + "[[agent]]".join(SPEC.split("[[agent]]")[1:3])
+    spec = tmp_path / "quad.toml"
+    spec.write_text(two_teams)
+    backend = ITerm2Backend("quad")
+    supervisor = Supervisor(load_spec(spec), backend, (160, 48))
+    try:
+        await supervisor.start()
+        spec.write_text(SPEC)
+        report = await supervisor.reconfigure(load_spec(spec))
+        assert sorted(report.started) == ["cat", "dan"]
+        plan = plan_from_data(json.loads(await backend.session_option(PLAN_OPTION)))
+        assert [window.teams for window in plan.windows] == [("core", "ops")]
+        window = plan.windows[0]
+        exec_pane = next(info.pane for info in await backend.list_panes(False) if info.agent == "exec")
+        slot_panes = [exec_pane if slot == "exec" else supervisor.pane_of(slot) for slot in window.slots()]
+        tab = (await backend.pane(exec_pane)).window
+        cells = layout_cells(window.root, *await backend.window_size(tab))
+        assert await backend.window_layout(tab) == shape_text(cell_shape(cells, slot_panes))
+        sizes = {info.pane: (info.width, info.height) for info in await backend.list_panes(all_sessions=False)}
+        assert [sizes[pane] for pane in slot_panes] == [rect[2:] for rect in cells.rects().values()]
+        assert report.relaid == ["0"]
+        assert fake_iterm2.errors == []
+    finally:
+        await supervisor.stop()
+        await backend.close()
