@@ -51,7 +51,7 @@ def test_every_program_kind_has_captured_screens_of_each_state() -> None:
 
 
 def test_the_detect_command_prints_the_reading_as_json() -> None:
-    kind, name, expected = next(case for case in CASES if case[2]["state"] == "waiting")
+    kind, name, _ = next(case for case in CASES if case[2]["state"] == "waiting")
     screen = SCREENS / kind / f"{name}.txt"
     result = subprocess.run(
         [sys.executable, "-m", "agent_console", "detect", "--kind", kind, str(screen)],
