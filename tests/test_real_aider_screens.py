@@ -1,0 +1,234 @@
+"""The real aider, offline against the OpenAI stub, in a private tmux pane: its screens read as the states the
+aider rules say, and the keys of the aider kind answer its questions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from agent_console.agents.kinds import Detection, KindDefinition, detect, load_kind, normalized
+from tests.agent_clis import aider, cli_path
+from tests.stub_models.openai import OpenAIStub
+
+
+class AgentPane:
+    """One program in a pane of a private tmux server, read with the rules of its kind."""
+
+    def __init__(self, socket: str, kind: KindDefinition) -> None:
+        self.socket = socket
+        self.kind = kind
+        self.pid = 0
+        self.home = ""
+        self.trace: list[tuple[float, str, str | None]] = []  # (seconds, state, rule) at each change
+        self._started = time.monotonic()
+
+    def tmux(self, *args: str) -> str:
+        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", "HOME": os.environ["HOME"]}
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=env, check=False
+        )
+        return result.stdout
+
+    def start(self, argv: list[str], env: dict[str, str], cwd: Path, size: tuple[int, int] = (100, 30)) -> None:
+        options = [item for key, value in env.items() for item in ("-e", f"{key}={value}")]
+        width, height = size
+        self.tmux(
+            "-f", "/dev/null", "new-session", "-d", "-x", str(width), "-y", str(height), "-c", str(cwd), *options, *argv
+        )
+        self.pid = int(self.tmux("display-message", "-p", "#{pane_pid}").strip())
+        self.home = env["HOME"]
+        self._started = time.monotonic()
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p")
+
+    def read(self) -> tuple[Detection, str]:
+        screen = self.screen()
+        reading = detect(self.kind, screen)
+        if not self.trace or self.trace[-1][1:] != (reading.state.value, reading.rule):
+            self.trace.append((round(time.monotonic() - self._started, 2), reading.state.value, reading.rule))
+        return reading, screen
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", key)
+
+    async def submit(self, text: str) -> None:
+        self.tmux("send-keys", "-l", text)
+        await asyncio.sleep(0.3)  # a paste followed at once by Enter can land as a newline in the draft
+        self.press("Enter")
+
+    async def until(self, state: str, rule: str | None = None, timeout: float = 20.0) -> tuple[Detection, str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            reading, screen = self.read()
+            if reading.state.value == state and (rule is None or reading.rule == rule):
+                return reading, screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {state}/{rule} in {timeout} s; trace {self.trace}; screen:\n{screen}")
+            await asyncio.sleep(0.05)
+
+    def stop(self) -> list[int]:
+        """Kill the server, then whatever the program left running in its session (returned)."""
+        self.tmux("kill-server")
+        return _end_processes(self.pid, self.home) if self.pid else []
+
+
+async def wait_until(condition, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def _processes(sid: int, home: str) -> list[int]:
+    """The processes of the pane's session, and any that left it (a daemon) but still carry its HOME."""
+    found = []
+    marker = f"HOME={home}".encode() + b"\0"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            session = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3])  # field 6: session id
+            environ = (entry / "environ").read_bytes() if session != sid else b""
+        except (OSError, ValueError, IndexError):
+            continue
+        if session == sid or marker in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def _end_processes(sid: int, home: str) -> list[int]:
+    """Give the program 10 s to exit after the hangup, then kill what is left; returns those killed."""
+    deadline = time.monotonic() + 10
+    while _processes(sid, home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _processes(sid, home)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return left
+
+
+@pytest.fixture
+async def stub() -> AsyncIterator[OpenAIStub]:
+    async with OpenAIStub(model=aider.MODEL) as server:
+        yield server
+
+
+@pytest.fixture
+def pane(tmux_socket: str) -> Iterator[AgentPane]:
+    cli_path("aider")  # skips when it cannot be installed
+    agent = AgentPane(tmux_socket, load_kind("aider"))
+    yield agent
+    left = agent.stop()
+    assert not left, f"aider left processes {left} running after its pane closed"
+
+
+async def _started(stub: OpenAIStub, pane: AgentPane, tmp_path: Path, **options: bool) -> Path:
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    pane.start(*aider.prepare(home, work, stub.url, **options), work)
+    if not options.get("dialogs"):
+        await pane.until("idle", "prompt", timeout=60)  # aider imports litellm at start: a few seconds
+    return work
+
+
+async def test_a_new_file_is_approved_with_the_kinds_keys(stub: OpenAIStub, pane: AgentPane, tmp_path: Path):
+    stub.hold()
+    stub.edit_file("hello.txt", "hello\n")
+    work = await _started(stub, pane, tmp_path)
+
+    await pane.submit("create hello.txt")
+    _, first = await pane.until("working", "waiting-for-model")
+    await asyncio.sleep(1.5)
+    reading, second = pane.read()
+    assert reading.rule == "waiting-for-model"
+    assert normalized(pane.kind, first) == normalized(pane.kind, second), "only the spinner moved"
+
+    stub.release()
+    reading, _ = await pane.until("waiting", "create-file")
+    assert reading.request.splitlines() == ["hello.txt", "Create new file?"]
+    assert [option.key for option in reading.options] == ["Y", "N"]
+    assert not (work / "hello.txt").exists()
+
+    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    _, screen = await pane.until("idle", "prompt")
+    assert "Applied edit to hello.txt" in screen
+    assert (work / "hello.txt").read_text() == "hello\n"
+    assert len(stub.conversation()) == 1, "an applied edit ends the turn"
+    print("aider edit:", pane.trace)
+
+
+async def test_a_command_is_approved_runs_and_then_aider_is_idle(stub: OpenAIStub, pane: AgentPane, tmp_path: Path):
+    stub.run_command(["sh", "-c", "sleep 2; touch ran.txt"])
+    work = await _started(stub, pane, tmp_path)
+    await pane.submit("make ran.txt")
+    reading, _ = await pane.until("waiting", "run-command")
+    assert reading.command == "sh -c 'sleep 2; touch ran.txt'"
+    assert [option.key for option in reading.options] == ["Y", "N", "D"]
+
+    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.until("working", "running-command", timeout=2)
+    assert not (work / "ran.txt").exists()
+    await pane.until("idle", "prompt")  # no output: aider does not offer to add it to the chat
+    assert (work / "ran.txt").exists()
+    print("aider command:", pane.trace)
+
+
+async def test_denied_edits_and_commands_do_not_happen(stub: OpenAIStub, pane: AgentPane, tmp_path: Path):
+    stub.edit_file("denied.txt", "no\n")
+    stub.run_command(["touch", "denied2.txt"])
+    work = await _started(stub, pane, tmp_path)
+
+    await pane.submit("create denied.txt")
+    reading, _ = await pane.until("waiting", "create-file")
+    pane.press(*pane.kind.keys_for(reading.rule, "deny"))
+    _, screen = await pane.until("idle", "prompt")
+    assert "Skipping edits to denied.txt" in screen
+
+    await pane.submit("touch denied2.txt")
+    reading, _ = await pane.until("waiting", "run-command")
+    pane.press(*pane.kind.keys_for(reading.rule, "deny"))
+    await pane.until("idle", "prompt")
+    await asyncio.sleep(0.5)
+    assert not (work / "denied.txt").exists() and not (work / "denied2.txt").exists()
+    assert len(stub.conversation()) == 2, "a denial ends the turn: nothing goes back to the model"
+    print("aider deny:", pane.trace)
+
+
+async def test_an_api_error_shows_at_once_and_reads_as_error(stub: OpenAIStub, pane: AgentPane, tmp_path: Path):
+    stub.fail(400, "The stub refused this request.")
+    stub.say("Back again.")
+    await _started(stub, pane, tmp_path)
+    await pane.submit("this one fails")
+    sent = time.monotonic()
+    reading, _ = await pane.until("error", "api-error", timeout=10)
+    assert time.monotonic() - sent < 5, "aider does not retry a 400"
+    assert reading.request.startswith("litellm.BadRequestError") and "The stub refused this request." in reading.request
+
+    await pane.submit("try again")
+    await wait_until(lambda: "Back again." in pane.screen(), "the answer")
+    _, screen = await pane.until("idle", "prompt")
+    assert "Back again." in screen and "The stub refused this request." in screen
+    print("aider error:", pane.trace)
+
+
+async def test_the_git_question_at_start_is_answered_with_the_kinds_keys(
+    stub: OpenAIStub, pane: AgentPane, tmp_path: Path
+):
+    work = await _started(stub, pane, tmp_path, dialogs=True)
+    reading, _ = await pane.until("waiting", "git-repo-dialog", timeout=60)
+    assert "No git repo found" in reading.request
+    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    _, screen = await pane.until("idle", "prompt", timeout=30)
+    assert "Git repository created" in screen
+    assert (work / ".git").is_dir()
