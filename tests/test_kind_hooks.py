@@ -70,3 +70,15 @@ def test_hooks_are_wired_only_into_the_kinds_own_program(tmp_path: Path) -> None
     notify = hook_arguments(codex, "codex", tmp_path)
     assert notify[0] == "-c" and json.loads(notify[1].removeprefix("notify="))[-2:] == ["hook", "codex"]
     assert hook_arguments(load_kind("aider"), "aider", tmp_path) == []
+
+
+def test_codex_notify_says_idle_when_a_turn_ends_but_not_for_its_title_turn() -> None:
+    payload = json.loads((HOOKS / "codex" / "notify.json").read_text())
+    reading = read_codex_notify(payload)
+    assert (reading.state, reading.event, reading.detail) == (
+        AgentState.IDLE,
+        "agent-turn-complete",
+        "Created hello.txt.",
+    )
+    title = payload | {"input-messages": ["Generate a concise, single-line task title for this request: …"]}
+    assert read_codex_notify(title).state is AgentState.UNKNOWN

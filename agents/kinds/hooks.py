@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from agent_console.agents.events import AgentState
 
 MAX_DETAIL = 500
+CODEX_TITLE_REQUEST = "Generate a concise, single-line task title"
 
 
 class HookError(ValueError):
@@ -74,6 +75,9 @@ def read_codex_notify(payload: dict) -> HookReading:
     if not isinstance(kind, str):
         raise HookError("type is missing: not a Codex notify payload")
     if kind == "agent-turn-complete":
+        asked = payload.get("input-messages")
+        if isinstance(asked, list) and asked and str(asked[0]).startswith(CODEX_TITLE_REQUEST):
+            return HookReading(AgentState.UNKNOWN, kind)  # Codex naming the thread: a turn of its own, not ours
         message = payload.get("last-assistant-message")
         return HookReading(AgentState.IDLE, kind, detail=_short(str(message)) if message else None)
     return HookReading(AgentState.UNKNOWN, kind)
