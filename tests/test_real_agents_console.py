@@ -22,8 +22,11 @@ from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.agents.state import PendingApproval
 from agent_console.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
+from tests.agent_clis import aider as aider_cli
 from tests.agent_clis import claude as claude_cli
+from tests.agent_clis import codex as codex_cli
 from tests.stub_models.anthropic import AnthropicStub
+from tests.stub_models.openai import OpenAIStub
 
 START_TIMEOUT = 60.0  # a cold first start of a large native binary
 STEP_TIMEOUT = 30.0
@@ -200,3 +203,116 @@ async def test_a_forced_api_error_in_claude_shows_as_error(start: Starter, tmp_p
     view = run.supervisor.state.agents["agent"]
     assert view.hook_event == "StopFailure"
     assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.ERROR])
+
+
+# --- Codex --------------------------------------------------------------------------------------------------------
+
+
+async def codex(start: Starter, tmp_path: Path) -> tuple[Run, OpenAIStub]:
+    stub = OpenAIStub()
+    await stub.start()
+    work = tmp_path / "work"
+    work.mkdir()
+    argv, env = codex_cli.prepare(tmp_path / "home", work, stub.url)
+    run = await start(AgentKind.CODEX, stub, argv, env, work)
+    await run.until_state(AgentState.IDLE, START_TIMEOUT)
+    return run, stub
+
+
+async def test_codex_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
+    run, stub = await codex(start, tmp_path)
+    stub.hold()
+    stub.run_command(["touch", "hello.txt"], justification="Create hello.txt?")
+    stub.hold()
+    stub.say("Created hello.txt.")
+    await run.type_prompt("create hello.txt")
+    await run.until_state(AgentState.WORKING)
+    stub.release()
+    approval = await run.pending()
+    await run.until_state(AgentState.WAITING)
+    assert approval.command == "touch hello.txt" and approval.source == "screen"
+    assert not (run.workdir / "hello.txt").exists()
+    run.decide(approval, approved=True)
+    await run.until("hello.txt created", lambda: (run.workdir / "hello.txt").exists())
+    await run.until_state(AgentState.WORKING)
+    stub.release()
+    await run.until_state(AgentState.IDLE)
+    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
+    assert run.states[-1] is AgentState.IDLE
+    assert run.supervisor.state.decided[approval.id].approved is True
+    # its notify program was wired and reported the end of the turn
+    await run.until("codex's notify", lambda: run.supervisor.state.agents["agent"].hook_event == "agent-turn-complete")
+
+
+async def test_codex_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
+    run, stub = await codex(start, tmp_path)
+    stub.run_command(["touch", "denied.txt"])
+    await run.type_prompt("create denied.txt")
+    approval = await run.pending()
+    run.decide(approval, approved=False)
+    await run.until_state(AgentState.IDLE)  # "Conversation interrupted"
+    await asyncio.sleep(1.0)
+    assert not (run.workdir / "denied.txt").exists()
+    assert run.supervisor.state.decided[approval.id].approved is False
+    assert run.supervisor.state.approvals == {}
+
+
+async def test_a_forced_api_error_in_codex_shows_as_error(start: Starter, tmp_path: Path) -> None:
+    run, stub = await codex(start, tmp_path)
+    stub.fail(400, "stub: forced failure")
+    await run.type_prompt("say hello")
+    await run.until_state(AgentState.ERROR)
+    assert run.supervisor.state.agents["agent"].screen_rule is not None
+
+
+# --- aider --------------------------------------------------------------------------------------------------------
+
+
+async def aider(start: Starter, tmp_path: Path) -> tuple[Run, OpenAIStub]:
+    stub = OpenAIStub(model=aider_cli.MODEL)
+    await stub.start()
+    work = tmp_path / "work"
+    work.mkdir()
+    argv, env = aider_cli.prepare(tmp_path / "home", work, stub.url)
+    run = await start(AgentKind.AIDER, stub, argv, env, work)
+    await run.until_state(AgentState.IDLE, START_TIMEOUT)  # aider imports litellm at start: a few seconds
+    return run, stub
+
+
+async def test_aider_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
+    run, stub = await aider(start, tmp_path)
+    stub.hold()
+    stub.run_command(["sh", "-c", "sleep 2; touch ran.txt"])
+    await run.type_prompt("make ran.txt")
+    await run.until_state(AgentState.WORKING)
+    stub.release()
+    approval = await run.pending()
+    await run.until_state(AgentState.WAITING)
+    assert approval.command == "sh -c 'sleep 2; touch ran.txt'"
+    run.decide(approval, approved=True)
+    await run.until_state(AgentState.WORKING)  # the command runs
+    await run.until_state(AgentState.IDLE)
+    assert (run.workdir / "ran.txt").exists()
+    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
+    assert run.states[-1] is AgentState.IDLE
+    assert run.supervisor.state.decided[approval.id].approved is True
+
+
+async def test_aider_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
+    run, stub = await aider(start, tmp_path)
+    stub.edit_file("denied.txt", "no\n")
+    await run.type_prompt("create denied.txt")
+    approval = await run.pending()
+    assert "Create new file?" in approval.text
+    run.decide(approval, approved=False)
+    await run.until_state(AgentState.IDLE)  # "Skipping edits to denied.txt"
+    assert not (run.workdir / "denied.txt").exists()
+    assert run.supervisor.state.decided[approval.id].approved is False
+    assert run.supervisor.state.approvals == {}
+
+
+async def test_a_forced_api_error_in_aider_shows_as_error(start: Starter, tmp_path: Path) -> None:
+    run, stub = await aider(start, tmp_path)
+    stub.fail(400, "stub: forced failure")
+    await run.type_prompt("say hello")
+    await run.until_state(AgentState.ERROR)
