@@ -208,19 +208,21 @@ async def test_a_forced_api_error_in_claude_shows_as_error(start: Starter, tmp_p
 # --- Codex --------------------------------------------------------------------------------------------------------
 
 
-async def codex(start: Starter, tmp_path: Path) -> tuple[Run, OpenAIStub]:
-    stub = OpenAIStub()
+async def openai_agent(start: Starter, tmp_path: Path, kind: AgentKind) -> tuple[Run, OpenAIStub]:
+    """Codex or aider ready at its prompt, talking to a stub OpenAI API."""
+    cli = codex_cli if kind is AgentKind.CODEX else aider_cli
+    stub = OpenAIStub(model=cli.MODEL)
     await stub.start()
     work = tmp_path / "work"
     work.mkdir()
-    argv, env = codex_cli.prepare(tmp_path / "home", work, stub.url)
-    run = await start(AgentKind.CODEX, stub, argv, env, work)
-    await run.until_state(AgentState.IDLE, START_TIMEOUT)
+    argv, env = cli.prepare(tmp_path / "home", work, stub.url)
+    run = await start(kind, stub, argv, env, work)
+    await run.until_state(AgentState.IDLE, START_TIMEOUT)  # aider imports litellm at start: a few seconds
     return run, stub
 
 
 async def test_codex_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
-    run, stub = await codex(start, tmp_path)
+    run, stub = await openai_agent(start, tmp_path, AgentKind.CODEX)
     stub.hold()
     stub.run_command(["touch", "hello.txt"], justification="Create hello.txt?")
     stub.hold()
@@ -245,7 +247,7 @@ async def test_codex_is_followed_through_an_approval_from_the_queue(start: Start
 
 
 async def test_codex_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
-    run, stub = await codex(start, tmp_path)
+    run, stub = await openai_agent(start, tmp_path, AgentKind.CODEX)
     stub.run_command(["touch", "denied.txt"])
     await run.type_prompt("create denied.txt")
     approval = await run.pending()
@@ -258,7 +260,7 @@ async def test_codex_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp
 
 
 async def test_a_forced_api_error_in_codex_shows_as_error(start: Starter, tmp_path: Path) -> None:
-    run, stub = await codex(start, tmp_path)
+    run, stub = await openai_agent(start, tmp_path, AgentKind.CODEX)
     stub.fail(400, "stub: forced failure")
     await run.type_prompt("say hello")
     await run.until_state(AgentState.ERROR)
@@ -268,19 +270,8 @@ async def test_a_forced_api_error_in_codex_shows_as_error(start: Starter, tmp_pa
 # --- aider --------------------------------------------------------------------------------------------------------
 
 
-async def aider(start: Starter, tmp_path: Path) -> tuple[Run, OpenAIStub]:
-    stub = OpenAIStub(model=aider_cli.MODEL)
-    await stub.start()
-    work = tmp_path / "work"
-    work.mkdir()
-    argv, env = aider_cli.prepare(tmp_path / "home", work, stub.url)
-    run = await start(AgentKind.AIDER, stub, argv, env, work)
-    await run.until_state(AgentState.IDLE, START_TIMEOUT)  # aider imports litellm at start: a few seconds
-    return run, stub
-
-
 async def test_aider_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
-    run, stub = await aider(start, tmp_path)
+    run, stub = await openai_agent(start, tmp_path, AgentKind.AIDER)
     stub.hold()
     stub.run_command(["sh", "-c", "sleep 2; touch ran.txt"])
     await run.type_prompt("make ran.txt")
@@ -299,7 +290,7 @@ async def test_aider_is_followed_through_an_approval_from_the_queue(start: Start
 
 
 async def test_aider_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
-    run, stub = await aider(start, tmp_path)
+    run, stub = await openai_agent(start, tmp_path, AgentKind.AIDER)
     stub.edit_file("denied.txt", "no\n")
     await run.type_prompt("create denied.txt")
     approval = await run.pending()
@@ -312,7 +303,7 @@ async def test_aider_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp
 
 
 async def test_a_forced_api_error_in_aider_shows_as_error(start: Starter, tmp_path: Path) -> None:
-    run, stub = await aider(start, tmp_path)
+    run, stub = await openai_agent(start, tmp_path, AgentKind.AIDER)
     stub.fail(400, "stub: forced failure")
     await run.type_prompt("say hello")
     await run.until_state(AgentState.ERROR)
