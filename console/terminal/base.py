@@ -6,6 +6,7 @@ A backend drives the panes of one terminal (a tmux server, an iTerm2 app). Pane 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -96,6 +97,39 @@ class BackendLost:
 TerminalEvent = (
     PaneOutput | PaneFocused | PaneExited | PaneClosed | LayoutChanged | PanePrompt | WindowClosed | BackendLost
 )
+
+
+class EventFeed:
+    """A backend's events to every subscriber: each `subscribe()` gets all events from that moment on, and
+    ends after `BackendLost` or `end()`."""
+
+    def __init__(self) -> None:
+        self._queues: list[asyncio.Queue[TerminalEvent | None]] = []
+
+    def subscribe(self) -> AsyncIterator[TerminalEvent]:
+        queue: asyncio.Queue[TerminalEvent | None] = asyncio.Queue()
+        self._queues.append(queue)  # subscribed now, not at the first read
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[TerminalEvent | None]) -> AsyncIterator[TerminalEvent]:
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+                if isinstance(event, BackendLost):
+                    return
+        finally:
+            self._queues.remove(queue)
+
+    def publish(self, event: TerminalEvent) -> None:
+        for queue in self._queues:
+            queue.put_nowait(event)
+
+    def end(self) -> None:
+        for queue in self._queues:
+            queue.put_nowait(None)
 
 
 # --- values -----------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from .base import (
     BackendError,
     BackendGone,
     BackendLost,
+    EventFeed,
     Launch,
     LayoutChanged,
     PaneClosed,
@@ -158,7 +159,7 @@ class ITerm2Backend:
         self.created_session = False
         self.link = ITerm2Connection()
         self.link.on_lost.append(self._on_lost)
-        self._queues: list[asyncio.Queue[TerminalEvent | None]] = []
+        self._feed = EventFeed()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchers: dict[str, list[asyncio.Task[Any]]] = {}
         self._exited: set[str] = set()
@@ -295,31 +296,15 @@ class ITerm2Backend:
         if self._closing:
             return
         self._publish(BackendLost(reason))
-        for queue in self._queues:
-            queue.put_nowait(None)
+        self._feed.end()
 
     # --- events -----------------------------------------------------------------------------------------
 
     def events(self) -> AsyncIterator[TerminalEvent]:
-        queue: asyncio.Queue[TerminalEvent | None] = asyncio.Queue()
-        self._queues.append(queue)  # subscribed now, not at the first read
-        return self._drain(queue)
-
-    async def _drain(self, queue: asyncio.Queue[TerminalEvent | None]) -> AsyncIterator[TerminalEvent]:
-        try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                yield event
-                if isinstance(event, BackendLost):
-                    return
-        finally:
-            self._queues.remove(queue)
+        return self._feed.subscribe()
 
     def _publish(self, event: TerminalEvent) -> None:
-        for queue in self._queues:
-            queue.put_nowait(event)
+        self._feed.publish(event)
 
     def _spawn(self, coroutine: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)

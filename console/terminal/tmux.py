@@ -17,6 +17,7 @@ from .base import (
     BackendError,
     BackendGone,
     BackendLost,
+    EventFeed,
     Launch,
     LayoutChanged,
     PaneClosed,
@@ -156,7 +157,7 @@ class TmuxBackend:
         self.client = TmuxControlClient(socket_name, config_file)
         self.session = session
         self.created_session = False
-        self._queues: list[asyncio.Queue[TerminalEvent | None]] = []
+        self._feed = EventFeed()
         self._window_panes: dict[str, tuple[str, ...]] = {}
         self._dead: dict[str, bool] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -250,25 +251,10 @@ class TmuxBackend:
     # --- events -----------------------------------------------------------------------------------------
 
     def events(self) -> AsyncIterator[TerminalEvent]:
-        queue: asyncio.Queue[TerminalEvent | None] = asyncio.Queue()
-        self._queues.append(queue)  # subscribed now, not at the first read
-        return self._drain(queue)
-
-    async def _drain(self, queue: asyncio.Queue[TerminalEvent | None]) -> AsyncIterator[TerminalEvent]:
-        try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                yield event
-                if isinstance(event, BackendLost):
-                    return
-        finally:
-            self._queues.remove(queue)
+        return self._feed.subscribe()
 
     def _publish(self, event: TerminalEvent) -> None:
-        for queue in self._queues:
-            queue.put_nowait(event)
+        self._feed.publish(event)
 
     def _on_notification(self, note: Notification) -> None:
         name, args = note.name, note.args
@@ -290,8 +276,7 @@ class TmuxBackend:
             self._on_dead_report(args)
         elif name == "exit":
             self._publish(BackendLost(args[0] if args else f"{self.where} went away"))
-            for queue in self._queues:
-                queue.put_nowait(None)
+            self._feed.end()
 
     def _on_dead_report(self, args: tuple[str, ...]) -> None:
         # %subscription-changed NAME $session @window index %pane : dead/status/signal
