@@ -9,7 +9,7 @@ an agent moves as few panes between windows (tmux `join-pane`) as possible.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import gcd
 from typing import Literal
 
@@ -468,3 +468,20 @@ def _distribute(total: int, weights: Sequence[int], mins: Sequence[int]) -> list
     for i in by_remainder[:leftover]:
         sizes[i] += 1
     return sizes
+
+
+def canonical(cell: Cell) -> Cell:
+    """The cell tree as terminals hold it: no split with one child, no split nested in one running the same way.
+    (tmux accepts other shapes in a layout string but can crash on them later, closing a pane.)"""
+    if cell.slot is not None or not cell.children:
+        return cell
+    children = [canonical(child) for child in cell.children]
+    if len(children) == 1:
+        return replace(children[0], x=cell.x, y=cell.y, width=cell.width, height=cell.height)
+    flat: list[Cell] = []
+    for child in children:
+        if child.slot is None and child.children and child.direction == cell.direction:
+            flat.extend(child.children)
+        else:
+            flat.append(child)
+    return replace(cell, children=tuple(flat))

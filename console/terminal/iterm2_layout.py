@@ -12,10 +12,9 @@ Pure functions: the iTerm2 backend and the deployment both use them, and neither
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
 from typing import Any, Literal, TypeAlias
 
-from agent_console.agents.layout import Cell, Node, Pane, Split
+from agent_console.agents.layout import Cell, Node, Pane, Split, canonical
 
 Direction = Literal["h", "v"]
 Shape: TypeAlias = "str | tuple[Direction, tuple[Shape, ...]]"  # a pane id, or a split and its children
@@ -45,22 +44,6 @@ def split_steps(root: Node) -> list[tuple[str, str | None, Direction | None]]:
 
     build(root)
     return steps
-
-
-def canonical(cell: Cell) -> Cell:
-    """The cell tree as iTerm2 holds it: no split with one child, no split nested in one running the same way."""
-    if cell.slot is not None or not cell.children:
-        return cell
-    children = [canonical(child) for child in cell.children]
-    if len(children) == 1:
-        return replace(children[0], x=cell.x, y=cell.y, width=cell.width, height=cell.height)
-    flat: list[Cell] = []
-    for child in children:
-        if child.slot is None and child.children and child.direction == cell.direction:
-            flat.extend(child.children)
-        else:
-            flat.append(child)
-    return replace(cell, children=tuple(flat))
 
 
 def _leaves(cell: Cell) -> Iterator[Cell]:

@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
+
+from agent_console.agents.layout import canonical
 
 from .base import (
     BackendError,
@@ -117,26 +118,8 @@ def tmux_layout(cells: Cell, panes: Sequence[str]) -> str:
         inner = ",".join(dump(child) for child in cell.children)
         return f"{head}{{{inner}}}" if cell.direction == "h" else f"{head}[{inner}]"
 
-    body = dump(_canonical(cells))
+    body = dump(canonical(cells))
     return f"{layout_checksum(body)},{body}"
-
-
-def _canonical(cell: Cell) -> Cell:
-    """The cell tree as tmux builds its own: no split with one child, no split nested in one of the same
-    direction. tmux accepts other shapes in a layout string but can crash on them later (closing a pane)."""
-    if cell.slot is not None or not cell.children:
-        return cell
-    children = [_canonical(child) for child in cell.children]
-    if len(children) == 1:
-        only = children[0]
-        return replace(only, x=cell.x, y=cell.y, width=cell.width, height=cell.height)
-    flat: list[Cell] = []
-    for child in children:
-        if child.slot is None and child.children and child.direction == cell.direction:
-            flat.extend(child.children)
-        else:
-            flat.append(child)
-    return replace(cell, children=tuple(flat))
 
 
 def _launch_args(launch: Launch) -> str:
