@@ -151,10 +151,13 @@ class AgentExited(_Event):
 
 
 class ApprovalDecided(_Event):
+    """The answer; `always` answers a program's own prompt with its "yes, and don't ask again" option."""
+
     type: Literal["approval.decision"] = "approval.decision"
     id: str = Field(pattern=_ID)
     approved: bool
     reason: str | None = Field(default=None, max_length=500)
+    always: bool = False
 
 
 class BarrierCreated(_Event):

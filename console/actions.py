@@ -34,6 +34,10 @@ async def deny(app: ConsoleApp, args: list[str]) -> str | None:
     return await app.decide_selected(False)
 
 
+async def approve_always(app: ConsoleApp, args: list[str]) -> str | None:
+    return await app.approve_always_selected()
+
+
 async def approve_identical(app: ConsoleApp, args: list[str]) -> str | None:
     return await app.approve_identical()
 
@@ -188,6 +192,11 @@ def console_commands() -> CommandRegistry:
             approve_identical,
             key="A",
             key_label="approve all like it",
+        ),
+        Command(
+            "approve-always",
+            "answer a program's prompt: yes, and don't ask again",
+            approve_always,
         ),
         Command("details", "show the selected request in full", details),
         Command("help", "list every key binding and command", show_help, key="question_mark", key_label="help"),

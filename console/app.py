@@ -241,13 +241,22 @@ class ConsoleApp(App[None]):
             return "no pending request"
         return await self.decide(approval_id, approved)
 
-    async def decide(self, approval_id: str, approved: bool) -> str:
+    async def decide(self, approval_id: str, approved: bool, always: bool = False) -> str:
         pending = self.supervisor.state.approvals.get(approval_id)
         if pending is None:
             return f"request {approval_id} is no longer pending"
-        self.supervisor.submit(HUMAN, ApprovalDecided(id=approval_id, approved=approved))
+        if always and not self.supervisor.screens.can_always(pending.agent, pending.rule):
+            return f"{pending.agent}'s prompt has no 'always' answer: approve it once with y"
+        self.supervisor.submit(HUMAN, ApprovalDecided(id=approval_id, approved=approved, always=always))
         self.refresh_views()
-        return f"{'approved' if approved else 'denied'} {pending.agent}: {pending.command or pending.text}"
+        verb = "approved for always" if always else "approved" if approved else "denied"
+        return f"{verb} {pending.agent}: {pending.command or pending.text}"
+
+    async def approve_always_selected(self) -> str | None:
+        approval_id = self.queue_view.selected_id
+        if approval_id is None:
+            return "no pending request"
+        return await self.decide(approval_id, True, always=True)
 
     async def approve_identical(self) -> str | None:
         queue = self.queue_view

@@ -45,6 +45,12 @@ def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_hel
         decide.add_argument("id")
         decide.add_argument("--reason", help="said back to the agent")
         decide.add_argument("--org", metavar="NAME")
+        if verb == "approve":
+            decide.add_argument(
+                "--always",
+                action="store_true",
+                help="answer an agent program's own prompt with its 'yes, and don't ask again' option",
+            )
 
     audit = commands.add_parser("audit", help="check a journal for tampering")
     audit.add_argument("action", choices=["verify"])
@@ -112,8 +118,9 @@ async def _approvals(args: argparse.Namespace) -> int:
 async def _decide(args: argparse.Namespace) -> int:
     org = pick_org(args.org)
     approved = args.command == "approve"
-    await human_client(org).call("POST", f"/v1/approvals/{args.id}", {"approved": approved, "reason": args.reason})
-    print(f"{'approved' if approved else 'denied'} {args.id}")
+    body = {"approved": approved, "reason": args.reason, "always": getattr(args, "always", False)}
+    await human_client(org).call("POST", f"/v1/approvals/{args.id}", body)
+    print(f"{'approved' if approved else 'denied'} {args.id}{' for always' if body['always'] else ''}")
     return 0
 
 

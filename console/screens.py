@@ -220,13 +220,19 @@ class ScreenReader:
         if prompt in self.supervisor.state.approvals:  # the human answered in the pane itself
             self.supervisor.submit(SUPERVISOR, ApprovalDecided(id=prompt, approved=approved, reason=ANSWERED_IN_PANE))
 
-    async def answer(self, agent: str, rule: str | None, approved: bool) -> None:
+    def can_always(self, agent: str, rule: str | None) -> bool:
+        """Whether the prompt `rule` found in `agent`'s program has an "always" answer."""
+        watch = self._watches.get(agent)
+        return watch is not None and bool(watch.kind.keys_for(rule, "approve_always"))
+
+    async def answer(self, agent: str, rule: str | None, approved: bool, always: bool = False) -> None:
         """Press the kind's keys for a decision taken in the console on a prompt found on a screen or by a hook."""
         watch = self._watches.get(agent)
         view = self.supervisor.state.agents.get(agent)
         if watch is None or view is None or view.pane is None or not view.alive:
             return
-        keys = watch.kind.keys_for(rule, "approve" if approved else "deny")
+        answer = "deny" if not approved else "approve_always" if always and self.can_always(agent, rule) else "approve"
+        keys = watch.kind.keys_for(rule, answer)
         with contextlib.suppress(BackendError):
             await self.supervisor.backend.send_keys(view.pane, list(keys))
         self.schedule(agent)

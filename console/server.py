@@ -71,6 +71,7 @@ class VoteOpenBody(_Body):
 class DecisionBody(_Body):
     approved: bool
     reason: str | None = Field(default=None, max_length=500)
+    always: bool = False
 
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
@@ -312,7 +313,9 @@ class ControlServer:
     async def decide(self, request: web.Request) -> web.Response:
         self._human(request)
         body = await self._body(request, DecisionBody)
-        await self.supervisor.decide(request.match_info["id"], body.approved, body.reason)
+        if body.always and not body.approved:
+            raise ApiError(422, "always: only an approval can be for always")
+        await self.supervisor.decide(request.match_info["id"], body.approved, body.reason, body.always)
         return web.json_response({"decided": True, "approved": body.approved})
 
     async def hook(self, request: web.Request) -> web.Response:

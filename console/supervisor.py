@@ -236,7 +236,8 @@ class Supervisor:
         self.state.apply(record)
         if prompt is not None and prompt.source != "agent" and actor != SUPERVISOR:
             # decided in the console: the program's own prompt is answered with its kind's keys
-            asyncio.get_running_loop().create_task(self.screens.answer(prompt.agent, prompt.rule, event.approved))
+            answer = self.screens.answer(prompt.agent, prompt.rule, event.approved, event.always)
+            asyncio.get_running_loop().create_task(answer)
         for listener in self.listeners:
             listener(record)
         self._note_restyle(record)
@@ -490,10 +491,13 @@ class Supervisor:
             raise ApiError(404, f"no pending message {message_id!r} for {agent}")
         self.submit(agent, MessageAcknowledged(id=message_id))
 
-    async def decide(self, request_id: str, approved: bool, reason: str | None) -> None:
-        if request_id not in self.state.approvals:
+    async def decide(self, request_id: str, approved: bool, reason: str | None, always: bool = False) -> None:
+        pending = self.state.approvals.get(request_id)
+        if pending is None:
             raise ApiError(404, f"no pending approval {request_id!r}")
-        self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason))
+        if always and not self.screens.can_always(pending.agent, pending.rule):
+            raise ApiError(409, f"{pending.agent}'s prompt has no 'always' answer: approve it once")
+        self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason, always=always))
 
     # --- agent programs' hooks and screens ------------------------------------------------------------------
 

@@ -307,3 +307,19 @@ async def test_a_forced_api_error_in_aider_shows_as_error(start: Starter, tmp_pa
     stub.fail(400, "stub: forced failure")
     await run.type_prompt("say hello")
     await run.until_state(AgentState.ERROR)
+
+
+async def test_claude_approved_for_always_from_the_queue_does_not_ask_again(start: Starter, tmp_path: Path) -> None:
+    run = await claude(start, tmp_path)
+    approval = await claude_asks_to_touch(run)
+    stub: AnthropicStub = run.stub  # type: ignore[assignment]
+    stub.say("Created hello.txt.")
+    await run.supervisor.decide(approval.id, True, None, always=True)  # the kind's approve_always key: 2
+    await run.until_state(AgentState.IDLE)
+    assert (run.workdir / "hello.txt").exists()
+    stub.use_tool("Bash", {"command": "touch second.txt", "description": "Create second.txt"})
+    stub.say("Created second.txt.")
+    await run.type_prompt("create second.txt")
+    await run.until("second.txt created", lambda: (run.workdir / "second.txt").exists())
+    await run.until_state(AgentState.IDLE)
+    assert len(run.supervisor.state.decided) == 1 and run.supervisor.state.approvals == {}  # not asked again

@@ -14,6 +14,7 @@ import pytest
 from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided, PromptSeen, StatusReported
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.screens import ANSWERED_IN_PANE
+from agent_console.server import ApiError
 from agent_console.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 
@@ -150,3 +151,11 @@ async def test_the_hook_command_in_an_agents_pane_reports_to_the_console(running
         await asyncio.sleep(0.05)
     assert screen.count("hook-rc=0") == 2  # a hook never fails its agent, even on bad input
     assert "the claude hook's input is not JSON" in screen
+
+
+async def test_always_is_refused_for_a_prompt_without_an_always_answer(running, tmp_path) -> None:
+    supervisor = await running(asker(tmp_path))
+    approval = await until(lambda: next(iter(supervisor.state.approvals.values()), None), what="the approval")
+    with pytest.raises(ApiError, match="has no 'always' answer"):
+        await supervisor.decide(approval.id, True, None, always=True)
+    assert approval.id in supervisor.state.approvals  # nothing was decided
