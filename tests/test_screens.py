@@ -159,3 +159,28 @@ async def test_always_is_refused_for_a_prompt_without_an_always_answer(running, 
     with pytest.raises(ApiError, match="has no 'always' answer"):
         await supervisor.decide(approval.id, True, None, always=True)
     assert approval.id in supervisor.state.approvals  # nothing was decided
+
+
+async def test_the_explain_command_asks_the_serving_console(running, tmp_path) -> None:
+    supervisor = await running(asker(tmp_path))
+    await until(lambda: supervisor.state.approvals, what="the approval")
+
+    async def explain(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "agent_console",
+            "explain",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 20)
+        return process.returncode, out.decode(), err.decode()
+
+    code, out, _ = await explain("ann", "--org", "screens")
+    assert code == 0
+    printed = json.loads(out)
+    assert (printed["agent"], printed["state"], printed["screen"]["rule"]) == ("ann", "waiting", "yes-no-question")
+    code, _, err = await explain("zed", "--org", "screens")
+    assert code == 1 and "no agent named 'zed' in org 'screens'" in err and "Traceback" not in err
