@@ -599,18 +599,31 @@ class ITerm2Backend:
             window.window_id: (await self._get_variables([SESSION_VARIABLE], window_id=window.window_id))[0]
             for window in {id(w): w for _, _, w, _ in places if w is not None}.values()
         }
-        rows = await asyncio.gather(*(self._info(*place) for place in places))
+        tabs = {id(tab): tab for _, tab, _, _ in places if tab is not None}.values()
+        tab_names = dict(
+            zip(
+                (tab.tab_id for tab in tabs),
+                await asyncio.gather(*(self._tab_name(tab) for tab in tabs)),
+                strict=True,
+            )
+        )
+        rows = await asyncio.gather(*(self._info(*place, tab_names) for place in places))
         return [
             (info, str(names.get(window.window_id) or window.window_id) if window else BURIED, meta)
             for (info, meta), (_, _, window, _) in zip(rows, places, strict=True)
         ]
 
-    async def _info(self, session: Any, tab: Any, window: Any, index: int) -> tuple[PaneInfo, dict[str, str]]:
+    async def _tab_name(self, tab: Any) -> Any:
+        return (await self._get_variables([WINDOW_NAME_VARIABLE], tab_id=tab.tab_id))[0]
+
+    async def _info(
+        self, session: Any, tab: Any, window: Any, index: int, tab_names: dict[str, Any] | None = None
+    ) -> tuple[PaneInfo, dict[str, str]]:
         values = await self._get_variables(_PANE_VARIABLES, session_id=session.session_id)
         agent, org, *meta_values, job, pid = values
         window_name = None
         if tab is not None:
-            window_name = (await self._get_variables([WINDOW_NAME_VARIABLE], tab_id=tab.tab_id))[0]
+            window_name = tab_names[tab.tab_id] if tab_names is not None else await self._tab_name(tab)
         size = session.grid_size
         pid_number = int(pid) if isinstance(pid, int | float) or (isinstance(pid, str) and pid.isdigit()) else None
         info = PaneInfo(
