@@ -46,7 +46,7 @@ def test_every_program_kind_has_captured_screens_of_each_state() -> None:
     states = {}
     for kind, _, expected in CASES:
         states.setdefault(kind, set()).add(expected["state"])
-    for kind in ("claude", "codex", "aider"):
+    for kind in ("claude", "codex", "aider", "gemini"):
         assert {"idle", "working", "waiting", "error"} <= states.get(kind, set()), kind
 
 

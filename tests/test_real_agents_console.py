@@ -25,7 +25,9 @@ from agent_console.terminal.tmux import TmuxBackend
 from tests.agent_clis import aider as aider_cli
 from tests.agent_clis import claude as claude_cli
 from tests.agent_clis import codex as codex_cli
+from tests.agent_clis import gemini as gemini_cli
 from tests.stub_models.anthropic import AnthropicStub
+from tests.stub_models.gemini import GeminiStub
 from tests.stub_models.openai import OpenAIStub
 
 START_TIMEOUT = 60.0  # a cold first start of a large native binary
@@ -323,3 +325,57 @@ async def test_claude_approved_for_always_from_the_queue_does_not_ask_again(star
     await run.until("second.txt created", lambda: (run.workdir / "second.txt").exists())
     await run.until_state(AgentState.IDLE)
     assert len(run.supervisor.state.decided) == 1 and run.supervisor.state.approvals == {}  # not asked again
+
+
+# --- Gemini CLI ---------------------------------------------------------------------------------------------------
+
+
+async def gemini(start: Starter, tmp_path: Path) -> tuple[Run, GeminiStub]:
+    stub = GeminiStub(model=gemini_cli.MODEL)
+    await stub.start()
+    work = tmp_path / "work"
+    work.mkdir()
+    argv, env = gemini_cli.prepare(tmp_path / "home", work, stub.url)
+    env.pop("GEMINI_CLI_NO_RELAUNCH", None)  # the gemini kind sets it itself
+    run = await start(AgentKind.GEMINI, stub, argv, env, work)
+    await run.until_state(AgentState.IDLE, START_TIMEOUT)
+    return run, stub
+
+
+async def test_gemini_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
+    run, stub = await gemini(start, tmp_path)
+    stub.hold()
+    stub.call_tool("run_shell_command", {"command": "touch hello.txt"})
+    stub.hold()
+    stub.say("Created hello.txt.")
+    await run.type_prompt("create hello.txt")
+    await run.until_state(AgentState.WORKING)
+    stub.release()
+    approval = await run.pending()
+    await run.until_state(AgentState.WAITING)
+    assert approval.command == "touch hello.txt"
+    run.decide(approval, approved=True)
+    await run.until("hello.txt created", lambda: (run.workdir / "hello.txt").exists())
+    await run.until_state(AgentState.WORKING)
+    stub.release()
+    await run.until_state(AgentState.IDLE)
+    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
+    assert run.states[-1] is AgentState.IDLE
+
+
+async def test_gemini_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
+    run, stub = await gemini(start, tmp_path)
+    stub.call_tool("run_shell_command", {"command": "touch denied.txt"})
+    await run.type_prompt("create denied.txt")
+    approval = await run.pending()
+    run.decide(approval, approved=False)
+    await run.until_state(AgentState.IDLE)  # "Request cancelled."
+    assert not (run.workdir / "denied.txt").exists()
+    assert run.supervisor.state.decided[approval.id].approved is False
+
+
+async def test_a_forced_api_error_in_gemini_shows_as_error(start: Starter, tmp_path: Path) -> None:
+    run, stub = await gemini(start, tmp_path)
+    stub.fail(400, "stub: forced failure")
+    await run.type_prompt("say hello")
+    await run.until_state(AgentState.ERROR)

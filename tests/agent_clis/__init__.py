@@ -1,6 +1,6 @@
 """The real agent programs for tests, installed on first use from their registries into `.agent-clis/`.
 
-Claude Code and Codex come from npm, aider from PyPI (into a venv of its own: it pins many packages).
+Claude Code, Codex and Gemini CLI come from npm, aider from PyPI (into a venv of its own: it pins many packages).
 A registry that cannot be reached makes the tests that need that program skip, saying why.
 """
 
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(os.environ.get("AGENT_CONSOLE_TEST_CLIS", Path(__file__).resolve().parents[2] / ".agent-clis"))
-NPM_PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex"}
+NPM_PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex", "gemini": "@google/gemini-cli"}
 INSTALL_TIMEOUT = 600
 
 
 def cli_path(kind: str) -> Path:
-    """The real program for `kind` ('claude', 'codex' or 'aider'), installing it if needed; skips the test
+    """The real program for `kind` ('claude', 'codex', 'gemini' or 'aider'), installing it if needed; skips the test
     with the installer's own words when it cannot be installed here."""
     ROOT.mkdir(parents=True, exist_ok=True)
     with open(ROOT / ".lock", "w") as lock:  # pytest-xdist workers or two sessions: one installer at a time

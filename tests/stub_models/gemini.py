@@ -1,0 +1,262 @@
+"""A scripted stand-in for the Gemini API on 127.0.0.1, for running Gemini CLI offline.
+
+Tests queue the replies of the conversation (`say`, `call_tool`, `fail`, `hold`); each streamed request of the
+conversation (`…:streamGenerateContent`) takes the next one, and an empty queue answers "Done.". Gemini CLI's
+side requests — `…:generateContent` with a JSON schema (next-speaker checks, routing, summaries), token counts,
+model listings — get a harmless answer and leave the script alone. Any other path is logged and answers `{}`.
+Every request is kept in `.requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_TEXT = "Done."
+
+
+@dataclass
+class Hold:
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Say:
+    text: str
+    stall: Hold | None = None
+
+
+@dataclass
+class CallTool:
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass
+class Fail:
+    status: int
+    message: str
+
+
+Reply = Say | CallTool | Fail | Hold
+
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+class GeminiStub:
+    """The Gemini API, answering from a script. `url` is the base URL as `GOOGLE_GEMINI_BASE_URL` wants it
+    (the SDK adds `/v1beta/models/…`)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL) -> None:
+        self.model = model
+        self.requests: list[dict[str, Any]] = []  # every request: method, path, query, headers, body, kind
+        self.unknown: list[str] = []  # paths the stub has no answer for
+        self._script: deque[Reply] = deque()
+        self._holds: deque[Hold] = deque()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # -- the script ---------------------------------------------------------------------------------
+
+    def say(self, text: str, stall: bool = False) -> None:
+        """The model answers with `text` and ends its turn; with `stall`, the answer stops halfway through
+        until `release()`."""
+        hold = None
+        if stall:
+            hold = Hold()
+            self._holds.append(hold)
+        self._script.append(Say(text, hold))
+
+    def call_tool(self, name: str, args: dict[str, Any]) -> None:
+        """The model calls the tool `name` (a functionCall), e.g. `run_shell_command` with `{"command": …}`."""
+        self._script.append(CallTool(name, dict(args)))
+
+    def fail(self, status: int, message: str) -> None:
+        """The request fails with HTTP `status` and a Google-style error body."""
+        self._script.append(Fail(status, message))
+
+    def hold(self) -> None:
+        """The request waits, unanswered, until `release()`; it then takes the next reply of the script."""
+        hold = Hold()
+        self._holds.append(hold)
+        self._script.append(hold)
+
+    def release(self) -> None:
+        """Lets the oldest hold (or stalled answer) go on."""
+        if not self._holds:
+            raise RuntimeError("release() without a hold() or say(stall=True) to release")
+        self._holds.popleft().released.set()
+
+    @property
+    def pending(self) -> int:
+        """Replies not yet taken."""
+        return len(self._script)
+
+    def conversation(self) -> list[dict[str, Any]]:
+        """The bodies of the requests that took a reply of the script."""
+        return [r["body"] for r in self.requests if r["kind"] == "main"]
+
+    # -- the server ---------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/{version}/models", self._models)
+        app.router.add_post("/{version}/models/{call}", self._call)
+        app.router.add_route("*", "/{tail:.*}", self._other)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        for hold in self._holds:  # a held request would keep the server from closing
+            hold.released.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> GeminiStub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _record(self, request: web.Request, kind: str) -> dict[str, Any]:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "headers": dict(request.headers),
+            "body": body,
+            "kind": kind,
+        }
+        self.requests.append(entry)
+        return entry
+
+    async def _next_reply(self) -> Reply:
+        while self._script:
+            reply = self._script.popleft()
+            if not isinstance(reply, Hold):
+                return reply
+            await reply.released.wait()
+        return Say(DEFAULT_TEXT)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        await self._record(request, "models")
+        model = {
+            "name": f"models/{self.model}",
+            "displayName": self.model,
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+        }
+        return web.json_response({"models": [model]})
+
+    async def _other(self, request: web.Request) -> web.Response:
+        await self._record(request, "unknown")
+        self.unknown.append(f"{request.method} {request.path}")
+        return web.json_response({})
+
+    async def _call(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["call"].partition(":")
+        if method == "streamGenerateContent":
+            await self._record(request, "main")
+            reply = await self._next_reply()
+            if isinstance(reply, Fail):
+                return _error(reply)
+            if isinstance(reply, CallTool):
+                parts = [{"functionCall": {"name": reply.name, "args": reply.args}}]
+                return await self._stream(request, [parts], model)
+            return await self._stream(request, _halves(reply.text, reply.stall), model)
+        entry = await self._record(request, "side")
+        body = entry["body"] if isinstance(entry["body"], dict) else {}
+        if method == "countTokens":
+            return web.json_response({"totalTokens": _token_estimate(body)})
+        if method == "embedContent":
+            return web.json_response({"embedding": {"values": [0.0] * 8}})
+        if method == "generateContent":
+            config = body.get("generationConfig") or {}
+            schema = config.get("responseJsonSchema") or config.get("responseSchema")
+            text = json.dumps(_fill(schema)) if schema else "Stub session"
+            return web.json_response(_response([{"text": text}], model, finish=True))
+        self.unknown.append(f"{request.method} {request.path}")
+        return web.json_response({})
+
+    async def _stream(self, request: web.Request, chunks: list[list[dict] | Hold], model: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        for index, chunk in enumerate(chunks):
+            if isinstance(chunk, Hold):
+                await chunk.released.wait()
+                continue
+            data = _response(chunk, model, finish=index == len(chunks) - 1)
+            await response.write(f"data: {json.dumps(data)}\r\n\r\n".encode())
+        await response.write_eof()
+        return response
+
+
+def _response(parts: list[dict[str, Any]], model: str, finish: bool) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if finish:
+        candidate["finishReason"] = "STOP"
+    usage = {"promptTokenCount": 100, "candidatesTokenCount": 10, "totalTokenCount": 110}
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
+
+
+def _halves(text: str, stall: Hold | None) -> list[list[dict] | Hold]:
+    """The text in two chunks, with the stall (if any) between them, at a line break when there is one."""
+    if stall is None:
+        return [[{"text": text}]]
+    cut = text.rfind("\n", 0, len(text) // 2 + 1) + 1 or len(text) // 2
+    return [[{"text": text[:cut]}], stall, [{"text": text[cut:]}]]
+
+
+def _fill(schema: dict[str, Any]) -> Any:
+    """A value that fits a JSON schema. For enums the first value, except that a "user" choice wins: the
+    next-speaker check then hands the turn back instead of making the model go on."""
+    kind = str(schema.get("type", "object")).lower()
+    if "enum" in schema:
+        choices = list(schema["enum"])
+        return "user" if "user" in choices else choices[0]
+    if kind == "object":
+        return {key: _fill(value) for key, value in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        return 0
+    if kind == "boolean":
+        return False
+    return "stub"
+
+
+def _token_estimate(body: dict[str, Any]) -> int:
+    return max(1, len(json.dumps(body)) // 4)
+
+
+def _error(reply: Fail) -> web.Response:
+    error = {"code": reply.status, "message": reply.message, "status": _STATUS.get(reply.status, "UNKNOWN")}
+    return web.json_response({"error": error}, status=reply.status)
