@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 SETTLE_SECONDS = 0.15  # output this recent means the program is still drawing: read a little later
+PROMPT_SETTLE_SECONDS = 0.3  # a prompt must stay this long to be one (not a frame drawn on the way elsewhere)
 ANSWERED_IN_PANE = "answered in the pane"
 
 
@@ -51,6 +52,7 @@ class _Watch:
     stalled: bool = False
     prompt: str | None = None  # the open approval of the prompt on screen
     prompt_request: str | None = None
+    asking_since: float | None = None  # when the screen started to show the prompt not yet in the queue
     last: Detection | None = None
 
 
@@ -190,8 +192,17 @@ class ScreenReader:
                 return
             # answered in the pane: a program that goes back to its prompt or fails was told no
             self._close_prompt(watch, approved=reading.state not in (AgentState.IDLE, AgentState.ERROR))
-        if asking:
-            self.open_prompt(agent, reading.request or _describe(reading), reading.command, "screen", reading)
+            watch.asking_since = None
+        if not asking:
+            watch.asking_since = None
+            return
+        now = time.monotonic()
+        if watch.asking_since is None:
+            watch.asking_since = now
+        if now - watch.asking_since < PROMPT_SETTLE_SECONDS:
+            self.schedule(agent, PROMPT_SETTLE_SECONDS - (now - watch.asking_since) + 0.01)
+            return
+        self.open_prompt(agent, reading.request or _describe(reading), reading.command, "screen", reading)
 
     def open_prompt(
         self, agent: str, text: str, command: str | None, source: str, reading: Detection | None = None

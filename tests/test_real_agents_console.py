@@ -99,6 +99,9 @@ Starter = Callable[..., Awaitable[Run]]
 
 @pytest.fixture
 async def start(tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # the panes stand for a user's terminal, not a CI job's (Gemini CLI runs headless when CI=true)
+    for name in ("CI", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="acra", dir="/tmp"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -324,7 +327,8 @@ async def test_claude_approved_for_always_from_the_queue_does_not_ask_again(star
     await run.type_prompt("create second.txt")
     await run.until("second.txt created", lambda: (run.workdir / "second.txt").exists())
     await run.until_state(AgentState.IDLE)
-    assert len(run.supervisor.state.decided) == 1 and run.supervisor.state.approvals == {}  # not asked again
+    decided, pending = run.supervisor.state.decided, run.supervisor.state.approvals
+    assert (list(decided), pending) == ([approval.id], {}), (decided, pending)  # not asked again
 
 
 # --- Gemini CLI ---------------------------------------------------------------------------------------------------

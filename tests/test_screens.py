@@ -184,3 +184,17 @@ async def test_the_explain_command_asks_the_serving_console(running, tmp_path) -
     assert (printed["agent"], printed["state"], printed["screen"]["rule"]) == ("ann", "waiting", "yes-no-question")
     code, _, err = await explain("zed", "--org", "screens")
     assert code == 1 and "no agent named 'zed' in org 'screens'" in err and "Traceback" not in err
+
+
+async def test_a_question_gone_in_a_flash_never_reaches_the_queue(running, tmp_path) -> None:
+    flash = 'read -r -t 0.25 -p "Go on? [y/N] " answer; echo " (no answer)"; exec sleep 600'
+    agent = Agent(name="eve", team="t", command=f"bash --norc --noprofile -c '{flash}'", cwd=tmp_path)
+    supervisor = await running(agent)
+    pane = supervisor.pane_of("eve")
+    for _ in range(100):
+        if "(no answer)" in await supervisor.backend.capture(pane):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # time for any read, and any settle, to have happened
+    assert prompts(supervisor) == []
+    assert supervisor.state.approvals == {}
