@@ -51,7 +51,7 @@ class _Watch:
     stall_handle: asyncio.TimerHandle | None = None
     stalled: bool = False
     prompt: str | None = None  # the open approval of the prompt on screen
-    prompt_request: str | None = None
+    prompt_request: str | None = None  # the request as the screen shows it (None: not seen on screen yet)
     asking_since: float | None = None  # when the screen started to show the prompt not yet in the queue
     last: Detection | None = None
 
@@ -82,7 +82,7 @@ class ScreenReader:
             if approval.agent == agent and approval.source in ("screen", "hook")
         ]
         if pending:  # a prompt found before a restart of the console is still the one on screen
-            watch.prompt, watch.prompt_request = pending[-1].id, pending[-1].text
+            watch.prompt = pending[-1].id
         self.schedule(agent)
 
     def forget(self, agent: str) -> None:
@@ -187,7 +187,10 @@ class ScreenReader:
         asking = reading.state is AgentState.WAITING
         request = reading.request or reading.command
         if watch.prompt is not None:
-            replaced = asking and request is not None and watch.prompt_request not in (None, request)
+            if asking and watch.prompt_request is None:
+                watch.prompt_request = request  # the prompt a hook reported (or found before a restart), now seen
+                return
+            replaced = asking and request is not None and watch.prompt_request != request
             if asking and not replaced:
                 return
             # answered in the pane: a program that goes back to its prompt or fails was told no
@@ -211,7 +214,8 @@ class ScreenReader:
         watch = self._watches.get(agent)
         if watch is None or watch.prompt is not None:
             return None
-        watch.prompt, watch.prompt_request = f"p{secrets.token_hex(4)}", text
+        watch.prompt = f"p{secrets.token_hex(4)}"
+        watch.prompt_request = (reading.request or reading.command) if reading else None
         self.supervisor.submit(
             SUPERVISOR,
             PromptSeen(

@@ -198,3 +198,20 @@ async def test_a_question_gone_in_a_flash_never_reaches_the_queue(running, tmp_p
     await asyncio.sleep(1.0)  # time for any read, and any settle, to have happened
     assert prompts(supervisor) == []
     assert supervisor.state.approvals == {}
+
+
+async def test_a_prompt_a_hook_reported_is_the_one_then_seen_on_screen(running, tmp_path) -> None:
+    agent = Agent(name="fay", team="t", command="bash --norc --noprofile", cwd=tmp_path)
+    supervisor = await running(agent)
+    request = {"hook_event_name": "PermissionRequest", "tool_name": "Bash", "tool_input": {"command": "rm -rf build"}}
+    supervisor.hook("fay", "claude", request)  # the hook comes first, its prompt a moment later
+    pane = supervisor.pane_of("fay")
+    await supervisor.backend.send_text(pane, "clear; read -r -p 'Delete build? [y/N] ' answer\n")
+    await until(lambda: supervisor.state.agents["fay"].screen_state is AgentState.WAITING, what="the prompt on screen")
+    await asyncio.sleep(0.6)  # past the prompt settle: a second entry would be open by now
+    (approval,) = supervisor.state.approvals.values()
+    assert (approval.source, approval.command) == ("hook", "rm -rf build")
+    await supervisor.backend.send_keys(pane, ["n", "Enter"])
+    decided = await until(lambda: supervisor.state.decided.get(approval.id), what="the answer seen on screen")
+    assert decided.reason == ANSWERED_IN_PANE
+    assert len(prompts(supervisor)) == 1
