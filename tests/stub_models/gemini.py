@@ -9,39 +9,21 @@ Every request is kept in `.requests`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from .script import Fail, Hold, Say, ScriptedServer
+
 DEFAULT_MODEL = "gemini-2.5-flash"
-DEFAULT_TEXT = "Done."
-
-
-@dataclass
-class Hold:
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass
-class Say:
-    text: str
-    stall: Hold | None = None
 
 
 @dataclass
 class CallTool:
     name: str
     args: dict[str, Any]
-
-
-@dataclass
-class Fail:
-    status: int
-    message: str
 
 
 Reply = Say | CallTool | Fail | Hold
@@ -57,54 +39,20 @@ _STATUS = {
 }
 
 
-class GeminiStub:
+class GeminiStub(ScriptedServer):
     """The Gemini API, answering from a script. `url` is the base URL as `GOOGLE_GEMINI_BASE_URL` wants it
     (the SDK adds `/v1beta/models/…`)."""
 
     def __init__(self, model: str = DEFAULT_MODEL) -> None:
+        super().__init__()
         self.model = model
-        self.requests: list[dict[str, Any]] = []  # every request: method, path, query, headers, body, kind
         self.unknown: list[str] = []  # paths the stub has no answer for
-        self._script: deque[Reply] = deque()
-        self._holds: deque[Hold] = deque()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     # -- the script ---------------------------------------------------------------------------------
-
-    def say(self, text: str, stall: bool = False) -> None:
-        """The model answers with `text` and ends its turn; with `stall`, the answer stops halfway through
-        until `release()`."""
-        hold = None
-        if stall:
-            hold = Hold()
-            self._holds.append(hold)
-        self._script.append(Say(text, hold))
 
     def call_tool(self, name: str, args: dict[str, Any]) -> None:
         """The model calls the tool `name` (a functionCall), e.g. `run_shell_command` with `{"command": …}`."""
         self._script.append(CallTool(name, dict(args)))
-
-    def fail(self, status: int, message: str) -> None:
-        """The request fails with HTTP `status` and a Google-style error body."""
-        self._script.append(Fail(status, message))
-
-    def hold(self) -> None:
-        """The request waits, unanswered, until `release()`; it then takes the next reply of the script."""
-        hold = Hold()
-        self._holds.append(hold)
-        self._script.append(hold)
-
-    def release(self) -> None:
-        """Lets the oldest hold (or stalled answer) go on."""
-        if not self._holds:
-            raise RuntimeError("release() without a hold() or say(stall=True) to release")
-        self._holds.popleft().released.set()
-
-    @property
-    def pending(self) -> int:
-        """Replies not yet taken."""
-        return len(self._script)
 
     def conversation(self) -> list[dict[str, Any]]:
         """The bodies of the requests that took a reply of the script."""
@@ -116,29 +64,10 @@ class GeminiStub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_get("/{version}/models", self._models)
         app.router.add_post("/{version}/models/{call}", self._call)
         app.router.add_route("*", "/{tail:.*}", self._other)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        for hold in self._holds:  # a held request would keep the server from closing
-            hold.released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> GeminiStub:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def _record(self, request: web.Request, kind: str) -> dict[str, Any]:
         raw = await request.read()
@@ -156,14 +85,6 @@ class GeminiStub:
         }
         self.requests.append(entry)
         return entry
-
-    async def _next_reply(self) -> Reply:
-        while self._script:
-            reply = self._script.popleft()
-            if not isinstance(reply, Hold):
-                return reply
-            await reply.released.wait()
-        return Say(DEFAULT_TEXT)
 
     async def _models(self, request: web.Request) -> web.Response:
         await self._record(request, "models")
@@ -185,7 +106,7 @@ class GeminiStub:
         model, _, method = request.match_info["call"].partition(":")
         if method == "streamGenerateContent":
             await self._record(request, "main")
-            reply = await self._next_reply()
+            reply = await self._take()
             if isinstance(reply, Fail):
                 return _error(reply)
             if isinstance(reply, CallTool):

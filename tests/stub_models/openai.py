@@ -9,29 +9,18 @@ alone; any other path answers `{}`. Served: `POST /v1/responses` (Codex, streame
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import shlex
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from .script import Fail, Hold, Say, ScriptedServer
+
 DEFAULT_MODEL = "gpt-stub"
-
-
-@dataclass
-class Hold:
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass
-class Say:
-    text: str
-    stall: Hold | None = None
 
 
 @dataclass
@@ -47,37 +36,18 @@ class EditFile:
     content: str
 
 
-@dataclass
-class Fail:
-    status: int
-    message: str
-
-
 Reply = Say | RunCommand | EditFile | Fail | Hold
 
 
-class OpenAIStub:
+class OpenAIStub(ScriptedServer):
     """The OpenAI API, answering from a script. `url` is the base URL with `/v1`, as the programs want it."""
 
     def __init__(self, model: str = DEFAULT_MODEL) -> None:
+        super().__init__()
         self.model = model
-        self.requests: list[dict[str, Any]] = []  # every request: method, path, headers, body (parsed JSON)
-        self._script: deque[Reply] = deque()
-        self._holds: deque[Hold] = deque()
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     # -- the script ---------------------------------------------------------------------------------
-
-    def say(self, text: str, stall: bool = False) -> None:
-        """The assistant answers with `text` and ends its turn; with `stall`, the answer stops halfway through
-        until `release()` (a program caught in the middle of a streamed answer)."""
-        hold = None
-        if stall:
-            hold = Hold()
-            self._holds.append(hold)
-        self._script.append(Say(text, hold))
 
     def run_command(self, argv: list[str], escalated: bool = True, justification: str | None = None) -> None:
         """Codex: call `exec_command`; `escalated` asks to run outside the sandbox, which needs approval.
@@ -89,27 +59,6 @@ class OpenAIStub:
         aider ask "Create new file?")."""
         self._script.append(EditFile(path, content))
 
-    def fail(self, status: int, message: str) -> None:
-        """The request fails with HTTP `status` and an OpenAI-style error body."""
-        self._script.append(Fail(status, message))
-
-    def hold(self) -> None:
-        """The request waits, unanswered, until `release()`; it then takes the next reply of the script."""
-        hold = Hold()
-        self._holds.append(hold)
-        self._script.append(hold)
-
-    def release(self) -> None:
-        """Lets the oldest hold (or stalled answer) go on."""
-        if not self._holds:
-            raise RuntimeError("release() without a hold() or say(stall=True) to release")
-        self._holds.popleft().released.set()
-
-    @property
-    def pending(self) -> int:
-        """Replies not yet taken."""
-        return len(self._script)
-
     def conversation(self) -> list[dict[str, Any]]:
         """The bodies of the requests that took a reply of the script."""
         return [r["body"] for r in self.requests if r.get("scripted")]
@@ -120,28 +69,11 @@ class OpenAIStub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}/v1"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_route("*", "/{tail:.*}", self._other)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> OpenAIStub:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def _record(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()
@@ -155,12 +87,7 @@ class OpenAIStub:
 
     async def _next_reply(self, entry: dict[str, Any]) -> Reply:
         entry["scripted"] = True
-        while self._script:
-            reply = self._script.popleft()
-            if not isinstance(reply, Hold):
-                return reply
-            await reply.released.wait()
-        return Say("Done.")
+        return await self._take()
 
     async def _models(self, request: web.Request) -> web.Response:
         await self._record(request)
