@@ -31,39 +31,10 @@ from agent_console.terminal.base import (
 from agent_console.terminal.tmux import TmuxBackend
 
 from .conftest import tmux
+from .event_recorder import Recorder
 
 SIZE = (160, 48)
 TOKEN = "conformance-token-1"
-
-
-class Recorder:
-    """Collects a backend's pushed events in the background; waits are bounded."""
-
-    def __init__(self, backend: Any) -> None:
-        self.events: list[TerminalEvent] = []
-        self._changed = asyncio.Event()
-        self._stream = backend.events()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for event in self._stream:
-            self.events.append(event)
-            self._changed.set()
-
-    async def wait_for(self, predicate: Callable[[TerminalEvent], Any], timeout: float = 10.0, start: int = 0) -> Any:
-        async def wait() -> TerminalEvent:
-            while True:
-                for event in self.events[start:]:
-                    if predicate(event):
-                        return event
-                self._changed.clear()
-                await self._changed.wait()
-
-        return await asyncio.wait_for(wait(), timeout)
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def screen_shows(backend: Any, recorder: Recorder, pane: str, text: str, timeout: float = 10.0) -> str:

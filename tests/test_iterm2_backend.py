@@ -30,7 +30,7 @@ from agent_console.terminal.iterm2 import ITerm2Backend, command_line, key_text,
 from agent_console.terminal.iterm2_layout import cell_shape, shape_text, split_steps
 from agent_console.terminal.select import choose_backend
 
-from .test_backend_conformance import Recorder
+from .event_recorder import Recorder
 
 # ------------------------------------------------------------------------------------------ pure parts
 

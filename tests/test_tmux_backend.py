@@ -16,11 +16,11 @@ from agent_console.terminal.base import (
     PaneFocused,
     PaneOutput,
     PaneStyle,
-    TerminalEvent,
 )
 from agent_console.terminal.tmux import TmuxBackend, layout_checksum, layout_panes
 
 from .conftest import tmux
+from .event_recorder import Recorder
 
 
 @pytest.fixture
@@ -30,38 +30,6 @@ async def backend(tmux_socket: str, tmp_path: Path):
     await terminal.hold_window("@0")
     yield terminal
     await terminal.close()
-
-
-class Recorder:
-    """Collects a backend's pushed events in the background."""
-
-    def __init__(self, backend: TmuxBackend) -> None:
-        self.events: list[TerminalEvent] = []
-        self._changed = asyncio.Event()
-        self._stream = backend.events()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async for event in self._stream:
-            self.events.append(event)
-            self._changed.set()
-
-    async def wait_for(self, predicate, timeout: float = 5.0) -> TerminalEvent:
-        async def wait() -> TerminalEvent:
-            while True:
-                for event in self.events:
-                    if predicate(event):
-                        return event
-                self._changed.clear()
-                await self._changed.wait()
-
-        return await asyncio.wait_for(wait(), timeout)
-
-    def output(self, pane: str) -> bytes:
-        return b"".join(e.data for e in self.events if isinstance(e, PaneOutput) and e.pane == pane)
-
-    async def stop(self) -> None:
-        self._task.cancel()
 
 
 @pytest.fixture
