@@ -84,6 +84,34 @@ class Run:
     def decide(self, approval: PendingApproval, approved: bool) -> None:
         self.supervisor.submit(HUMAN, ApprovalDecided(id=approval.id, approved=approved))
 
+    async def approve_and_finish(self, approval: PendingApproval, made: str, release: Callable[[], None]) -> None:
+        """Approved from the queue: `made` appears, the agent works on until `release` lets its next reply go,
+        then idles; the console followed every step from the start."""
+        self.decide(approval, approved=True)
+        await self.until(f"{made} created", lambda: (self.workdir / made).exists())
+        await self.until_state(AgentState.WORKING)
+        release()
+        await self.until_state(AgentState.IDLE)
+        assert in_order(self.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
+        assert self.states[-1] is AgentState.IDLE
+        assert self.supervisor.state.decided[approval.id].approved is True
+        assert self.supervisor.state.approvals == {}
+
+    async def deny_and_check(self, approval: PendingApproval, not_made: str) -> None:
+        """Denied from the queue: the agent is idle again, `not_made` never appears, the queue is empty."""
+        self.decide(approval, approved=False)
+        await self.until_state(AgentState.IDLE)
+        await asyncio.sleep(1.0)  # time for a command that should not run to have run
+        assert not (self.workdir / not_made).exists()
+        assert self.supervisor.state.decided[approval.id].approved is False
+        assert self.supervisor.state.approvals == {}
+        assert self.state is AgentState.IDLE
+
+    async def error_on_prompt(self) -> None:
+        """The stub is set to fail: a prompt makes the console show the agent in error."""
+        await self.type_prompt("say hello")
+        await self.until_state(AgentState.ERROR)
+
 
 def in_order(seen: list[AgentState], expected: list[AgentState]) -> bool:
     """Whether `expected` appears in `seen` as a subsequence."""
@@ -165,15 +193,7 @@ async def test_claude_is_followed_through_an_approval_from_the_queue(start: Star
     stub: AnthropicStub = run.stub  # type: ignore[assignment]
     stub.hold()
     stub.say("Created hello.txt.")
-    run.decide(approval, approved=True)
-    await run.until("hello.txt created", lambda: (run.workdir / "hello.txt").exists())
-    await run.until_state(AgentState.WORKING)
-    stub.release()
-    await run.until_state(AgentState.IDLE)
-    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
-    assert run.states[-1] is AgentState.IDLE
-    assert run.supervisor.state.approvals == {}
-    assert run.supervisor.state.decided[approval.id].approved is True
+    await run.approve_and_finish(approval, "hello.txt", stub.release)
     view = run.supervisor.state.agents["agent"]
     assert (view.hook_event, view.hook_state) == ("Stop", AgentState.IDLE)  # the hooks were wired and heard
 
@@ -181,13 +201,7 @@ async def test_claude_is_followed_through_an_approval_from_the_queue(start: Star
 async def test_claude_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
     run = await claude(start, tmp_path)
     approval = await claude_asks_to_touch(run)
-    run.decide(approval, approved=False)
-    await run.until_state(AgentState.IDLE)  # Escape: "Interrupted · What should Claude do instead?"
-    await asyncio.sleep(1.0)
-    assert not (run.workdir / "hello.txt").exists()
-    assert run.supervisor.state.decided[approval.id].approved is False
-    assert run.supervisor.state.approvals == {}
-    assert run.state is AgentState.IDLE
+    await run.deny_and_check(approval, "hello.txt")  # Escape: "Interrupted · What should Claude do instead?"
 
 
 async def test_claude_answered_in_its_own_pane_leaves_the_queue(start: Starter, tmp_path: Path) -> None:
@@ -203,11 +217,27 @@ async def test_a_forced_api_error_in_claude_shows_as_error(start: Starter, tmp_p
     run = await claude(start, tmp_path)
     stub: AnthropicStub = run.stub  # type: ignore[assignment]
     stub.fail(400, "invalid_request_error", "stub: forced failure")
-    await run.type_prompt("say hello")
-    await run.until_state(AgentState.ERROR)
+    await run.error_on_prompt()
     view = run.supervisor.state.agents["agent"]
     assert view.hook_event == "StopFailure"
     assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.ERROR])
+
+
+async def test_claude_approved_for_always_from_the_queue_does_not_ask_again(start: Starter, tmp_path: Path) -> None:
+    run = await claude(start, tmp_path)
+    approval = await claude_asks_to_touch(run)
+    stub: AnthropicStub = run.stub  # type: ignore[assignment]
+    stub.say("Created hello.txt.")
+    await run.supervisor.decide(approval.id, True, None, always=True)  # the kind's approve_always key: 2
+    await run.until_state(AgentState.IDLE)
+    assert (run.workdir / "hello.txt").exists()
+    stub.use_tool("Bash", {"command": "touch second.txt", "description": "Create second.txt"})
+    stub.say("Created second.txt.")
+    await run.type_prompt("create second.txt")
+    await run.until("second.txt created", lambda: (run.workdir / "second.txt").exists())
+    await run.until_state(AgentState.IDLE)
+    decided, pending = run.supervisor.state.decided, run.supervisor.state.approvals
+    assert (list(decided), pending) == ([approval.id], {}), (decided, pending)  # not asked again
 
 
 # --- Codex --------------------------------------------------------------------------------------------------------
@@ -239,14 +269,7 @@ async def test_codex_is_followed_through_an_approval_from_the_queue(start: Start
     await run.until_state(AgentState.WAITING)
     assert approval.command == "touch hello.txt" and approval.source == "screen"
     assert not (run.workdir / "hello.txt").exists()
-    run.decide(approval, approved=True)
-    await run.until("hello.txt created", lambda: (run.workdir / "hello.txt").exists())
-    await run.until_state(AgentState.WORKING)
-    stub.release()
-    await run.until_state(AgentState.IDLE)
-    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
-    assert run.states[-1] is AgentState.IDLE
-    assert run.supervisor.state.decided[approval.id].approved is True
+    await run.approve_and_finish(approval, "hello.txt", stub.release)
     # its notify program was wired and reported the end of the turn
     await run.until("codex's notify", lambda: run.supervisor.state.agents["agent"].hook_event == "agent-turn-complete")
 
@@ -256,19 +279,13 @@ async def test_codex_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp
     stub.run_command(["touch", "denied.txt"])
     await run.type_prompt("create denied.txt")
     approval = await run.pending()
-    run.decide(approval, approved=False)
-    await run.until_state(AgentState.IDLE)  # "Conversation interrupted"
-    await asyncio.sleep(1.0)
-    assert not (run.workdir / "denied.txt").exists()
-    assert run.supervisor.state.decided[approval.id].approved is False
-    assert run.supervisor.state.approvals == {}
+    await run.deny_and_check(approval, "denied.txt")  # "Conversation interrupted"
 
 
 async def test_a_forced_api_error_in_codex_shows_as_error(start: Starter, tmp_path: Path) -> None:
     run, stub = await openai_agent(start, tmp_path, AgentKind.CODEX)
     stub.fail(400, "stub: forced failure")
-    await run.type_prompt("say hello")
-    await run.until_state(AgentState.ERROR)
+    await run.error_on_prompt()
     assert run.supervisor.state.agents["agent"].screen_rule is not None
 
 
@@ -300,35 +317,13 @@ async def test_aider_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp
     await run.type_prompt("create denied.txt")
     approval = await run.pending()
     assert "Create new file?" in approval.text
-    run.decide(approval, approved=False)
-    await run.until_state(AgentState.IDLE)  # "Skipping edits to denied.txt"
-    assert not (run.workdir / "denied.txt").exists()
-    assert run.supervisor.state.decided[approval.id].approved is False
-    assert run.supervisor.state.approvals == {}
+    await run.deny_and_check(approval, "denied.txt")  # "Skipping edits to denied.txt"
 
 
 async def test_a_forced_api_error_in_aider_shows_as_error(start: Starter, tmp_path: Path) -> None:
     run, stub = await openai_agent(start, tmp_path, AgentKind.AIDER)
     stub.fail(400, "stub: forced failure")
-    await run.type_prompt("say hello")
-    await run.until_state(AgentState.ERROR)
-
-
-async def test_claude_approved_for_always_from_the_queue_does_not_ask_again(start: Starter, tmp_path: Path) -> None:
-    run = await claude(start, tmp_path)
-    approval = await claude_asks_to_touch(run)
-    stub: AnthropicStub = run.stub  # type: ignore[assignment]
-    stub.say("Created hello.txt.")
-    await run.supervisor.decide(approval.id, True, None, always=True)  # the kind's approve_always key: 2
-    await run.until_state(AgentState.IDLE)
-    assert (run.workdir / "hello.txt").exists()
-    stub.use_tool("Bash", {"command": "touch second.txt", "description": "Create second.txt"})
-    stub.say("Created second.txt.")
-    await run.type_prompt("create second.txt")
-    await run.until("second.txt created", lambda: (run.workdir / "second.txt").exists())
-    await run.until_state(AgentState.IDLE)
-    decided, pending = run.supervisor.state.decided, run.supervisor.state.approvals
-    assert (list(decided), pending) == ([approval.id], {}), (decided, pending)  # not asked again
+    await run.error_on_prompt()
 
 
 # --- Gemini CLI ---------------------------------------------------------------------------------------------------
@@ -358,13 +353,7 @@ async def test_gemini_is_followed_through_an_approval_from_the_queue(start: Star
     approval = await run.pending()
     await run.until_state(AgentState.WAITING)
     assert approval.command == "touch hello.txt"
-    run.decide(approval, approved=True)
-    await run.until("hello.txt created", lambda: (run.workdir / "hello.txt").exists())
-    await run.until_state(AgentState.WORKING)
-    stub.release()
-    await run.until_state(AgentState.IDLE)
-    assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.WAITING, AgentState.WORKING])
-    assert run.states[-1] is AgentState.IDLE
+    await run.approve_and_finish(approval, "hello.txt", stub.release)
 
 
 async def test_gemini_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
@@ -372,14 +361,10 @@ async def test_gemini_denied_from_the_queue_is_seen_as_denied(start: Starter, tm
     stub.call_tool("run_shell_command", {"command": "touch denied.txt"})
     await run.type_prompt("create denied.txt")
     approval = await run.pending()
-    run.decide(approval, approved=False)
-    await run.until_state(AgentState.IDLE)  # "Request cancelled."
-    assert not (run.workdir / "denied.txt").exists()
-    assert run.supervisor.state.decided[approval.id].approved is False
+    await run.deny_and_check(approval, "denied.txt")  # "Request cancelled."
 
 
 async def test_a_forced_api_error_in_gemini_shows_as_error(start: Starter, tmp_path: Path) -> None:
     run, stub = await gemini(start, tmp_path)
     stub.fail(400, "stub: forced failure")
-    await run.type_prompt("say hello")
-    await run.until_state(AgentState.ERROR)
+    await run.error_on_prompt()
