@@ -23,7 +23,7 @@ from agent_console.agents.events import (
     StateObserved,
 )
 from agent_console.agents.kinds import Detection, KindDefinition, KindError, detect, load_kind, normalized
-from agent_console.agents.kinds.hooks import HookReading
+from agent_console.agents.kinds.hooks import HookReading, brief
 from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE
 
 from .terminal.base import BackendError
@@ -175,7 +175,7 @@ class ScreenReader:
                 source="screen",
                 rule=reading.rule,
                 confidence=reading.confidence,
-                detail=_short(reading.command or reading.request),
+                detail=brief(reading.command or reading.request),
             ),
         )
         if outweighs and fresh_for > 0:
@@ -292,10 +292,3 @@ class ScreenReader:
 def _describe(reading: Detection) -> str:
     options = " / ".join(option.label for option in reading.options)
     return f"{reading.rule}: {options}" if options else f"the program asks ({reading.rule})"
-
-
-def _short(text: str | None) -> str | None:
-    if not text:
-        return None
-    text = " ".join(text.split())
-    return text if len(text) <= 500 else text[:499] + "…"

@@ -50,22 +50,22 @@ def read_claude_hook(payload: dict) -> HookReading:
         message = str(payload.get("message") or "")
         kind = payload.get("notification_type")  # permission_prompt, idle_prompt (older versions: message only)
         asks = kind == "permission_prompt" or (kind is None and "permission" in message.lower())
-        return HookReading(AgentState.WAITING if asks else AgentState.IDLE, event, detail=_short(message))
+        return HookReading(AgentState.WAITING if asks else AgentState.IDLE, event, detail=brief(message))
     state = _CLAUDE_STATES.get(event)
     if state is None:
         return HookReading(AgentState.UNKNOWN, event)
     if event in ("Stop", "StopFailure"):
-        return HookReading(state, event, detail=_short(str(payload.get("last_assistant_message") or "")))
+        return HookReading(state, event, detail=brief(str(payload.get("last_assistant_message") or "")))
     if event == "UserPromptSubmit":
-        return HookReading(state, event, detail=_short(str(payload.get("prompt") or "")))
+        return HookReading(state, event, detail=brief(str(payload.get("prompt") or "")))
     if event in ("PreToolUse", "PostToolUse", "PermissionRequest"):
         tool = str(payload.get("tool_name") or "a tool")
         tool_input = payload.get("tool_input")
         command = _tool_command(tool_input)
         described = _tool_description(tool, tool_input, command)
         if event == "PermissionRequest":
-            return HookReading(state, event, detail=_short(described), request=described, command=command)
-        return HookReading(state, event, detail=_short(described))
+            return HookReading(state, event, detail=brief(described), request=described, command=command)
+        return HookReading(state, event, detail=brief(described))
     return HookReading(state, event)
 
 
@@ -79,7 +79,7 @@ def read_codex_notify(payload: dict) -> HookReading:
         if isinstance(asked, list) and asked and str(asked[0]).startswith(CODEX_TITLE_REQUEST):
             return HookReading(AgentState.UNKNOWN, kind)  # Codex naming the thread: a turn of its own, not ours
         message = payload.get("last-assistant-message")
-        return HookReading(AgentState.IDLE, kind, detail=_short(str(message)) if message else None)
+        return HookReading(AgentState.IDLE, kind, detail=brief(str(message)) if message else None)
     return HookReading(AgentState.UNKNOWN, kind)
 
 
@@ -101,8 +101,9 @@ def _tool_description(tool: str, tool_input: object, command: str | None) -> str
     return tool
 
 
-def _short(text: str) -> str | None:
-    text = " ".join(text.split())
+def brief(text: str | None) -> str | None:
+    """`text` on one line, cut to what an observation's detail holds; None when there is nothing to say."""
+    text = " ".join((text or "").split())
     if not text:
         return None
     return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
