@@ -164,3 +164,17 @@ def test_inside_tmux_the_default_server_is_the_current_one(monkeypatch: pytest.M
     assert tmux_base_command("private")[1:] == ["-L", "private"]  # an explicit socket name wins
     monkeypatch.delenv("TMUX")
     assert tmux_base_command(None)[1:] == []
+
+
+async def test_a_command_whose_caller_gave_up_does_not_break_the_replies_after_it(client: TmuxControlClient) -> None:
+    abandoned = asyncio.create_task(client.command("display-message -p first"))
+    for _ in range(100):  # until it is written: its reply cannot have been read in the same turn of the loop
+        if client._pending:
+            break
+        await asyncio.sleep(0)
+    abandoned.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await abandoned
+    # the reply still pairs with the abandoned command; the next one gets its own
+    assert await asyncio.wait_for(client.command("display-message -p next"), 5) == ["next"]
+    assert client.connected

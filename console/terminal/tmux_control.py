@@ -215,7 +215,9 @@ class TmuxControlClient:
                     if ended and line.split(b" ", 1)[1] == block_key:
                         ok = line.startswith(b"%end ")
                         if block_is_reply and self._pending:
-                            self._pending.popleft().set_result((ok, block))
+                            waiter = self._pending.popleft()  # the reply pairs with it even if its caller gave up
+                            if not waiter.done():
+                                waiter.set_result((ok, block))
                         elif not ok and self._ready is not None and not self._ready.done():
                             # The attach command itself failed (no session, no server).
                             self.exit_reason = " ".join(block).strip()
