@@ -45,7 +45,7 @@ from agent_console.widgets import (
     OrgTree,
     TraceView,
 )
-from agent_console.widgets.formatting import format_age, one_line
+from agent_console.widgets.formatting import agent_text, format_age
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 NOW = T0 + 600
@@ -169,7 +169,7 @@ def test_themes_are_named_and_the_stylesheet_ships_with_the_package() -> None:
     assert CONSOLE_TCSS.is_file() and "#approvals" in CONSOLE_TCSS.read_text()
 
 
-def test_format_age_and_one_line() -> None:
+def test_format_age_and_agent_text() -> None:
     assert [format_age(s) for s in (None, -2, 0, 3.9, 59, 60, 119, 3599, 3600, 86_399, 86_400 * 3)] == [
         "—",
         "0s",
@@ -183,9 +183,10 @@ def test_format_age_and_one_line() -> None:
         "23h",
         "3d",
     ]
-    assert one_line("short", 10) == "short"
-    assert one_line("a much longer text", 8) == "a much …"
-    assert one_line("first\nsecond", 40) == "first ⏎ second"
+    assert agent_text("short", 10).plain == "short"
+    assert agent_text("a much longer text than fits", 24).plain == "a much l…(+17 chars)…its"
+    assert agent_text("first\nsecond", 40).plain == "first⏎second"
+    assert agent_text("first\nsecond", multiline=True).plain == "first\nsecond"
 
 
 # --- org tree -----------------------------------------------------------------------------------------------------
@@ -213,7 +214,7 @@ async def test_org_tree_nests_teams_and_shows_each_agents_state_task_and_approva
         platform = tree.root.children[0]
         assert [node.data.name for node in platform.children if node.data] == ["lead", "backend"]
         assert tree.agent_names == ["lead", "api", "db", "ui", "css", "docs", "deploy", "monitor"]
-        assert label_of(tree, "api") == "● api  implement the /users endpoi… 3/5"
+        assert label_of(tree, "api") == "● api  implement …(+14 chars)…point 3/5"
         assert label_of(tree, "db") == "◆ db [2]  migrate the schema"
         assert label_of(tree, "ui") == f"◔ ui {OrgTree.HUMAN_MARKER}  lay out the header"
         assert label_of(tree, "docs") == "· docs"

@@ -13,7 +13,7 @@ from textual.widgets import Label, Static
 
 from agent_console.agents.state import PendingApproval
 
-from .formatting import format_age
+from .formatting import agent_text, format_age
 
 
 class ApprovalDetails(ModalScreen[bool | None]):
@@ -88,13 +88,14 @@ class ApprovalDetails(ModalScreen[bool | None]):
             # a prompt of the agent's program: deciding presses that program's own keys in its pane
             meta.append(" · seen on its screen" if approval.source == "screen" else " · reported by its hook")
         if approval.options:
-            meta.append(f" · options: {' / '.join(approval.options)}")
+            meta.append(" · options: ")
+            meta.append(agent_text(" / ".join(approval.options)))
         with VerticalScroll(id="approval-dialog") as dialog:
             dialog.border_title = f"Approval {approval.id}"
             yield Label(meta, id="approval-meta")
-            yield Static(Text(approval.text), id="approval-text")
+            yield Static(agent_text(approval.text, multiline=True), id="approval-text")
             if approval.command:
-                yield Static(Text(approval.command), id="approval-command")
+                yield Static(agent_text(approval.command, multiline=True), id="approval-command")
             yield Label(
                 Text.assemble(("y", "bold"), " approve   ", ("n", "bold"), " deny   ", ("esc", "bold"), " close"),
                 id="approval-keys",

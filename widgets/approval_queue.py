@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from agent_console.agents.state import PendingApproval
 from agent_console.themes.states import state_color
 
-from .formatting import cell_key, format_age, grows, is_dark, one_line
+from .formatting import agent_text, cell_key, format_age, grows, is_dark
 
 # the request comes last: a narrow pane crops it, and `enter` shows it whole
 COLUMNS = (("agent", "Agent"), ("age", "Age"), ("request", "Request"))
@@ -136,9 +136,9 @@ class ApprovalQueue(DataTable[str | Text]):
 
     def _row(self, approval: PendingApproval, same: int, now: float) -> tuple[str | Text, ...]:
         if approval.command:
-            request = Text.assemble(("$ ", "dim"), (one_line(approval.command, self.REQUEST_WIDTH), "bold"))
+            request = Text.assemble(("$ ", "dim"), agent_text(approval.command, self.REQUEST_WIDTH, "bold"))
         else:
-            request = Text(one_line(approval.text, self.REQUEST_WIDTH))
+            request = agent_text(approval.text, self.REQUEST_WIDTH)
         if same > 1:
             request.append(f"  +{same - 1} same", style=state_color("waiting", is_dark(self)))
         return (Text(approval.agent, style="bold"), format_age(now - approval.requested), request)

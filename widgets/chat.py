@@ -11,6 +11,8 @@ from textual.widgets import Input, RichLog
 
 from agent_console.agents.events import HUMAN, SUPERVISOR
 
+from .formatting import agent_text
+
 
 class ChatPanel(Vertical):
     """Lines of "speaker: text" (the human, the executive and system notices each look different) and an input.
@@ -81,12 +83,13 @@ class ChatPanel(Vertical):
 
     def add_line(self, speaker: str, text: str) -> None:
         """Append "speaker: text"; the oldest lines go once there are more than `MAX_LINES`."""
+        said = agent_text(text, multiline=True)
         if speaker in self.HUMAN_SPEAKERS:
-            line = Text.assemble(("you", self.get_component_rich_style("chat--human")), ": ", text)
+            line = Text.assemble(("you", self.get_component_rich_style("chat--human")), ": ", said)
         elif speaker in self.SYSTEM_SPEAKERS:
-            line = Text(f"{speaker}: {text}", style=self.get_component_rich_style("chat--system"))
+            line = Text(f"{speaker}: ", style=self.get_component_rich_style("chat--system")).append_text(said)
         else:
-            line = Text.assemble((speaker, self.get_component_rich_style("chat--executive")), ": ", text)
+            line = Text.assemble(agent_text(speaker, style=self.get_component_rich_style("chat--executive")), ": ", said)
         self.query_one(RichLog).write(line)
 
     def focus_input(self) -> None:

@@ -1,13 +1,15 @@
-"""Small text helpers shared by the widgets: ages, truncation, state labels."""
+"""Small text helpers shared by the widgets: ages, agent text, state labels."""
 
 from __future__ import annotations
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
+from agent_console.agents.display import shown_pieces
 from agent_console.themes.states import state_style
 
 
@@ -22,10 +24,17 @@ def format_age(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def one_line(text: str, width: int) -> str:
-    """`text` on one line (line breaks shown as "⏎"), cut to `width` characters with "…"."""
-    flat = " ⏎ ".join(part.strip() for part in text.strip().splitlines()) if "\n" in text else text
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+MARKER_STYLES = {"control": "reverse", "layout": "dim"}
+"""How markers look beside agent text: a control character stands out, layout (breaks, runs, a cut) recedes."""
+
+
+def agent_text(text: str, width: int | None = None, style: str | Style = "", multiline: bool = False) -> Text:
+    """Agent text as a `Text` that is never markup nor terminal control (see `agents.display`): cut to `width`
+    cells when given (head and tail kept, the cut counted), line breaks kept only when `multiline`."""
+    shown = Text(style=style)
+    for piece in shown_pieces(text, width, multiline):
+        shown.append(piece.text, style=MARKER_STYLES[piece.kind] if piece.kind else None)
+    return shown
 
 
 def state_text(state: str, word: bool = True, dark: bool = True) -> Text:

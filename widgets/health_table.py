@@ -11,7 +11,7 @@ from agent_console.agents.events import AgentState
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.states import state_color
 
-from .formatting import cell_key, format_age, grows, is_dark, one_line, state_text
+from .formatting import agent_text, cell_key, format_age, grows, is_dark, state_text
 
 # a narrow pane crops the right-hand columns first: the short figures come before the task, and the team
 # (which the org tree shows too) comes last
@@ -87,7 +87,7 @@ class HealthTable(DataTable[str | Text]):
             format_age(age),
             Text(str(pending), style="bold " + state_color("waiting", dark)) if pending else "",
             Text(str(view.restarts), style="bold " + state_color("recovering", dark) if view.restarts else "dim"),
-            one_line(view.task or "", self.TASK_WIDTH),
+            agent_text(view.task or "", self.TASK_WIDTH),
             view.team or "",
         )
 

@@ -15,7 +15,7 @@ from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.palette import team_color
 from agent_console.themes.states import state_color, state_style
 
-from .formatting import is_dark, one_line
+from .formatting import agent_text, is_dark
 
 NO_TEAM = ""
 """The key of agents without a team: they hang from the root, above the teams."""
@@ -235,7 +235,7 @@ class OrgTree(Tree[OrgNode]):
             label.append(f" {self.HUMAN_MARKER}", style="bold")
         if view.task:
             label.append("  ")
-            label.append(one_line(view.task, self.TASK_WIDTH), style="dim" if not view.alive else "")
+            label.append(agent_text(view.task, self.TASK_WIDTH, "dim" if not view.alive else ""))
         if view.progress:
             label.append(f" {view.progress}", style="dim")
         return label

@@ -28,7 +28,7 @@ from agent_console.agents.events import (
 from agent_console.agents.journal import Record
 from agent_console.themes.states import state_color
 
-from .formatting import is_dark, one_line
+from .formatting import agent_text, is_dark
 
 # an event type's first word → the agent state whose colour it borrows
 EVENT_COLORS = {"approval": "waiting", "agent": "recovering", "spoof": "error", "org": "thinking"}
@@ -240,13 +240,15 @@ class TraceView(Tree[Record]):
         elif isinstance(record.event, LogRecorded) and record.event.level in ("warning", "error"):
             look = "waiting" if record.event.level == "warning" else "error"
         color = state_color(look, is_dark(self)) if look else ""
-        actor = one_line(record.actor, self.ACTOR_WIDTH)
+        actor = agent_text(record.actor, self.ACTOR_WIDTH, "bold")
+        if not compact:
+            actor.pad_right(self.ACTOR_WIDTH - actor.cell_len)
         return Text.assemble(
             (moment, "dim"),
             " ",
-            (actor if compact else actor.ljust(self.ACTOR_WIDTH), "bold"),
+            actor,
             " ",
             (kind if compact else kind.ljust(17), color),
             " ",
-            one_line(summary(record), self.SUMMARY_WIDTH),
+            agent_text(summary(record), self.SUMMARY_WIDTH),
         )
