@@ -9,6 +9,7 @@ Every view (widgets, pane titles, command-line output) shows agent text through 
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterable
 from typing import Literal, NamedTuple
@@ -198,3 +199,10 @@ def pasteable(text: str) -> str:
         char if char in _PASTE_ALLOWED or unicodedata.category(char) not in ("Cc", "Cs") else (marker_for(char) or "")
         for char in text
     )
+
+
+def terminal_json(value: object, indent: int | None = None, sort_keys: bool = False) -> str:
+    """`value` as JSON that a terminal shows as text: non-ASCII stays readable, but every character that
+    `visible` would mark is written as its JSON escape (the same JSON, nothing a terminal acts on)."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent, sort_keys=sort_keys)
+    return "".join(json.dumps(char)[1:-1] if char not in "\n " and marker_for(char) else char for char in text)

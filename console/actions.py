@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from agent_console.agents.display import control_characters
 from agent_console.agents.events import HUMAN, BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Team
 
@@ -152,7 +153,14 @@ async def jump(app: ConsoleApp, args: list[str]) -> str | None:
 
 
 def send_message(app: ConsoleApp, to: str, text: str) -> str:
-    """A message from the human to `@agent`, `#team` or `all`, through the agents' outboxes."""
+    """A message from the human to `@agent`, `#team` or `all`, through the agents' outboxes. It is pasted into
+    the agents' panes as text, so control characters (Ctrl-C, Ctrl-U, Ctrl-D, escapes…) are refused."""
+    controls = control_characters(text)
+    if controls:
+        raise CommandError(
+            f"not sent to {to}: the message holds control characters ({' '.join(controls)}); "
+            "a message is pasted as text and cannot press keys: write it without them"
+        )
     try:
         message = MessageSent(id=uuid.uuid4().hex, to=to, text=text)
     except ValueError as error:

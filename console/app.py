@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
+from agent_console.agents.display import visible
 from agent_console.agents.events import HUMAN, ApprovalDecided
 from agent_console.agents.journal import Record
 from agent_console.themes import CONSOLE_TCSS, team_color
@@ -39,6 +41,9 @@ from .terminal.base import BackendError
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
 TRACE_BATCH = 200
+# Keys that reach the app this soon after a paste came in the same burst of input: a pasted end-of-paste
+# sequence (ESC [ 201 ~) ends a bracketed paste early and turns the rest of the paste into key presses.
+PASTE_TAIL_SECONDS = 0.05
 
 
 class ConsoleApp(App[None]):
@@ -66,6 +71,7 @@ class ConsoleApp(App[None]):
         self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
         self._refresh_pending = False
         self._figures_shown: str | None = None
+        self._pasted_at: float | None = None
         for command in self.commands:
             if command.key:
                 self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
@@ -105,6 +111,31 @@ class ConsoleApp(App[None]):
             self._records.extend(self.supervisor.recent_records())
             self.refresh_views()
         self.health_view.focus()  # not a text input: y and n answer requests from the start
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Paste):
+            self._pasted_at = event.time
+        elif (
+            isinstance(event, events.Key)
+            and self._pasted_at is not None
+            and event.time - self._pasted_at < PASTE_TAIL_SECONDS
+        ):
+            return  # the tail of a paste is text, never a hotkey (y, n, A…)
+        await super().on_event(event)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast; its text often quotes an agent, so it is shown as text (never markup), controls visible."""
+        super().notify(
+            visible(message, multiline=True), title=visible(title), severity=severity, timeout=timeout, markup=markup
+        )
 
     @work(exclusive=True, group="supervisor")
     async def _start(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -12,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from agent_console import __version__
+from agent_console.agents.display import terminal_json, visible
 from agent_console.agents.journal import JournalError
 from agent_console.agents.spec import SpecError, load_spec
 
@@ -153,7 +153,7 @@ def _console(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"agent-console: error: {message}", file=sys.stderr)
+    print(f"agent-console: error: {visible(message, multiline=True)}", file=sys.stderr)
 
 
 def _progress(message: str) -> None:
@@ -268,7 +268,7 @@ async def _ls(args: argparse.Namespace) -> int:
             view = live.get((agent.org, agent.name), {})
             row.update(state=view.get("state"), task=view.get("task"), last_event=view.get("last_event"))
             rows.append(row)
-        print(json.dumps(rows, indent=2))
+        print(terminal_json(rows, indent=2))
         return 0
     if not agents:
         print("no agents" + (f" of org {args.org!r}" if args.org else "") + " are running", file=sys.stderr)
@@ -276,15 +276,18 @@ async def _ls(args: argparse.Namespace) -> int:
     several = len({agent.org for agent in agents}) > 1
     header = (["ORG"] if several else []) + ["NAME", "TEAM", "KIND", "PANE", "PID", "ALIVE", "COMMAND"]
     rows = [
-        ([agent.org] if several else [])
-        + [
-            agent.name,
-            agent.team,
-            agent.kind,
-            agent.pane,
-            str(agent.pid or "-"),
-            "yes" if agent.alive else "no",
-            agent.command,
+        [
+            visible(cell)
+            for cell in ([agent.org] if several else [])
+            + [
+                agent.name,
+                agent.team,
+                agent.kind,
+                agent.pane,
+                str(agent.pid or "-"),
+                "yes" if agent.alive else "no",
+                agent.command,
+            ]
         ]
         for agent in agents
     ]

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from agent_console.agents.display import pasteable
 from agent_console.agents.events import HUMAN, AgentState, MessageAcknowledged, MessageSent, StatusReported
 from agent_console.agents.journal import Record
 
@@ -69,7 +70,8 @@ class OutboxTypist:
         message = waiting[0]
         self.typed[agent] = message["id"]
         with contextlib.suppress(BackendError):
-            await self.supervisor.backend.send_text(view.pane, message["text"])
+            # pasted as text: a control character in it is typed as its marker, never as a key
+            await self.supervisor.backend.send_text(view.pane, pasteable(message["text"]))
             await self.supervisor.backend.send_keys(view.pane, ["Enter"])
             return True
         self.typed.pop(agent, None)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import time
 from pathlib import Path
 
+from agent_console.agents.display import terminal_json, visible
 from agent_console.agents.journal import Journal, load_or_create_key, verify
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "replay":
             return _replay(args)
     except (ControlUnreachable, ControlRefused, HumanCommandError, paths.StateError) as error:
-        print(f"agent-console: error: {error}", file=sys.stderr)
+        print(f"agent-console: error: {visible(str(error), multiline=True)}", file=sys.stderr)
         return 1
     raise AssertionError(args.command)
 
@@ -102,7 +102,7 @@ async def _approvals(args: argparse.Namespace) -> int:
     org = pick_org(args.org)
     pending = (await human_client(org).call("GET", "/v1/approvals"))["approvals"]
     if args.json:
-        print(json.dumps(pending, indent=2))
+        print(terminal_json(pending, indent=2))
         return 0
     if not pending:
         print("no pending approvals", file=sys.stderr)
@@ -110,8 +110,9 @@ async def _approvals(args: argparse.Namespace) -> int:
     now = time.time()
     for item in pending:
         age = f"{now - item['requested']:.0f}s" if item.get("requested") else "-"
-        what = item.get("command") or item.get("text", "")
-        print(f"{item['id']}  {item['agent']:<16} {age:>6}  {what}")
+        # the whole request, every character visible: what is approved is what is read
+        what = visible(item.get("command") or item.get("text", ""))
+        print(f"{visible(item['id'])}  {visible(item['agent']):<16} {age:>6}  {what}")
     return 0
 
 
@@ -161,7 +162,7 @@ def _replay(args: argparse.Namespace) -> int:
     if not result.ok:
         raise HumanCommandError(f"{path} does not verify ({result.problem}); run `agent-console audit verify`")
     state = OrgState.replay(Journal.read(path, key))
-    print(json.dumps(state.to_json(), indent=2, sort_keys=True))
+    print(terminal_json(state.to_json(), indent=2, sort_keys=True))
     return 0
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from agent_console.agents.display import terminal_json, visible
 from agent_console.agents.kinds import KindError, detect, known_kinds, load_kind
 
 from . import hook_cli, human_cli
@@ -61,7 +61,7 @@ def _detect(args: argparse.Namespace) -> int:
         screen = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8", errors="replace")
     except OSError as error:
         return _fail(f"cannot read {args.file}: {error.strerror or error}")
-    print(json.dumps(detect(kind, screen).to_json(), ensure_ascii=False))
+    print(terminal_json(detect(kind, screen).to_json()))
     return 0
 
 
@@ -73,10 +73,10 @@ async def _explain(args: argparse.Namespace) -> int:
         return _fail(str(error))
     except (ControlUnreachable, ControlRefused) as error:
         return _fail(getattr(error, "message", None) or str(error))
-    print(json.dumps(reading, ensure_ascii=False, indent=2))
+    print(terminal_json(reading, indent=2))
     return 0
 
 
 def _fail(message: str) -> int:
-    print(f"agent-console: {message}", file=sys.stderr)
+    print(f"agent-console: {visible(message, multiline=True)}", file=sys.stderr)
     return 1

@@ -44,7 +44,8 @@ async def until(condition, timeout: float = 10.0) -> None:
 
 async def test_message_is_typed_when_idle_and_delivered_when_work_starts(supervisor: Supervisor) -> None:
     pane = supervisor.pane_of("ann")
-    await supervisor.backend.send_text(pane, "agent-console emit status idle\n")
+    await supervisor.backend.send_text(pane, "agent-console emit status idle")
+    await supervisor.backend.send_keys(pane, ["Enter"])
     await until(lambda: supervisor.state.agents["ann"].state.value == "idle")
     supervisor.submit(HUMAN, MessageSent(id="m1", to="@ann", text="agent-console emit status working --task typed"))
     await until(lambda: supervisor.state.agents["ann"].task == "typed")
@@ -54,7 +55,8 @@ async def test_message_is_typed_when_idle_and_delivered_when_work_starts(supervi
 
 async def test_message_waits_while_a_human_is_in_the_pane(supervisor: Supervisor) -> None:
     pane = supervisor.pane_of("ann")
-    await supervisor.backend.send_text(pane, "agent-console emit status idle\n")
+    await supervisor.backend.send_text(pane, "agent-console emit status idle")
+    await supervisor.backend.send_keys(pane, ["Enter"])
     await until(lambda: supervisor.state.agents["ann"].state.value == "idle")
     await supervisor.backend.select_pane(pane)  # the human clicks into ann's pane
     await until(lambda: supervisor.human_at() == {"ann"})

@@ -92,7 +92,8 @@ async def test_an_unchanging_working_screen_is_flagged_stalled_and_cleared_when_
     agent = Agent(name="bob", team="t", command="bash --norc --noprofile", cwd=tmp_path, stuck_after=5)
     supervisor = await running(agent)
     pane = supervisor.pane_of("bob")
-    await supervisor.backend.send_text(pane, "clear; sleep 30\n")
+    await supervisor.backend.send_text(pane, "clear; sleep 30")
+    await supervisor.backend.send_keys(pane, ["Enter"])
     supervisor.submit("bob", StatusReported(state=AgentState.WORKING, task="sleeping"))
     supervisor.screens.schedule("bob")
     await until(lambda: supervisor.state.agents["bob"].stalled_since, timeout=15, what="the stall")
@@ -139,11 +140,13 @@ async def test_the_hook_command_in_an_agents_pane_reports_to_the_console(running
     supervisor = await running(agent)
     payload = json.dumps({"hook_event_name": "UserPromptSubmit", "prompt": "fix the tests"})
     hook = f"{sys.executable} -m agent_console hook claude"
-    await supervisor.backend.send_text(supervisor.pane_of("dee"), f"echo '{payload}' | {hook}; echo hook-rc=$?\n")
+    await supervisor.backend.send_text(supervisor.pane_of("dee"), f"echo '{payload}' | {hook}; echo hook-rc=$?")
+    await supervisor.backend.send_keys(supervisor.pane_of("dee"), ["Enter"])
     await until(lambda: supervisor.state.agents["dee"].hook_event == "UserPromptSubmit", what="the hook's report")
     view = supervisor.state.agents["dee"]
     assert (view.hook_state, view.state) == (AgentState.WORKING, AgentState.WORKING)
-    await supervisor.backend.send_text(supervisor.pane_of("dee"), f"echo 'not json' | {hook}; echo hook-rc=$?\n")
+    await supervisor.backend.send_text(supervisor.pane_of("dee"), f"echo 'not json' | {hook}; echo hook-rc=$?")
+    await supervisor.backend.send_keys(supervisor.pane_of("dee"), ["Enter"])
     for _ in range(100):
         screen = await supervisor.backend.capture(supervisor.pane_of("dee"))
         if screen.count("hook-rc=0") == 2:
@@ -206,7 +209,8 @@ async def test_a_prompt_a_hook_reported_is_the_one_then_seen_on_screen(running, 
     request = {"hook_event_name": "PermissionRequest", "tool_name": "Bash", "tool_input": {"command": "rm -rf build"}}
     supervisor.hook("fay", "claude", request)  # the hook comes first, its prompt a moment later
     pane = supervisor.pane_of("fay")
-    await supervisor.backend.send_text(pane, "clear; read -r -p 'Delete build? [y/N] ' answer\n")
+    await supervisor.backend.send_text(pane, "clear; read -r -p 'Delete build? [y/N] ' answer")
+    await supervisor.backend.send_keys(pane, ["Enter"])
     await until(lambda: supervisor.state.agents["fay"].screen_state is AgentState.WAITING, what="the prompt on screen")
     await asyncio.sleep(0.6)  # past the prompt settle: a second entry would be open by now
     (approval,) = supervisor.state.approvals.values()

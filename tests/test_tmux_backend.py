@@ -80,12 +80,13 @@ async def test_send_text_is_literal_and_keys_are_named(backend: TmuxBackend, tmp
     await _until(lambda: out.exists() and out.read_text() == text)
 
 
-async def test_send_text_with_control_characters(backend: TmuxBackend, tmp_path: Path) -> None:
+async def test_send_text_types_control_characters_as_their_pictures(backend: TmuxBackend, tmp_path: Path) -> None:
     out = tmp_path / "raw.bin"
-    pane = await backend.split_pane("%0", Launch(f"sh -c 'stty raw -echo; head -c 5 > {out}; sleep 30'"))
+    pane = await backend.split_pane("%0", Launch(f"sh -c 'stty raw -echo; head -c 7 > {out}; sleep 30'"))
     await asyncio.sleep(0.3)  # let stty take effect
-    await backend.send_text(pane.pane, "a\tb\x01\r")
-    await _until(lambda: out.exists() and out.read_bytes() == b"a\tb\x01\r")
+    await backend.send_text(pane.pane, "a\tb\x01\n")
+    # a program that did not ask for bracketed paste gets a line break as Enter (CR), as from a terminal's paste
+    await _until(lambda: out.exists() and out.read_bytes() == "a\tb\u2401\r".encode())
 
 
 async def test_capture_shows_the_screen(backend: TmuxBackend, recorder: Recorder) -> None:
@@ -159,7 +160,8 @@ async def test_style_sets_colours_title_and_badge(backend: TmuxBackend, tmux_soc
     assert tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{pane_title}").strip() == "api · backend #1"
     assert tmux(tmux_socket, "show", "-wv", "-t", pane.window, "pane-border-status").strip() == "top"
     border = tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{T:pane-border-format}")
-    assert "api · backend #1" in border and "[working]" in border and "#3b82f6" in border
+    # the expanded format doubles the title's '#': the border draws one, never a style
+    assert "api · backend ##1" in border and "[working]" in border and "#3b82f6" in border
 
 
 async def test_server_killed_under_the_backend(backend: TmuxBackend, recorder: Recorder, tmux_socket: str) -> None:

@@ -89,7 +89,8 @@ class ChatPanel(Vertical):
         elif speaker in self.SYSTEM_SPEAKERS:
             line = Text(f"{speaker}: ", style=self.get_component_rich_style("chat--system")).append_text(said)
         else:
-            line = Text.assemble(agent_text(speaker, style=self.get_component_rich_style("chat--executive")), ": ", said)
+            who = agent_text(speaker, style=self.get_component_rich_style("chat--executive"))
+            line = Text.assemble(who, ": ", said)
         self.query_one(RichLog).write(line)
 
     def focus_input(self) -> None:

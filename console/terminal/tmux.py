@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from agent_console.agents.display import pasteable, visible
 from agent_console.agents.layout import canonical
 
 from .base import (
@@ -39,6 +41,7 @@ AGENT_OPTION = "@agent_console_agent"
 ORG_OPTION = "@agent_console_org"
 WINDOW_OPTION = "@agent_console_window"
 BADGE_OPTION = "@badge"
+TITLE_OPTION = "@agent_console_title"  # the title the console gave the pane: a program's own title cannot forge it
 BORDER_OPTION = "@agent_console_border"
 META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
 _DEAD_SUBSCRIPTION = "agent-console-dead"
@@ -62,7 +65,8 @@ _PANE_FIELDS = (
 )
 PANE_FORMAT = _SEP.join(_PANE_FIELDS)
 BORDER_FORMAT = (
-    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]#{{pane_title}}#[default]"
+    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]"
+    f"#{{?#{{{TITLE_OPTION}}},#{{{TITLE_OPTION}}},#{{q/h:pane_title}}}}#[default]"
     f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}} "
 )
 _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
@@ -394,14 +398,15 @@ class TmuxBackend:
         await self.client.command(f"respawn-pane -k -t {quote(pane)} {_launch_args(launch)}")
 
     async def send_text(self, pane: str, text: str) -> None:
-        commands = []
-        for literal, control in re.findall(r"([^\x00-\x1f\x7f]+)|([\x00-\x1f\x7f]+)", text):
-            if literal:
-                commands.append(f"send-keys -t {quote(pane)} -l -- {quote(literal)}")
-            else:
-                hex_bytes = " ".join(f"{byte:02x}" for byte in control.encode())
-                commands.append(f"send-keys -t {quote(pane)} -H {hex_bytes}")
-        await self.client.commands(commands)
+        """Paste `text` into `pane` (bracketed, when its program asked for that): a line break in it does not
+        submit it, and a control character other than a line break or a tab arrives as its visible marker."""
+        buffer = f"agent-console-{secrets.token_hex(6)}"
+        await self.client.commands(
+            [
+                f"set-buffer -b {buffer} -- {quote_text(pasteable(text))}",
+                f"paste-buffer -p -d -b {buffer} -t {quote(pane)}",
+            ]
+        )
 
     async def send_keys(self, pane: str, keys: Sequence[str]) -> None:
         if keys:
@@ -423,9 +428,12 @@ class TmuxBackend:
             # Per-pane pane-border-style does not stick in tmux 3.3; the border format reads this option.
             commands.append(f"set -p -t {target} {BORDER_OPTION} {quote(style.border)}")
         if style.title is not None:
-            commands.append(f"select-pane -t {target} -T {quote(escape_format(style.title))}")
+            title = visible(style.title)
+            commands.append(f"select-pane -t {target} -T {quote(escape_format(title))}")
+            # the border draws the option's value: a doubled '#' is drawn as one, never as a style or a format
+            commands.append(f"set -p -t {target} {TITLE_OPTION} {quote(escape_format(title))}")
         if style.badge is not None:
-            commands.append(f"set -p -t {target} {BADGE_OPTION} {quote(style.badge)}")
+            commands.append(f"set -p -t {target} {BADGE_OPTION} {quote(escape_format(visible(style.badge)))}")
         await self.client.commands(commands)
 
     async def show_pane_borders(self, window: str) -> None:
@@ -488,6 +496,13 @@ class TmuxBackend:
             await self.client.command(f"select-layout -t {quote(window)} {quote(layout)}")
         except TmuxCommandError as error:
             raise BackendError(f"tmux rejected the layout for window {window}: {error.tmux_message}") from None
+
+
+def quote_text(value: str) -> str:
+    """Quote any text (line breaks and tabs too) as one argument for tmux's command parser: double quotes,
+    with the characters tmux interprets there (backslash, quote, `$`) escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return '"' + escaped.replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
 def _raw_launch_args(launch: Launch) -> list[str]:
