@@ -88,7 +88,8 @@ def test_an_agents_escapes_and_markup_reach_neither_the_terminal_nor_the_human_a
     panes = wait_for(lambda: when(console.panes(), lambda p: {"exec", "mallory"} <= set(p)), 30, "the panes")
     exec_pane, agent = panes["exec"], panes["mallory"]
     wait_for(lambda: "Health" in console.screen(exec_pane), 20, "the console on screen")
-    title = tmux(console.socket, "display", "-p", "-t", exec_pane, "#{pane_title}")
+    title = "sec · executive\n"  # what the console names its own pane
+    wait_for(lambda: tmux(console.socket, "display", "-p", "-t", exec_pane, "#{pane_title}") == title, 20, "title")
 
     console.type_in(agent, f"agent-console emit status working --task {TASK}")
     console.type_in(agent, f"agent-console ask 'clean up?' --command {COMMAND} &")
