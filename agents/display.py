@@ -18,6 +18,8 @@ MarkerKind = Literal["", "control", "layout"]
 
 WHITESPACE_RUN = 4
 """A run of this many spaces or more is shown as one marker with its count: it could push a tail out of view."""
+WIDE_CUT = 40
+"""A cut this wide or wider says `…(+N chars)…`; a narrower one `…+N…`, leaving room for the text."""
 RUN_MARK = "␣\N{MULTIPLICATION SIGN}"
 
 _PICTURES = {
@@ -116,15 +118,16 @@ def cell_width(text: str) -> int:
 
 
 def cut(shown: list[Piece], width: int) -> list[Piece]:
-    """At most about `width` cells: the head and the tail, with `…(+N chars)…` between saying how many
-    characters of the agent's text are not shown. Markers are never split."""
+    """At most `width` cells (if that holds a note): the head and the tail, with `…(+N chars)…` between (`…+N…`
+    when narrower than `WIDE_CUT`) saying how many characters of the agent's text are not shown. Markers are
+    never split."""
     if sum(cell_width(piece.text) for piece in shown) <= width:
         return shown
     units = _units(shown)
     total = sum(unit.chars for unit in units)
     # the note's own width depends on the count: size the room with the largest count it could say
-    room = max(2, width - cell_width(f"…(+{total} chars)…"))
-    tail_room = room // 3
+    room = max(2, width - cell_width(_cut_note(total, width)))
+    tail_room = room // 2
     head_room = room - tail_room
     head: list[Piece] = []
     used = 0
@@ -142,7 +145,11 @@ def cut(shown: list[Piece], width: int) -> list[Piece]:
         used += cell_width(unit.text)
     tail.reverse()
     hidden = total - sum(unit.chars for unit in head) - sum(unit.chars for unit in tail)
-    return _merge([*head, Piece(f"…(+{hidden} chars)…", "layout", hidden), *tail])
+    return _merge([*head, Piece(_cut_note(hidden, width), "layout", hidden), *tail])
+
+
+def _cut_note(hidden: int, width: int) -> str:
+    return f"…(+{hidden} chars)…" if width >= WIDE_CUT else f"…+{hidden}…"
 
 
 def _units(shown: list[Piece]) -> list[Piece]:

@@ -184,7 +184,11 @@ def test_format_age_and_agent_text() -> None:
         "3d",
     ]
     assert agent_text("short", 10).plain == "short"
-    assert agent_text("a much longer text than fits", 24).plain == "a much l…(+17 chars)…its"
+    assert agent_text("a much longer text than fits", 24).plain == "a much lon…+9…than fits"
+    assert agent_text("a much longer text than fits, by far", 40).plain == "a much longer text than fits, by far"
+    assert agent_text("a much longer text than anything that fits here", 40).plain == (
+        "a much longer …(+20 chars)…hat fits here"
+    )
     assert agent_text("first\nsecond", 40).plain == "first⏎second"
     assert agent_text("first\nsecond", multiline=True).plain == "first\nsecond"
 
@@ -214,9 +218,9 @@ async def test_org_tree_nests_teams_and_shows_each_agents_state_task_and_approva
         platform = tree.root.children[0]
         assert [node.data.name for node in platform.children if node.data] == ["lead", "backend"]
         assert tree.agent_names == ["lead", "api", "db", "ui", "css", "docs", "deploy", "monitor"]
-        assert label_of(tree, "api") == "● api  implement …(+14 chars)…point 3/5"
-        assert label_of(tree, "db") == "◆ db [2]  migrate the schema"
-        assert label_of(tree, "ui") == f"◔ ui {OrgTree.HUMAN_MARKER}  lay out the header"
+        assert label_of(tree, "api") == "● api  imp…+23…int 3/5"  # cut to the room its line has
+        assert label_of(tree, "db") == "◆ db [2]  migr…+11…ema"
+        assert label_of(tree, "ui") == f"◔ ui {OrgTree.HUMAN_MARKER}  lay ou…+6…header"
         assert label_of(tree, "docs") == "· docs"
         assert label_of(tree, "monitor") == "↻ monitor"
         web = tree.root.children[1]

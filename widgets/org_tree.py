@@ -38,6 +38,8 @@ class OrgTree(Tree[OrgNode]):
 
     BORDER_TITLE = "Org"
     TASK_WIDTH = 28
+    MIN_TASK_WIDTH = 10
+    """Narrower than this, a cut task says little: the line is cropped instead."""
     HUMAN_MARKER = "⌨"
 
     DEFAULT_CSS = """
@@ -62,6 +64,7 @@ class OrgTree(Tree[OrgNode]):
         self._agents: dict[str, TreeNode[OrgNode]] = {}
         # what each node's label was made from, to skip labels that did not change
         self._label_keys: dict[tuple[str, str], tuple[object, ...]] = {}
+        self._shown: dict[str, tuple[AgentView, int, bool, bool]] = {}  # agent → view, pending, human, dark
 
     @property
     def agent_names(self) -> list[str]:
@@ -103,11 +106,12 @@ class OrgTree(Tree[OrgNode]):
                 node.set_label(self._team_label(team, colors))
         dark = is_dark(self)
         for agent, node in self._agents.items():
-            view = state.agents[agent]
-            count = pending.get(agent, 0)
-            human = agent in human_at
-            if self._changed(("agent", agent), (view.state, view.task, view.progress, view.alive, count, human, dark)):
-                node.set_label(self._agent_label(view, count, human, dark))
+            self._shown[agent] = (state.agents[agent], pending.get(agent, 0), agent in human_at, dark)
+            self._label_agent(agent, node)
+
+    def on_resize(self) -> None:
+        for agent, node in self._agents.items():
+            self._label_agent(agent, node)  # a task is cut to the room its line has: cut it again
 
     # --- structure -------------------------------------------------------------------------------------------
 
@@ -223,7 +227,31 @@ class OrgTree(Tree[OrgNode]):
         color = colors.get(team, team_color(0))
         return Text.assemble(("■ ", color), (team, f"bold {color}"))
 
-    def _agent_label(self, view: AgentView, pending: int, human: bool, dark: bool) -> Text:
+    def _label_agent(self, agent: str, node: TreeNode[OrgNode]) -> None:
+        shown = self._shown.get(agent)
+        if shown is None:
+            return
+        view, pending, human, dark = shown
+        room = self._line_room(node)
+        key = (view.state, view.task, view.progress, view.alive, pending, human, dark, room)
+        if self._changed(("agent", agent), key):
+            node.set_label(self._agent_label(view, pending, human, dark, room))
+
+    def _line_room(self, node: TreeNode[OrgNode]) -> int | None:
+        """Cells left for a node's label after its guides (None before the tree has a size)."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return None
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        return width - depth * self.guide_depth
+
+    def _agent_label(self, view: AgentView, pending: int, human: bool, dark: bool, room: int | None = None) -> Text:
+        """State, name, pending count, human marker, task and progress; the task is cut to the `room` the line
+        has left (so that the cut, which keeps the task's end, is not cropped away), else to `TASK_WIDTH`."""
         # what must not be cropped by a narrow tree comes before the task
         style = state_style(view.state)
         label = Text.assemble(
@@ -235,7 +263,9 @@ class OrgTree(Tree[OrgNode]):
             label.append(f" {self.HUMAN_MARKER}", style="bold")
         if view.task:
             label.append("  ")
-            label.append(agent_text(view.task, self.TASK_WIDTH, "dim" if not view.alive else ""))
+            after = len(f" {view.progress}") if view.progress else 0
+            width = self.TASK_WIDTH if room is None else max(self.MIN_TASK_WIDTH, room - label.cell_len - after)
+            label.append(agent_text(view.task, width, "dim" if not view.alive else ""))
         if view.progress:
             label.append(f" {view.progress}", style="dim")
         return label

@@ -13,6 +13,7 @@ from agent_console.agents.display import (
     control_characters,
     pasteable,
     pieces,
+    shown_pieces,
     terminal_json,
     visible,
 )
@@ -42,13 +43,12 @@ def test_nothing_unsafe_survives_and_a_cut_fits_and_counts(text: str, width: int
     assert unsafe(visible(text)) == []
     assert unsafe(visible(text, multiline=True), multiline=True) == []
     visible(text).encode("utf-8")  # printable on a UTF-8 terminal: no lone surrogate left
-    cut = visible(text, width)
-    assert cell_width(cut) <= width
-    if cut != visible(text):
-        shown = sum(piece.chars for piece in pieces(text))
-        hidden = int(cut.split("…(+", 1)[1].split(" chars)…", 1)[0])
-        kept = sum(piece.chars for piece in pieces(cut)) - len(f"…(+{hidden} chars)…")
-        assert hidden > 0 and kept + hidden >= shown - 8  # markers are kept whole, so a few may go with the cut
+    cut = shown_pieces(text, width)
+    assert cell_width("".join(piece.text for piece in cut)) <= width
+    # every character of the text is either shown (as itself or a marker) or counted by the one cut note
+    assert sum(piece.chars for piece in cut) == len(text.replace("\r\n", "\n"))
+    notes = [piece for piece in cut if piece.kind == "layout" and piece.text.startswith("…")]
+    assert len(notes) == (cut != pieces(text)) and all(note.chars > 0 for note in notes)
 
 
 @settings(max_examples=200)
@@ -90,6 +90,7 @@ def test_a_long_command_keeps_its_tail_and_says_how_much_is_cut() -> None:
     assert shown.startswith("echo aaa") and shown.endswith("| sh")
     hidden = int(shown.split("…(+")[1].split(" chars)")[0])
     assert len(shown) - len(f"…(+{hidden} chars)…") + hidden == len(command)
+    assert visible(command, 20) == "echo aa…+310…sh | sh"  # narrow: a shorter note leaves room for the text
 
 
 def test_zero_width_and_bidi_characters_are_marked() -> None:
