@@ -6,7 +6,6 @@ the console)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shlex
 import shutil
@@ -19,7 +18,7 @@ from .app import ConsoleApp
 from .demo import demo_org
 from .supervisor import Supervisor
 from .terminal.base import BackendError, Launch
-from .terminal.select import choose_backend
+from .terminal.select import choose_backend, console_loop
 from .terminal.tmux import TmuxBackend
 
 JUMP_BACK_KEY = "M-e"  # alt+e, from any pane: back to the executive pane
@@ -68,10 +67,11 @@ def _run_iterm2(org: Org, argv: list[str], size: tuple[int, int]) -> int:
     from .terminal.iterm2 import ITerm2Backend, session_id_from_environment
 
     pane = session_id_from_environment(os.environ.get("ITERM_SESSION_ID"))
+    loop = console_loop()  # where the probe's connection lives: iTerm2 admits one per cookie
     if pane is None:
-        return asyncio.run(_open_iterm2_window(org, argv, size))
+        return loop.run_until_complete(_open_iterm2_window(org, argv, size))
     supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane)
-    ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
+    ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run(loop=loop)
     return 0
 
 

@@ -239,6 +239,13 @@ class FakeITerm2:
         self.app.focus_session(session_id)
         await self._flush()
 
+    async def switch_app(self, active: bool) -> None:
+        """The human leaves iTerm2 for another app, or comes back (iTermAPIHelper.m,
+        `applicationDidResignActive:` / `applicationDidBecomeActive:`)."""
+        self.app.application_active = active
+        self.server.focus_changed(api_pb2.FocusChangedNotification(application_active=active))
+        await self._flush()
+
     def kill_process(self, session_id: str, sig: signal.Signals = signal.SIGKILL) -> None:
         """Signal the session's process (default SIGKILL), as if it crashed."""
         self._session(session_id).send_signal(sig)

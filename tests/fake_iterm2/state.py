@@ -161,6 +161,7 @@ class FakeApp(PaneMoves):
         self.app_user_vars: dict[str, Any] = {}
         self._next_tab_id = 1
         self._reported_vars: dict[str, dict[str, Any]] = {}
+        self.application_active = True
         self.former_ids: dict[str, str] = {}  # a relaunched session's old id → its new one
 
     # --- lookups ----------------------------------------------------------------------------------------
@@ -445,7 +446,7 @@ class FakeApp(PaneMoves):
 
     def focus_events(self) -> list[api_pb2.FocusChangedNotification]:
         """The full focus picture, as FocusResponse reports it."""
-        events = [api_pb2.FocusChangedNotification(application_active=True)]
+        events = [api_pb2.FocusChangedNotification(application_active=self.application_active)]
         if self.current_window_id:
             events.append(_window_focus(self.current_window_id, "TERMINAL_WINDOW_BECAME_KEY"))
         for window in self.windows:
