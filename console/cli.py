@@ -181,9 +181,18 @@ async def _up(args: argparse.Namespace) -> int:
     org = load_spec(args.spec)
     size = _parse_size(args.size)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
+    # Agents get their tokens as `serve` would give them, so a later `serve` (or console) hears them.
+    tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
     try:
         try:
-            report = await bring_up(org, backend, size, remove_orphans=args.remove_orphans, progress=_progress)
+            report = await bring_up(
+                org,
+                backend,
+                size,
+                remove_orphans=args.remove_orphans,
+                progress=_progress,
+                extra_env=lambda agent: paths.control_env(org.name, tokens[agent.name]),
+            )
         except BackendGone as error:
             raise BackendGone(f"while bringing up org {org.name!r}: {error}") from None
         except BackendError:

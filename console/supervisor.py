@@ -224,7 +224,7 @@ class Supervisor:
         self.stopped.set()
 
     def _env(self, agent: Agent) -> dict[str, str]:
-        return {"AGENT_CONSOLE_TOKEN": self.tokens[agent.name], "AGENT_CONSOLE_SOCKET": str(self.socket_path)}
+        return paths.control_env(self.org.name, self.tokens[agent.name])
 
     # --- the one way in ---------------------------------------------------------------------------------
 

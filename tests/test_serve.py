@@ -356,3 +356,64 @@ def test_messages_fan_out_wait_for_ack_and_answer_requests(served: Served, tmp_p
 def _outbox(served: Served, agent: str) -> list[dict]:
     state = _state(served)
     return [state["messages"][key] for key in state["outboxes"].get(agent, [])]
+
+
+@pytest.fixture
+def unserved(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
+    """The same org and environment as `served`, with nothing started yet."""
+    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
+    service = Served(tmux_socket, tmp_path, runtime)
+    yield service
+    service.stop()
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_agents_started_by_up_can_ask_once_the_org_is_served(unserved: Served, tmp_path: Path) -> None:
+    brought = unserved.cli("up", str(unserved.spec), "--socket-name", unserved.socket, "--size", "200x60")
+    assert brought.returncode == 0, brought.stderr
+    unserved.start()
+    out = tmp_path / "ask.out"
+    unserved.type_in("ann", f"agent-console ask 'ship it?' 2> {tmp_path / 'ask.err'}; echo $? > {out}")
+    pending = wait_for(
+        lambda: json.loads(unserved.cli("approvals", "--json").stdout) or read(out),
+        what=f"ann's request (ask said: {read(tmp_path / 'ask.err')})",
+    )
+    assert isinstance(pending, list), read(tmp_path / "ask.err")
+    assert unserved.cli("approve", pending[0]["id"]).returncode == 0
+    assert wait_for(lambda: read(out), what="ask to end") == "0"
+    assert set(unserved.agents()) == {"ann", "bob", "cat"}  # adopted, not started again
+
+
+def test_a_socket_left_by_a_killed_console_is_not_an_org(served: Served) -> None:
+    import socket
+
+    # What a console killed with SIGKILL leaves: a socket file that nothing listens on.
+    ghost = Path(served.env["XDG_RUNTIME_DIR"]) / "agent-console" / "ghost.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as left:
+        left.bind(str(ghost))
+    listed = served.cli("approvals")
+    assert listed.returncode == 0, listed.stderr
+    assert "several orgs" not in listed.stderr
+    assert not ghost.exists()
+
+
+def test_audit_verify_finds_the_key_of_a_journal_kept_elsewhere(unserved: Served, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "logs" / "crew-journal.jsonl"
+    elsewhere.parent.mkdir()
+    unserved.process = subprocess.Popen(
+        [sys.executable, "-m", "agent_console.cli", "serve", str(unserved.spec), "-L", unserved.socket]
+        + ["--size", "200x60", "--journal", str(elsewhere)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=unserved.env,
+    )
+    assert unserved.process.stdout is not None
+    assert unserved.process.stdout.readline().startswith("serving org 'crew'")
+    unserved.stop()
+    verified = unserved.cli("audit", "verify", str(elsewhere))
+    assert verified.returncode == 0, verified.stderr
+    assert "chain and signatures intact" in verified.stdout
+    replayed = unserved.cli("replay", str(elsewhere))
+    assert replayed.returncode == 0, replayed.stderr
+    assert set(json.loads(replayed.stdout)["agents"]) == {"ann", "bob", "cat"}
