@@ -58,7 +58,7 @@ class Served:
         )
         self.process: subprocess.Popen[str] | None = None
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -70,6 +70,7 @@ class Served:
                 self.socket,
                 "--size",
                 "200x60",
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -400,16 +401,7 @@ def test_a_socket_left_by_a_killed_console_is_not_an_org(served: Served) -> None
 def test_audit_verify_finds_the_key_of_a_journal_kept_elsewhere(unserved: Served, tmp_path: Path) -> None:
     elsewhere = tmp_path / "logs" / "crew-journal.jsonl"
     elsewhere.parent.mkdir()
-    unserved.process = subprocess.Popen(
-        [sys.executable, "-m", "agent_console.cli", "serve", str(unserved.spec), "-L", unserved.socket]
-        + ["--size", "200x60", "--journal", str(elsewhere)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=unserved.env,
-    )
-    assert unserved.process.stdout is not None
-    assert unserved.process.stdout.readline().startswith("serving org 'crew'")
+    unserved.start("--journal", str(elsewhere))
     unserved.stop()
     verified = unserved.cli("audit", "verify", str(elsewhere))
     assert verified.returncode == 0, verified.stderr
