@@ -256,8 +256,21 @@ async def _live_states(orgs: set[str]) -> dict[tuple[str, str], dict]:
     return found
 
 
+async def _served_tmux_socket(org: str) -> str | None:
+    """The tmux socket name (-L) a served org runs on, as its console says; None for the default server."""
+    try:
+        client = ControlClient(paths.socket_path(org), paths.human_token(org))
+        state = await client.call("GET", "/v1/state", wait=5)
+    except (ControlUnreachable, ControlRefused, StateError):
+        return None
+    return (state.get("tmux") or {}).get("socket_name")
+
+
 async def _ls(args: argparse.Namespace) -> int:
-    backend = TmuxBackend(args.socket_name)
+    socket_name = args.socket_name
+    if socket_name is None and args.org and args.org in paths.running_sockets():
+        socket_name = await _served_tmux_socket(args.org)
+    backend = TmuxBackend(socket_name)
     try:
         try:
             await backend.attach()

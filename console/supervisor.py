@@ -556,6 +556,8 @@ class Supervisor:
     def state_json(self) -> dict:
         data = self.state.to_json()
         data["malformed"] = self.malformed
+        if isinstance(self.backend, TmuxBackend):  # where `ls --org` finds the panes
+            data["tmux"] = {"socket_name": self.backend.client.socket_name, "session": self.backend.session}
         return data
 
 

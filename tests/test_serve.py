@@ -409,3 +409,24 @@ def test_audit_verify_finds_the_key_of_a_journal_kept_elsewhere(unserved: Served
     replayed = unserved.cli("replay", str(elsewhere))
     assert replayed.returncode == 0, replayed.stderr
     assert set(json.loads(replayed.stdout)["agents"]) == {"ann", "bob", "cat"}
+
+
+def test_ls_org_finds_a_served_org_on_its_own_tmux_socket(
+    tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usual = Path(tempfile.mkdtemp(prefix="actm", dir="/tmp"))
+    monkeypatch.setenv("TMUX_TMPDIR", str(usual))  # this test's "usual" tmux server is private too (and absent)
+    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
+    service = Served(tmux_socket, tmp_path, runtime)
+    service.start()
+    try:
+        listed = service.cli("ls", "--org", "crew", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert {row["name"] for row in json.loads(listed.stdout)} == {"ann", "bob", "cat"}
+        table = service.cli("ls", "--org", "crew")
+        assert "ann" in table.stdout and "bob" in table.stdout
+    finally:
+        service.stop()
+        tmux(tmux_socket, "kill-server")  # now: its socket lives in the folder removed below
+        shutil.rmtree(runtime, ignore_errors=True)
+        shutil.rmtree(usual, ignore_errors=True)
