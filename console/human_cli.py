@@ -187,13 +187,15 @@ async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> in
 
     org = load_spec(args.spec)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
-    supervisor = Supervisor(org, backend, size, journal_path=args.journal, progress=progress)
+    supervisor = Supervisor(org, backend, size, journal_path=args.journal, progress=progress, spec=Path(args.spec))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         report = await supervisor.start()
+        for notice in supervisor.notices:
+            progress(notice)
         print(
             f"serving org {org.name!r}: {len(org.agents)} agent(s) ({len(report.started)} started), "
             f"control socket {supervisor.socket_path}, journal {supervisor.journal_path}; Ctrl-C stops",

@@ -76,6 +76,17 @@ def write_private(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: a reader sees the old file or the new one, never half of it."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    temporary.write_text(text, encoding="utf-8")
+    try:
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def read_private(path: Path) -> str:
     """Read a secret file, refusing one that others can read."""
     try:

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import sys
+from pathlib import Path
 
 from agent_console.agents.model import Org
 from agent_console.agents.spec import load_spec
@@ -36,17 +37,21 @@ def load_org(args: argparse.Namespace) -> Org:
     return Org(name=EMPTY_ORG)
 
 
+def _spec_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.spec) if args.spec else None
+
+
 def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
     org = load_org(args)
     choice = choose_backend(getattr(args, "backend", "auto"), os.environ)
     print(f"agent-console: {choice.message}", file=sys.stderr, flush=True)
     if choice.name == "iterm2":
-        return _run_iterm2(org, argv, size)
+        return _run_iterm2(org, _spec_path(args), argv, size)
     pane = os.environ.get("TMUX_PANE")
     if not os.environ.get("TMUX") or not pane:
         return _start_tmux(org, args, argv, size)
     backend = TmuxBackend(args.socket_name)
-    supervisor = Supervisor(org, backend, size, exec_pane=pane)
+    supervisor = Supervisor(org, backend, size, exec_pane=pane, spec=_spec_path(args))
     ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
     return 0
 
@@ -63,14 +68,14 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
     return 0  # not reached
 
 
-def _run_iterm2(org: Org, argv: list[str], size: tuple[int, int]) -> int:
+def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, int]) -> int:
     """Inside iTerm2, this session is the executive pane; outside, a new iTerm2 window runs the console."""
     from .terminal.iterm2 import ITerm2Backend, session_id_from_environment
 
     pane = session_id_from_environment(os.environ.get("ITERM_SESSION_ID"))
     if pane is None:
         return asyncio.run(_open_iterm2_window(org, argv, size))
-    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane)
+    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane, spec=spec)
     ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
     return 0
 
