@@ -17,7 +17,7 @@ from agent_console.agents.model import Org
 from agent_console.agents.spec import load_spec
 
 from .app import ConsoleApp
-from .demo import demo_org
+from .demo import demo_org, fresh_or_resumed
 from .supervisor import Supervisor
 from .terminal.base import BackendError, Launch
 from .terminal.select import choose_backend
@@ -50,8 +50,11 @@ def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int
     pane = os.environ.get("TMUX_PANE")
     if not os.environ.get("TMUX") or not pane:
         return _start_tmux(org, args, argv, size)
+    said = fresh_or_resumed(args.socket_name) if args.demo else None
     backend = TmuxBackend(args.socket_name)
     supervisor = Supervisor(org, backend, size, exec_pane=pane, spec=_spec_path(args))
+    if said:
+        supervisor.notices.append(said)
     ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
     return 0
 
