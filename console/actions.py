@@ -134,7 +134,8 @@ async def adopt(app: ConsoleApp, args: list[str]) -> str | None:
         raise CommandError(f"adopt: no pane outside the org runs an agent {args[0]!r} (running: {running})") from None
     if not adopted:
         return "adopt: every pane of the org runs one of its agents: nothing to adopt"
-    return f"adopted {', '.join(adopted)}: back in the org, their programs kept running"
+    kept = "its program kept running" if len(adopted) == 1 else "their programs kept running"
+    return f"adopted {', '.join(adopted)}: back in the org ({kept})"
 
 
 async def restart(app: ConsoleApp, args: list[str]) -> str | None:

@@ -579,11 +579,11 @@ async def test_panes_outside_the_org_are_adopted_with_their_identity(org_home: P
         chat = Chat(again)
         with pytest.raises(Exception, match=r"adopt: no pane outside the org runs an agent 'zed' \(running: a, b\)"):
             await chat("/adopt zed")
-        assert await chat("/adopt b") == "adopted b: back in the org, their programs kept running"
+        assert await chat("/adopt b") == "adopted b: back in the org (its program kept running)"
         assert again.org.agent("b").team == "ops" and again.org.agent("b").command == f"{SHELL} -i"
         assert again.pane_of("b") == panes["b"]
         assert list(await again.orphans()) == ["a"]  # still running, still offered
-        assert await chat("/adopt all") == "adopted a: back in the org, their programs kept running"
+        assert await chat("/adopt all") == "adopted a: back in the org (its program kept running)"
         assert again.pane_of("a") == panes["a"]
     finally:
         await stopped(again)
