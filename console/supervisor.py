@@ -134,6 +134,13 @@ class Supervisor:
         self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
         self.report = await self._deploy(remove_orphans=False)
+        untokened = await self._untokened()
+        if untokened:
+            self.notices.append(
+                f"{', '.join(untokened)} started without this org's token (by an older `agent-console up`?): "
+                "their `agent-console ask`, `emit` and hooks cannot reach the console. Restart them to give them "
+                "one: `/restart NAME` in the console; under `serve`, end the program and start `serve` again"
+            )
         self._tasks = [
             asyncio.create_task(self._watch(events), name="supervisor-panes"),
             asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
@@ -171,6 +178,18 @@ class Supervisor:
                 if not info.alive:
                     self._agent_gone(info.agent, None, None)
         return report
+
+    async def _untokened(self) -> list[str]:
+        """Running agents whose program did not start with their token (read where /proc shows it: Linux)."""
+        missing = []
+        for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
+            agent = self.pane_agent.get(info.pane)
+            if agent is None or not info.alive or info.pid is None:
+                continue
+            environment = _process_environment(info.pid)
+            if environment is not None and environment.get("AGENT_CONSOLE_TOKEN") != self.tokens.get(agent):
+                missing.append(agent)
+        return missing
 
     def _rebuild(self) -> None:
         """The org as the spec says, with the changes made from the console since (journaled) replayed over it."""
@@ -638,6 +657,16 @@ class Supervisor:
         if isinstance(self.backend, TmuxBackend):  # where `ls --org` finds the panes
             data["tmux"] = {"socket_name": self.backend.client.socket_name, "session": self.backend.session}
         return data
+
+
+def _process_environment(pid: int) -> dict[str, str] | None:
+    """The environment a process started with, or None where it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
+    return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
 
 
 def _names(org: Org) -> set[str]:

@@ -587,3 +587,32 @@ async def test_panes_outside_the_org_are_adopted_with_their_identity(org_home: P
         assert again.pane_of("a") == panes["a"]
     finally:
         await stopped(again)
+
+
+async def test_agents_started_without_their_token_are_named_with_what_to_do(org_home: Path, tmux_socket: str) -> None:
+    from agent_console.agents.spec import load_spec
+    from agent_console.deployment import bring_up
+    from agent_console.terminal.tmux import TmuxBackend
+
+    spec = org_home / "crew.toml"
+    spec.write_text(SPEC)
+    org = load_spec(spec)
+    backend = TmuxBackend(tmux_socket, org.name, config_file="/dev/null")
+    await bring_up(org, backend, (160, 48))  # as `up` did before it gave tokens
+    await backend.close()
+    console, report = await running(org, tmux_socket, spec)
+    try:
+        assert sorted(report.adopted) == ["ann", "bob", "cat"]
+        assert console.notices == [
+            "ann, bob, cat started without this org's token (by an older `agent-console up`?): their "
+            "`agent-console ask`, `emit` and hooks cannot reach the console. Restart them to give them one: "
+            "`/restart NAME` in the console; under `serve`, end the program and start `serve` again"
+        ]
+        await console.restart_agent("bob")  # as /restart bob does
+    finally:
+        await stopped(console)
+    again, _ = await running(org, tmux_socket, spec)
+    try:
+        assert again.notices[0].startswith("ann, cat started without this org's token")
+    finally:
+        await stopped(again)
