@@ -8,7 +8,7 @@ The sender is never part of an event: the journal record's `actor` names it, as 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -135,6 +135,26 @@ class OrgLoaded(_Event):
     teams: dict[str, str | None]
     agents: dict[str, str]
     order: tuple[str, ...] = ()  # teams then agents in spec order (the journal's JSON sorts object keys)
+
+
+class OrgEdit(BaseModel):
+    """One change made to the org from the console: a team or an agent added (`table`: its spec table, as in
+    ORG.toml), or an agent removed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["add-team", "add-agent", "remove-agent"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    table: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrgEdited(_Event):
+    """Every change made to the org from the console since its spec file (`spec`: the file's path; None for an
+    org started without one), in order. The next start replays them over that file."""
+
+    type: Literal["org.edit"] = "org.edit"
+    spec: str | None = None
+    edits: tuple[OrgEdit, ...] = Field(default=(), max_length=10_000)
 
 
 class AgentLaunched(_Event):
@@ -268,6 +288,7 @@ AGENT_MODELS = (
 )
 SYSTEM_MODELS = (
     OrgLoaded,
+    OrgEdited,
     AgentLaunched,
     AgentExited,
     ApprovalDecided,

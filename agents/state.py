@@ -32,6 +32,8 @@ from .events import (
     MessageAcknowledged,
     MessageSent,
     MetricRecorded,
+    OrgEdit,
+    OrgEdited,
     OrgLoaded,
     ProgressStalled,
     PromptSeen,
@@ -249,6 +251,7 @@ class OrgState:
         self.metrics: dict[tuple[str, str], Metric] = {}
         self._seen_messages: set[str] = set()
         self._org_event: OrgLoaded | None = None
+        self.org_edits: dict[str | None, tuple[OrgEdit, ...]] = {}  # spec file (None: none) → the console's edits
 
     @classmethod
     def replay(cls, records: Iterable[Record]) -> OrgState:
@@ -407,6 +410,9 @@ class OrgState:
                 view.team = team
         # Spec order, as the order field keeps it through the journal's sorted JSON.
         self.agents = {name: self.agents[name] for name in sorted(self.agents, key=lambda n: rank.get(n, len(rank)))}
+
+    def _org_edited(self, actor: str, event: OrgEdited, now: float) -> None:
+        self.org_edits[event.spec] = event.edits
 
     def _launched(self, actor: str, event: AgentLaunched, now: float) -> None:
         view = self.agents.get(event.agent)
@@ -695,6 +701,7 @@ def _metrics_json(metrics: dict[tuple[str, str], Metric]) -> dict[str, dict[str,
 
 _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     OrgLoaded: OrgState._org_loaded,
+    OrgEdited: OrgState._org_edited,
     AgentLaunched: OrgState._launched,
     AgentExited: OrgState._exited,
     StatusReported: OrgState._status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -111,6 +112,32 @@ async def kill(app: ConsoleApp, args: list[str]) -> str | None:
     return f"killed {name} and closed its pane"
 
 
+async def save(app: ConsoleApp, args: list[str]) -> str | None:
+    if len(args) > 1:
+        raise CommandError("save: give one path at most (save [PATH])")
+    supervisor = app.supervisor
+    path = Path(args[0] if args else supervisor.spec or f"{supervisor.org.name}.toml").expanduser()
+    try:
+        written = supervisor.save(path)
+    except OSError as error:
+        raise CommandError(f"save: cannot write {path}: {error.strerror or error}") from None
+    return f"saved the org to {path}: {written}; start it again with: agent-console {path}"
+
+
+async def adopt(app: ConsoleApp, args: list[str]) -> str | None:
+    if len(args) != 1:
+        raise CommandError("adopt: name an agent, or all (adopt NAME|all)")
+    try:
+        adopted = await app.supervisor.adopt(None if args == ["all"] else [args[0].removeprefix("@")])
+    except KeyError:
+        running = ", ".join(await app.supervisor.orphans()) or "none"
+        raise CommandError(f"adopt: no pane outside the org runs an agent {args[0]!r} (running: {running})") from None
+    if not adopted:
+        return "adopt: every pane of the org runs one of its agents: nothing to adopt"
+    kept = "its program kept running" if len(adopted) == 1 else "their programs kept running"
+    return f"adopted {', '.join(adopted)}: back in the org ({kept})"
+
+
 async def restart(app: ConsoleApp, args: list[str]) -> str | None:
     name = _one_agent(app, "restart", args)
     await app.supervisor.restart_agent(name)
@@ -207,6 +234,8 @@ def console_commands() -> CommandRegistry:
         Command("team", "create a team", team, usage="team new NAME [--parent P]"),
         Command("kill", "stop an agent and close its pane", kill, usage="kill NAME"),
         Command("restart", "restart an agent's program in its pane", restart, usage="restart NAME"),
+        Command("save", "write the org as it is now as a spec (ORG.toml)", save, usage="save [PATH]"),
+        Command("adopt", "take running panes of agents outside the org back into it", adopt, usage="adopt NAME|all"),
         Command(
             "barrier",
             "set up a barrier for agents to wait at",

@@ -120,8 +120,14 @@ class ConsoleApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
+        for notice in self.supervisor.notices:
+            self.notify(notice, timeout=15)
         if report.orphans:
-            self.notify(f"running but not in the org: {', '.join(report.orphans)}", severity="warning", timeout=15)
+            self.notify(
+                f"running but not in the org: {', '.join(report.orphans)}; /adopt NAME (or /adopt all) takes them back",
+                severity="warning",
+                timeout=15,
+            )
         if self.jump_back_key and self.supervisor.exec_pane:
             await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
         if hasattr(self.supervisor.backend, "install_status_bar"):  # iTerm2: the org's figures in its status bar

@@ -181,9 +181,18 @@ async def _up(args: argparse.Namespace) -> int:
     org = load_spec(args.spec)
     size = _parse_size(args.size)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
+    # Agents get their tokens as `serve` would give them, so a later `serve` (or console) hears them.
+    tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
     try:
         try:
-            report = await bring_up(org, backend, size, remove_orphans=args.remove_orphans, progress=_progress)
+            report = await bring_up(
+                org,
+                backend,
+                size,
+                remove_orphans=args.remove_orphans,
+                progress=_progress,
+                extra_env=lambda agent: paths.control_env(org.name, tokens[agent.name]),
+            )
         except BackendGone as error:
             raise BackendGone(f"while bringing up org {org.name!r}: {error}") from None
         except BackendError:
@@ -247,8 +256,21 @@ async def _live_states(orgs: set[str]) -> dict[tuple[str, str], dict]:
     return found
 
 
+async def _served_tmux_socket(org: str) -> str | None:
+    """The tmux socket name (-L) a served org runs on, as its console says; None for the default server."""
+    try:
+        client = ControlClient(paths.socket_path(org), paths.human_token(org))
+        state = await client.call("GET", "/v1/state", wait=5)
+    except (ControlUnreachable, ControlRefused, StateError):
+        return None
+    return (state.get("tmux") or {}).get("socket_name")
+
+
 async def _ls(args: argparse.Namespace) -> int:
-    backend = TmuxBackend(args.socket_name)
+    socket_name = args.socket_name
+    if socket_name is None and args.org and args.org in paths.running_sockets():
+        socket_name = await _served_tmux_socket(args.org)
+    backend = TmuxBackend(socket_name)
     try:
         try:
             await backend.attach()

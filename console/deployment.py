@@ -96,8 +96,11 @@ def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> L
     return Launch(command=command, cwd=str(agent.cwd), env=env)
 
 
+SHELL_COMMAND = "(shell)"  # the command pane option of an agent that runs the user's shell
+
+
 def _meta(agent: Agent) -> dict[str, str]:
-    return {"team": agent.team, "kind": agent.kind.value, "command": agent.launch_command or "(shell)"}
+    return {"team": agent.team, "kind": agent.kind.value, "command": agent.launch_command or SHELL_COMMAND}
 
 
 def _style(org: Org, slot: str) -> PaneStyle:

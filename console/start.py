@@ -10,12 +10,13 @@ import os
 import shlex
 import shutil
 import sys
+from pathlib import Path
 
 from agent_console.agents.model import Org
 from agent_console.agents.spec import load_spec
 
 from .app import ConsoleApp
-from .demo import demo_org
+from .demo import demo_org, fresh_or_resumed
 from .supervisor import Supervisor
 from .terminal.base import BackendError, Launch
 from .terminal.select import choose_backend, console_loop
@@ -35,17 +36,24 @@ def load_org(args: argparse.Namespace) -> Org:
     return Org(name=EMPTY_ORG)
 
 
+def _spec_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.spec) if args.spec else None
+
+
 def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
     org = load_org(args)
     choice = choose_backend(getattr(args, "backend", "auto"), os.environ)
     print(f"agent-console: {choice.message}", file=sys.stderr, flush=True)
     if choice.name == "iterm2":
-        return _run_iterm2(org, argv, size)
+        return _run_iterm2(org, _spec_path(args), argv, size)
     pane = os.environ.get("TMUX_PANE")
     if not os.environ.get("TMUX") or not pane:
         return _start_tmux(org, args, argv, size)
+    said = fresh_or_resumed(args.socket_name) if args.demo else None
     backend = TmuxBackend(args.socket_name)
-    supervisor = Supervisor(org, backend, size, exec_pane=pane)
+    supervisor = Supervisor(org, backend, size, exec_pane=pane, spec=_spec_path(args))
+    if said:
+        supervisor.notices.append(said)
     ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
     return 0
 
@@ -62,7 +70,7 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
     return 0  # not reached
 
 
-def _run_iterm2(org: Org, argv: list[str], size: tuple[int, int]) -> int:
+def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, int]) -> int:
     """Inside iTerm2, this session is the executive pane; outside, a new iTerm2 window runs the console."""
     from .terminal.iterm2 import ITerm2Backend, session_id_from_environment
 
@@ -70,7 +78,7 @@ def _run_iterm2(org: Org, argv: list[str], size: tuple[int, int]) -> int:
     loop = console_loop()  # where the probe's connection lives: iTerm2 admits one per cookie
     if pane is None:
         return loop.run_until_complete(_open_iterm2_window(org, argv, size))
-    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane)
+    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane, spec=spec)
     ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run(loop=loop)
     return 0
 

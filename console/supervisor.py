@@ -33,6 +33,7 @@ from agent_console.agents.events import (
     LockRequested,
     MessageAcknowledged,
     MessageSent,
+    OrgEdited,
     OrgLoaded,
     SpoofRejected,
     StatusReported,
@@ -42,14 +43,15 @@ from agent_console.agents.events import (
 from agent_console.agents.journal import Journal, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.layout import EXEC_SHARE_PERCENT
-from agent_console.agents.model import Agent, Org
+from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
+from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import OrgState
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
 from . import paths
 from .delivery import OutboxTypist
-from .deployment import UpReport, agent_launch, bring_up
+from .deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from .screens import ScreenReader
 from .server import ApiError, ControlServer
 from .terminal.base import (
@@ -84,8 +86,12 @@ class Supervisor:
         journal_path: Path | None = None,
         progress: Progress | None = None,
         exec_pane: str | None = None,
+        spec: Path | None = None,
     ) -> None:
         self.org = org
+        # The console's changes to the org are kept per spec file: another file of the same org starts clean.
+        self.spec = str(spec.absolute()) if spec is not None else None
+        self.notices: list[str] = []  # what the user should hear about the start (the org rebuilt, ...)
         self.backend = backend
         self.size = size
         self.exec_pane = exec_pane
@@ -125,8 +131,16 @@ class Supervisor:
 
     async def start(self) -> UpReport:
         await self.server.start()
+        self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
         self.report = await self._deploy(remove_orphans=False)
+        untokened = await self._untokened()
+        if untokened:
+            self.notices.append(
+                f"{', '.join(untokened)} started without this org's token (by an older `agent-console up`?): "
+                "their `agent-console ask`, `emit` and hooks cannot reach the console. Restart them to give them "
+                "one: `/restart NAME` in the console; under `serve`, end the program and start `serve` again"
+            )
         self._tasks = [
             asyncio.create_task(self._watch(events), name="supervisor-panes"),
             asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
@@ -165,11 +179,95 @@ class Supervisor:
                     self._agent_gone(info.agent, None, None)
         return report
 
-    async def reconfigure(self, org: Org) -> UpReport:
-        """Run `org` from now on: new agents start, removed ones are closed, the panes are laid out again."""
+    async def _untokened(self) -> list[str]:
+        """Running agents whose program did not start with their token (read where /proc shows it: Linux)."""
+        missing = []
+        for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
+            agent = self.pane_agent.get(info.pane)
+            if agent is None or not info.alive or info.pid is None:
+                continue
+            environment = _process_environment(info.pid)
+            if environment is not None and environment.get("AGENT_CONSOLE_TOKEN") != self.tokens.get(agent):
+                missing.append(agent)
+        return missing
+
+    def _rebuild(self) -> None:
+        """The org as the spec says, with the changes made from the console since (journaled) replayed over it."""
+        edits = self.state.org_edits.get(self.spec, ())
+        if not edits:
+            return
+        self.org, applied, skipped = apply_edits(self.org, edits)
+        self._index_tokens()
+        if applied:
+            self.notices.append(f"the org as you left it: {'; '.join(describe_edit(edit) for edit in applied)}")
+        if skipped:
+            self.notices.append(
+                "the spec changed, so these changes made in the console no longer apply and are dropped: "
+                + "; ".join(f"{describe_edit(edit)} ({why})" for edit, why in skipped)
+            )
+            self.submit(SUPERVISOR, OrgEdited(spec=self.spec, edits=tuple(applied)))
+
+    async def reconfigure(self, org: Org, actor: str = HUMAN) -> UpReport:
+        """Run `org` from now on: new agents start, removed ones are closed, the panes are laid out again.
+        The change is journaled, so that the next start rebuilds the org as it is now."""
+        here = Path.cwd()  # an agent's relative cwd is the console's: made absolute to mean the same after a restart
+        org = org.model_copy(update={"agents": tuple(a.model_copy(update={"cwd": here / a.cwd}) for a in org.agents)})
+        edits = edits_between(self.org, org)
+        if edits:
+            merged = merge_edits(self.state.org_edits.get(self.spec, ()), edits)
+            self.submit(actor, OrgEdited(spec=self.spec, edits=merged))
+        removed = _names(self.org) - _names(org)
         self.org = org
         self._index_tokens()
-        return await self._deploy(remove_orphans=True)
+        # Only the removed agents' panes close: panes the org does not know (orphans) stay, to be adopted.
+        for pane, agent in list(self.pane_agent.items()):
+            if agent in removed:
+                with contextlib.suppress(BackendError):  # closed already
+                    await self.backend.close_pane(pane)
+        return await self._deploy(remove_orphans=False)
+
+    def save(self, path: Path) -> str:
+        """Write the org as it is now as a spec at `path`; saved over its own spec, the console's changes are
+        in the file and are not replayed again. Returns what was written, in words."""
+        paths.write_text_atomically(path, dump_spec(self.org, path))
+        if self.spec is not None and str(path.absolute()) == self.spec and self.state.org_edits.get(self.spec):
+            self.submit(HUMAN, OrgEdited(spec=self.spec, edits=()))
+        return f"{len(self.org.teams)} team(s), {len(self.org.agents)} agent(s)"
+
+    async def orphans(self) -> dict[str, Agent]:
+        """Panes of this org that run an agent it does not have, as the agents their pane options describe."""
+        known = _names(self.org)
+        found: dict[str, Agent] = {}
+        for info, _, meta in await self.backend.list_panes_detailed(all_sessions=False):
+            if info.org != self.org.name or not info.agent or info.agent == EXEC_SLOT or info.agent in known:
+                continue
+            command = meta.get("command") or None
+            kind = meta.get("kind") if meta.get("kind") in {k.value for k in AgentKind} else AgentKind.SHELL
+            try:
+                found[info.agent] = Agent(
+                    name=info.agent,
+                    team=meta.get("team") or "adopted",
+                    kind=kind,
+                    command=None if command == SHELL_COMMAND else command,
+                    cwd=Path.cwd(),
+                )
+            except ValueError:
+                continue  # pane options no agent could have: not ours to take
+        return found
+
+    async def adopt(self, names: list[str] | None) -> list[str]:
+        """Take the orphan panes named (None: all of them) back into the org, with their team (made when
+        missing); their programs keep running. Returns the names adopted."""
+        orphans = await self.orphans()
+        unknown = [name for name in names or () if name not in orphans]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        chosen = [orphans[name] for name in (names if names is not None else orphans)]
+        teams = {team.name for team in self.org.teams}
+        new_teams = [Team(name=name) for name in dict.fromkeys(a.team for a in chosen) if name not in teams]
+        org = Org(name=self.org.name, teams=(*self.org.teams, *new_teams), agents=(*self.org.agents, *chosen))
+        await self.reconfigure(org)
+        return [agent.name for agent in chosen]
 
     def _index_tokens(self) -> None:
         """Each agent of the org keeps its token (new agents get one); the human's token names the human."""
@@ -224,7 +322,7 @@ class Supervisor:
         self.stopped.set()
 
     def _env(self, agent: Agent) -> dict[str, str]:
-        return {"AGENT_CONSOLE_TOKEN": self.tokens[agent.name], "AGENT_CONSOLE_SOCKET": str(self.socket_path)}
+        return paths.control_env(self.org.name, self.tokens[agent.name])
 
     # --- the one way in ---------------------------------------------------------------------------------
 
@@ -556,7 +654,19 @@ class Supervisor:
     def state_json(self) -> dict:
         data = self.state.to_json()
         data["malformed"] = self.malformed
+        if isinstance(self.backend, TmuxBackend):  # where `ls --org` finds the panes
+            data["tmux"] = {"socket_name": self.backend.client.socket_name, "session": self.backend.session}
         return data
+
+
+def _process_environment(pid: int) -> dict[str, str] | None:
+    """The environment a process started with, or None where it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
+    return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
 
 
 def _names(org: Org) -> set[str]:

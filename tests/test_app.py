@@ -517,7 +517,7 @@ async def test_the_command_line_reports_a_wrong_command_and_escape_closes_it(dem
     async with demo.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await run_in_command_line(pilot, "frobnicate")
-        commands = "commands: approve, approve-always, approve-identical"
+        commands = "commands: adopt, approve, approve-always, approve-identical"
         assert demo.notes[-1].startswith(f"no command 'frobnicate'; {commands}")
         await run_in_command_line(pilot, "kill nobody")
         assert demo.notes[-1] == "kill: no agent 'nobody'"

@@ -270,3 +270,28 @@ def test_help_explains_the_commands() -> None:
         assert command in result.stdout
     result = run_cli("up", "--help")
     assert "--socket-name" in result.stdout and "--remove-orphans" in result.stdout
+
+
+def test_demo_starts_afresh_unless_its_agents_still_run(
+    tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_console import paths
+    from agent_console.agents.events import ApprovalRequested
+    from agent_console.agents.journal import Journal, load_or_create_key
+    from agent_console.demo import fresh_or_resumed
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    folder = paths.state_dir("demo")
+    key = load_or_create_key(folder / "journal.key")
+    with Journal.open(folder / "journal.jsonl", key) as journal:  # the last demo left a request pending
+        journal.append("api", ApprovalRequested(id="a1", text="stale", command="make migrate"))
+    said = fresh_or_resumed(tmux_socket)
+    assert said == f"a fresh demo (the last one's journal is kept as {folder / 'journal.previous.jsonl'})"
+    assert not (folder / "journal.jsonl").exists()
+
+    (folder / "journal.jsonl").write_text("")
+    tmux(tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "demo", "sleep 600")
+    tmux(tmux_socket, "set", "-p", "-t", "demo", "@agent_console_org", "demo")
+    tmux(tmux_socket, "set", "-p", "-t", "demo", "@agent_console_agent", "api")
+    assert fresh_or_resumed(tmux_socket).startswith("resumed the demo that was running")
+    assert (folder / "journal.jsonl").exists()

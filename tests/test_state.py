@@ -30,6 +30,8 @@ from agent_console.agents.events import (
     MessageAcknowledged,
     MessageSent,
     MetricRecorded,
+    OrgEdit,
+    OrgEdited,
     OrgLoaded,
     ProgressStalled,
     PromptSeen,
@@ -116,6 +118,19 @@ def test_reloading_the_org_keeps_agents_and_drops_removed_ones() -> None:
     assert sorted(org.state.agents) == ["ann", "eve"]
     assert org.state.agents["ann"].task == "build"
     assert org.state.messages == {} and org.state.outboxes == {}
+
+
+def test_the_last_edit_of_each_spec_file_is_what_the_next_start_replays() -> None:
+    org = Org()
+    spawn = OrgEdit(action="add-agent", name="eve", table={"name": "eve", "team": "ops"})
+    kill = OrgEdit(action="remove-agent", name="dee")
+    org.do(HUMAN, OrgEdited(spec="/srv/acme.toml", edits=(spawn,)))
+    org.do(HUMAN, OrgEdited(spec="/srv/acme.toml", edits=(spawn, kill)))
+    org.do(HUMAN, OrgEdited(spec=None, edits=(kill,)))
+    assert org.state.org_edits == {"/srv/acme.toml": (spawn, kill), None: (kill,)}
+    org.do(HUMAN, OrgEdited(spec="/srv/acme.toml"))  # saved over its spec: nothing left to replay
+    assert org.state.org_edits["/srv/acme.toml"] == ()
+    assert sorted(org.state.agents) == ["ann", "bob", "cy", "dee"]  # the org itself changes by org.load only
 
 
 def test_launch_exit_and_restart() -> None:
