@@ -109,8 +109,19 @@ class Org(_Strict):
     name: str
     teams: tuple[Team, ...] = ()
     agents: tuple[Agent, ...] = ()
+    redact: tuple[str, ...] = ()  # regular expressions for secrets of the org's own (besides the known formats)
 
     _check = field_validator("name")(_check_name)
+
+    @field_validator("redact")
+    @classmethod
+    def _check_redact(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
+        return value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Org:

@@ -44,6 +44,7 @@ from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_c
 from agent_console.agents.layout import EXEC_SHARE_PERCENT
 from agent_console.agents.model import Agent, Org
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
+from agent_console.agents.redaction import Redactor
 from agent_console.agents.state import OrgState
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
@@ -176,6 +177,8 @@ class Supervisor:
         self.tokens = paths.agent_tokens(self.org.name, [agent.name for agent in self.org.agents])
         self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(self.org)}
         self._actors[self.human_token] = HUMAN
+        # an agent that prints a token (its own or one it found) must not put it in the journal
+        self.redactor = Redactor(self.org.redact, literals=self._actors)
 
     async def restart_agent(self, name: str) -> None:
         """Start the agent's program again in its own pane."""
@@ -230,6 +233,7 @@ class Supervisor:
 
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
+        event = self.redactor.event(event)  # secrets are never stored, hence never shown
         record = self.journal.append(actor, event, trace=trace)
         self._schedule_flush()
         prompt = self.state.approvals.get(event.id) if isinstance(event, ApprovalDecided) else None
@@ -520,7 +524,7 @@ class Supervisor:
             "agent": agent,
             "kind": kind.kind if kind else None,
             "state": self.state.agents[agent].state.value,
-            "screen": reading.to_json() if reading else None,
+            "screen": self.redactor.data(reading.to_json()) if reading else None,
             "hook": {"state": view.hook_state.value, "event": view.hook_event} if view.hook_state else None,
             "reported": view.reported,
             "stalled_since": view.stalled_since,
