@@ -246,11 +246,23 @@ class ProgressStalled(_Event):
 
 
 class SpoofRejected(_Event):
-    """A sequence in `pane` carried a token that is not its agent's: dropped, and counted."""
+    """Sequences in `pane` carried a token that is not its agent's: dropped, and counted (`count` of them: a
+    flood is journaled as one record a window per pane)."""
 
     type: Literal["spoof"] = "spoof"
     pane: str
     agent: str | None = None
+    count: int = Field(default=1, ge=1)
+
+
+class Throttled(_Event):
+    """`agent` went over one of its limits: `refused` of its requests were refused within `window` seconds."""
+
+    type: Literal["throttle"] = "throttle"
+    agent: str
+    limit: Literal["events", "messages", "approvals"]
+    refused: int = Field(ge=1)
+    window: float = Field(gt=0)
 
 
 AGENT_MODELS = (
@@ -277,6 +289,7 @@ SYSTEM_MODELS = (
     VoteClosed,
     LockGranted,
     SpoofRejected,
+    Throttled,
     StateObserved,
     PromptSeen,
     ProgressStalled,

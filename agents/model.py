@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .kinds.definition import load_kind
+from .limits import Limits
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -109,6 +110,7 @@ class Org(_Strict):
     name: str
     teams: tuple[Team, ...] = ()
     agents: tuple[Agent, ...] = ()
+    limits: Limits = Limits()  # what each agent may send, per second and pending
     redact: tuple[str, ...] = ()  # regular expressions for secrets of the org's own (besides the known formats)
 
     _check = field_validator("name")(_check_name)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from .model import Agent, Org, Team, find_problem, format_location
 
 _TOP_LEVEL_KEYS = ("org", "team", "agent")
-_ORG_KEYS = ("name", "redact")
+_ORG_KEYS = ("name", "limits", "redact")
 
 
 class SpecError(Exception):
@@ -78,7 +78,11 @@ def parse_spec(text: str, path: Path | str = "<spec>") -> Org:
         raise SpecError(path, _describe(problem.location, data), problem.message)
     try:
         return Org(
-            name=org_table["name"], teams=tuple(teams), agents=tuple(agents), redact=org_table.get("redact", ())
+            name=org_table["name"],
+            teams=tuple(teams),
+            agents=tuple(agents),
+            limits=org_table.get("limits", {}),
+            redact=org_table.get("redact", ()),
         )
     except ValidationError as error:
         raise _spec_error(error, ("org",), path, data) from None

@@ -36,12 +36,14 @@ from agent_console.agents.events import (
     OrgLoaded,
     SpoofRejected,
     StatusReported,
+    Throttled,
     VoteCast,
     VoteOpened,
 )
 from agent_console.agents.journal import Journal, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.layout import EXEC_SHARE_PERCENT
+from agent_console.agents.limits import AgentLimiter, Limit
 from agent_console.agents.model import Agent, Org
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
 from agent_console.agents.redaction import Redactor
@@ -119,6 +121,8 @@ class Supervisor:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
+        self.limiter = AgentLimiter(org.limits)
+        self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
         self.screens = ScreenReader(self)
 
@@ -312,6 +316,10 @@ class Supervisor:
     def handle(self, agent: str, event: Event) -> Record:
         """An agent's event (from its pane or the API), with what it sets off (grants, releases, results)."""
         now = time.time()
+        if isinstance(event, MessageSent):
+            self._admit(agent, "messages", self.limiter.admit_message(agent, now))
+        else:
+            self._admit(agent, "events", self.limiter.admit_event(agent, now))
         if isinstance(event, VoteCast) and event.name not in self.state.open_votes():
             raise ApiError(409, f"no open vote named {event.name!r}")
         if isinstance(event, LockReleased) and event.reason != "released":
@@ -330,6 +338,38 @@ class Supervisor:
             follow = coordination.on_vote_cast(self.state, agent, event, now)
         self._submit_all(follow, record.trace)
         return record
+
+    def _admit(self, agent: str, limit: Limit, admitted: bool) -> None:
+        """Refuse (HTTP 429, or a dropped sequence) what is over `agent`'s `limit`; refusals are journaled as a
+        count: the first at once, the rest at the end of the window."""
+        if admitted:
+            return
+        limits = self.limiter.limits
+        if self.limiter.refusals.add(agent, limit):
+            self.submit(SUPERVISOR, Throttled(agent=agent, limit=limit, refused=1, window=limits.window))
+            asyncio.get_running_loop().call_later(limits.window, self._report_refusals, agent, limit)
+        raise ApiError(429, f"{agent} is over its limit of {limits.describe(limit)}: refused")
+
+    def _report_refusals(self, agent: str, limit: Limit) -> None:
+        refused = self.limiter.refusals.take(agent, limit)
+        if refused and agent in self.state.agents:
+            self.submit(
+                SUPERVISOR, Throttled(agent=agent, limit=limit, refused=refused, window=self.limiter.limits.window)
+            )
+
+    def _spoofed(self, pane: str, agent: str) -> None:
+        """A forged sequence: the first of a window is journaled at once, the rest as one count when it ends."""
+        if pane in self._spoof_counts:
+            self._spoof_counts[pane] += 1
+            return
+        self._spoof_counts[pane] = 0
+        self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent))
+        asyncio.get_running_loop().call_later(self.limiter.limits.window, self._report_spoofs, pane, agent)
+
+    def _report_spoofs(self, pane: str, agent: str) -> None:
+        count = self._spoof_counts.pop(pane, 0)
+        if count:
+            self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent, count=count))
 
     def _wake(self, event: Event) -> None:
         if isinstance(event, ApprovalDecided):
@@ -388,7 +428,7 @@ class Supervisor:
             self.malformed += 1
             return
         if not secrets.compare_digest(item.token, self.tokens.get(agent, "")):
-            self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent))
+            self._spoofed(pane, agent)
             return
         try:
             event = decode_payload(item.payload)
@@ -397,8 +437,9 @@ class Supervisor:
             return
         try:
             self.handle(agent, event)
-        except ApiError:  # e.g. a vote cast on no open vote: dropped, like any bad input
-            self.malformed += 1
+        except ApiError as error:  # over a limit (counted there), or e.g. a vote on no open vote: dropped
+            if error.status != 429:
+                self.malformed += 1
 
     def _agent_gone(self, agent: str, status: int | None, signal: int | None) -> None:
         self.screens.forget(agent)
@@ -421,6 +462,9 @@ class Supervisor:
     # --- requests that wait -------------------------------------------------------------------------------
 
     def request_approval(self, agent: str, text: str, command: str | None) -> str:
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
+        pending = sum(1 for approval in self.state.approvals.values() if approval.agent == agent)
+        self._admit(agent, "approvals", self.limiter.admit_approval(pending))
         request_id = f"a{secrets.token_hex(4)}"
         self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
         return request_id
@@ -507,6 +551,7 @@ class Supervisor:
 
     def hook(self, agent: str, program: str, payload: dict) -> None:
         """A report from the agent program's hook (`agent-console hook claude|codex`)."""
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
         try:
             reading = read_claude_hook(payload) if program == "claude" else read_codex_notify(payload)
         except HookError as error:
