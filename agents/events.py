@@ -255,6 +255,16 @@ class SpoofRejected(_Event):
     count: int = Field(default=1, ge=1)
 
 
+class JournalResumed(_Event):
+    """The journal could not be written from `paused_at` (for `reason`) until this record: `refused` agent
+    requests were refused meanwhile (nothing was accepted that is not journaled)."""
+
+    type: Literal["journal.resume"] = "journal.resume"
+    paused_at: float
+    reason: str = Field(max_length=500)
+    refused: int = Field(ge=0)
+
+
 class Throttled(_Event):
     """`agent` went over one of its limits: `refused` of its requests were refused within `window` seconds."""
 
@@ -290,6 +300,7 @@ SYSTEM_MODELS = (
     LockGranted,
     SpoofRejected,
     Throttled,
+    JournalResumed,
     StateObserved,
     PromptSeen,
     ProgressStalled,

@@ -28,6 +28,7 @@ from agent_console.agents.events import (
     BarrierReleased,
     Event,
     Heartbeat,
+    JournalResumed,
     LockGranted,
     LockReleased,
     LockRequested,
@@ -40,7 +41,7 @@ from agent_console.agents.events import (
     VoteCast,
     VoteOpened,
 )
-from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.journal import Journal, JournalError, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.layout import EXEC_SHARE_PERCENT
 from agent_console.agents.limits import AgentLimiter, Limit
@@ -54,7 +55,7 @@ from . import paths
 from .delivery import OutboxTypist
 from .deployment import UpReport, agent_launch, bring_up
 from .screens import ScreenReader
-from .server import ApiError, ControlServer
+from .server import ApiError, ControlServer, JournalUnavailable
 from .terminal.base import (
     BackendError,
     BackendLost,
@@ -74,6 +75,8 @@ Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
+JOURNAL_RETRY_SECONDS = 1.0  # while the journal cannot be written: nothing tells when the disk has room again
+HELD_OUTPUT_BYTES = 8 * 1024 * 1024  # pane output kept while the journal is paused (screens are read again after)
 
 
 class Supervisor:
@@ -121,6 +124,13 @@ class Supervisor:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
+        self.failure: str | None = None  # why the supervisor stopped on its own, when it did
+        self.paused: str | None = None  # why the journal cannot be written, while it cannot
+        self._paused_at = 0.0
+        self._refused_while_paused = 0
+        self._held: collections.deque[TerminalEvent] = collections.deque()
+        self._held_bytes = 0
+        self.fault_listeners: list[Callable[[], None]] = []  # told when the journal pauses or resumes
         self.limiter = AgentLimiter(org.limits)
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
@@ -133,10 +143,25 @@ class Supervisor:
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
         self.report = await self._deploy(remove_orphans=False)
         self._tasks = [
-            asyncio.create_task(self._watch(events), name="supervisor-panes"),
-            asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
+            asyncio.create_task(self._watch(events), name="watching the panes"),
+            asyncio.create_task(self._deadlines(), name="keeping deadlines"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         return self.report
+
+    def _task_ended(self, task: asyncio.Task) -> None:
+        """A background task that fails stops the supervisor, saying so: it never dies silently."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        self._fail(f"{task.get_name()} failed: {error.__class__.__name__}: {error}")
+
+    def _fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+            self.say(reason)
+        self.stopped.set()
 
     async def _deploy(self, remove_orphans: bool) -> UpReport:
         """Make the terminal match `self.org` and journal what changed (the org itself, launches, exits)."""
@@ -238,7 +263,18 @@ class Supervisor:
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
         event = self.redactor.event(event)  # secrets are never stored, hence never shown
-        record = self.journal.append(actor, event, trace=trace)
+        try:
+            if self.paused is not None:
+                raise JournalUnavailable(self.paused)
+            try:
+                record = self.journal.append(actor, event, trace=trace)
+            except JournalError as error:
+                self._pause(str(error))
+                raise JournalUnavailable(self.paused or str(error)) from None
+        except JournalUnavailable:
+            if actor not in (SUPERVISOR, HUMAN):
+                self._refused_while_paused += 1
+            raise
         self._schedule_flush()
         prompt = self.state.approvals.get(event.id) if isinstance(event, ApprovalDecided) else None
         self.state.apply(record)
@@ -307,7 +343,11 @@ class Supervisor:
     async def durable(self) -> None:
         """Wait until everything journaled so far is on disk (before acknowledging it to anyone)."""
         if self._flushed is not None:
-            await asyncio.shield(self._flushed)
+            try:
+                await asyncio.shield(self._flushed)
+            except OSError as error:
+                self._pause(f"cannot make the journal {self.journal_path} durable: {error.strerror or error}")
+                raise JournalUnavailable(self.paused or str(error)) from None
 
     def _submit_all(self, events: list[Event], trace: str) -> None:
         for event in events:
@@ -353,9 +393,10 @@ class Supervisor:
     def _report_refusals(self, agent: str, limit: Limit) -> None:
         refused = self.limiter.refusals.take(agent, limit)
         if refused and agent in self.state.agents:
-            self.submit(
-                SUPERVISOR, Throttled(agent=agent, limit=limit, refused=refused, window=self.limiter.limits.window)
-            )
+            with contextlib.suppress(JournalUnavailable):  # a count is not worth holding
+                self.submit(
+                    SUPERVISOR, Throttled(agent=agent, limit=limit, refused=refused, window=self.limiter.limits.window)
+                )
 
     def _spoofed(self, pane: str, agent: str) -> None:
         """A forged sequence: the first of a window is journaled at once, the rest as one count when it ends."""
@@ -369,7 +410,8 @@ class Supervisor:
     def _report_spoofs(self, pane: str, agent: str) -> None:
         count = self._spoof_counts.pop(pane, 0)
         if count:
-            self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent, count=count))
+            with contextlib.suppress(JournalUnavailable):
+                self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent, count=count))
 
     def _wake(self, event: Event) -> None:
         if isinstance(event, ApprovalDecided):
@@ -392,9 +434,64 @@ class Supervisor:
 
     async def _watch(self, events) -> None:
         async for event in events:
-            self._on_terminal(event)
-        self.say("the terminal went away; stopping")
-        self.stopped.set()
+            if self.paused is not None:
+                self._hold(event)
+                continue
+            try:
+                self._on_terminal(event)
+            except JournalUnavailable:
+                self._hold(event)
+        self._fail(f"the terminal server went away ({self.backend.where}): its panes, and the agents in them, are gone")
+
+    def _hold(self, event: TerminalEvent) -> None:
+        """Keep what the panes say while the journal is paused; output beyond a bound is let go (the screens
+        are read again on resuming), exits, closes and focus never."""
+        if isinstance(event, PaneOutput):
+            if self._held_bytes + len(event.data) > HELD_OUTPUT_BYTES:
+                return
+            self._held_bytes += len(event.data)
+        self._held.append(event)
+
+    def _pause(self, reason: str) -> None:
+        if self.paused is not None:
+            return
+        self.paused = f"the journal cannot be written, so nothing is accepted until it can: {reason}"
+        self._paused_at = time.time()
+        self._refused_while_paused = 0
+        self.say(self.paused)
+        for listener in self.fault_listeners:
+            listener()
+        asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+
+    def _retry_journal(self) -> None:
+        resumed = JournalResumed(
+            paused_at=self._paused_at, reason=(self.paused or "")[:500], refused=self._refused_while_paused
+        )
+        try:
+            record = self.journal.append(SUPERVISOR, resumed)
+        except JournalError:
+            asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+            return
+        self.paused = None
+        self._schedule_flush()
+        self.state.apply(record)
+        for listener in self.listeners:
+            listener(record)
+        self.say(f"the journal can be written again: resumed ({resumed.refused} agent request(s) were refused)")
+        for listener in self.fault_listeners:
+            listener()
+        held, self._held, self._held_bytes = self._held, collections.deque(), 0
+        while held:
+            event = held.popleft()
+            try:
+                self._on_terminal(event)
+            except JournalUnavailable:  # full again: keep the rest, in order
+                held.appendleft(event)
+                self._held.extendleft(reversed(held))
+                return
+        for agent in self.state.agents:
+            self.screens.schedule(agent)
+        self._changed.set()
 
     def _on_terminal(self, event: TerminalEvent) -> None:
         if isinstance(event, PaneOutput):
@@ -457,7 +554,8 @@ class Supervisor:
                 await asyncio.wait_for(self._changed.wait(), timeout)
             due = coordination.due(self.state, time.time())
             if due:
-                self._submit_all(due, secrets.token_hex(8))
+                with contextlib.suppress(JournalUnavailable):  # due again once the journal resumes
+                    self._submit_all(due, secrets.token_hex(8))
 
     # --- requests that wait -------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ class Served:
         )
         self.process: subprocess.Popen[str] | None = None
 
-    def start(self) -> None:
+    def start(self, extra: list[str] | None = None) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -70,6 +70,7 @@ class Served:
                 self.socket,
                 "--size",
                 "200x60",
+                *(extra or []),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -96,6 +97,25 @@ class Served:
             text=True,
             env=self.env,
             timeout=timeout,
+            check=False,
+        )
+
+    def cli_as(self, agent: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The command line run as `agent` would from its pane (its token and the socket in the environment)."""
+        tokens = json.loads((self.root / "state" / "agent-console" / "crew" / "tokens.json").read_text())
+        socket = Path(self.env["XDG_RUNTIME_DIR"]) / "agent-console" / "crew.sock"
+        env = {
+            **self.env,
+            "AGENT_CONSOLE_AGENT": agent,
+            "AGENT_CONSOLE_TOKEN": tokens[agent],
+            "AGENT_CONSOLE_SOCKET": str(socket),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "agent_console.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
             check=False,
         )
 

@@ -20,6 +20,7 @@ from agent_console.agents.spec import SpecError, parse_spec
 
 from ..conftest import wait_for, when
 from ..test_serve import SPEC, Served, _state
+from .conftest import token_of
 
 LIMITED_SPEC = SPEC.replace('name = "crew"\n', 'name = "crew"\n\n[org.limits]\nwindow = 2\n', 1)
 
@@ -60,11 +61,6 @@ def limited(tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def journal_of(served: Served) -> Path:
     return served.root / "state" / "agent-console" / "crew" / "journal.jsonl"
-
-
-def token_of(served: Served, agent: str) -> str:
-    tokens = json.loads((served.root / "state" / "agent-console" / "crew" / "tokens.json").read_text())
-    return tokens[agent]
 
 
 def rss_mb(served: Served) -> float:

@@ -20,7 +20,7 @@ from agent_console.widgets import ApprovalQueue, HealthTable
 
 from ..conftest import wait_for, when
 from ..test_app import SIZE, _utc_and_private_dirs, chat, chat_text, demo_entries, make_console  # noqa: F401
-from ..test_serve import Served, _state, served  # noqa: F401 (a fixture)
+from ..test_serve import Served, _state
 from .secret_corpus import SECRETS, WRAPPED, any_secret
 
 WORDS = st.lists(st.sampled_from(["deploy", "the", "key", "is", "run", "with", "export", "then", ":", "(", ")"]))
@@ -77,7 +77,7 @@ def corpus() -> list[tuple[str, str, str]]:
     return plain + wrapped
 
 
-def test_no_secret_reaches_the_journal_or_any_output(served: Served, tmp_path: Path) -> None:  # noqa: F811
+def test_no_secret_reaches_the_journal_or_any_output(served: Served, tmp_path: Path) -> None:
     secrets = corpus()
     texts = [text for _, text, _ in secrets]
     batches = [" | ".join(texts[start : start + 3]) for start in range(0, len(texts), 3)]  # a task holds 500
