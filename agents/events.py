@@ -266,11 +266,33 @@ class ProgressStalled(_Event):
 
 
 class SpoofRejected(_Event):
-    """A sequence in `pane` carried a token that is not its agent's: dropped, and counted."""
+    """Sequences in `pane` carried a token that is not its agent's: dropped, and counted (`count` of them: a
+    flood is journaled as one record a window per pane)."""
 
     type: Literal["spoof"] = "spoof"
     pane: str
     agent: str | None = None
+    count: int = Field(default=1, ge=1)
+
+
+class JournalResumed(_Event):
+    """The journal could not be written from `paused_at` (for `reason`) until this record: `refused` agent
+    requests were refused meanwhile (nothing was accepted that is not journaled)."""
+
+    type: Literal["journal.resume"] = "journal.resume"
+    paused_at: float
+    reason: str = Field(max_length=500)
+    refused: int = Field(ge=0)
+
+
+class Throttled(_Event):
+    """`agent` went over one of its limits: `refused` of its requests were refused within `window` seconds."""
+
+    type: Literal["throttle"] = "throttle"
+    agent: str
+    limit: Literal["events", "messages", "approvals"]
+    refused: int = Field(ge=1)
+    window: float = Field(gt=0)
 
 
 AGENT_MODELS = (
@@ -298,6 +320,8 @@ SYSTEM_MODELS = (
     VoteClosed,
     LockGranted,
     SpoofRejected,
+    Throttled,
+    JournalResumed,
     StateObserved,
     PromptSeen,
     ProgressStalled,

@@ -18,7 +18,7 @@ from .events import OrgEdit
 from .model import Agent, Org, Team, find_problem, format_location
 
 _TOP_LEVEL_KEYS = ("org", "team", "agent")
-_ORG_KEYS = ("name",)
+_ORG_KEYS = ("name", "limits", "redact")
 
 
 class SpecError(Exception):
@@ -81,7 +81,13 @@ def parse_spec(text: str, path: Path | str = "<spec>") -> Org:
     if problem is not None:
         raise SpecError(path, _describe(problem.location, data), problem.message)
     try:
-        return Org(name=org_table["name"], teams=tuple(teams), agents=tuple(agents))
+        return Org(
+            name=org_table["name"],
+            teams=tuple(teams),
+            agents=tuple(agents),
+            limits=org_table.get("limits", {}),
+            redact=org_table.get("redact", ()),
+        )
     except ValidationError as error:
         raise _spec_error(error, ("org",), path, data) from None
 
@@ -214,14 +220,14 @@ def _apply(org: Org, edit: OrgEdit) -> Org:
     if edit.action == "add-team":
         if any(team.name == edit.name for team in org.teams):
             raise ValueError(f"the spec has a team {edit.name!r} already")
-        return Org(name=org.name, teams=(*org.teams, Team.model_validate(edit.table)), agents=org.agents)
+        return org.replaced(teams=(*org.teams, Team.model_validate(edit.table)))
     if edit.action == "add-agent":
         if edit.name in names:
             raise ValueError(f"the spec has an agent {edit.name!r} already")
-        return Org(name=org.name, teams=org.teams, agents=(*org.agents, Agent.model_validate(edit.table)))
+        return org.replaced(agents=(*org.agents, Agent.model_validate(edit.table)))
     if edit.name not in names:
         raise ValueError(f"the spec has no agent {edit.name!r} any more")
-    return Org(name=org.name, teams=org.teams, agents=tuple(a for a in org.agents if a.name != edit.name))
+    return org.replaced(agents=tuple(a for a in org.agents if a.name != edit.name))
 
 
 def _one_line(error: ValueError) -> str:
@@ -238,6 +244,11 @@ def dump_spec(org: Org, path: Path | str) -> str:
     """The org as the text of a spec at `path` that `load_spec` reads back as the same org."""
     base = Path(path).absolute().parent
     lines = ["[org]", f"name = {_toml_value(org.name)}"]
+    if org.redact:
+        lines.append(f"redact = {_toml_value(org.redact)}")
+    limits = org.limits.model_dump(exclude_defaults=True)
+    if limits:
+        lines.append(f"limits = {_toml_value(limits)}")
     for team in org.teams:
         lines += ["", "[[team]]", *_toml_pairs(spec_table(team))]
     for agent in org.agents:
@@ -263,4 +274,6 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, Mapping):
         return "{ " + ", ".join(_toml_pairs(value)) + " }" if value else "{}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"cannot write {value!r} in a spec")

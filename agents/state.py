@@ -40,6 +40,7 @@ from .events import (
     SpoofRejected,
     StateObserved,
     StatusReported,
+    Throttled,
     VoteCast,
     VoteClosed,
     VoteOpened,
@@ -78,6 +79,8 @@ class AgentView:
     hook_state: AgentState | None = None
     hook_event: str | None = None
     stalled_since: float | None = None  # working, and its screen has not changed since then
+    throttled: str | None = None  # the limit it last went over
+    throttled_at: float | None = None
 
     @property
     def restarts(self) -> int:
@@ -389,6 +392,8 @@ class OrgState:
             "state": view.state.value,
             "task": view.task,
             "team": view.team,
+            "throttled": view.throttled,
+            "throttled_at": view.throttled_at,
         }
 
     # --- the fold, one method per event type ----------------------------------------------------------------
@@ -668,9 +673,14 @@ class OrgState:
         self.metrics[(actor, event.name)] = Metric(value=event.value, unit=event.unit, time=now)
 
     def _spoof(self, actor: str, event: SpoofRejected, now: float) -> None:
-        self.spoofs_total += 1
+        self.spoofs_total += event.count
         if event.agent is not None:
-            self.spoofs[event.agent] = self.spoofs.get(event.agent, 0) + 1
+            self.spoofs[event.agent] = self.spoofs.get(event.agent, 0) + event.count
+
+    def _throttled(self, actor: str, event: Throttled, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is not None:
+            view.throttled, view.throttled_at = event.limit, now
 
 
 def _vote_json(vote: Vote) -> dict[str, Any]:
@@ -722,6 +732,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     LogRecorded: OrgState._log,
     MetricRecorded: OrgState._metric,
     SpoofRejected: OrgState._spoof,
+    Throttled: OrgState._throttled,
     StateObserved: OrgState._observed,
     ProgressStalled: OrgState._stalled,
     PromptSeen: OrgState._prompt_seen,

@@ -236,7 +236,7 @@ class ConsoleApp(App[None]):
     @on(ChatPanel.Submitted)
     async def _chat(self, event: ChatPanel.Submitted) -> None:
         chat = self.chat_view
-        chat.add_line("you", event.text)
+        chat.add_line("you", self.supervisor.redactor.text(event.text))  # the chat history keeps no secret
         chat.add_line(self.executive.name, await self.executive.answer(event.text))
 
     # --- approvals --------------------------------------------------------------------------------------

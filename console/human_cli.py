@@ -211,5 +211,8 @@ async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> in
             loop.remove_signal_handler(signum)
         await supervisor.stop()
         await backend.close()
+    if supervisor.failure is not None:
+        print(f"agent-console: error: stopped serving org {org.name!r}: {supervisor.failure}", file=sys.stderr)
+        return 1
     print(f"stopped serving org {org.name!r}; its agents keep running (`agent-console down` stops them)")
     return 0

@@ -26,6 +26,7 @@ from agent_console.agents.kinds import Detection, KindDefinition, KindError, det
 from agent_console.agents.kinds.hooks import HookReading, brief
 from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE
 
+from .server import JournalUnavailable
 from .terminal.base import BackendError
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class ScreenReader:
         watch.reading = True
         try:
             await self.read_now(agent)
+        except JournalUnavailable:
+            watch.journaled = None  # not journaled: read again (and journaled) once the journal resumes
         finally:
             watch.reading = False
         if watch.again and self._watches.get(agent) is watch:

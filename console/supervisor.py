@@ -28,6 +28,7 @@ from agent_console.agents.events import (
     BarrierReleased,
     Event,
     Heartbeat,
+    JournalResumed,
     LockGranted,
     LockReleased,
     LockRequested,
@@ -37,14 +38,17 @@ from agent_console.agents.events import (
     OrgLoaded,
     SpoofRejected,
     StatusReported,
+    Throttled,
     VoteCast,
     VoteOpened,
 )
-from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.journal import Journal, JournalError, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.layout import EXEC_SHARE_PERCENT
+from agent_console.agents.limits import AgentLimiter, Limit
 from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
+from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import OrgState
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
@@ -53,7 +57,7 @@ from . import paths
 from .delivery import OutboxTypist
 from .deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from .screens import ScreenReader
-from .server import ApiError, ControlServer
+from .server import ApiError, ControlServer, JournalUnavailable
 from .terminal.base import (
     BackendError,
     BackendLost,
@@ -73,6 +77,8 @@ Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
+JOURNAL_RETRY_SECONDS = 1.0  # while the journal cannot be written: nothing tells when the disk has room again
+HELD_OUTPUT_BYTES = 8 * 1024 * 1024  # pane output kept while the journal is paused (screens are read again after)
 
 
 class Supervisor:
@@ -124,6 +130,15 @@ class Supervisor:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
+        self.failure: str | None = None  # why the supervisor stopped on its own, when it did
+        self.paused: str | None = None  # why the journal cannot be written, while it cannot
+        self._paused_at = 0.0
+        self._refused_while_paused = 0
+        self._held: collections.deque[TerminalEvent] = collections.deque()
+        self._held_bytes = 0
+        self.fault_listeners: list[Callable[[], None]] = []  # told when the journal pauses or resumes
+        self.limiter = AgentLimiter(org.limits)
+        self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
         self.screens = ScreenReader(self)
 
@@ -142,10 +157,25 @@ class Supervisor:
                 "one: `/restart NAME` in the console; under `serve`, end the program and start `serve` again"
             )
         self._tasks = [
-            asyncio.create_task(self._watch(events), name="supervisor-panes"),
-            asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
+            asyncio.create_task(self._watch(events), name="watching the panes"),
+            asyncio.create_task(self._deadlines(), name="keeping deadlines"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         return self.report
+
+    def _task_ended(self, task: asyncio.Task) -> None:
+        """A background task that fails stops the supervisor, saying so: it never dies silently."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        self._fail(f"{task.get_name()} failed: {error.__class__.__name__}: {error}")
+
+    def _fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+            self.say(reason)
+        self.stopped.set()
 
     async def _deploy(self, remove_orphans: bool) -> UpReport:
         """Make the terminal match `self.org` and journal what changed (the org itself, launches, exits)."""
@@ -265,7 +295,7 @@ class Supervisor:
         chosen = [orphans[name] for name in (names if names is not None else orphans)]
         teams = {team.name for team in self.org.teams}
         new_teams = [Team(name=name) for name in dict.fromkeys(a.team for a in chosen) if name not in teams]
-        org = Org(name=self.org.name, teams=(*self.org.teams, *new_teams), agents=(*self.org.agents, *chosen))
+        org = self.org.replaced(teams=(*self.org.teams, *new_teams), agents=(*self.org.agents, *chosen))
         await self.reconfigure(org)
         return [agent.name for agent in chosen]
 
@@ -274,6 +304,8 @@ class Supervisor:
         self.tokens = paths.agent_tokens(self.org.name, [agent.name for agent in self.org.agents])
         self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(self.org)}
         self._actors[self.human_token] = HUMAN
+        # an agent that prints a token (its own or one it found) must not put it in the journal
+        self.redactor = Redactor(self.org.redact, literals=self._actors)
 
     async def restart_agent(self, name: str) -> None:
         """Start the agent's program again in its own pane."""
@@ -328,7 +360,19 @@ class Supervisor:
 
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
-        record = self.journal.append(actor, event, trace=trace)
+        event = self.redactor.event(event)  # secrets are never stored, hence never shown
+        try:
+            if self.paused is not None:
+                raise JournalUnavailable(self.paused)
+            try:
+                record = self.journal.append(actor, event, trace=trace)
+            except JournalError as error:
+                self._pause(str(error))
+                raise JournalUnavailable(self.paused or str(error)) from None
+        except JournalUnavailable:
+            if actor not in (SUPERVISOR, HUMAN):
+                self._refused_while_paused += 1
+            raise
         self._schedule_flush()
         prompt = self.state.approvals.get(event.id) if isinstance(event, ApprovalDecided) else None
         self.state.apply(record)
@@ -397,7 +441,11 @@ class Supervisor:
     async def durable(self) -> None:
         """Wait until everything journaled so far is on disk (before acknowledging it to anyone)."""
         if self._flushed is not None:
-            await asyncio.shield(self._flushed)
+            try:
+                await asyncio.shield(self._flushed)
+            except OSError as error:
+                self._pause(f"cannot make the journal {self.journal_path} durable: {error.strerror or error}")
+                raise JournalUnavailable(self.paused or str(error)) from None
 
     def _submit_all(self, events: list[Event], trace: str) -> None:
         for event in events:
@@ -406,6 +454,10 @@ class Supervisor:
     def handle(self, agent: str, event: Event) -> Record:
         """An agent's event (from its pane or the API), with what it sets off (grants, releases, results)."""
         now = time.time()
+        if isinstance(event, MessageSent):
+            self._admit(agent, "messages", self.limiter.admit_message(agent, now))
+        else:
+            self._admit(agent, "events", self.limiter.admit_event(agent, now))
         if isinstance(event, VoteCast) and event.name not in self.state.open_votes():
             raise ApiError(409, f"no open vote named {event.name!r}")
         if isinstance(event, LockReleased) and event.reason != "released":
@@ -424,6 +476,40 @@ class Supervisor:
             follow = coordination.on_vote_cast(self.state, agent, event, now)
         self._submit_all(follow, record.trace)
         return record
+
+    def _admit(self, agent: str, limit: Limit, admitted: bool) -> None:
+        """Refuse (HTTP 429, or a dropped sequence) what is over `agent`'s `limit`; refusals are journaled as a
+        count: the first at once, the rest at the end of the window."""
+        if admitted:
+            return
+        limits = self.limiter.limits
+        if self.limiter.refusals.add(agent, limit):
+            self.submit(SUPERVISOR, Throttled(agent=agent, limit=limit, refused=1, window=limits.window))
+            asyncio.get_running_loop().call_later(limits.window, self._report_refusals, agent, limit)
+        raise ApiError(429, f"{agent} is over its limit of {limits.describe(limit)}: refused")
+
+    def _report_refusals(self, agent: str, limit: Limit) -> None:
+        refused = self.limiter.refusals.take(agent, limit)
+        if refused and agent in self.state.agents:
+            with contextlib.suppress(JournalUnavailable):  # a count is not worth holding
+                self.submit(
+                    SUPERVISOR, Throttled(agent=agent, limit=limit, refused=refused, window=self.limiter.limits.window)
+                )
+
+    def _spoofed(self, pane: str, agent: str) -> None:
+        """A forged sequence: the first of a window is journaled at once, the rest as one count when it ends."""
+        if pane in self._spoof_counts:
+            self._spoof_counts[pane] += 1
+            return
+        self._spoof_counts[pane] = 0
+        self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent))
+        asyncio.get_running_loop().call_later(self.limiter.limits.window, self._report_spoofs, pane, agent)
+
+    def _report_spoofs(self, pane: str, agent: str) -> None:
+        count = self._spoof_counts.pop(pane, 0)
+        if count:
+            with contextlib.suppress(JournalUnavailable):
+                self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent, count=count))
 
     def _wake(self, event: Event) -> None:
         if isinstance(event, ApprovalDecided):
@@ -446,9 +532,64 @@ class Supervisor:
 
     async def _watch(self, events) -> None:
         async for event in events:
-            self._on_terminal(event)
-        self.say("the terminal went away; stopping")
-        self.stopped.set()
+            if self.paused is not None:
+                self._hold(event)
+                continue
+            try:
+                self._on_terminal(event)
+            except JournalUnavailable:
+                self._hold(event)
+        self._fail(f"the terminal server went away ({self.backend.where}): its panes, and the agents in them, are gone")
+
+    def _hold(self, event: TerminalEvent) -> None:
+        """Keep what the panes say while the journal is paused; output beyond a bound is let go (the screens
+        are read again on resuming), exits, closes and focus never."""
+        if isinstance(event, PaneOutput):
+            if self._held_bytes + len(event.data) > HELD_OUTPUT_BYTES:
+                return
+            self._held_bytes += len(event.data)
+        self._held.append(event)
+
+    def _pause(self, reason: str) -> None:
+        if self.paused is not None:
+            return
+        self.paused = f"the journal cannot be written, so nothing is accepted until it can: {reason}"
+        self._paused_at = time.time()
+        self._refused_while_paused = 0
+        self.say(self.paused)
+        for listener in self.fault_listeners:
+            listener()
+        asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+
+    def _retry_journal(self) -> None:
+        resumed = JournalResumed(
+            paused_at=self._paused_at, reason=(self.paused or "")[:500], refused=self._refused_while_paused
+        )
+        try:
+            record = self.journal.append(SUPERVISOR, resumed)
+        except JournalError:
+            asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+            return
+        self.paused = None
+        self._schedule_flush()
+        self.state.apply(record)
+        for listener in self.listeners:
+            listener(record)
+        self.say(f"the journal can be written again: resumed ({resumed.refused} agent request(s) were refused)")
+        for listener in self.fault_listeners:
+            listener()
+        held, self._held, self._held_bytes = self._held, collections.deque(), 0
+        while held:
+            event = held.popleft()
+            try:
+                self._on_terminal(event)
+            except JournalUnavailable:  # full again: keep the rest, in order
+                held.appendleft(event)
+                self._held.extendleft(reversed(held))
+                return
+        for agent in self.state.agents:
+            self.screens.schedule(agent)
+        self._changed.set()
 
     def _on_terminal(self, event: TerminalEvent) -> None:
         if isinstance(event, PaneOutput):
@@ -482,7 +623,7 @@ class Supervisor:
             self.malformed += 1
             return
         if not secrets.compare_digest(item.token, self.tokens.get(agent, "")):
-            self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent))
+            self._spoofed(pane, agent)
             return
         try:
             event = decode_payload(item.payload)
@@ -491,8 +632,9 @@ class Supervisor:
             return
         try:
             self.handle(agent, event)
-        except ApiError:  # e.g. a vote cast on no open vote: dropped, like any bad input
-            self.malformed += 1
+        except ApiError as error:  # over a limit (counted there), or e.g. a vote on no open vote: dropped
+            if error.status != 429:
+                self.malformed += 1
 
     def _agent_gone(self, agent: str, status: int | None, signal: int | None) -> None:
         self.screens.forget(agent)
@@ -510,11 +652,15 @@ class Supervisor:
                 await asyncio.wait_for(self._changed.wait(), timeout)
             due = coordination.due(self.state, time.time())
             if due:
-                self._submit_all(due, secrets.token_hex(8))
+                with contextlib.suppress(JournalUnavailable):  # due again once the journal resumes
+                    self._submit_all(due, secrets.token_hex(8))
 
     # --- requests that wait -------------------------------------------------------------------------------
 
     def request_approval(self, agent: str, text: str, command: str | None) -> str:
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
+        pending = sum(1 for approval in self.state.approvals.values() if approval.agent == agent)
+        self._admit(agent, "approvals", self.limiter.admit_approval(pending))
         request_id = f"a{secrets.token_hex(4)}"
         self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
         return request_id
@@ -601,6 +747,7 @@ class Supervisor:
 
     def hook(self, agent: str, program: str, payload: dict) -> None:
         """A report from the agent program's hook (`agent-console hook claude|codex`)."""
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
         try:
             reading = read_claude_hook(payload) if program == "claude" else read_codex_notify(payload)
         except HookError as error:
@@ -618,7 +765,7 @@ class Supervisor:
             "agent": agent,
             "kind": kind.kind if kind else None,
             "state": self.state.agents[agent].state.value,
-            "screen": reading.to_json() if reading else None,
+            "screen": self.redactor.data(reading.to_json()) if reading else None,
             "hook": {"state": view.hook_state.value, "event": view.hook_event} if view.hook_state else None,
             "reported": view.reported,
             "stalled_since": view.stalled_since,

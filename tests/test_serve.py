@@ -101,6 +101,25 @@ class Served:
             check=False,
         )
 
+    def cli_as(self, agent: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The command line run as `agent` would from its pane (its token and the socket in the environment)."""
+        tokens = json.loads((self.root / "state" / "agent-console" / "crew" / "tokens.json").read_text())
+        socket = Path(self.env["XDG_RUNTIME_DIR"]) / "agent-console" / "crew.sock"
+        env = {
+            **self.env,
+            "AGENT_CONSOLE_AGENT": agent,
+            "AGENT_CONSOLE_TOKEN": tokens[agent],
+            "AGENT_CONSOLE_SOCKET": str(socket),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "agent_console.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+            check=False,
+        )
+
     def pane(self, agent: str) -> str:
         for line in tmux(self.socket, "list-panes", "-a", "-F", "#{pane_id} #{@agent_console_agent}").splitlines():
             pane, _, name = line.partition(" ")

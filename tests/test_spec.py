@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent_console.agents.events import OrgEdit
+from agent_console.agents.limits import Limits
 from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
 from agent_console.agents.spec import (
     SpecError,
@@ -153,6 +154,8 @@ def test_a_written_spec_loads_back_as_the_same_org(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     org = Org(
         name="x",
+        redact=(r"ACME-[0-9]{6}", 'a "quoted" \\d'),
+        limits=Limits(window=5, pending_approvals=3),
         teams=(Team(name="ops", color="#AABBCC"), Team(name="db", parent="ops")),
         agents=(
             Agent(name="a", team="ops", cwd=tmp_path, env={"FOO": 'a "quote", a \\ and\ttabs\n\x7f', "E": ""}),
