@@ -41,7 +41,7 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.journal import Journal, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
-from agent_console.agents.layout import EXEC_SHARE_PERCENT
+from agent_console.agents.layout import EXEC_SHARE_PERCENT, MIN_PANE_COLS
 from agent_console.agents.model import Agent, Org
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
 from agent_console.agents.state import OrgState
@@ -71,6 +71,7 @@ Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
+CONSOLE_MIN_COLS = 80  # below this its queue and chat are unusable: agents give way, or spill to other windows
 
 
 class Supervisor:
@@ -152,6 +153,7 @@ class Supervisor:
             extra_env=self._env,
             exec_pane=self.exec_pane,
             exec_share=CONSOLE_SHARE_PERCENT if self.exec_pane else EXEC_SHARE_PERCENT,
+            exec_min_width=CONSOLE_MIN_COLS if self.exec_pane else MIN_PANE_COLS,
         )
         for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
             if info.org == self.org.name and info.agent in _names(self.org):
