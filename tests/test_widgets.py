@@ -34,6 +34,7 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.journal import GENESIS, Record
 from agent_console.agents.state import OrgState, PendingApproval
+from agent_console.app import layout_for
 from agent_console.themes import CONSOLE_TCSS, STATE_STYLES, state_color, state_glyph
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
 from agent_console.widgets import (
@@ -763,7 +764,8 @@ def test_snapshot_health_table(snap_compare: Any) -> None:
     """You should see a table in a frame titled "Health" with columns Agent, State, Last, Pending,
     Restarts, Task, Team and eight rows: lead and api working (green ●), db waiting (amber ◆) with 2 pending,
     ui thinking (cyan ◔), css idle (grey ○), docs offline (dim), deploy error (red ✖), monitor recovering
-    (magenta ↻) with 1 restart; ages from 10s to 8m."""
+    (magenta ↻) with 1 restart; ages from 10s to 8m. The State column is as wide as "↻ recovering", the Task
+    column 32 cells whatever its tasks."""
     org = build_org()
     assert snap_compare(health_host(org), terminal_size=(110, 14))
 
@@ -791,7 +793,7 @@ def test_snapshot_approval_details(snap_compare: Any) -> None:
 
 def test_snapshot_help_screen(snap_compare: Any) -> None:
     """You should see a centred dialog titled "Keys" with a Key / Action / Where table of eight bindings (y, n,
-    A, enter, ctrl+b, t, /, ?) and the hint "escape, ? or q closes" under it."""
+    A, enter, ctrl+b, t, /, ?) and the hint "tab: what the columns mean · escape, ? or q closes" under it."""
     assert snap_compare(ModalHost(lambda: HelpScreen(HELP_ROWS)), terminal_size=(90, 20))
 
 
@@ -821,11 +823,14 @@ class ConsoleLayout(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        with Vertical(id="work"):
+            yield ApprovalQueue(id="approvals")
+            yield ApprovalPreview(id="request")
+        yield Label(id="views")
         with Horizontal(id="main"):
-            yield OrgTree(id="tree")
-            with Vertical(id="middle"):
+            with Horizontal(id="agents"):
+                yield OrgTree(id="tree")
                 yield HealthTable(id="health")
-                yield ApprovalQueue(id="approvals")
             with Vertical(id="right"):
                 yield ChatPanel(id="chat")
                 yield TraceView(tz=UTC, id="trace")
@@ -833,10 +838,13 @@ class ConsoleLayout(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.add_class(layout_for(*self.size))
         org = build_org()
         self.query_one(OrgTree).update_org(org.state, TEAM_COLORS, frozenset({"ui"}))
         self.query_one(HealthTable).update_health(org.state, NOW)
-        self.query_one(ApprovalQueue).update_approvals(list(org.state.approvals.values()), NOW)
+        queue = self.query_one(ApprovalQueue)
+        queue.update_approvals(list(org.state.approvals.values()), NOW)
+        self.query_one(ApprovalPreview).show(queue.selected_approval)
         self.query_one(TraceView).add_records(org.records)
         for speaker, text in CHAT_LINES[:3]:
             self.query_one(ChatPanel).add_line(speaker, text)
@@ -844,9 +852,10 @@ class ConsoleLayout(App[None]):
 
 
 def test_snapshot_console_layout(snap_compare: Any) -> None:
-    """You should see the main screen under a header: the org tree on the left; in the middle the health table
-    (focused, blue frame; Agent, State, Last and Pending in view, the rest cropped) above the approval queue with
-    db's two requests (agent, age, command) in an amber frame; on the right the chat with three lines above its
-    input, and under it the trace, its lines compact (no column padding) because the pane is narrow, scrolled to
-    ui's thinking status at 22:23:10; no command line; the footer at the bottom."""
+    """You should see the main screen at 120x40 (the medium layout) under a header: across the top the approval
+    queue with db's two requests (agent, age 59s and 20s, command) in an amber frame, "2 pending" in its bottom
+    edge, and the strip "db asks $ alembic upgrade head  Run the migration?"; below, on the left the org tree over
+    the health table (focused, blue frame; Agent to Restarts in view, Task cropped); on the right the chat with
+    three lines above its input, and under it the trace, its lines compact (no column padding) because the pane
+    is narrow, scrolled to ui's thinking status at 22:23:10; no command line; the footer at the bottom."""
     assert snap_compare(ConsoleLayout(), terminal_size=(120, 40))
