@@ -57,7 +57,8 @@ async def toggle_theme(app: ConsoleApp, args: list[str]) -> str | None:
 
 
 async def next_view(app: ConsoleApp, args: list[str]) -> str | None:
-    return app.next_view()
+    app.next_view()
+    return None
 
 
 async def command_line(app: ConsoleApp, args: list[str]) -> str | None:

@@ -360,7 +360,7 @@ class ConsoleApp(App[None]):
         bar.append("   v next view", style="dim")
         self.query_one("#views", Static).update(bar)
 
-    def next_view(self) -> str:
+    def next_view(self) -> None:
         """Show the next view and move the focus into it (the chat's log, not its input: keys stay keys)."""
         names = [name for name, _ in VIEWS]
         view = names[(names.index(self.view) + 1) % len(names)]
@@ -368,7 +368,6 @@ class ConsoleApp(App[None]):
         widget = self._view_widget(view)
         target = widget.query_one(RichLog) if isinstance(widget, ChatPanel) else widget
         target.focus()
-        return f"view: {dict(VIEWS)[view]}"
 
     @on(events.DescendantFocus)
     def _follow_focus(self, event: events.DescendantFocus) -> None:
