@@ -411,7 +411,11 @@ def _wishes(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan) -> dict[s
         per_window: dict[int, int] = {}
         for window in wanted:
             per_window[window] = per_window.get(window, 0) + 1
-        grew = any(grid.columns(n) > had.get((team.name, window), 0) for window, n in per_window.items())
+        if grid.alone(len(team.leaves)):
+            # it needs a whole window: no more room than before if it had its window to itself
+            grew = previous.windows[wanted[0]].teams != (team.name,)
+        else:
+            grew = any(grid.columns(n) > had.get((team.name, window), 0) for window, n in per_window.items())
         wishes[team.name] = (grew, wanted)
     return wishes
 

@@ -23,6 +23,7 @@ from agent_console.agents.layout import (
     plan_layout,
 )
 from agent_console.agents.model import EXEC_SLOT, Agent, Org, Role, Team
+from agent_console.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT
 
 SIZES = [(200, 50), (120, 40), (80, 24)]
 COMFORTABLE = {(200, 50), (120, 40), (160, 30), (90, 60)}
@@ -35,10 +36,12 @@ def per_col(size: tuple[int, int]) -> int:
     return max(1, (size[1] + 1) // (MIN_PANE_ROWS + 1))
 
 
-def window_capacity(size: tuple[int, int], index: int) -> int:
+def window_capacity(size: tuple[int, int], index: int, console: bool = False) -> int:
+    """Team columns in a window; window 0 beside the executive column (the console's own, if `console`)."""
     width = size[0]
     if index == 0:
-        width -= max(MIN_PANE_COLS, round(0.3 * width))
+        share, least = (CONSOLE_SHARE_PERCENT / 100, CONSOLE_MIN_COLS) if console else (0.3, MIN_PANE_COLS)
+        width -= min(width, max(least, round(share * width)))
         return max(0, width // (MIN_PANE_COLS + 1))
     return max(1, (width + 1) // (MIN_PANE_COLS + 1))
 
@@ -123,8 +126,9 @@ def check_partition(cell: Cell, node: Pane | Split) -> None:
     assert position - 1 == (cell.x + cell.width if node.direction == "h" else cell.y + cell.height)
 
 
-def check_plan(org: Org, plan: LayoutPlan) -> None:
-    """The invariants every plan has, whatever the org, size or previous plan."""
+def check_plan(org: Org, plan: LayoutPlan, console: bool = False) -> None:
+    """The invariants every plan has, whatever the org, size or previous plan (`console`: planned with the
+    console's own share and minimum width)."""
     size = plan.size
     expected = sorted([EXEC_SLOT, *(a.name for a in org.agents)])
     assert sorted(plan.slots()) == expected, "every agent exactly once, and the exec pane"
@@ -146,7 +150,7 @@ def check_plan(org: Org, plan: LayoutPlan) -> None:
         if dense:
             assert window.index > 0 and windows_of(plan)[window.teams[0]] == [window.index], "alone, whole"
         else:
-            assert columns_used(root) <= window_capacity(size, window.index)
+            assert columns_used(root) <= window_capacity(size, window.index, console)
         cell = layout_cells(root, *size)
         assert (cell.x, cell.y, cell.width, cell.height) == (0, 0, *size)
         check_partition(cell, root)
@@ -278,6 +282,7 @@ def test_the_console_gets_its_minimum_width_from_the_agents_side(
     size: tuple[int, int], exec_width: int, teams_beside: int
 ) -> None:
     """The console asks for 50% and at least 80 columns: the agents give way, then spill to later windows."""
+    assert (CONSOLE_SHARE_PERCENT, CONSOLE_MIN_COLS) == (50, 80)
     org = teams_with({"a": 1, "b": 1, "c": 1, "d": 1})
     plan = plan_layout(org, size, exec_share=50, exec_min_width=80)
     assert layout_cells(plan.windows[0].root, *size).rects()[EXEC_SLOT][2] == exec_width
@@ -368,6 +373,16 @@ def test_long_window_names_are_cut_to_30_characters() -> None:
     plan = plan_layout(org, (200, 50))
     assert plan.windows[0].name == "frontend-platform+backend-serv"
     assert len(plan.windows[0].name) == 30
+
+
+@pytest.mark.parametrize("size", [(80, 23), (120, 39), (200, 49), (300, 79)])
+def test_every_org_size_keeps_every_rule_with_the_console_in_the_exec_pane(size: tuple[int, int]) -> None:
+    for n in range(1, 81):
+        org = spread_org(n)
+        plan = plan_layout(org, size, exec_share=CONSOLE_SHARE_PERCENT, exec_min_width=CONSOLE_MIN_COLS)
+        check_plan(org, plan, console=True)
+        exec_width = layout_cells(plan.windows[0].root, *size).rects()[EXEC_SLOT][2]
+        assert exec_width >= min(size[0], CONSOLE_MIN_COLS)
 
 
 def test_tiny_window_still_places_everyone() -> None:
