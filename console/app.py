@@ -87,6 +87,7 @@ class ConsoleApp(App[None]):
         self._refresh_pending = False
         self._figures_shown: str | None = None
         self.view = VIEWS[0][0]
+        self.views: dict[str, Widget] = {}  # view name -> its widget, once mounted
         self.register_theme(DARK_THEME)
         self.register_theme(LIGHT_THEME)
         self.theme = DARK_THEME_NAME  # before the stylesheet is read: it uses the theme's $frame
@@ -118,6 +119,12 @@ class ConsoleApp(App[None]):
         self.chat_view = self.query_one(ChatPanel)
         self.trace_view = self.query_one(TraceView)
         self.preview = self.query_one(ApprovalPreview)
+        self.views = {
+            "health": self.health_view,
+            "tree": self.org_view,
+            "chat": self.chat_view,
+            "trace": self.trace_view,
+        }
         self.command_input = self.query_one("#command-line", Input)
         self._fit(self.size.width, self.size.height)
         self.show_view(self.view)
@@ -344,11 +351,6 @@ class ConsoleApp(App[None]):
         for name in ("-compact", "-medium", "-wide"):
             self.set_class(name == layout, name)
 
-    def _view_widget(self, view: str) -> Widget:
-        return {"health": self.health_view, "tree": self.org_view, "chat": self.chat_view, "trace": self.trace_view}[
-            view
-        ]
-
     def show_view(self, view: str) -> None:
         """Make `view` (health, tree, chat or trace) the one under the queue when the views take turns."""
         self.view = view
@@ -365,15 +367,14 @@ class ConsoleApp(App[None]):
         names = [name for name, _ in VIEWS]
         view = names[(names.index(self.view) + 1) % len(names)]
         self.show_view(view)
-        widget = self._view_widget(view)
+        widget = self.views[view]
         target = widget.query_one(RichLog) if isinstance(widget, ChatPanel) else widget
         target.focus()
 
     @on(events.DescendantFocus)
     def _follow_focus(self, event: events.DescendantFocus) -> None:
         """Whatever takes the focus (a key, Tab, a click) is shown: a focused view is never a hidden one."""
-        for name, _ in VIEWS:
-            view = self._view_widget(name)
+        for name, view in self.views.items():
             if event.widget is view or view in event.widget.ancestors:
                 if name != self.view:
                     self.show_view(name)
