@@ -435,6 +435,30 @@ async def test_the_selected_request_is_shown_whole_before_y_and_y_approves_exact
         assert shown == f"api asks $ {HTTPX} Install the HTTP client?", "the highlight went back to the oldest"
 
 
+async def test_a_long_command_cut_in_the_queue_is_whole_under_it_and_d_shows_it_all(
+    make_console: Callable[[Org, list[Entry]], Console],
+) -> None:
+    org = demo_org()
+    command = 'psql -h db.internal -U admin -c "DELETE FROM orders WHERE created < now() - interval 90 days"'
+    command += " && psql -c 'VACUUM FULL orders' && rm -rf /var/backups/orders-*"
+    entries = [
+        *demo_entries(org)[:8],
+        ("db", ApprovalRequested(id="long", text="Clean up old orders?", command=command), T0 + 880, "long"),
+    ]
+    app = make_console(org, entries)
+    async with app.run_test(size=console_pane((80, 24))) as pilot:
+        await pilot.pause()
+        queue = app.query_one(ApprovalQueue)
+        assert queue.selected_id == "long" and len(command) > 150
+        assert command not in str(queue.get_row("long")[2]), "the queue cuts it"
+        lines = str(app.query_one(ApprovalPreview).render()).splitlines()
+        assert len(lines) <= ApprovalPreview.MAX_LINES and all(len(line) <= 78 for line in lines)
+        assert f"db asks $ {command}" in "".join(lines), "whole, wrapped to the pane"
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalDetails) and app.screen.approval.command == command
+
+
 # --- approvals ----------------------------------------------------------------------------------------------------
 
 
