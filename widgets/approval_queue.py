@@ -14,8 +14,8 @@ from agent_console.themes.states import state_color
 
 from .formatting import cell_key, format_age, grows, is_dark, one_line
 
-# the request comes last: a narrow pane crops it, and `enter` shows it whole. Key, header, fixed width (None:
-# as wide as its widest cell), and what it means (the help screen shows it).
+# the request comes last: a narrow pane crops it, and the strip under the queue, `d` and `enter` show it whole.
+# Key, header, fixed width (None: as wide as its widest cell), and what it means (the help screen shows it).
 COLUMNS = (
     ("agent", "Agent", None, "the agent that asks"),
     ("age", "Age", 4, "how long the request has waited"),
