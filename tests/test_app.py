@@ -380,6 +380,16 @@ async def test_the_layout_follows_the_pane_s_size_and_the_queue_is_always_on_scr
             assert demo.chat_view.query_one(Input).region.width >= 40, "a chat input one can type in"
 
 
+async def test_a_resized_pane_changes_the_layout(demo: Console) -> None:
+    async with demo.run_test(size=(150, 78)) as pilot:
+        await pilot.pause()
+        assert demo.has_class("-wide")
+        await pilot.resize_terminal(80, 22)
+        await pilot.pause()
+        assert demo.has_class("-compact") and not demo.has_class("-wide")
+        assert demo.queue_view.region.height >= 6 and not demo.org_view.region.area
+
+
 async def test_v_shows_the_views_in_turn_and_a_focused_view_is_always_shown(demo: Console) -> None:
     async with demo.run_test(size=(80, 22)) as pilot:
         await pilot.pause()
