@@ -57,6 +57,11 @@ async def toggle_theme(app: ConsoleApp, args: list[str]) -> str | None:
     return app.toggle_theme()
 
 
+async def next_view(app: ConsoleApp, args: list[str]) -> str | None:
+    app.next_view()
+    return None
+
+
 async def command_line(app: ConsoleApp, args: list[str]) -> str | None:
     app.open_command_line()
     return None
@@ -225,9 +230,10 @@ def console_commands() -> CommandRegistry:
             "answer a program's prompt: yes, and don't ask again",
             approve_always,
         ),
-        Command("details", "show the selected request in full", details),
+        Command("details", "show the selected request in full", details, key="d", key_label="details"),
         Command("help", "list every key binding and command", show_help, key="question_mark", key_label="help"),
         Command("theme", "switch between the dark and the light theme", toggle_theme, key="t", key_label="theme"),
+        Command("view", "show the next view: health, org, chat, trace", next_view, key="v", key_label="view"),
         Command("command", "open the : command line", command_line, key="colon", key_label="command"),
         Command("status", "agents by state and pending approvals", status),
         Command("spawn", "start a new agent", spawn, usage="spawn NAME --team T [--kind K] [--command C]"),

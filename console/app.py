@@ -12,20 +12,26 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
-from textual import on, work
+from rich.text import Text
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, RichLog, Static
 
 from agent_console.agents.events import HUMAN, ApprovalDecided
 from agent_console.agents.journal import Record
 from agent_console.themes import CONSOLE_TCSS, team_color
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
+from agent_console.widgets.agent_details import AgentDetails
 from agent_console.widgets.approval_details import ApprovalDetails
+from agent_console.widgets.approval_preview import ApprovalPreview
+from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
 from agent_console.widgets.approval_queue import ApprovalQueue
 from agent_console.widgets.chat import ChatPanel
+from agent_console.widgets.health_table import COLUMNS as HEALTH_COLUMNS
 from agent_console.widgets.health_table import HealthTable
 from agent_console.widgets.help_screen import HelpScreen
 from agent_console.widgets.org_tree import OrgTree
@@ -38,7 +44,21 @@ from .supervisor import Supervisor
 from .terminal.base import BackendError
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
+AGE_SECONDS = 1.0  # ages in the queue and the table move on even when no record comes
 TRACE_BATCH = 200
+# Below these the views take turns under the queue; up to WIDE_COLS the tree sits over the health table.
+COMPACT_COLS = 100
+COMPACT_ROWS = 30
+WIDE_COLS = 140
+# The views of the compact layout, in the order a human needs them (the queue is always on screen).
+VIEWS = (("health", "Health"), ("tree", "Org"), ("chat", "Chat"), ("trace", "Trace"))
+
+
+def layout_for(width: int, height: int) -> str:
+    """The layout class for a console pane of width x height cells: -compact, -medium or -wide."""
+    if width < COMPACT_COLS or height < COMPACT_ROWS:
+        return "-compact"
+    return "-medium" if width < WIDE_COLS else "-wide"
 
 
 class ConsoleApp(App[None]):
@@ -66,17 +86,25 @@ class ConsoleApp(App[None]):
         self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
         self._refresh_pending = False
         self._figures_shown: str | None = None
+        self.view = VIEWS[0][0]
+        self.views: dict[str, Widget] = {}  # view name -> its widget, once mounted
+        self.register_theme(DARK_THEME)
+        self.register_theme(LIGHT_THEME)
+        self.theme = DARK_THEME_NAME  # before the stylesheet is read: it uses the theme's $frame
         for command in self.commands:
             if command.key:
                 self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
 
     def compose(self) -> ComposeResult:
         yield Header()
+        with Vertical(id="work"):
+            yield ApprovalQueue(id="approvals")
+            yield ApprovalPreview(id="request")
+        yield Static(id="views")
         with Horizontal(id="main"):
-            yield OrgTree(id="tree")
-            with Vertical(id="middle"):
+            with Horizontal(id="agents"):
+                yield OrgTree(id="tree")
                 yield HealthTable(id="health")
-                yield ApprovalQueue(id="approvals")
             with Vertical(id="right"):
                 yield ChatPanel(id="chat")
                 yield TraceView(id="trace")
@@ -90,10 +118,17 @@ class ConsoleApp(App[None]):
         self.queue_view = self.query_one(ApprovalQueue)
         self.chat_view = self.query_one(ChatPanel)
         self.trace_view = self.query_one(TraceView)
+        self.preview = self.query_one(ApprovalPreview)
+        self.views = {
+            "health": self.health_view,
+            "tree": self.org_view,
+            "chat": self.chat_view,
+            "trace": self.trace_view,
+        }
         self.command_input = self.query_one("#command-line", Input)
-        self.register_theme(DARK_THEME)
-        self.register_theme(LIGHT_THEME)
-        self.theme = DARK_THEME_NAME
+        self._fit(self.size.width, self.size.height)
+        self.show_view(self.view)
+        self.set_interval(AGE_SECONDS, self._tick_ages)
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
         # the views colour states for a dark or a light background: on a theme change they are drawn again
@@ -167,6 +202,7 @@ class ConsoleApp(App[None]):
             self.org_view.update_org(state, colors, frozenset(self.supervisor.human_at()))
             self.health_view.update_health(state, now)
             self.queue_view.update_approvals(list(state.approvals.values()), now)
+            self.preview.show(self.queue_view.selected_approval)
             if self._records:
                 self.trace_view.add_records(list(self._records))
                 self._records.clear()
@@ -292,6 +328,64 @@ class ConsoleApp(App[None]):
     def _details(self, event: ApprovalQueue.ShowDetails) -> None:
         self.show_details()
 
+    @on(HealthTable.ShowAgent)
+    def _agent_details(self, event: HealthTable.ShowAgent) -> None:
+        view = self.supervisor.state.agents.get(event.agent)
+        if view is not None:
+            self.push_screen(AgentDetails(view, now=self.clock()))
+
+    @on(ApprovalQueue.Selected)
+    def _selected(self, event: ApprovalQueue.Selected) -> None:
+        self.preview.show(self.queue_view.selected_approval)
+
+    def _tick_ages(self) -> None:
+        if not self.queue_view.is_attached:
+            return
+        state = self.supervisor.state
+        now = self.clock()
+        with self.batch_update():
+            self.queue_view.update_approvals(list(state.approvals.values()), now)
+            self.health_view.update_health(state, now)
+
+    # --- layout -----------------------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        layout = layout_for(width, height)
+        for name in ("-compact", "-medium", "-wide"):
+            self.set_class(name == layout, name)
+
+    def show_view(self, view: str) -> None:
+        """Make `view` (health, tree, chat or trace) the one under the queue when the views take turns."""
+        self.view = view
+        for name, _ in VIEWS:
+            self.set_class(name == view, f"-show-{name}")
+        bar = Text()
+        for name, label in VIEWS:
+            bar.append(f" {label} ", style="reverse bold" if name == view else "")
+        bar.append("   v next view", style="dim")
+        self.query_one("#views", Static).update(bar)
+
+    def next_view(self) -> None:
+        """Show the next view and move the focus into it (the chat's log, not its input: keys stay keys)."""
+        names = [name for name, _ in VIEWS]
+        view = names[(names.index(self.view) + 1) % len(names)]
+        self.show_view(view)
+        widget = self.views[view]
+        target = widget.query_one(RichLog) if isinstance(widget, ChatPanel) else widget
+        target.focus()
+
+    @on(events.DescendantFocus)
+    def _follow_focus(self, event: events.DescendantFocus) -> None:
+        """Whatever takes the focus (a key, Tab, a click) is shown: a focused view is never a hidden one."""
+        for name, view in self.views.items():
+            if event.widget is view or view in event.widget.ancestors:
+                if name != self.view:
+                    self.show_view(name)
+                return
+
     # --- focus ------------------------------------------------------------------------------------------
 
     @on(OrgTree.AgentSelected)
@@ -319,6 +413,7 @@ class ConsoleApp(App[None]):
         ]
         rows += [
             ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue"),
+            ("i", "on an agent: its state and the evidence behind it", "health table"),
             ("ctrl+p", "command palette", "anywhere"),
             ("escape", "close the : line or a dialog", "anywhere"),
         ]
@@ -333,7 +428,9 @@ class ConsoleApp(App[None]):
         self.trace_view.filter_agent(agent)
 
     def show_help(self) -> None:
-        self.push_screen(HelpScreen(self.binding_rows()))
+        columns = [("Health", label, meaning) for _, label, _, meaning in HEALTH_COLUMNS]
+        columns += [("Approvals", label, meaning) for _, label, _, meaning in QUEUE_COLUMNS]
+        self.push_screen(HelpScreen(self.binding_rows(), columns))
 
     def toggle_theme(self) -> str:
         self.theme = LIGHT_THEME_NAME if self.theme == DARK_THEME_NAME else DARK_THEME_NAME

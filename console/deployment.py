@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from agent_console.agents.kinds import load_kind
 from agent_console.agents.layout import (
     EXEC_SHARE_PERCENT,
+    MIN_PANE_COLS,
     LayoutPlan,
     WindowPlan,
     layout_cells,
@@ -133,6 +134,7 @@ async def bring_up(
     extra_env: ExtraEnv | None = None,
     exec_pane: str | None = None,
     exec_share: int = EXEC_SHARE_PERCENT,
+    exec_min_width: int = MIN_PANE_COLS,
 ) -> UpReport:
     """Make the backend's session hold exactly the org's agents, laid out as the plan says.
 
@@ -159,7 +161,7 @@ async def bring_up(
     await backend.hold_window(exec_pane_info.window)
     plan_size = await backend.window_size(exec_pane_info.window)
     previous = await _previous_plan(backend)
-    plan = plan_layout(org, plan_size, previous=previous, exec_share=exec_share)
+    plan = plan_layout(org, plan_size, previous=previous, exec_share=exec_share, exec_min_width=exec_min_width)
     report.windows = len(plan.windows)
     window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane_info.window)
 

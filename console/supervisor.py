@@ -44,7 +44,7 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.journal import Journal, JournalError, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
-from agent_console.agents.layout import EXEC_SHARE_PERCENT
+from agent_console.agents.layout import EXEC_SHARE_PERCENT, MIN_PANE_COLS
 from agent_console.agents.limits import AgentLimiter, Limit
 from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
@@ -77,6 +77,7 @@ Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
+CONSOLE_MIN_COLS = 80  # below this its queue and chat are unusable: agents give way, or spill to other windows
 JOURNAL_RETRY_SECONDS = 1.0  # while the journal cannot be written: nothing tells when the disk has room again
 HELD_OUTPUT_BYTES = 8 * 1024 * 1024  # pane output kept while the journal is paused (screens are read again after)
 
@@ -196,6 +197,7 @@ class Supervisor:
             extra_env=self._env,
             exec_pane=self.exec_pane,
             exec_share=CONSOLE_SHARE_PERCENT if self.exec_pane else EXEC_SHARE_PERCENT,
+            exec_min_width=CONSOLE_MIN_COLS if self.exec_pane else MIN_PANE_COLS,
         )
         for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
             if info.org == self.org.name and info.agent in _names(self.org):

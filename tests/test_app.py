@@ -33,15 +33,17 @@ from agent_console.agents.events import (
     StatusReported,
 )
 from agent_console.agents.journal import Journal, Record, load_or_create_key
-from agent_console.agents.model import Agent, Org, Team
+from agent_console.agents.layout import layout_cells, plan_layout
+from agent_console.agents.model import EXEC_SLOT, Agent, Org, Team
 from agent_console.app import ConsoleApp
 from agent_console.demo import demo_org
-from agent_console.supervisor import Supervisor
+from agent_console.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT, Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import state_color
 from agent_console.themes.textual_themes import DARK_THEME_NAME, LIGHT_THEME_NAME
 from agent_console.widgets import (
     ApprovalDetails,
+    ApprovalPreview,
     ApprovalQueue,
     ChatPanel,
     HealthTable,
@@ -230,20 +232,20 @@ async def chat_a_little(pilot: Pilot) -> None:
 
 
 def test_snapshot_main_screen(snap_compare: Any, demo: Console) -> None:
-    """You should see the main screen at 120x40 under the header "agent-console — demo — 3 pending — 6 agents:
-    1 error · 1 idle · 1 thinking · 2 waiting · 1 working". Left, the org tree (teams in the replayed journal's
-    order, alphabetical): backend with api (amber ◆, [1]), ci (red ✖), tester (cyan ◔, [1]) and its sub-team
-    data with db (◆, [1]); product with planner (green ●) and writer (grey ○); tasks cut at the pane's edge.
-    Middle, the health table (focused, blue frame): api, ci, db, planner, tester, writer with their states,
-    ages 6m, 10m, 4m, 5m, 1m, 11m, pending 1 for api, db and tester, ci's 1 restart, and the first letters
-    of each task (Team is off to the right). Under it the approvals in an amber frame,
-    "3 pending" in its bottom edge: api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x env=staging
-    upg" (cut), tester 1m "$ pip install httpx  +1 same". Right, the chat: the executive's "Ready." line,
-    "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1 working; 3 pending
-    approval(s)", "you: @ops are you there?" answered "There is no agent 'ops' (agents: …)."; the input
-    below; then the trace, compact, scrolled to tester's approval.request at 22:27:20 (a0's request with the
-    human's decision under it at 22:20:00/22:20:20). The footer: y approve, n deny, A approve all like it,
-    ? help, t theme, : command, ^p palette."""
+    """You should see the main screen at 120x40 (the medium layout) under the header "agent-console — demo — 3
+    pending — 6 agents: 1 error · 1 idle · 1 thinking · 2 waiting · 1 working". Across the top the approvals in an
+    amber frame, "3 pending" in its bottom edge: api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x
+    env=staging upgrade head", tester 1m "$ pip install httpx  +1 same"; under it a shaded strip with the selected
+    request in full, "api asks $ pip install httpx  Install the HTTP client?". Left, the org tree (teams in the
+    replayed journal's order, alphabetical): backend with api (amber ◆, [1]), ci (red ✖), tester (cyan ◔, [1]) and
+    its sub-team data with db (◆, [1]); product with planner (green ●) and writer (grey ○); under it the health
+    table (focused, blue frame): api, ci, db, planner, tester, writer with their states, ages 6m, 10m, 4m, 5m, 1m,
+    11m, pending 1 for api, db and tester, ci's 1 restart, and the first letters of each task. Right, the chat: the
+    executive's "Ready." line, "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1
+    working; 3 pending approval(s)", "you: @ops are you there?" answered "There is no agent 'ops' (agents: …)."; the
+    input below; then the trace, compact, from ci's agent.exit at 22:15:20 to tester's approval.request at 22:27:20
+    (a0's request with the human's decision under it at 22:20:00/22:20:20). The footer: i Evidence, y approve, n
+    deny, A approve all like it, d details, ? help, t theme, v view, : command, ^p palette."""
     assert snap_compare(demo, terminal_size=SIZE, run_before=chat_a_little)
 
 
@@ -262,37 +264,209 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
 
 def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
     """You should see the "Keys" dialog over the main screen: a Key / Action / Where table with the keys
-    y, n, A, ?, t, : ("anywhere but a text i…", the Where column cropped by the dialog's width), enter,
-    ctrl+p, escape, then every command as ":approve" … ":jump" with its usage (":spawn  spawn NAME --team T
-    [--kind K] [--command C]") and ": line, chat /"; the hint "escape, ? or q closes" under the table."""
+    y, n, A, d, ?, t, v, : ("anywhere but a text", the Where column cropped by the dialog's width), enter, i,
+    ctrl+p, escape, then every command as ":approve" … ":trace" with its usage (":spawn  spawn NAME --team T
+    [--kind K] [--command C]") and ": line, chat /"; under it the start of the Table / Column / What it shows
+    table: "Health  Agent  the agent's name (dim: its program is not running)", "Health  State  its one effective
+    state (i: the evidence)"; the dialog has a scrollbar."""
     assert snap_compare(demo, terminal_size=SIZE, press=["question_mark"])
 
 
 def test_snapshot_empty_org(snap_compare: Any, make_console: Callable[[Org, list[Entry]], Console]) -> None:
     """You should see the main screen of an org with no agents: the header "agent-console — console —
-    0 pending — 0 agents: none"; an empty Org frame; the Health frame with only its column headers (Agent,
-    State, Last, Pending, Restarts, Task, Team); the Approvals frame with its headers and no amber colour; the chat
-    with only the executive's "Ready. @agent text, #team text, /help." line; an empty trace; the footer."""
+    0 pending — 0 agents: none"; the Approvals frame across the top with its headers (Agent, Age, Request), no
+    amber colour, and "0 pending" in its bottom edge; no request strip; an empty Org frame; the chat with only the
+    executive's "Ready. @agent text, #team text, /help." line; the Health frame with only its column headers
+    (Agent, State, Last, Pending, Restarts, Task…); an empty trace; the footer."""
     assert snap_compare(make_console(Org(name="console"), []), terminal_size=SIZE)
 
 
 def test_snapshot_light_theme(snap_compare: Any, demo: Console) -> None:
     """You should see the same main screen as the dark one (without the chat exchanges) on the light theme:
-    dark text on light panels, the state glyphs and the amber approvals frame still coloured, and a
-    "theme: light" notification over the bottom right corner."""
+    dark text on light panels, every panel's frame a visible grey (blue for the focused health table), the state
+    glyphs and the amber approvals frame still coloured, and a "theme: light" notification over the bottom right
+    corner."""
     assert snap_compare(demo, terminal_size=SIZE, press=["t"])
 
 
 def test_snapshot_200_agents(snap_compare: Any, make_console: Callable[[Org, list[Entry]], Console]) -> None:
     """You should see the main screen of a 200-agent org: the header "agent-console — big — 2 pending — 200
     agents: 38 error · 38 idle · 11 offline · 37 thinking · 38 wait…", cut at the edge after the pending
-    count; the org tree from team backend (backend-01 … backend-20, then its sub-team api: api-01 …,
-    api-09 with [1]) with a vertical scrollbar; the health table from api-01 (13m) to backend-09 (14m), api-09
-    3m with 1 pending; the approvals: web-04 5m "$ npm run deploy", api-09 3m "Drop the cache table?"; the
-    trace scrolled to its end: perf statuses at 22:16:35…22:16:49, web-04's approval.request at 22:23:20 and
+    count; the approvals across the top: web-04 5m "$ npm run deploy", api-09 3m "Drop the cache table?", and the
+    strip "web-04 asks $ npm run deploy  Deploy the preview?"; the org tree from team backend (backend-01 …
+    backend-13) with a vertical scrollbar; the health table from api-01 (13m) to api-12, api-09 3m with 1 pending;
+    the trace scrolled to its end: perf statuses at 22:16:38…22:16:49, web-04's approval.request at 22:23:20 and
     api-09's at 22:25:00."""
     org = big_org()
     assert snap_compare(make_console(org, big_entries(org)), terminal_size=SIZE)
+
+
+def console_pane(terminal: tuple[int, int]) -> tuple[int, int]:
+    """The console's pane when the demo runs in a tmux of `terminal` cells, as the layout plan gives it: tmux's
+    status line takes a row from the window, and the pane's title line (pane-border-status top) one from the pane."""
+    window = (terminal[0], terminal[1] - 1)
+    plan = plan_layout(demo_org(), window, exec_share=CONSOLE_SHARE_PERCENT, exec_min_width=CONSOLE_MIN_COLS)
+    _, _, width, height = layout_cells(plan.windows[0].root, *window).rects()[EXEC_SLOT]
+    return width, height - 1
+
+
+def test_the_console_pane_sizes_the_snapshots_use() -> None:
+    sizes = {terminal: console_pane(terminal) for terminal in ((80, 24), (120, 40), (200, 50), (300, 80))}
+    assert sizes == {(80, 24): (80, 22), (120, 40): (120, 38), (200, 50): (100, 48), (300, 80): (150, 78)}
+
+
+def test_snapshot_console_in_an_80x24_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console alone in its window, 80x22, in the compact layout: the header (cut after the
+    pending count: "agent-console — demo — 3 pending — 6 agents: 1 error · 1 idle…"); the Approvals frame (amber,
+    "3 pending" in its bottom edge) with api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x env=staging
+    upgrade head", tester 1m "$ pip install httpx  +1 same"; under it, on a shaded strip, the selected request in
+    full: "api asks $ pip install httpx  Install the HTTP client?"; the view bar " Health  Org  Chat  Trace    v
+    next view" with Health marked; the health table (focused, blue frame) with its six agents, Task in view, Team
+    off the edge; the footer's keys from "i Evidence", cut after "d details"."""
+    assert snap_compare(demo, terminal_size=console_pane((80, 24)))
+
+
+def test_snapshot_console_in_a_120x40_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console alone in its window, 120x38, in the medium layout: the header with the whole
+    figures "agent-console — demo — 3 pending — 6 agents: 1 error · 1 idle · 1 thinking · 2 waiting · 1 working";
+    the Approvals frame across the width (amber, "3 pending") with the three requests and their commands whole;
+    the strip "api asks $ pip install httpx  Install the HTTP client?"; then the org tree over the health table
+    (focused) on the left, the chat (the executive's "Ready." line, the input) over the trace on the right; the
+    footer with i Evidence, y approve, n deny, A approve all like it, d details, ? help, t theme, v view, :
+    command."""
+    assert snap_compare(demo, terminal_size=console_pane((120, 40)))
+
+
+def test_snapshot_console_in_a_200x50_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console at 100x48 (half the window: the agents have the other half) in the medium layout:
+    the header cut after "2 wa…"; the Approvals frame (amber, "3 pending") with the three requests whole; the strip
+    "api asks $ pip install httpx  Install the HTTP client?"; the org tree over the health table (focused; State,
+    Last, Pending and Restarts in view) on the left; the chat over the trace (its last line tester's
+    approval.request at 22:27:20) on the right; the footer."""
+    assert snap_compare(demo, terminal_size=console_pane((200, 50)))
+
+
+def test_snapshot_console_in_a_300x80_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console at 150x78 in the wide layout: the whole header; the Approvals frame across the
+    width (amber, "3 pending") with the three requests; the strip "api asks $ pip install httpx  Install the HTTP
+    client?"; below, side by side, the org tree, the health table (focused; its Task column in view) and the chat
+    over the trace (org.load at 22:13:20 down to tester's approval.request at 22:27:20); the footer."""
+    assert snap_compare(demo, terminal_size=console_pane((300, 80)))
+
+
+@pytest.mark.parametrize(
+    ("size", "layout"),
+    [
+        ((80, 22), "-compact"),
+        ((130, 25), "-compact"),
+        ((120, 38), "-medium"),
+        ((100, 48), "-medium"),
+        ((150, 78), "-wide"),
+    ],
+)
+async def test_the_layout_follows_the_pane_s_size_and_the_queue_is_always_on_screen(
+    demo: Console, size: tuple[int, int], layout: str
+) -> None:
+    async with demo.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert {name for name in ("-compact", "-medium", "-wide") if demo.has_class(name)} == {layout}
+        queue = demo.query_one(ApprovalQueue)
+        assert queue.display and queue.region.height >= 6, "the frame, the headers and the three requests"
+        assert queue.border_subtitle == "3 pending"
+        assert demo.query_one(ApprovalPreview).region.height >= 1
+        shown = {view.id for view in demo.query("#tree, #health, #chat, #trace") if view.region.area}
+        assert shown == ({"health"} if layout == "-compact" else {"tree", "health", "chat", "trace"})
+        if layout != "-compact":
+            assert demo.chat_view.query_one(Input).region.width >= 40, "a chat input one can type in"
+
+
+async def test_a_resized_pane_changes_the_layout(demo: Console) -> None:
+    async with demo.run_test(size=(150, 78)) as pilot:
+        await pilot.pause()
+        assert demo.has_class("-wide")
+        await pilot.resize_terminal(80, 22)
+        await pilot.pause()
+        assert demo.has_class("-compact") and not demo.has_class("-wide")
+        assert demo.queue_view.region.height >= 6 and not demo.org_view.region.area
+
+
+async def test_v_shows_the_views_in_turn_and_a_focused_view_is_always_shown(demo: Console) -> None:
+    async with demo.run_test(size=(80, 22)) as pilot:
+        await pilot.pause()
+        seen = []
+        for _ in range(4):
+            await pilot.press("v")
+            await pilot.pause()
+            seen.append([view.id for view in demo.query("#tree, #health, #chat, #trace") if view.region.area])
+            assert demo.queue_view.region.height >= 6
+        assert seen == [["tree"], ["chat"], ["trace"], ["health"]]
+        assert demo.focused is demo.health_view
+        demo.chat_view.focus_input()  # as a key or a click would
+        await pilot.pause()
+        assert demo.chat_view.region.area and not demo.health_view.region.area
+        assert demo.chat_view.query_one(Input).region.width >= 60, "a chat input one can type in"
+
+
+async def test_the_queue_s_ages_tick_without_new_records(demo: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent_console.app.AGE_SECONDS", 0.05)
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        queue = demo.query_one(ApprovalQueue)
+        assert str(queue.get_row("a1")[1]) == "6m"
+        demo.clock = lambda: NOW + 65
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if str(queue.get_row("a1")[1]) != "6m":
+                break
+        assert str(queue.get_row("a1")[1]) == "7m"
+        assert str(demo.health_view.get_row("api")[2]) == "7m", "and the health table's Last column"
+
+
+async def test_the_selected_request_is_shown_whole_before_y_and_y_approves_exactly_it(demo: Console) -> None:
+    async with demo.run_test(size=console_pane((80, 24))) as pilot:
+        await pilot.pause()
+        queue = demo.query_one(ApprovalQueue)
+        queue.focus()
+        await pilot.press("down")  # a2, db's migration
+        await pilot.pause()
+        shown = " ".join(str(demo.query_one(ApprovalPreview).render()).split())
+        assert shown == (
+            "db asks $ alembic -x env=staging upgrade head The migration adds orders.customer_id. "
+            "Apply it to the staging database?"
+        )
+        answer = asyncio.create_task(demo.supervisor.wait_approval("db", "a2", 10))
+        await pilot.pause()
+        await pilot.press("y")
+        decided = await asyncio.wait_for(answer, 5)
+        assert decided is not None and decided.approved
+        assert decisions(demo)[1:] == [(HUMAN, "a2", True)]
+        await pilot.pause()
+        shown = " ".join(str(demo.query_one(ApprovalPreview).render()).split())
+        assert shown == f"api asks $ {HTTPX} Install the HTTP client?", "the highlight went back to the oldest"
+
+
+async def test_a_long_command_cut_in_the_queue_is_whole_under_it_and_d_shows_it_all(
+    make_console: Callable[[Org, list[Entry]], Console],
+) -> None:
+    org = demo_org()
+    command = 'psql -h db.internal -U admin -c "DELETE FROM orders WHERE created < now() - interval 90 days"'
+    command += " && psql -c 'VACUUM FULL orders' && rm -rf /var/backups/orders-*"
+    entries = [
+        *demo_entries(org)[:8],
+        ("db", ApprovalRequested(id="long", text="Clean up old orders?", command=command), T0 + 880, "long"),
+    ]
+    app = make_console(org, entries)
+    async with app.run_test(size=console_pane((80, 24))) as pilot:
+        await pilot.pause()
+        queue = app.query_one(ApprovalQueue)
+        assert queue.selected_id == "long" and len(command) > 150
+        assert command not in str(queue.get_row("long")[2]), "the queue cuts it"
+        lines = str(app.query_one(ApprovalPreview).render()).splitlines()
+        assert len(lines) <= ApprovalPreview.MAX_LINES and all(len(line) <= 78 for line in lines)
+        assert f"db asks $ {command}" in "".join(lines), "whole, wrapped to the pane"
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalDetails) and app.screen.approval.command == command
 
 
 # --- approvals ----------------------------------------------------------------------------------------------------

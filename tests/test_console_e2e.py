@@ -21,7 +21,7 @@ DEMO_AGENTS = {"planner", "writer", "api", "tester", "ci", "db"}
 
 
 class Console:
-    def __init__(self, socket: str, root: Path, runtime: Path) -> None:
+    def __init__(self, socket: str, root: Path, runtime: Path, size: tuple[int, int] = (240, 60)) -> None:
         self.socket = socket
         self.env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
         self.env.update(
@@ -43,9 +43,9 @@ class Console:
                 "-s",
                 "demo",
                 "-x",
-                "240",
+                str(size[0]),
                 "-y",
-                "60",
+                str(size[1]),
                 command,
             ],
             check=True,
@@ -132,10 +132,42 @@ def test_demo_runs_and_is_driven_by_keys(console: Console, tmux_socket: str) -> 
         tmux(outer, "kill-server")
 
 
+def test_in_a_120x40_terminal_the_whole_request_is_on_screen_before_y_approves_exactly_it(
+    tmux_socket: str, tmp_path: Path
+) -> None:
+    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
+    try:
+        console = Console(tmux_socket, tmp_path, runtime, size=(120, 40))
+        panes = wait_for(lambda: when(console.panes(), lambda p: set(p) >= DEMO_AGENTS), 30, "the demo panes")
+        exec_pane = panes["exec"]
+        window = tmux(tmux_socket, "display", "-p", "-t", exec_pane, "#{window_id} #{pane_width}").split()
+        assert window[1] == "120", "the console keeps the whole width: the agents spill to other windows"
+        placed = tmux(tmux_socket, "list-panes", "-a", "-F", "#{window_id} #{@agent_console_agent}").splitlines()
+        assert {line.split()[1] for line in placed if line.split()[0] == window[0]} == {"exec"}
+
+        pending = wait_for(lambda: when(console.approvals(), lambda p: len(p) >= 2), 60, "two pending requests")
+        oldest = pending[0]
+        shown = f"{oldest['agent']} asks $ {oldest['command']}"
+        screen = wait_for(lambda: when(console.screen(exec_pane), lambda s: shown in s), 10, "the request in full")
+        assert f"{len(console.approvals())} pending" in screen
+        tmux(tmux_socket, "send-keys", "-t", exec_pane, "y")
+        wait_for(lambda: oldest["id"] not in {item["id"] for item in console.approvals()}, 10, "the request answered")
+        still = {item["id"] for item in console.approvals()}
+        assert {item["id"] for item in pending[1:]} <= still, "the others are still pending"
+        agent_pane = console.panes()[oldest["agent"]]
+        wait_for(lambda: f"approved: {oldest['command']}" in console.screen(agent_pane), 10, "the agent going on")
+        answered = [name for name in DEMO_AGENTS if "approved: " in console.screen(console.panes()[name])]
+        assert answered == [oldest["agent"]]
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 def _first_health_row(screen: str) -> str:
-    for line in screen.splitlines():
+    lines = screen.splitlines()
+    header = next((i for i, line in enumerate(lines) if "State" in line and "Last" in line), None)
+    if header is not None and header + 1 < len(lines):
         for name in ("planner", "writer", "api", "tester", "ci", "db"):
-            if f"│ {name} " in line and "Health" not in line:
+            if f"│ {name} " in lines[header + 1]:
                 return name
     raise AssertionError("no agent row on the console screen:\n" + screen)
 
