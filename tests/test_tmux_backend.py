@@ -159,7 +159,38 @@ async def test_style_sets_colours_title_and_badge(backend: TmuxBackend, tmux_soc
     assert tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{pane_title}").strip() == "api · backend #1"
     assert tmux(tmux_socket, "show", "-wv", "-t", pane.window, "pane-border-status").strip() == "top"
     border = tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{T:pane-border-format}")
-    assert "api · backend #1" in border and "[working]" in border and "#3b82f6" in border
+    assert "api · backend ##1" in border and "[working]" in border and "#3b82f6" in border  # '##' is drawn '#'
+
+
+async def test_the_label_stays_in_the_border_when_the_program_sets_its_own_title(
+    backend: TmuxBackend, recorder: Recorder, tmux_socket: str
+) -> None:
+    # OSC 2, as Claude Code and Codex send it: tmux makes it the pane's title
+    program = r"""sleep 0.3; printf '\033]2;#[fg=red]#{pane_id} ✳ busy\007'; echo titled; sleep 30"""
+    pane = await backend.split_pane("%0", Launch(program))
+    await backend.show_pane_borders(pane.window)
+    await backend.style_pane(pane.pane, PaneStyle(border="#3b82f6", title="api · backend", badge="● idle"))
+
+    def border() -> str:
+        return tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{E:pane-border-format}").strip()
+
+    assert border() == "#[fg=#3b82f6,bold]api · backend#[default] [● idle]"  # no title of its own yet
+    await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and b"titled" in e.data)
+    assert tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{pane_title}").strip() == "#[fg=red]#{pane_id} ✳ busy"
+    # the program's title beside the label, its '#' doubled: drawn as text, never as a style or a format
+    assert border() == "#[fg=#3b82f6,bold]api · backend#[default] [● idle] · ##[fg=red]##{pane_id} ✳ busy"
+
+
+async def test_programs_in_the_panes_get_focus_events(backend: TmuxBackend, tmux_socket: str, tmp_path: Path) -> None:
+    seen = tmp_path / "focus"
+    # asks for focus events (DECSET 1004) as Claude Code does, then records what arrives
+    program = f"stty raw -echo; printf '\\033[?1004h'; head -c 3 > {seen}; sleep 30"
+    pane = await backend.split_pane("%0", Launch(program))
+    await backend.show_pane_borders(pane.window)
+    assert tmux(tmux_socket, "show", "-sv", "focus-events").strip() == "on"
+    await asyncio.sleep(0.3)  # the program has asked
+    await backend.select_pane(pane.pane)
+    await _until(lambda: seen.exists() and seen.read_bytes() == b"\x1b[I")
 
 
 async def test_server_killed_under_the_backend(backend: TmuxBackend, recorder: Recorder, tmux_socket: str) -> None:
