@@ -390,7 +390,9 @@ async def test_at_agent_in_the_chat_messages_that_agent(demo: Console) -> None:
         assert all(not human_messages(demo, agent) for agent in ("planner", "writer", "tester", "ci", "db"))
         sent = [record for record in records(demo) if isinstance(record.event, MessageSent)]
         assert (sent[-1].actor, sent[-1].event.to) == (HUMAN, "@api")
-        assert chat_text(demo).endswith("you: @api please add pagination too executive: sent to @api")
+        assert chat_text(demo).endswith(
+            "you: @api please add pagination too executive: queued for @api — it is waiting: typed once it is idle"
+        )
 
 
 async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: Console) -> None:
@@ -401,7 +403,7 @@ async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: C
             assert human_messages(demo, agent) == [message]
         for agent in ("planner", "writer"):
             assert human_messages(demo, agent) == []
-        assert chat_text(demo).endswith("executive: sent to #backend")
+        assert "executive: queued for #backend — api: it is waiting: typed once it is idle; ci: " in chat_text(demo)
 
 
 async def test_an_unknown_agent_or_team_gets_a_helpful_answer(demo: Console) -> None:
