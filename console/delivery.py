@@ -116,7 +116,11 @@ class OutboxTypist:
         assert pane is not None  # why_waiting says so
         self._typing.add(agent)
         try:
+            typing = time.monotonic()
             await self.supervisor.backend.send_text(pane, message["text"])
+            # Enter once the program shows the text: Codex takes an Enter that closely follows typing for a
+            # newline in a paste
+            await self.supervisor.screens.settled(agent, typing)
             await self.supervisor.backend.send_keys(pane, ["Enter"])
         except BackendError:
             return False

@@ -373,7 +373,7 @@ class Supervisor:
                 parser = self._parsers[event.pane] = SequenceParser()
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
-            self.screens.schedule(agent)
+            self.screens.output(agent)
         elif isinstance(event, PaneExited):
             agent = self.pane_agent.get(event.pane)
             if agent is not None:
