@@ -34,6 +34,7 @@ BUSY = {AgentState.WORKING, AgentState.THINKING}
 # An agent that leaves idle this way after a message was typed in has taken it up.
 TAKEN_UP = {*BUSY, AgentState.WAITING, AgentState.ERROR, AgentState.OFFLINE}
 EXCERPT = 60
+_STATE_WORDS = {AgentState.ERROR: "in error", AgentState.UNKNOWN: "in an unknown state"}
 
 
 class OutboxTypist:
@@ -146,7 +147,7 @@ class OutboxTypist:
         if agent in self.supervisor.human_at():
             return "a human is in its pane (it has the focus): typed once they leave it"
         if view.state is not AgentState.IDLE:
-            return f"it is {view.state.value}: typed once it is idle"
+            return f"it is {_STATE_WORDS.get(view.state, view.state.value)}: typed once it is idle"
         return None
 
     def describe_outbox(self, agent: str) -> list[str]:

@@ -97,7 +97,7 @@ async def test_a_message_sent_in_error_is_typed_once_a_hook_says_idle(supervisor
     supervisor.submit(HUMAN, MessageSent(id="m3", to="@ann", text="agent-console emit status working --task retried"))
     (line,) = supervisor.typist.describe_outbox("ann")
     assert line.startswith("ann: “agent-console emit status working --task retried” (from human, queued ")
-    assert line.endswith(" ago): it is error: typed once it is idle")
+    assert line.endswith(" ago): it is in error: typed once it is idle")
     hook_says(supervisor, AgentState.IDLE)  # not a report from the agent: evidence of another source
     await until(lambda: supervisor.state.agents["ann"].task == "retried")
     await until(lambda: supervisor.state.outbox("ann") == [])

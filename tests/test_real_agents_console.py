@@ -149,7 +149,7 @@ class Run:
         agent idle again, as its screen or hook says), it is typed in and taken up."""
         assert self.state is AgentState.ERROR
         self.supervisor.submit(HUMAN, MessageSent(id="m-after-error", to=f"@{self.agent}", text="say goodbye"))
-        assert self.supervisor.typist.why_waiting(self.agent) == "it is error: typed once it is idle"
+        assert self.supervisor.typist.why_waiting(self.agent) == "it is in error: typed once it is idle"
         await self.type_prompt("say hello again")  # the stub's next reply is a plain answer
         pane = self.supervisor.pane_of(self.agent)
         await self.until("the message typed in", lambda: self.supervisor.state.outbox(self.agent) == [])
