@@ -176,11 +176,11 @@ class OutboxTypist:
         if isinstance(event, MessageTyped) and event.id in self._sent:
             sent, text = self._sent[event.id]
             self._typed_at[(event.id, event.agent)] = record.time
-            note = f"typed into {event.agent}'s pane: {_excerpt(text)} (queued {_age(record.time - sent)} before)"
+            note = f"typed into {event.agent}'s pane: {_excerpt(text)} (waited {_age(record.time - sent)})"
         elif isinstance(event, MessageAcknowledged) and event.id in self._sent:
             sent, text = self._sent[event.id]
             typed = self._typed_at.pop((event.id, record.actor), None)
-            after = f"typed {_age(record.time - typed)} before" if typed is not None else "read from its inbox"
+            after = f"taken up {_age(record.time - typed)} after typing" if typed is not None else "read from its inbox"
             note = f"delivered to {record.actor}: {_excerpt(text)} ({after})"
             if event.id not in self.supervisor.state.messages:
                 del self._sent[event.id]
