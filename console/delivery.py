@@ -154,17 +154,20 @@ class OutboxTypist:
         """One line per message waiting for `agent`: what, how old, and why it waits."""
         state = self.supervisor.state
         now = time.time()
+        typed = state.typed_message(agent)
         lines = []
         first_from_human = True
         for message in state.outbox(agent):
             text = f"{_excerpt(message['text'])} (from {message['from']}, queued {_age(now - message['time'])} ago)"
             if message["from"] != HUMAN:
                 why = "in its inbox, for it to read (agent-console inbox)"
-            elif first_from_human:
+            elif typed is not None and message["id"] == typed.id:
+                why = f"typed in {_age(now - typed.typed[agent])} ago: delivered once it takes it up (starts working)"
+            elif first_from_human and typed is None:
                 why = self.why_waiting(agent) or "being typed in now"
-                first_from_human = False
             else:
                 why = "after the message before it"
+            first_from_human = first_from_human and message["from"] != HUMAN
             lines.append(f"{agent}: {text}: {why}")
         return lines
 

@@ -128,6 +128,9 @@ async def test_the_outbox_says_why_each_message_waits(supervisor: Supervisor) ->
     await supervisor.backend.select_pane(exec_pane)
     await until(lambda: supervisor.state.typed_message("ann") is not None)
     assert supervisor.typist.why_waiting("ann").startswith("a message was typed in ")
+    whys = [line.rpartition("): ")[2] for line in supervisor.typist.describe_outbox("ann")]
+    assert whys[0].startswith("typed in ") and whys[0].endswith(" ago: delivered once it takes it up (starts working)")
+    assert whys[1:] == ["after the message before it", "in its inbox, for it to read (agent-console inbox)"]
 
 
 async def test_the_badge_and_border_follow_the_effective_state_by_any_evidence(
