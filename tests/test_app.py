@@ -28,7 +28,9 @@ from agent_console.agents.events import (
     ApprovalDecided,
     ApprovalRequested,
     Event,
+    MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     OrgLoaded,
     StatusReported,
 )
@@ -404,6 +406,23 @@ async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: C
         for agent in ("planner", "writer"):
             assert human_messages(demo, agent) == []
         assert "executive: queued for #backend — api: it is waiting: typed once it is idle; ci: " in chat_text(demo)
+
+
+async def test_the_chat_follows_a_message_until_it_is_delivered(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await chat(pilot, "@api rebase on main first")
+        assert chat_text(demo).endswith("executive: queued for @api — it is waiting: typed once it is idle")
+        await chat(pilot, "/outbox api")
+        assert "api: “rebase on main first” (from human, queued " in chat_text(demo)
+        message_id = [r.event.id for r in records(demo) if isinstance(r.event, MessageSent) and r.actor == HUMAN][-1]
+        demo.supervisor.submit(SUPERVISOR, MessageTyped(id=message_id, agent="api"))  # as the typist journals it
+        demo.supervisor.submit("api", MessageAcknowledged(id=message_id))
+        await pilot.pause()
+        text = chat_text(demo)
+        assert "console: typed into api's pane: “rebase on main first” (waited " in text
+        assert "console: delivered to api: “rebase on main first” (taken up " in text
+        await chat(pilot, "/outbox api")
+        assert chat_text(demo).endswith("executive: nothing waits for api")
 
 
 async def test_an_unknown_agent_or_team_gets_a_helpful_answer(demo: Console) -> None:
