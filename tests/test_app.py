@@ -422,7 +422,8 @@ async def test_the_chat_follows_a_message_until_it_is_delivered(demo: Console) -
         assert "console: typed into api's pane: “rebase on main first” (waited " in text
         assert "console: delivered to api: “rebase on main first” (taken up " in text
         await chat(pilot, "/outbox api")
-        assert chat_text(demo).endswith("executive: nothing waits for api")
+        answer = chat_text(demo).rpartition("you: /outbox api")[2]
+        assert "“v2 scope is frozen” (from planner" in answer and "rebase" not in answer  # only the agent's
 
 
 async def test_an_unknown_agent_or_team_gets_a_helpful_answer(demo: Console) -> None:
