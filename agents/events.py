@@ -265,6 +265,14 @@ class ProgressStalled(_Event):
     seconds: float = Field(ge=0)
 
 
+class MessageTyped(_Event):
+    """A message from the human typed into its recipient's pane; delivered once the agent takes it up."""
+
+    type: Literal["message.typed"] = "message.typed"
+    id: str = Field(pattern=_ID)
+    agent: str
+
+
 class SpoofRejected(_Event):
     """Sequences in `pane` carried a token that is not its agent's: dropped, and counted (`count` of them: a
     flood is journaled as one record a window per pane)."""
@@ -325,6 +333,7 @@ SYSTEM_MODELS = (
     StateObserved,
     PromptSeen,
     ProgressStalled,
+    MessageTyped,
 )
 
 AgentEvent = Annotated[Union[AGENT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)

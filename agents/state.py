@@ -31,6 +31,7 @@ from .events import (
     LogRecorded,
     MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     MetricRecorded,
     OrgEdit,
     OrgEdited,
@@ -212,6 +213,7 @@ class Message:
     reply_to: str | None
     time: float
     pending: set[str]
+    typed: dict[str, float] = field(default_factory=dict)  # recipient → when it was typed into its pane
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -286,6 +288,13 @@ class OrgState:
     def outbox(self, agent: str) -> list[dict[str, Any]]:
         """The messages waiting for `agent`, oldest first."""
         return [self.messages[message_id].to_json() for message_id in self.outboxes.get(agent, ())]
+
+    def typed_message(self, agent: str) -> Message | None:
+        """The message typed into `agent`'s pane that it has not taken up yet."""
+        for message_id in self.outboxes.get(agent, ()):
+            if agent in self.messages[message_id].typed:
+                return self.messages[message_id]
+        return None
 
     def team_agents(self, team: str) -> list[str]:
         """Agents of `team` and of its sub-teams (at any depth), sorted."""
@@ -534,6 +543,11 @@ class OrgState:
         for name in recipients:
             self.outboxes.setdefault(name, []).append(event.id)
 
+    def _typed(self, actor: str, event: MessageTyped, now: float) -> None:
+        message = self.messages.get(event.id)
+        if message is not None and event.agent in message.pending:
+            message.typed[event.agent] = now
+
     def _ack(self, actor: str, event: MessageAcknowledged, now: float) -> None:
         outbox = self.outboxes.get(actor)
         if outbox is None or event.id not in outbox:
@@ -718,6 +732,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     Heartbeat: OrgState._heartbeat,
     MessageSent: OrgState._message,
     MessageAcknowledged: OrgState._ack,
+    MessageTyped: OrgState._typed,
     ApprovalRequested: OrgState._approval_requested,
     ApprovalDecided: OrgState._approval_decided,
     BarrierArrived: OrgState._barrier_arrived,

@@ -190,7 +190,21 @@ def send_message(app: ConsoleApp, to: str, text: str) -> str:
     except ValueError as error:
         raise CommandError(f"cannot send to {to}: {_first_line(error)}") from None
     app.supervisor.submit(HUMAN, message)
-    return f"sent to {to}"
+    pending = app.supervisor.state.messages.get(message.id)
+    recipients = sorted(pending.pending) if pending else []
+    status = [app.supervisor.typist.why_waiting(agent) or "typing it in now" for agent in recipients]
+    if len(recipients) > 1:
+        status = [f"{agent}: {why}" for agent, why in zip(recipients, status, strict=True)]
+    return f"queued for {to}" + (f" — {'; '.join(status)}" if status else "")
+
+
+async def outbox(app: ConsoleApp, args: list[str]) -> str | None:
+    state = app.supervisor.state
+    agents = [_one_agent(app, "outbox", args)] if args else [agent for agent in state.agents if agent in state.outboxes]
+    lines = [line for agent in agents for line in app.supervisor.typist.describe_outbox(agent)]
+    if not lines:
+        return f"nothing waits for {agents[0]}" if args else "no message waits"
+    return "\n".join(lines)
 
 
 def _one_agent(app: ConsoleApp, command: str, args: list[str]) -> str:
@@ -249,6 +263,7 @@ def console_commands() -> CommandRegistry:
             usage="barrier NAME --count N | --members a,b [--timeout S]",
         ),
         Command("jump", "focus an agent's pane", jump, usage="jump NAME"),
+        Command("outbox", "messages waiting for agents, and why they wait", outbox, usage="outbox [NAME]"),
         Command("trace", "show the trace of one agent, or of all", trace, usage="trace [NAME|all]"),
     ):
         registry.register(command)

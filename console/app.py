@@ -131,6 +131,7 @@ class ConsoleApp(App[None]):
         self.set_interval(AGE_SECONDS, self._tick_ages)
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
+        self.supervisor.typist.note_listeners.append(partial(self.chat_view.add_line, "console"))  # typed, delivered
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.chat_view.add_line(self.executive.name, "Ready. @agent text, #team text, /help.")

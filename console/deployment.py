@@ -85,19 +85,33 @@ ExtraEnv = Callable[[Agent], dict[str, str]]
 
 
 def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
-    """The agent's command with its kind's environment and hooks wired to the console (when it serves)."""
+    """The agent's command with its kind's environment and arguments, and hooks wired to the console (when it
+    serves). Both go by the agent's kind, so a command of the spec's own (a wrapper script that passes its
+    arguments on) keeps them."""
     kind = load_kind(agent.kind.value)
     env = {**kind.env, **agent.env, "AGENT_CONSOLE_ORG": org.name, "AGENT_CONSOLE_AGENT": agent.name}
     command = agent.launch_command
+    added = _missing_kind_arguments(kind.args, agent.command)
     if extra_env is not None:
         env.update(extra_env(agent))
-        wiring = hook_arguments(kind, command, paths.state_dir(org.name))
-        if wiring:
-            command = f"{command} {shlex.join(wiring)}"
+        added += hook_arguments(kind, command, paths.state_dir(org.name))
+    if added:
+        command = f"{command} {shlex.join(added)}"
     return Launch(command=command, cwd=str(agent.cwd), env=env)
 
 
 SHELL_COMMAND = "(shell)"  # the command pane option of an agent that runs the user's shell
+
+
+def _missing_kind_arguments(args: tuple[str, ...], command: str | None) -> list[str]:
+    """The kind's arguments (codex: --no-daemon) that the spec's own command does not give."""
+    if command is None:
+        return []  # the kind's program is run with its arguments already
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    return [arg for arg in args if arg not in words]
 
 
 def _meta(agent: Agent) -> dict[str, str]:

@@ -12,7 +12,7 @@ import collections
 import contextlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,6 @@ from agent_console.agents.events import (
     OrgEdited,
     OrgLoaded,
     SpoofRejected,
-    StatusReported,
     Throttled,
     VoteCast,
     VoteOpened,
@@ -127,6 +126,7 @@ class Supervisor:
         self.focus_listeners: list[Callable[[], None]] = []  # told when the terminal's focus moves
         self.focused_pane: str | None = None
         self._restyle_due: set[str] = set()
+        self._shown: dict[str, tuple[object, ...]] = {}  # agent → what its pane was last styled to show
         self._restyle_handle: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -209,6 +209,8 @@ class Supervisor:
                 self.screens.watch(info.agent)
                 if not info.alive:
                     self._agent_gone(info.agent, None, None)
+        for agent in self.state.agents:  # bringing up styled the panes afresh (team colours, no badge)
+            self._restyle_soon(agent)
         return report
 
     async def _untokened(self) -> list[str]:
@@ -390,16 +392,26 @@ class Supervisor:
         return record
 
     def _note_restyle(self, record: Record) -> None:
-        """Panes show their agent's state (badge, and border colour when it needs attention): coalesced."""
+        """Panes show their agent's effective state and pending count (badge, and border colour when it needs
+        attention): whatever record changed what an agent's pane should show restyles it, coalesced."""
         event = record.event
-        agent = getattr(event, "agent", None) or record.actor
-        if isinstance(event, ApprovalDecided):
-            decided = self.state.decided.get(event.id)
-            agent = decided.agent if decided else None
-        if agent not in self.state.agents or not isinstance(
-            event, StatusReported | AgentLaunched | AgentExited | ApprovalRequested | ApprovalDecided
-        ):
-            return
+        if isinstance(event, OrgLoaded):
+            concerned: Iterable[str] = self.state.agents
+        else:
+            concerned = {getattr(event, "agent", None) or record.actor}
+            if isinstance(event, ApprovalDecided) and event.id in self.state.decided:
+                concerned.add(self.state.decided[event.id].agent)
+        for agent in concerned:
+            if agent in self.state.agents and self._look(agent) != self._shown.get(agent):
+                self._restyle_soon(agent)
+
+    def _look(self, agent: str) -> tuple[object, ...]:
+        """What the agent's pane shows: its effective state, pending approvals, pane and team."""
+        view = self.state.agents[agent]
+        pending = sum(1 for approval in self.state.approvals.values() if approval.agent == agent)
+        return view.state, pending, view.pane, view.team
+
+    def _restyle_soon(self, agent: str) -> None:
         self._restyle_due.add(agent)
         if self._restyle_handle is None:
             loop = asyncio.get_running_loop()
@@ -408,19 +420,18 @@ class Supervisor:
     async def _restyle(self) -> None:
         self._restyle_handle = None
         due, self._restyle_due = self._restyle_due, set()
-        pending: dict[str, int] = {}
-        for approval in self.state.approvals.values():
-            pending[approval.agent] = pending.get(approval.agent, 0) + 1
         colors = {team.name: team_color(index, team.color) for index, team in enumerate(self.org.teams)}
         for agent in sorted(due):
-            view = self.state.agents.get(agent)
-            if view is None or view.pane is None:
+            if agent not in self.state.agents:
                 continue
-            state = view.state.value
-            badge = f"{state_glyph(state)} {state}" + (f" · {pending[agent]} to approve" if agent in pending else "")
-            border = state_color(state) if state in ATTENTION_STATES else colors.get(view.team or "", EXEC_COLOR)
+            look = self._shown[agent] = self._look(agent)
+            state, pending, pane, team = look
+            if pane is None:
+                continue
+            badge = f"{state_glyph(state)} {state}" + (f" · {pending} to approve" if pending else "")
+            border = state_color(state) if state in ATTENTION_STATES else colors.get(team or "", EXEC_COLOR)
             with contextlib.suppress(BackendError):  # a pane that just closed: nothing to show
-                await self.backend.style_pane(view.pane, PaneStyle(border=border, badge=badge))
+                await self.backend.style_pane(pane, PaneStyle(border=border, badge=badge))
 
     def _schedule_flush(self) -> None:
         if self._flushed is None:
@@ -603,7 +614,7 @@ class Supervisor:
                 parser = self._parsers[event.pane] = SequenceParser()
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
-            self.screens.schedule(agent)
+            self.screens.output(agent)
         elif isinstance(event, PaneExited):
             agent = self.pane_agent.get(event.pane)
             if agent is not None:

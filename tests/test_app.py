@@ -28,7 +28,9 @@ from agent_console.agents.events import (
     ApprovalDecided,
     ApprovalRequested,
     Event,
+    MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     OrgLoaded,
     StatusReported,
 )
@@ -564,7 +566,9 @@ async def test_at_agent_in_the_chat_messages_that_agent(demo: Console) -> None:
         assert all(not human_messages(demo, agent) for agent in ("planner", "writer", "tester", "ci", "db"))
         sent = [record for record in records(demo) if isinstance(record.event, MessageSent)]
         assert (sent[-1].actor, sent[-1].event.to) == (HUMAN, "@api")
-        assert chat_text(demo).endswith("you: @api please add pagination too executive: sent to @api")
+        assert chat_text(demo).endswith(
+            "you: @api please add pagination too executive: queued for @api — it is waiting: typed once it is idle"
+        )
 
 
 async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: Console) -> None:
@@ -575,7 +579,25 @@ async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: C
             assert human_messages(demo, agent) == [message]
         for agent in ("planner", "writer"):
             assert human_messages(demo, agent) == []
-        assert chat_text(demo).endswith("executive: sent to #backend")
+        assert "executive: queued for #backend — api: it is waiting: typed once it is idle; ci: " in chat_text(demo)
+
+
+async def test_the_chat_follows_a_message_until_it_is_delivered(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await chat(pilot, "@api rebase on main first")
+        assert chat_text(demo).endswith("executive: queued for @api — it is waiting: typed once it is idle")
+        await chat(pilot, "/outbox api")
+        assert "api: “rebase on main first” (from human, queued " in chat_text(demo)
+        message_id = [r.event.id for r in records(demo) if isinstance(r.event, MessageSent) and r.actor == HUMAN][-1]
+        demo.supervisor.submit(SUPERVISOR, MessageTyped(id=message_id, agent="api"))  # as the typist journals it
+        demo.supervisor.submit("api", MessageAcknowledged(id=message_id))
+        await pilot.pause()
+        text = chat_text(demo)
+        assert "console: typed into api's pane: “rebase on main first” (waited " in text
+        assert "console: delivered to api: “rebase on main first” (taken up " in text
+        await chat(pilot, "/outbox api")
+        answer = chat_text(demo).rpartition("you: /outbox api")[2]
+        assert "“v2 scope is frozen” (from planner" in answer and "rebase" not in answer  # only the agent's
 
 
 async def test_an_unknown_agent_or_team_gets_a_helpful_answer(demo: Console) -> None:

@@ -29,6 +29,7 @@ from agent_console.agents.events import (
     LogRecorded,
     MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     MetricRecorded,
     OrgEdit,
     OrgEdited,
@@ -425,6 +426,7 @@ def event_strategy(
             reply_to=maybe(ids),
         ),
         st.builds(MessageAcknowledged, id=ids),
+        st.builds(MessageTyped, id=ids, agent=agents),
         st.builds(ApprovalRequested, id=ids, text=text, command=maybe(text)),
         st.builds(
             BarrierArrived,

@@ -157,9 +157,16 @@ def test_emit_status_shows_in_ls(served: Served) -> None:
     row = wait_for(lambda: when(served.agents()["ann"], lambda r: r["state"] == "working"), what="ann working")
     assert row["task"] == "build the api" and row["last_event"] is not None
     assert served.agents()["bob"]["state"] != "working"
-    # The pane itself shows the state in its badge (within half a second of the change).
-    badge = wait_for(lambda: tmux(served.socket, "show", "-pv", "-t", served.pane("ann"), "@badge").strip(), 2)
-    assert badge.endswith("working")
+    # The pane itself shows the state in its badge (it showed what its screen said before).
+    badge = wait_for(
+        lambda: when(
+            tmux(served.socket, "show", "-pv", "-t", served.pane("ann"), "@badge").strip(),
+            lambda value: value.endswith("working"),
+        ),
+        2,
+        what="ann's badge saying working",
+    )
+    assert badge == "● working"
 
 
 def test_pane_border_turns_to_the_state_colour_when_it_needs_attention(served: Served, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from agent_console.agents.events import (
     LogRecorded,
     MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     MetricRecorded,
     OrgEdit,
     OrgEdited,
@@ -232,6 +233,19 @@ def test_acks_of_unknown_or_foreign_messages_are_ignored() -> None:
     org.do("cy", MessageAcknowledged(id="m1"), now=org.now)  # not cy's message
     org.do("bob", MessageAcknowledged(id="nope"), now=org.now)
     assert without_seq(org.json()) == before
+
+
+def test_a_typed_message_waits_to_be_taken_up_by_that_recipient() -> None:
+    org = Org()
+    org.do(HUMAN, MessageSent(id="m1", to="#backend", text="hi"))
+    org.do(SUPERVISOR, MessageTyped(id="m1", agent="bob"), now=150.0)
+    org.do(SUPERVISOR, MessageTyped(id="m1", agent="dee"))  # not one of its recipients
+    org.do(SUPERVISOR, MessageTyped(id="nope", agent="cy"))
+    typed = org.state.typed_message("bob")
+    assert typed is not None and typed.typed == {"bob": 150.0}
+    assert org.state.typed_message("cy") is None and org.state.typed_message("dee") is None
+    org.do("bob", MessageAcknowledged(id="m1"))
+    assert org.state.typed_message("bob") is None
 
 
 def test_messages_to_nobody_are_not_kept() -> None:

@@ -40,6 +40,7 @@ ORG_OPTION = "@agent_console_org"
 WINDOW_OPTION = "@agent_console_window"
 BADGE_OPTION = "@badge"
 BORDER_OPTION = "@agent_console_border"
+LABEL_OPTION = "@agent_console_label"  # the console's title for the pane: programs overwrite pane_title (OSC 2)
 META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
 _DEAD_SUBSCRIPTION = "agent-console-dead"
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
@@ -61,9 +62,12 @@ _PANE_FIELDS = (
     *(f"#{{{option}}}" for option in META_OPTIONS),
 )
 PANE_FORMAT = _SEP.join(_PANE_FIELDS)
+# The console's label, the badge, then the program's own title when it set one (`q/h` doubles its '#', so a
+# title cannot inject a style or a format).
 BORDER_FORMAT = (
-    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]#{{pane_title}}#[default]"
-    f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}} "
+    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]#{{q/h:{LABEL_OPTION}}}#[default]"
+    f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}}"
+    f"#{{?#{{&&:#{{pane_title}},#{{!=:#{{pane_title}},#{{{LABEL_OPTION}}}}}}}, · #{{q/h:pane_title}},}} "
 )
 _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
 _LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
@@ -423,18 +427,25 @@ class TmuxBackend:
             # Per-pane pane-border-style does not stick in tmux 3.3; the border format reads this option.
             commands.append(f"set -p -t {target} {BORDER_OPTION} {quote(style.border)}")
         if style.title is not None:
+            # the pane's own title starts as the label, so the border shows a program's title only once it sets one
+            commands.append(f"set -p -t {target} {LABEL_OPTION} {quote(style.title)}")
             commands.append(f"select-pane -t {target} -T {quote(escape_format(style.title))}")
         if style.badge is not None:
             commands.append(f"set -p -t {target} {BADGE_OPTION} {quote(style.badge)}")
         await self.client.commands(commands)
 
     async def show_pane_borders(self, window: str) -> None:
-        """Turn on the title line above each pane of `window`: title, team colour and badge."""
+        """Turn on the title line above each pane of `window` (title, team colour and badge), and focus events.
+
+        Programs that ask for focus events (Claude Code does, and shows a hint without them) get them when a
+        pane gains or loses the focus; tmux has this as a server option only.
+        """
         target = quote(window)
         await self.client.commands(
             [
                 f"set -w -t {target} pane-border-status top",
                 f"set -w -t {target} pane-border-format {quote(BORDER_FORMAT)}",
+                "set -s focus-events on",
             ]
         )
 
