@@ -31,6 +31,7 @@ from agent_console.agents.events import (
     ProgressStalled,
     StateObserved,
     StatusReported,
+    Throttled,
 )
 from agent_console.agents.journal import GENESIS, Record
 from agent_console.agents.state import OrgState, PendingApproval
@@ -365,6 +366,17 @@ async def test_health_table_updates_only_the_cells_that_changed() -> None:
         # a minute later every age that is still shown in seconds changes, and nothing else
         table.update_health(org.state, NOW + 60)
         assert {column for _, column in table.updates} == {"last"}
+
+
+async def test_an_agent_over_its_limits_is_flagged_throttled_for_a_minute() -> None:
+    org = build_org()
+    org.do(SUPERVISOR, Throttled(agent="api", limit="approvals", refused=1, window=60), at=NOW - 5)
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(CountingHealthTable)
+        assert row_text(table, "api")[5].startswith("throttled ")
+        assert not row_text(table, "db")[5].startswith("throttled")
+        table.update_health(org.state, NOW + 120)
+        assert not row_text(table, "api")[5].startswith("throttled")
 
 
 async def test_health_table_adds_and_removes_rows_and_selecting_posts_agent_selected() -> None:

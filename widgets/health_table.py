@@ -14,6 +14,7 @@ from agent_console.themes.states import STATE_STYLES, state_color
 from .formatting import cell_key, format_age, grows, is_dark, one_line, state_text
 
 TASK_WIDTH = 32
+THROTTLED_SHOWN_SECONDS = 60.0  # a refusal journaled this recently flags the agent
 # a narrow pane crops the right-hand columns first: the short figures come before the task, and the team
 # (which the org tree shows too) comes last. Key, header, fixed width (None: as wide as its widest cell),
 # and what it means (the help screen shows it).
@@ -23,7 +24,13 @@ COLUMNS = (
     ("last", "Last", 4, "time since it was last heard of (a report, a hook, its screen, a launch)"),
     ("approvals", "Pending", 7, "its requests waiting in the approval queue"),
     ("restarts", "Restarts", 8, "launches after the first"),
-    ("task", "Task", TASK_WIDTH, "what it said it is doing; 'stuck 3m': working, its screen unchanged that long"),
+    (
+        "task",
+        "Task",
+        TASK_WIDTH,
+        "what it said it is doing; 'stuck 3m': working, its screen unchanged that long; "
+        "'throttled': over one of its limits in the last minute",
+    ),
     ("team", "Team", None, "its team"),
 )
 
@@ -103,8 +110,10 @@ class HealthTable(DataTable[str | Text]):
 
     @staticmethod
     def _task_cell(view: AgentView, now: float, dark: bool) -> Text:
-        """The task, after a flag when the agent is working but its screen has not moved for a while."""
+        """The task, after flags: working with a screen that has not moved for a while; over its limits lately."""
         text = Text()
+        if view.throttled_at is not None and now - view.throttled_at < THROTTLED_SHOWN_SECONDS:
+            text.append("throttled ", style="bold " + state_color("error", dark))
         if view.stalled_since is not None:
             text.append(f"stuck {format_age(now - view.stalled_since)} ", style="bold " + state_color("error", dark))
         text.append(one_line(view.task or "", max(1, TASK_WIDTH - len(text))))
