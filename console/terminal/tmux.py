@@ -66,6 +66,7 @@ BORDER_FORMAT = (
     f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}} "
 )
 _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
+_PLACEHOLDER = "exec cat"  # holds a new pane (reading its terminal, saying nothing) until its program replaces it
 _LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
 
 
@@ -334,15 +335,21 @@ class TmuxBackend:
         return parse_pane_line(lines[0])[0]
 
     async def new_window(self, name: str, launch: Launch, hold: bool = True) -> PaneInfo:
-        """A new window running `launch`. With `hold`, the pane stays when its program exits."""
+        """A new window running `launch`. With `hold`, the pane stays when its program exits.
+
+        A held window is made held before its program starts: a placeholder that cannot exit runs while
+        the option is set, then gives way to `launch` (a program that exits at once would otherwise take
+        its window with it before tmux is told to keep it).
+        """
         target = f"-t {quote(f'={self.session}:')} " if self.session else ""
-        lines = await self.client.command(
-            f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} " + _launch_args(launch)
-        )
+        start = _launch_args(Launch(command=_PLACEHOLDER, cwd=launch.cwd)) if hold else _launch_args(launch)
+        lines = await self.client.command(f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} " + start)
         pane = parse_pane_line(lines[0])[0]
-        if hold:
-            await self.hold_window(pane.window)
-        return pane
+        if not hold:
+            return pane
+        await self.hold_window(pane.window)
+        await self.client.command(f"respawn-pane -k -t {quote(pane.pane)} {_launch_args(launch)}")
+        return await self.pane(pane.pane)
 
     async def split_pane(
         self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False, hold: bool = True
@@ -385,9 +392,12 @@ class TmuxBackend:
             await self.client.command(f"kill-session -t {quote('=' + (session or self.session or ''))}")
 
     async def break_pane(self, pane: str, window_name: str) -> PaneInfo:
-        """Move `pane` out into a new window of its own."""
+        """Move `pane` out into a new window of its own, held (panes split in it later stay when their program
+        exits)."""
         await self.client.command(f"break-pane -d -s {quote(pane)} -n {quote(window_name)}")
-        return await self.pane(pane)
+        info = await self.pane(pane)
+        await self.hold_window(info.window)
+        return info
 
     async def respawn_pane(self, pane: str, launch: Launch) -> None:
         self._dead.pop(pane, None)
