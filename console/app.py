@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import shlex
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
+from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from agent_console.agents.events import HUMAN, ApprovalDecided
 from agent_console.agents.journal import Record
@@ -25,20 +29,23 @@ from agent_console.themes import CONSOLE_TCSS, team_color
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
 from agent_console.widgets.approval_details import ApprovalDetails
 from agent_console.widgets.approval_queue import ApprovalQueue
+from agent_console.widgets.arguments_dialog import ArgumentsDialog
 from agent_console.widgets.chat import ChatPanel
 from agent_console.widgets.health_table import HealthTable
 from agent_console.widgets.help_screen import HelpScreen
 from agent_console.widgets.org_tree import OrgTree
 from agent_console.widgets.trace_view import TraceView
 
+from . import crash
 from .actions import console_commands
-from .commands import CommandError
+from .commands import Command, CommandError
 from .executive import BuiltinExecutive
 from .supervisor import Supervisor
 from .terminal.base import BackendError
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
 TRACE_BATCH = 200
+RESULT_SECONDS = 30  # a `:` command's answer stays where the line was this long (or until escape)
 
 
 class ConsoleApp(App[None]):
@@ -46,7 +53,23 @@ class ConsoleApp(App[None]):
 
     TITLE = "agent-console"
     CSS_PATH = str(CONSOLE_TCSS)
-    BINDINGS = [Binding("escape", "close_command_line", show=False)]
+    CSS = """
+    #command-result {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+        background: $boost;
+    }
+    #command-result.-failed {
+        color: $text-warning;
+    }
+    """
+    BINDINGS = [
+        Binding("escape", "leave_input", show=False),
+        Binding("c", "focus_chat", "chat"),
+        Binding("slash", "focus_chat('/')", show=False),
+        Binding("ctrl+q", "quit", "quit", priority=True),
+    ]
 
     def __init__(
         self,
@@ -66,6 +89,9 @@ class ConsoleApp(App[None]):
         self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
         self._refresh_pending = False
         self._figures_shown: str | None = None
+        self._last_list: Widget | None = None  # where escape goes back to from an input
+        self.crash_log: Path | None = None  # set when an unexpected error ends the console
+        self.crash_error: BaseException | None = None
         for command in self.commands:
             if command.key:
                 self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
@@ -91,6 +117,8 @@ class ConsoleApp(App[None]):
         self.chat_view = self.query_one(ChatPanel)
         self.trace_view = self.query_one(TraceView)
         self.command_input = self.query_one("#command-line", Input)
+        self.command_result = Static("", id="command-result", classes="hidden", markup=False)
+        self.mount(self.command_result, after=self.command_input)
         self.register_theme(DARK_THEME)
         self.register_theme(LIGHT_THEME)
         self.theme = DARK_THEME_NAME
@@ -122,8 +150,14 @@ class ConsoleApp(App[None]):
             )
         if report.orphans:
             self.notify(f"running but not in the org: {', '.join(report.orphans)}", severity="warning", timeout=15)
+        if report.missing:
+            programs = ", ".join(f"{agent}'s {program!r}" for agent, program in report.missing.items())
+            self.notify(f"program not found (not on PATH): {programs}", severity="error", timeout=30)
         if self.jump_back_key and self.supervisor.exec_pane:
-            await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+            try:
+                await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+            except BackendError as error:
+                self.notify(f"could not bind {self.jump_back_key} to come back here: {error}", severity="warning")
         if hasattr(self.supervisor.backend, "install_status_bar"):  # iTerm2: the org's figures in its status bar
             with contextlib.suppress(BackendError):
                 await self.supervisor.backend.install_status_bar()
@@ -132,8 +166,29 @@ class ConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         if self.start_supervisor:
+            remove_jump_back = getattr(self.supervisor.backend, "remove_jump_back", None)
+            if remove_jump_back is not None:  # the console's keys leave the terminal with it
+                with contextlib.suppress(BackendError):
+                    await remove_jump_back()
             await self.supervisor.stop()
             await self.supervisor.backend.close()
+
+    # --- errors nobody expected -------------------------------------------------------------------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error nothing caught ends the console: the traceback goes to a log file, and the terminal gets
+        one paragraph naming it (see `start`), not Textual's screenful of traceback."""
+        if self.crash_error is None:
+            self.crash_error = error
+            with contextlib.suppress(OSError):
+                self.crash_log = crash.write_log(self.supervisor.org.name, error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        if self.crash_log is None:  # no log could be written: the traceback is shown instead
+            super()._fatal_error()
+            return
+        self._close_messages_no_wait()
 
     # --- state → views (coalesced) --------------------------------------------------------------------
 
@@ -190,42 +245,97 @@ class ConsoleApp(App[None]):
         """The command palette offers every registered command, next to Textual's own."""
         yield from super().get_system_commands(screen)
         for command in self.commands:
-            yield SystemCommand(command.name, command.description, partial(self.action_command, command.name))
+            yield SystemCommand(command.name, command.description, partial(self.run_from_palette, command))
+
+    def run_from_palette(self, command: Command) -> None:
+        """A command that takes arguments asks for them first; the others run at once."""
+        if not command.usage:
+            self.run_worker(self.action_command(command.name))
+            return
+
+        async def given(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                args = shlex.split(text)
+            except ValueError as error:
+                self.notify(f"{command.name}: cannot read those arguments: {error}", severity="warning")
+                return
+            await self._toast(self.commands.run(self, command, args))
+
+        self.push_screen(ArgumentsDialog(command.name, command.usage, command.description), given)
 
     async def action_command(self, name: str) -> None:
         command = self.commands.get(name)
-        if command is None:
-            return
+        if command is not None:
+            await self._toast(self.commands.run(self, command, []))
+
+    async def _toast(self, running: Awaitable[str | None]) -> None:
+        """Run a command and show its answer (or what went wrong) as a notification."""
         try:
-            said = await command.run(self, [])
+            said = await running
         except CommandError as error:
-            self.notify(str(error), severity="warning")
+            self.notify(str(error), severity="warning", timeout=15)
             return
         if said:
             self.notify(said)
 
     def open_command_line(self) -> None:
+        self.command_result.add_class("hidden")
         line = self.command_input
         line.remove_class("hidden")
         line.value = ""
         line.focus()
 
-    def action_close_command_line(self) -> None:
-        line = self.command_input
-        if not line.has_class("hidden"):
-            line.add_class("hidden")
-            self.health_view.focus()
+    def action_leave_input(self) -> None:
+        """Escape: close the `:` line (and its last answer) and leave any text input for the lists."""
+        self.command_result.add_class("hidden")
+        self.command_input.add_class("hidden")
+        if self.focused is None or isinstance(self.focused, Input | TextArea):
+            self.focus_lists()
+
+    def focus_lists(self) -> None:
+        """Focus the list that had the focus last (the health table at first)."""
+        target = self._last_list if self._last_list is not None and self._last_list.display else self.health_view
+        target.focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, OrgTree | HealthTable | ApprovalQueue):
+            self._last_list = event.widget
+
+    def action_focus_chat(self, start: str = "") -> None:
+        self.chat_view.focus_input(start)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Single-key bindings type, not act, while a text input or the palette has the keyboard."""
+        return not (action in ("command", "focus_chat") and self.typing())
+
+    def typing(self) -> bool:
+        return isinstance(self.screen, CommandPalette) or isinstance(self.focused, Input | TextArea)
 
     @on(Input.Submitted, "#command-line")
     async def _command_line(self, event: Input.Submitted) -> None:
-        self.action_close_command_line()
+        self.command_input.add_class("hidden")
+        self.focus_lists()
         try:
             said = await self.commands.run_line(self, event.value.lstrip(":"))
         except CommandError as error:
-            self.notify(str(error), severity="warning")
+            self._show_result(str(error), failed=True)
             return
         if said:
-            self.notify(said)
+            self._show_result(said)
+
+    def _show_result(self, text: str, failed: bool = False) -> None:
+        """A `:` command's answer, where the line was: the user is looking there."""
+        result = self.command_result
+        result.update(text)
+        result.set_class(failed, "-failed")
+        result.remove_class("hidden")
+        self.set_timer(RESULT_SECONDS, partial(self._hide_result, text))
+
+    def _hide_result(self, text: str) -> None:
+        if str(self.command_result.content) == text:  # not a newer answer
+            self.command_result.add_class("hidden")
 
     @on(ChatPanel.Submitted)
     async def _chat(self, event: ChatPanel.Submitted) -> None:
@@ -299,6 +409,9 @@ class ConsoleApp(App[None]):
         except KeyError:
             self.notify(f"{agent} has no pane", severity="warning")
             return
+        except BackendError as error:
+            self.notify(f"could not jump to {agent}: {error}", severity="error")
+            return
         back = f" ({self.jump_back_key} comes back)" if self.jump_back_key else ""
         self.notify(f"jumped to {agent}{back}")
         self.trace_view.filter_agent(agent)
@@ -312,9 +425,12 @@ class ConsoleApp(App[None]):
             if command.key
         ]
         rows += [
+            ("c", "type in the chat", "anywhere but a text input"),
+            ("/", "type a /command in the chat", "anywhere but a text input"),
             ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue"),
-            ("ctrl+p", "command palette", "anywhere"),
-            ("escape", "close the : line or a dialog", "anywhere"),
+            ("ctrl+p", "command palette (asks for a command's arguments)", "anywhere"),
+            ("escape", "leave the chat or the : line for the lists; close a dialog", "anywhere"),
+            ("ctrl+q", "quit the console (the agents keep running)", "anywhere"),
         ]
         if self.jump_back_key:
             rows.append((self.jump_back_key, "jump back to this pane from an agent's pane (tmux key)", "any pane"))

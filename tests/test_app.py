@@ -16,7 +16,7 @@ import pytest
 from rich.text import Text
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from agent_console import paths
 from agent_console.agents.events import (
@@ -474,6 +474,12 @@ async def run_in_palette(pilot: Pilot, name: str) -> None:
     await pilot.pause()
 
 
+def command_result(app: ConsoleApp) -> str | None:
+    """The answer shown where the `:` line was, or None when none is shown."""
+    result = app.query_one("#command-result", Static)
+    return None if result.has_class("hidden") or not result.display else str(result.content)
+
+
 async def run_in_command_line(pilot: Pilot, name: str) -> None:
     await pilot.press("colon")
     await pilot.pause()
@@ -493,9 +499,10 @@ async def test_the_palette_and_the_command_line_run_the_same_status_command(demo
         assert not isinstance(demo.screen, CommandPalette)
         assert demo.notes == [said]
         await run_in_command_line(pilot, "status")
-        assert demo.notes == [said, said]
+        assert command_result(demo) == said  # where the line was: the user is looking there
         await chat(pilot, "/status")
         assert chat_text(demo).endswith(f"you: /status executive: {said}")
+        assert demo.notes == [said]
 
 
 async def test_the_palette_and_the_command_line_toggle_the_theme_alike(demo: Console) -> None:
@@ -504,13 +511,14 @@ async def test_the_palette_and_the_command_line_toggle_the_theme_alike(demo: Con
         assert demo.theme == DARK_THEME_NAME
         await run_in_command_line(pilot, "theme")
         assert demo.theme == LIGHT_THEME_NAME
+        assert command_result(demo) == "theme: light"
         await run_in_palette(pilot, "approve-identical")  # something else first: the palette runs what it finds
-        assert demo.notes == ["theme: light", "approved 2 identical request(s)"]
+        assert demo.notes == ["approved 2 identical request(s)"]
         await run_in_command_line(pilot, "theme")
         assert demo.theme == DARK_THEME_NAME
         await pilot.press("t")
         assert demo.theme == LIGHT_THEME_NAME
-        assert demo.notes[-2:] == ["theme: dark", "theme: light"]
+        assert demo.notes[-1] == "theme: light"
 
 
 async def test_the_command_line_reports_a_wrong_command_and_escape_closes_it(demo: Console) -> None:
@@ -518,11 +526,12 @@ async def test_the_command_line_reports_a_wrong_command_and_escape_closes_it(dem
         await pilot.pause()
         await run_in_command_line(pilot, "frobnicate")
         commands = "commands: approve, approve-always, approve-identical"
-        assert demo.notes[-1].startswith(f"no command 'frobnicate'; {commands}")
+        assert command_result(demo).startswith(f"no command 'frobnicate'; {commands}")
         await run_in_command_line(pilot, "kill nobody")
-        assert demo.notes[-1] == "kill: no agent 'nobody'"
+        assert command_result(demo) == "kill: no agent 'nobody'"
         await pilot.press("colon")
         await pilot.pause()
+        assert command_result(demo) is None  # the line again, not the last answer
         await pilot.press("escape")
         await pilot.pause()
         assert demo.query_one("#command-line", Input).has_class("hidden")

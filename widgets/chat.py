@@ -89,8 +89,13 @@ class ChatPanel(Vertical):
             line = Text.assemble((speaker, self.get_component_rich_style("chat--executive")), ": ", text)
         self.query_one(RichLog).write(line)
 
-    def focus_input(self) -> None:
-        self.query_one(Input).focus()
+    def focus_input(self, start: str = "") -> None:
+        """Focus the input; with `start`, the input holds that text (cursor after it), e.g. "/" for a command."""
+        line = self.query_one(Input)
+        if start:
+            line.value = start
+            line.cursor_position = len(start)
+        line.focus()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

@@ -145,6 +145,7 @@ class TmuxBackend:
         self._window_panes: dict[str, tuple[str, ...]] = {}
         self._dead: dict[str, bool] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._jump_back: tuple[str, str, str | None] | None = None  # key, pane, the key's binding before
         self.client.subscribe(self._on_notification)
 
     @property
@@ -185,8 +186,31 @@ class TmuxBackend:
         await self._watch()
 
     async def install_jump_back(self, key: str, pane: str) -> None:
-        """Bind `key` (no prefix) in tmux to bring the focus back to `pane` from any pane."""
+        """Bind `key` (no prefix) in tmux to bring the focus back to `pane` from any pane; `remove_jump_back`
+        gives the key back what it did before."""
+        self._jump_back = (key, pane, await self._key_binding(key))
         await self.client.command(f"bind-key -n {quote(key)} switch-client -t {quote(pane)}")
+
+    async def remove_jump_back(self) -> None:
+        """Unbind the jump-back key (restoring the binding it had before), unless it was bound anew since."""
+        if self._jump_back is None:
+            return
+        key, pane, previous = self._jump_back
+        self._jump_back = None
+        current = await self._key_binding(key) or ""
+        if "switch-client" not in current or pane not in current:
+            return  # someone else's binding now: leave it
+        await self.client.command(f"unbind-key -n {quote(key)}")
+        if previous:
+            await self.client.command(previous)
+
+    async def _key_binding(self, key: str) -> str | None:
+        """The `bind-key …` line of `key` in the root table (no prefix), or None when it is not bound."""
+        try:
+            lines = await self.client.command(f"list-keys -T root {quote(key)}")
+        except TmuxCommandError:
+            return None  # "unknown key": not bound
+        return lines[0] if lines else None
 
     async def attach_or_create(self, size: tuple[int, int], window_name: str, launch: Launch) -> None:
         """Attach to `session`, creating it (its first pane running `launch`) when it does not exist."""
