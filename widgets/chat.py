@@ -72,7 +72,7 @@ class ChatPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield RichLog(max_lines=self.MAX_LINES, wrap=True, markup=False, highlight=False, min_width=20)
-        yield Input(placeholder=self._placeholder)
+        yield Input(placeholder=self._placeholder, select_on_focus=False)  # a draft, or the "/" just typed, stays
 
     @property
     def log_lines(self) -> list[str]:
