@@ -66,7 +66,6 @@ class ConsoleApp(App[None]):
     """
     BINDINGS = [
         Binding("escape", "leave_input", show=False),
-        Binding("c", "focus_chat", "chat"),
         Binding("slash", "focus_chat('/')", show=False),
         Binding("ctrl+q", "quit", "quit", priority=True),
     ]
@@ -95,6 +94,7 @@ class ConsoleApp(App[None]):
         for command in self.commands:
             if command.key:
                 self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
+        self.bind("c", "focus_chat", description="chat")
 
     def compose(self) -> ComposeResult:
         yield Header()

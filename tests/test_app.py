@@ -243,8 +243,8 @@ def test_snapshot_main_screen(snap_compare: Any, demo: Console) -> None:
     "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1 working; 3 pending
     approval(s)", "you: @ops are you there?" answered "There is no agent 'ops' (agents: …)."; the input
     below; then the trace, compact, scrolled to tester's approval.request at 22:27:20 (a0's request with the
-    human's decision under it at 22:20:00/22:20:20). The footer: y approve, n deny, A approve all like it,
-    ? help, t theme, : command, ^p palette."""
+    human's decision under it at 22:20:00/22:20:20). The footer: ^q quit, y approve, n deny, A approve all
+    like it, ? help, t theme, : command, c chat, ^p palette."""
     assert snap_compare(demo, terminal_size=SIZE, run_before=chat_a_little)
 
 
@@ -263,8 +263,8 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
 
 def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
     """You should see the "Keys" dialog over the main screen: a Key / Action / Where table with the keys
-    y, n, A, ?, t, : ("anywhere but a text i…", the Where column cropped by the dialog's width), enter,
-    ctrl+p, escape, then every command as ":approve" … ":jump" with its usage (":spawn  spawn NAME --team T
+    y, n, A, ?, t, :, c, / ("anywhere but a text i…", the Where column cropped by the dialog's width), enter,
+    ctrl+p, escape, ctrl+q ("quit the console (the agents keep running)"), then every command as ":approve" … ":jump" with its usage (":spawn  spawn NAME --team T
     [--kind K] [--command C]") and ": line, chat /"; the hint "escape, ? or q closes" under the table."""
     assert snap_compare(demo, terminal_size=SIZE, press=["question_mark"])
 
