@@ -17,7 +17,6 @@ from pathlib import Path
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.command import CommandPalette
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
@@ -64,10 +63,19 @@ class ConsoleApp(App[None]):
         color: $text-warning;
     }
     """
+    # Priority bindings act before the key reaches the focused widget, so the keys typed right behind one that
+    # moves the focus (`/`, `:`, `c`, escape) land where it went; `check_action` lets them through to text
+    # inputs and dialogs.
     BINDINGS = [
-        Binding("escape", "leave_input", show=False),
-        Binding("slash", "focus_chat('/')", show=False),
         Binding("ctrl+q", "quit", "quit", priority=True),
+        *(
+            Binding(command.key, f"command('{command.name}')", command.key_label or command.name, priority=True)
+            for command in console_commands()
+            if command.key
+        ),
+        Binding("c", "focus_chat", "chat", priority=True),
+        Binding("slash", "focus_chat('/')", show=False, priority=True),
+        Binding("escape", "leave_input", show=False, priority=True),
     ]
 
     def __init__(
@@ -91,10 +99,6 @@ class ConsoleApp(App[None]):
         self._last_list: Widget | None = None  # where escape goes back to from an input
         self.crash_log: Path | None = None  # set when an unexpected error ends the console
         self.crash_error: BaseException | None = None
-        for command in self.commands:
-            if command.key:
-                self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
-        self.bind("c", "focus_chat", description="chat")
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,7 +136,7 @@ class ConsoleApp(App[None]):
         else:
             self._records.extend(self.supervisor.recent_records())
             self.refresh_views()
-        self.health_view.focus()  # not a text input: y and n answer requests from the start
+        self.focus_lists()  # not a text input: y and n answer requests from the start
 
     @work(exclusive=True, group="supervisor")
     async def _start(self) -> None:
@@ -285,7 +289,7 @@ class ConsoleApp(App[None]):
         line = self.command_input
         line.remove_class("hidden")
         line.value = ""
-        line.focus()
+        self.screen.set_focus(line)  # now: the keys typed right after `:` belong to the line
 
     def action_leave_input(self) -> None:
         """Escape: close the `:` line (and its last answer) and leave any text input for the lists."""
@@ -297,7 +301,7 @@ class ConsoleApp(App[None]):
     def focus_lists(self) -> None:
         """Focus the list that had the focus last (the health table at first)."""
         target = self._last_list if self._last_list is not None and self._last_list.display else self.health_view
-        target.focus()
+        target.screen.set_focus(target)  # now: a key typed right after escape acts on the list
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, OrgTree | HealthTable | ApprovalQueue):
@@ -307,11 +311,13 @@ class ConsoleApp(App[None]):
         self.chat_view.focus_input(start)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Single-key bindings type, not act, while a text input or the palette has the keyboard."""
+        """The console's keys act on the main screen only, and single keys type, not act, in a text input."""
+        if action in ("command", "focus_chat", "leave_input") and self.screen is not self.screen_stack[0]:
+            return False  # a dialog or the palette: its own keys
         return not (action in ("command", "focus_chat") and self.typing())
 
     def typing(self) -> bool:
-        return isinstance(self.screen, CommandPalette) or isinstance(self.focused, Input | TextArea)
+        return isinstance(self.focused, Input | TextArea)
 
     @on(Input.Submitted, "#command-line")
     async def _command_line(self, event: Input.Submitted) -> None:

@@ -252,7 +252,8 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
     """You should see the approval details dialog (thick amber border, titled "Approval a1") over the main
     screen: "api asked at 2023-11-14 22:21:50 (6m ago) · 2 identical requests pending", the question "Install
     the HTTP client?", the command "pip install httpx" in bold on a shaded block and the hints "y approve
-    n deny   esc close"; the footer still shows the main screen's keys, with "⏎ Details" first."""
+    n deny   esc close"; the footer shows "⏎ Details", "^q quit" and "^p palette" only (the main screen's single
+    keys do not act under a dialog)."""
 
     async def open_details(pilot: Pilot) -> None:
         pilot.app.query_one(ApprovalQueue).focus()
@@ -264,8 +265,9 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
 def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
     """You should see the "Keys" dialog over the main screen: a Key / Action / Where table with the keys
     y, n, A, ?, t, :, c, / ("anywhere but a text i…", the Where column cropped by the dialog's width), enter,
-    ctrl+p, escape, ctrl+q ("quit the console (the agents keep running)"), then every command as ":approve" … ":jump" with its usage (":spawn  spawn NAME --team T
-    [--kind K] [--command C]") and ": line, chat /"; the hint "escape, ? or q closes" under the table."""
+    ctrl+p, escape, ctrl+q ("quit the console (the agents keep running)"), then every command as ":approve"
+    … ":jump" with its usage (":spawn  spawn NAME --team T [--kind K] [--command C]") and ": line, chat /";
+    the hint "escape, ? or q closes" under the table; the footer shows only "^q quit" and "^p palette"."""
     assert snap_compare(demo, terminal_size=SIZE, press=["question_mark"])
 
 
@@ -792,3 +794,27 @@ async def test_an_unexpected_error_ends_the_console_with_status_1_and_a_log(demo
     assert "RuntimeError: injected" in demo.crash_log.read_text(encoding="utf-8")
     message = crash.crash_message(demo.crash_error, demo.crash_log)
     assert "(RuntimeError: injected)" in message and str(demo.crash_log) in message
+
+
+async def test_keys_typed_in_a_burst_after_slash_colon_or_escape_land_where_those_keys_sent_the_focus(
+    demo: Console,
+) -> None:
+    """As tmux delivers a fast typist's (or a paste's) keys: all at once, none waiting for the last to land."""
+    from textual import events
+
+    def burst(text: str) -> None:
+        names = {"/": "slash", ":": "colon", " ": "space", "\x1b": "escape"}
+        for char in text:
+            demo._driver.send_message(events.Key(names.get(char, char), None if char == "\x1b" else char))
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        burst("/kill nobody")
+        await pilot.pause(0.3)
+        assert demo.query_one(ChatPanel).query_one(Input).value == "/kill nobody"
+        burst("\x1bt")  # escape, then t on the table: the theme
+        await pilot.pause(0.3)
+        assert demo.theme == LIGHT_THEME_NAME and demo.query_one(HealthTable).has_focus
+        burst(":status")
+        await pilot.pause(0.3)
+        assert demo.query_one("#command-line", Input).value == "status"

@@ -156,9 +156,7 @@ def test_dead_agent_is_shown_and_restarted_in_its_pane(spec: Path, tmux_socket: 
 def test_new_agent_gets_one_pane_and_nobody_else_moves(spec: Path, tmux_socket: str, capsys) -> None:
     assert up(spec, tmux_socket, capsys=capsys)[0] == 0
     before = panes(tmux_socket)
-    spec.write_text(
-        spec.read_text() + '\n[[agent]]\nname = "cache"\nteam = "db"\ncommand = "bash --norc"\n'
-    )
+    spec.write_text(spec.read_text() + '\n[[agent]]\nname = "cache"\nteam = "db"\ncommand = "bash --norc"\n')
     code, said = up(spec, tmux_socket, capsys=capsys)
     assert code == 0 and "1 started" in said
     after = panes(tmux_socket)

@@ -95,7 +95,7 @@ class ChatPanel(Vertical):
         if start:
             line.value = start
             line.cursor_position = len(start)
-        line.focus()
+        self.screen.set_focus(line)  # now, not after the keys already typed behind the one that got here
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
