@@ -317,19 +317,20 @@ def _console_in_tmux(socket: str, tmp_path: Path, prelude: str) -> tuple[str, di
         cwd=tmp_path,
     )
     pane = tmux(socket, "display", "-p", "-t", "console:", "#{pane_id}").strip()
-    wait_for(lambda: "Ready." in tmux(socket, "capture-pane", "-p", "-t", pane), 30, "the console on screen")
+    wait_for(lambda: "Ready." in tmux(socket, "capture-pane", "-p", "-t", pane), 60, "the console on screen")
     wait_for(lambda: "switch-client" in tmux(socket, "list-keys", "-T", "root", "M-e"), 15, "the jump-back key")
     return pane, env
 
 
 def _ended(socket: str, pane: str) -> str:
-    """Once the console's pane is dead: "1" and its exit status."""
+    """Once the console's pane is dead: "1" and its exit status (tmux marks the pane dead a moment before it
+    reaps the program and records the status)."""
 
     def dead() -> str | None:
         status = tmux(socket, "display", "-p", "-t", pane, "#{pane_dead}#{pane_dead_status}").strip()
-        return status if status.startswith("1") else None
+        return status if status.startswith("1") and len(status) > 1 else None
 
-    return wait_for(dead, 30, "the console to end")
+    return wait_for(dead, 60, "the console to end")
 
 
 def test_an_unexpected_error_ends_the_console_with_status_1_one_paragraph_and_a_log(
