@@ -235,12 +235,9 @@ async def _answered(pilot, text: str, rounds: int = 400) -> str:
     raise AssertionError(f"no answer to {text!r}: {pilot.app.query_one(ChatPanel).log_lines}")
 
 
-async def test_spawning_and_killing_programs_that_exit_at_once_never_ends_the_console(
-    tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`false` exits before tmux is told to keep its pane: over rounds of /spawn and /kill, and agents that
-    spill into windows of their own, every command answers and the console stays up."""
-    from agent_console.agents.model import Org
+@pytest.fixture
+def console_app(tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """`make(org)`: the console app over a real supervisor, its executive pane a private tmux server's pane."""
     from agent_console.app import ConsoleApp
     from agent_console.supervisor import Supervisor
     from agent_console.terminal.tmux import TmuxBackend
@@ -248,37 +245,71 @@ async def test_spawning_and_killing_programs_that_exit_at_once_never_ends_the_co
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    tmux(tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "console", "-x", "120", "-y", "40", "sleep 600")
-    exec_pane = tmux(tmux_socket, "display", "-p", "-t", "console:", "#{pane_id}").strip()
-    supervisor = Supervisor(Org(name="console"), TmuxBackend(tmux_socket), (120, 40), exec_pane=exec_pane)
-    app = ConsoleApp(supervisor, jump_back_key="M-e")
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(200):
-                if supervisor.report is not None:
-                    break
-                await pilot.pause(0.05)
-            assert await _answered(pilot, "/team new ops") == "team ops created"
-            for round_ in range(4):
-                name = f"f{round_}"
-                assert await _answered(pilot, f"/spawn {name} --team ops --command false") == (
-                    f"spawned {name} (shell) in team ops"
-                )
-                assert await _answered(pilot, f"/kill {name}") == f"killed {name} and closed its pane"
-            kept = [f"k{number}" for number in range(7)]  # more than one window holds: panes move and spill
-            for name in kept:
-                assert await _answered(pilot, f"/spawn {name} --team ops --command false") == (
-                    f"spawned {name} (shell) in team ops"
-                )
-            panes = tmux(tmux_socket, "list-panes", "-a", "-F", "#{@agent_console_agent} #{pane_dead}").split("\n")
-            assert sorted(line.split()[0] for line in panes if line.strip() and line.split()[0] in kept) == kept
-            assert all(line.endswith(" 1") for line in panes if line.split(" ")[0] in kept)  # held, not gone
-            assert app.crash_error is None
-            assert "switch-client" in tmux(tmux_socket, "list-keys", "-T", "root", "M-e")
-    finally:
-        shutil.rmtree(runtime, ignore_errors=True)
+
+    def make(org) -> ConsoleApp:
+        tmux(tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "console", "-x", "120", "-y", "40", "sleep 600")
+        exec_pane = tmux(tmux_socket, "display", "-p", "-t", "console:", "#{pane_id}").strip()
+        supervisor = Supervisor(org, TmuxBackend(tmux_socket), (120, 40), exec_pane=exec_pane)
+        return ConsoleApp(supervisor, jump_back_key="M-e")
+
+    yield make
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+async def _started(pilot) -> None:
+    for _ in range(400):
+        if pilot.app.supervisor.report is not None:
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the org did not start")
+
+
+async def test_spawning_and_killing_programs_that_exit_at_once_never_ends_the_console(
+    tmux_socket: str, console_app
+) -> None:
+    """`false` exits before tmux is told to keep its pane: over rounds of /spawn and /kill, and agents that
+    spill into windows of their own, every command answers and the console stays up."""
+    from agent_console.agents.model import Org
+
+    app = console_app(Org(name="console"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _started(pilot)
+        assert await _answered(pilot, "/team new ops") == "team ops created"
+        for round_ in range(4):
+            name = f"f{round_}"
+            assert await _answered(pilot, f"/spawn {name} --team ops --command false") == (
+                f"spawned {name} (shell) in team ops"
+            )
+            assert await _answered(pilot, f"/kill {name}") == f"killed {name} and closed its pane"
+        kept = [f"k{number}" for number in range(7)]  # more than one window holds: panes move and spill
+        for name in kept:
+            assert await _answered(pilot, f"/spawn {name} --team ops --command false") == (
+                f"spawned {name} (shell) in team ops"
+            )
+        panes = tmux(tmux_socket, "list-panes", "-a", "-F", "#{@agent_console_agent} #{pane_dead}").split("\n")
+        assert sorted(line.split()[0] for line in panes if line.strip() and line.split()[0] in kept) == kept
+        assert all(line.endswith(" 1") for line in panes if line.split(" ")[0] in kept)  # held, not gone
+        assert app.crash_error is None
+        assert "switch-client" in tmux(tmux_socket, "list-keys", "-T", "root", "M-e")
     assert app.crash_error is None and not app.return_code
     assert tmux(tmux_socket, "list-keys", "-T", "root", "M-e") == ""  # the console's key left with it
+
+
+async def test_an_org_whose_program_is_not_there_starts_and_says_which(
+    console_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_console.agents.model import Agent, Org, Team
+
+    ghost = Agent(name="ghost", team="ops", command="nosuchprogram --serve")
+    app = console_app(Org(name="ghosts", teams=(Team(name="ops"),), agents=(ghost,)))
+    notes: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda message, **options: notes.append(str(message)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _started(pilot)
+        await pilot.pause()
+        assert "program not found (not on PATH): ghost's 'nosuchprogram'" in notes
+        assert (await _answered(pilot, "/status")).startswith("1 agents")  # up, and answering
+    assert app.crash_error is None
 
 
 def test_up_names_a_program_that_is_not_there(tmux_socket: str, tmp_path: Path) -> None:
