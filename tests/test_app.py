@@ -818,3 +818,25 @@ async def test_keys_typed_in_a_burst_after_slash_colon_or_escape_land_where_thos
         burst(":status")
         await pilot.pause(0.3)
         assert demo.query_one("#command-line", Input).value == "status"
+
+
+def test_an_unexpected_error_before_the_app_runs_is_one_paragraph_status_1_and_a_log(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from agent_console import start
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected before the app")
+
+    monkeypatch.setenv("TMUX", "/tmp/ac-test-unused,1,0")
+    monkeypatch.setenv("TMUX_PANE", "%0")
+    monkeypatch.setattr(start, "Supervisor", broken)
+    args = argparse.Namespace(spec=None, demo=False, backend="tmux", socket_name="ac-test-unused")
+    assert start.run(args, [], SIZE) == 1
+    said = capsys.readouterr().err
+    logs = list(paths.state_dir("console").glob("crash-*.log"))
+    assert len(logs) == 1 and "RuntimeError: injected before the app" in logs[0].read_text(encoding="utf-8")
+    assert "agent-console stopped on an unexpected error (RuntimeError: injected before the app)" in said
+    assert f"The full traceback is in {logs[0]}" in said and "Traceback" not in said
