@@ -209,6 +209,9 @@ def test_outside_tmux_it_starts_a_session_with_itself_and_attaches(tmux_socket: 
             "the demo laid out around the console",
         )
         assert panes["exec"].startswith("python")  # the console itself runs in the executive pane
+        exec_pane = tmux(tmux_socket, "display", "-p", "-t", "demo:0.0", "#{pane_id}").strip()
+        # its pane outlives it, with what it said on its way out and its exit status
+        assert tmux(tmux_socket, "show", "-p", "-t", exec_pane, "remain-on-exit").strip() == "remain-on-exit on"
     finally:
         tmux(tmux_socket, "kill-server")
         terminal.kill()
