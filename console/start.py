@@ -82,7 +82,8 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
     width, height = size
     session = ["new-session", "-A", "-s", org.name, "-x", str(width), "-y", str(height), command]
     # The console's pane stays when the console ends, so that what it said on its way out (and its exit
-    # status) can be read there.
+    # status) can be read there. (With -A and the session already there, this holds the pane attached to,
+    # one of the org's, which are held anyway.)
     os.execvp(tmux, [tmux, *socket, *session, ";", "set-option", "-p", "remain-on-exit", "on"])
     return 0  # not reached
 
