@@ -98,7 +98,7 @@ def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> L
     return Launch(command=command, cwd=str(agent.cwd), env=env)
 
 
-_SHELL_WORDS = frozenset({"exec", "command", "nohup"})  # words before the program that the shell runs
+_SHELL_WORDS = frozenset({"exec", "command", "nohup"})  # each runs the word after it: that is the program
 
 
 def missing_program(launch: Launch) -> str | None:
