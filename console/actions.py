@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from agent_console.agents.events import HUMAN, BarrierCreated, MessageSent
-from agent_console.agents.model import Agent, AgentKind, Team
+from agent_console.agents.model import Agent, AgentKind, Org, Team
 
 from .commands import Command, CommandError, CommandRegistry
+from .deployment import agent_launch, missing_program
 
 if TYPE_CHECKING:
     from .app import ConsoleApp
@@ -89,6 +90,7 @@ async def spawn(app: ConsoleApp, args: list[str]) -> str | None:
         new = org.model_validate({**org.model_dump(), "agents": (*org.agents, agent)})
     except ValueError as error:
         raise CommandError(f"spawn: {_first_line(error)}") from None
+    _check_program("spawn", new, agent)
     await app.supervisor.reconfigure(new)
     return f"spawned {options.name} ({options.kind}) in team {options.team}"
 
@@ -145,6 +147,7 @@ async def adopt(app: ConsoleApp, args: list[str]) -> str | None:
 
 async def restart(app: ConsoleApp, args: list[str]) -> str | None:
     name = _one_agent(app, "restart", args)
+    _check_program("restart", app.supervisor.org, app.supervisor.org.agent(name))
     await app.supervisor.restart_agent(name)
     return f"restarted {name}"
 
@@ -205,6 +208,16 @@ async def outbox(app: ConsoleApp, args: list[str]) -> str | None:
     if not lines:
         return f"nothing waits for {agents[0]}" if args else "no message waits"
     return "\n".join(lines)
+
+
+def _check_program(command: str, org: Org, agent: Agent) -> None:
+    """Refuse to start a program that is not there: say which, rather than leave a dead pane."""
+    program = missing_program(agent_launch(org, agent))
+    if program is not None:
+        other = ", or give another with --command" if command == "spawn" else ""
+        raise CommandError(
+            f"{command}: program {program!r} not found (not on PATH): install it{other}; {agent.name} was not started"
+        )
 
 
 def _one_agent(app: ConsoleApp, command: str, args: list[str]) -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import shlex
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
+from pathlib import Path
 
 from rich.text import Text
 from textual import events, on, work
@@ -19,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, RichLog, Static
+from textual.widgets import Footer, Header, Input, RichLog, Static, TextArea
 
 from agent_console.agents.events import HUMAN, ApprovalDecided
 from agent_console.agents.journal import Record
@@ -30,6 +32,7 @@ from agent_console.widgets.approval_details import ApprovalDetails
 from agent_console.widgets.approval_preview import ApprovalPreview
 from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
 from agent_console.widgets.approval_queue import ApprovalQueue
+from agent_console.widgets.arguments_dialog import ArgumentsDialog
 from agent_console.widgets.chat import ChatPanel
 from agent_console.widgets.health_table import COLUMNS as HEALTH_COLUMNS
 from agent_console.widgets.health_table import HealthTable
@@ -37,8 +40,9 @@ from agent_console.widgets.help_screen import HelpScreen
 from agent_console.widgets.org_tree import OrgTree
 from agent_console.widgets.trace_view import TraceView
 
+from . import crash
 from .actions import console_commands
-from .commands import CommandError
+from .commands import Command, CommandError
 from .executive import BuiltinExecutive
 from .supervisor import Supervisor
 from .terminal.base import BackendError
@@ -61,12 +65,39 @@ def layout_for(width: int, height: int) -> str:
     return "-medium" if width < WIDE_COLS else "-wide"
 
 
+RESULT_SECONDS = 30  # a `:` command's answer stays where the line was this long (or until escape)
+
+
 class ConsoleApp(App[None]):
     """Org tree, health table, approval queue, chat with the executive, trace; one supervisor underneath."""
 
     TITLE = "agent-console"
     CSS_PATH = str(CONSOLE_TCSS)
-    BINDINGS = [Binding("escape", "close_command_line", show=False)]
+    CSS = """
+    #command-result {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+        background: $boost;
+    }
+    #command-result.-failed {
+        color: $text-warning;
+    }
+    """
+    # Priority bindings act before the key reaches the focused widget, so the keys typed right behind one that
+    # moves the focus (`/`, `:`, `c`, escape) land where it went; `check_action` lets them through to text
+    # inputs and dialogs.
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "quit", priority=True),
+        *(
+            Binding(command.key, f"command('{command.name}')", command.key_label or command.name, priority=True)
+            for command in console_commands()
+            if command.key
+        ),
+        Binding("c", "focus_chat", "chat", priority=True),
+        Binding("slash", "focus_chat('/')", show=False, priority=True),
+        Binding("escape", "leave_input", show=False, priority=True),
+    ]
 
     def __init__(
         self,
@@ -91,9 +122,9 @@ class ConsoleApp(App[None]):
         self.register_theme(DARK_THEME)
         self.register_theme(LIGHT_THEME)
         self.theme = DARK_THEME_NAME  # before the stylesheet is read: it uses the theme's $frame
-        for command in self.commands:
-            if command.key:
-                self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
+        self._last_list: Widget | None = None  # where escape goes back to from an input
+        self.crash_log: Path | None = None  # set when an unexpected error ends the console
+        self.crash_error: BaseException | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,6 +160,8 @@ class ConsoleApp(App[None]):
         self._fit(self.size.width, self.size.height)
         self.show_view(self.view)
         self.set_interval(AGE_SECONDS, self._tick_ages)
+        self.command_result = Static("", id="command-result", classes="hidden", markup=False)
+        self.mount(self.command_result, after=self.command_input)
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
         self.supervisor.typist.note_listeners.append(partial(self.chat_view.add_line, "console"))  # typed, delivered
@@ -140,7 +173,7 @@ class ConsoleApp(App[None]):
         else:
             self._records.extend(self.supervisor.recent_records())
             self.refresh_views()
-        self.health_view.focus()  # not a text input: y and n answer requests from the start
+        self.focus_lists()  # not a text input: y and n answer requests from the start
 
     @work(exclusive=True, group="supervisor")
     async def _start(self) -> None:
@@ -164,8 +197,14 @@ class ConsoleApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
+        if report.missing:
+            programs = ", ".join(f"{agent}'s {program!r}" for agent, program in report.missing.items())
+            self.notify(f"program not found (not on PATH): {programs}", severity="error", timeout=30)
         if self.jump_back_key and self.supervisor.exec_pane:
-            await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+            try:
+                await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+            except BackendError as error:
+                self.notify(f"could not bind {self.jump_back_key} to come back here: {error}", severity="warning")
         if hasattr(self.supervisor.backend, "install_status_bar"):  # iTerm2: the org's figures in its status bar
             with contextlib.suppress(BackendError):
                 await self.supervisor.backend.install_status_bar()
@@ -174,8 +213,29 @@ class ConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         if self.start_supervisor:
+            remove_jump_back = getattr(self.supervisor.backend, "remove_jump_back", None)
+            if remove_jump_back is not None:  # the console's keys leave the terminal with it
+                with contextlib.suppress(BackendError):
+                    await remove_jump_back()
             await self.supervisor.stop()
             await self.supervisor.backend.close()
+
+    # --- errors nobody expected -------------------------------------------------------------------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error nothing caught ends the console: the traceback goes to a log file, and the terminal gets
+        one paragraph naming it (see `start`), not Textual's screenful of traceback."""
+        if self.crash_error is None:
+            self.crash_error = error
+            with contextlib.suppress(OSError):
+                self.crash_log = crash.write_log(self.supervisor.org.name, error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        if self.crash_log is None:  # no log could be written: the traceback is shown instead
+            super()._fatal_error()
+            return
+        self._close_messages_no_wait()
 
     # --- state → views (coalesced) --------------------------------------------------------------------
 
@@ -233,42 +293,99 @@ class ConsoleApp(App[None]):
         """The command palette offers every registered command, next to Textual's own."""
         yield from super().get_system_commands(screen)
         for command in self.commands:
-            yield SystemCommand(command.name, command.description, partial(self.action_command, command.name))
+            yield SystemCommand(command.name, command.description, partial(self.run_from_palette, command))
+
+    def run_from_palette(self, command: Command) -> None:
+        """A command that takes arguments asks for them first; the others run at once."""
+        if not command.usage:
+            self.run_worker(self.action_command(command.name))
+            return
+
+        async def given(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                args = shlex.split(text)
+            except ValueError as error:
+                self.notify(f"{command.name}: cannot read those arguments: {error}", severity="warning")
+                return
+            await self._toast(self.commands.run(self, command, args))
+
+        self.push_screen(ArgumentsDialog(command.name, command.usage, command.description), given)
 
     async def action_command(self, name: str) -> None:
         command = self.commands.get(name)
-        if command is None:
-            return
+        if command is not None:
+            await self._toast(self.commands.run(self, command, []))
+
+    async def _toast(self, running: Awaitable[str | None]) -> None:
+        """Run a command and show its answer (or what went wrong) as a notification."""
         try:
-            said = await command.run(self, [])
+            said = await running
         except CommandError as error:
-            self.notify(str(error), severity="warning")
+            self.notify(str(error), severity="warning", timeout=15)
             return
         if said:
             self.notify(said)
 
     def open_command_line(self) -> None:
+        self.command_result.add_class("hidden")
         line = self.command_input
         line.remove_class("hidden")
         line.value = ""
-        line.focus()
+        self.screen.set_focus(line)  # now: the keys typed right after `:` belong to the line
 
-    def action_close_command_line(self) -> None:
-        line = self.command_input
-        if not line.has_class("hidden"):
-            line.add_class("hidden")
-            self.health_view.focus()
+    def action_leave_input(self) -> None:
+        """Escape: close the `:` line (and its last answer) and leave any text input for the lists."""
+        self.command_result.add_class("hidden")
+        self.command_input.add_class("hidden")
+        if self.focused is None or isinstance(self.focused, Input | TextArea):
+            self.focus_lists()
+
+    def focus_lists(self) -> None:
+        """Focus the list that had the focus last (the health table at first)."""
+        target = self._last_list if self._last_list is not None and self._last_list.display else self.health_view
+        target.screen.set_focus(target)  # now: a key typed right after escape acts on the list
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, OrgTree | HealthTable | ApprovalQueue):
+            self._last_list = event.widget
+
+    def action_focus_chat(self, start: str = "") -> None:
+        self.chat_view.focus_input(start)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The console's keys act on the main screen only, and single keys type, not act, in a text input."""
+        if action in ("command", "focus_chat", "leave_input") and self.screen is not self.screen_stack[0]:
+            return False  # a dialog or the palette: its own keys
+        return not (action in ("command", "focus_chat") and self.typing())
+
+    def typing(self) -> bool:
+        return isinstance(self.focused, Input | TextArea)
 
     @on(Input.Submitted, "#command-line")
     async def _command_line(self, event: Input.Submitted) -> None:
-        self.action_close_command_line()
+        self.command_input.add_class("hidden")
+        self.focus_lists()
         try:
             said = await self.commands.run_line(self, event.value.lstrip(":"))
         except CommandError as error:
-            self.notify(str(error), severity="warning")
+            self._show_result(str(error), failed=True)
             return
         if said:
-            self.notify(said)
+            self._show_result(said)
+
+    def _show_result(self, text: str, failed: bool = False) -> None:
+        """A `:` command's answer, where the line was: the user is looking there."""
+        result = self.command_result
+        result.update(text)
+        result.set_class(failed, "-failed")
+        result.remove_class("hidden")
+        self.set_timer(RESULT_SECONDS, partial(self._hide_result, text))
+
+    def _hide_result(self, text: str) -> None:
+        if str(self.command_result.content) == text:  # not a newer answer
+            self.command_result.add_class("hidden")
 
     @on(ChatPanel.Submitted)
     async def _chat(self, event: ChatPanel.Submitted) -> None:
@@ -400,6 +517,9 @@ class ConsoleApp(App[None]):
         except KeyError:
             self.notify(f"{agent} has no pane", severity="warning")
             return
+        except BackendError as error:
+            self.notify(f"could not jump to {agent}: {error}", severity="error")
+            return
         back = f" ({self.jump_back_key} comes back)" if self.jump_back_key else ""
         self.notify(f"jumped to {agent}{back}")
         self.trace_view.filter_agent(agent)
@@ -413,10 +533,13 @@ class ConsoleApp(App[None]):
             if command.key
         ]
         rows += [
+            ("c", "type in the chat", "anywhere but a text input"),
+            ("/", "type a /command in the chat", "anywhere but a text input"),
             ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue"),
             ("i", "on an agent: its state and the evidence behind it", "health table"),
-            ("ctrl+p", "command palette", "anywhere"),
-            ("escape", "close the : line or a dialog", "anywhere"),
+            ("ctrl+p", "command palette (asks for a command's arguments)", "anywhere"),
+            ("escape", "leave the chat or the : line for the lists; close a dialog", "anywhere"),
+            ("ctrl+q", "quit the console (the agents keep running)", "anywhere"),
         ]
         if self.jump_back_key:
             rows.append((self.jump_back_key, "jump back to this pane from an agent's pane (tmux key)", "any pane"))

@@ -147,7 +147,7 @@ def _console(args: argparse.Namespace, argv: list[str]) -> int:
     except SpecError as error:
         _error(str(error))
         return EXIT_USAGE
-    except BackendError as error:
+    except (BackendError, StateError, JournalError) as error:
         _error(str(error))
         return 1
 
@@ -224,6 +224,8 @@ def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -
         summary = ", ".join(parts) or "layout updated"
         windows = f"{report.windows} window{'s' if report.windows != 1 else ''}"
         print(f"org {org!r} is up in {where}: {count} agent(s), {summary}; {windows}")
+    for agent, program in report.missing.items():
+        print(f"note: {agent}'s program {program!r} is not found (not on its PATH): its pane shows the shell's error")
     if report.orphans:
         names = ", ".join(report.orphans)
         print(f"note: not in the spec but still running: {names} (up --remove-orphans closes them)")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.text import Text
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from agent_console import paths
 from agent_console.agents.events import (
@@ -255,7 +256,8 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
     """You should see the approval details dialog (thick amber border, titled "Approval a1") over the main
     screen: "api asked at 2023-11-14 22:21:50 (6m ago) · 2 identical requests pending", the question "Install
     the HTTP client?", the command "pip install httpx" in bold on a shaded block and the hints "y approve
-    n deny   esc close"; the footer still shows the main screen's keys, with "⏎ Details" first."""
+    n deny   esc close"; the footer shows "⏎ Details", "^q quit" and "^p palette" only (the main screen's single
+    keys do not act under a dialog)."""
 
     async def open_details(pilot: Pilot) -> None:
         pilot.app.query_one(ApprovalQueue).focus()
@@ -670,6 +672,12 @@ async def run_in_palette(pilot: Pilot, name: str) -> None:
     await pilot.pause()
 
 
+def command_result(app: ConsoleApp) -> str | None:
+    """The answer shown where the `:` line was, or None when none is shown."""
+    result = app.query_one("#command-result", Static)
+    return None if result.has_class("hidden") or not result.display else str(result.content)
+
+
 async def run_in_command_line(pilot: Pilot, name: str) -> None:
     await pilot.press("colon")
     await pilot.pause()
@@ -689,9 +697,10 @@ async def test_the_palette_and_the_command_line_run_the_same_status_command(demo
         assert not isinstance(demo.screen, CommandPalette)
         assert demo.notes == [said]
         await run_in_command_line(pilot, "status")
-        assert demo.notes == [said, said]
+        assert command_result(demo) == said  # where the line was: the user is looking there
         await chat(pilot, "/status")
         assert chat_text(demo).endswith(f"you: /status executive: {said}")
+        assert demo.notes == [said]
 
 
 async def test_the_palette_and_the_command_line_toggle_the_theme_alike(demo: Console) -> None:
@@ -700,13 +709,14 @@ async def test_the_palette_and_the_command_line_toggle_the_theme_alike(demo: Con
         assert demo.theme == DARK_THEME_NAME
         await run_in_command_line(pilot, "theme")
         assert demo.theme == LIGHT_THEME_NAME
+        assert command_result(demo) == "theme: light"
         await run_in_palette(pilot, "approve-identical")  # something else first: the palette runs what it finds
-        assert demo.notes == ["theme: light", "approved 2 identical request(s)"]
+        assert demo.notes == ["approved 2 identical request(s)"]
         await run_in_command_line(pilot, "theme")
         assert demo.theme == DARK_THEME_NAME
         await pilot.press("t")
         assert demo.theme == LIGHT_THEME_NAME
-        assert demo.notes[-2:] == ["theme: dark", "theme: light"]
+        assert demo.notes[-1] == "theme: light"
 
 
 async def test_the_command_line_reports_a_wrong_command_and_escape_closes_it(demo: Console) -> None:
@@ -714,11 +724,12 @@ async def test_the_command_line_reports_a_wrong_command_and_escape_closes_it(dem
         await pilot.pause()
         await run_in_command_line(pilot, "frobnicate")
         commands = "commands: adopt, approve, approve-always, approve-identical"
-        assert demo.notes[-1].startswith(f"no command 'frobnicate'; {commands}")
+        assert command_result(demo).startswith(f"no command 'frobnicate'; {commands}")
         await run_in_command_line(pilot, "kill nobody")
-        assert demo.notes[-1] == "kill: no agent 'nobody'"
+        assert command_result(demo) == "kill: no agent 'nobody'"
         await pilot.press("colon")
         await pilot.pause()
+        assert command_result(demo) is None  # the line again, not the last answer
         await pilot.press("escape")
         await pilot.pause()
         assert demo.query_one("#command-line", Input).has_class("hidden")
@@ -805,3 +816,222 @@ async def test_records_arriving_under_a_dialog_still_reach_the_views(demo: Conso
         await pilot.press("escape")
         await pilot.pause()
         assert "under the dialog" in str(demo.health_view.get_row("writer"))
+
+
+# --- keys that do what they say -----------------------------------------------------------------------------------
+
+
+async def test_typing_a_command_while_a_table_has_focus_types_it_into_the_chat(demo: Console) -> None:
+    """`/` from the lists starts a chat command: the letters after it type, they do not act (t, n)."""
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert demo.query_one(HealthTable).has_focus
+        await pilot.press(*"/team new be")
+        await pilot.pause()
+        chat_input = demo.query_one(ChatPanel).query_one(Input)
+        assert chat_input.has_focus and chat_input.value == "/team new be"
+        assert demo.theme == DARK_THEME_NAME
+        assert decisions(demo) == [(HUMAN, "a0", True)]  # only the one journaled before
+        assert list(demo.supervisor.state.approvals) == ["a1", "a2", "a3"]
+
+
+async def test_c_focuses_the_chat_and_escape_goes_back_to_the_list_it_came_from(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        queue = demo.query_one(ApprovalQueue)
+        queue.focus()
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        chat_input = demo.query_one(ChatPanel).query_one(Input)
+        assert chat_input.has_focus and chat_input.value == ""
+        await pilot.press("y")  # types
+        await pilot.press("escape")
+        await pilot.pause()
+        assert queue.has_focus and chat_input.value == "y"
+        assert list(demo.supervisor.state.approvals) == ["a1", "a2", "a3"]
+        await pilot.press("y")  # on the queue again: approves
+        await pilot.pause()
+        assert list(demo.supervisor.state.approvals) == ["a2", "a3"]
+
+
+async def test_no_single_key_acts_while_the_palette_is_open(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(demo.screen, CommandPalette)
+        demo.screen.query_one(CommandList).focus()  # the list of hits, not the palette's input, has the keys
+        await pilot.pause()
+        await pilot.press("y", "n", "A", "t", "c")
+        await pilot.pause()
+        assert list(demo.supervisor.state.approvals) == ["a1", "a2", "a3"]
+        assert demo.theme == DARK_THEME_NAME
+        assert not demo.query_one(ChatPanel).query_one(Input).has_focus
+
+
+async def test_ctrl_q_is_in_the_footer_and_in_the_help(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = {key: active.binding for key, active in demo.screen.active_bindings.items() if active.binding.show}
+        assert shown["ctrl+q"].action == "quit"
+        assert "c" in shown  # the chat
+        assert any(key == "ctrl+q" and "quit" in action for key, action, _ in demo.binding_rows())
+
+
+# --- commands that need arguments, and where answers show ---------------------------------------------------------
+
+
+async def test_the_palette_asks_for_the_arguments_of_a_command_that_needs_them(demo: Console) -> None:
+    from agent_console.widgets.arguments_dialog import ArgumentsDialog
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await run_in_palette(pilot, "trace")
+        await pilot.pause()
+        assert isinstance(demo.screen, ArgumentsDialog) and demo.screen.usage == "trace [NAME|all]"
+        demo.screen.query_one(Input).value = "api"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(demo.screen, ArgumentsDialog)
+        assert demo.notes == ["trace: what concerns api"]
+        await run_in_palette(pilot, "kill")
+        await pilot.press("escape")  # cancelled: nothing runs
+        await pilot.pause()
+        assert not isinstance(demo.screen, ArgumentsDialog)
+        assert demo.notes == ["trace: what concerns api"]
+
+
+# --- never crash --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["chat", "command line"])
+async def test_a_terminal_error_during_a_command_is_one_line_and_the_console_stays_up(
+    demo: Console, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    from agent_console.terminal.tmux_control import TmuxCommandError
+
+    async def refused(org: Org) -> None:
+        raise TmuxCommandError("set -w -t '@3' remain-on-exit on", "no such window: @3")
+
+    monkeypatch.setattr(demo.supervisor, "reconfigure", refused)
+    said = "spawn failed: tmux refused 'set': no such window: @3"
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        if where == "chat":
+            await chat(pilot, "/spawn helper --team backend --command true")
+            assert chat_text(demo).endswith(f"executive: {said}")
+        else:
+            await run_in_command_line(pilot, "spawn helper --team backend --command true")
+            assert command_result(demo) == said
+        await chat(pilot, "/status")  # still up, still answering
+        assert "executive: 6 agents:" in chat_text(demo)
+    assert demo.return_code in (0, None) and demo.crash_error is None
+
+
+async def test_an_error_inside_a_command_is_one_line_with_its_log(
+    demo: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> str:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(demo, "toggle_theme", broken)
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        note = demo.notes[-1]
+        assert note.startswith("theme failed: ZeroDivisionError: division by zero (traceback in ")
+        log = note.rsplit("traceback in ", 1)[1].rstrip(")")
+        assert "in broken" in Path(log).read_text(encoding="utf-8")
+    assert demo.crash_error is None
+
+
+@pytest.mark.parametrize(
+    ("command", "program"),
+    [
+        ("/spawn helper --team backend --kind claude", "claude"),
+        ("/spawn helper --team backend --command nosuchprogram", "nosuchprogram"),
+    ],
+)
+async def test_spawning_a_program_that_is_not_there_names_it_and_starts_nothing(
+    demo: Console, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, command: str, program: str
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    started: list[Org] = []
+
+    async def reconfigure(org: Org) -> None:
+        started.append(org)
+
+    monkeypatch.setattr(demo.supervisor, "reconfigure", reconfigure)
+    async with demo.run_test(size=SIZE) as pilot:
+        await chat(pilot, command)
+        assert chat_text(demo).endswith(
+            f"executive: spawn: program {program!r} not found (not on PATH): install it, or give another with "
+            "--command; helper was not started"
+        )
+    assert started == []
+
+
+async def test_an_unexpected_error_ends_the_console_with_status_1_and_a_log(demo: Console) -> None:
+    from agent_console import crash
+
+    def boom() -> None:
+        raise RuntimeError("injected")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        async with demo.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            demo.set_timer(0.01, boom)
+            await pilot.pause(0.2)
+    assert demo.return_code == 1
+    assert demo.crash_log is not None and demo.crash_log.parent == paths.state_dir("demo")
+    assert "RuntimeError: injected" in demo.crash_log.read_text(encoding="utf-8")
+    message = crash.crash_message(demo.crash_error, demo.crash_log)
+    assert "(RuntimeError: injected)" in message and str(demo.crash_log) in message
+
+
+async def test_keys_typed_in_a_burst_after_slash_colon_or_escape_land_where_those_keys_sent_the_focus(
+    demo: Console,
+) -> None:
+    """As tmux delivers a fast typist's (or a paste's) keys: all at once, none waiting for the last to land."""
+    from textual import events
+
+    def burst(text: str) -> None:
+        names = {"/": "slash", ":": "colon", " ": "space", "\x1b": "escape"}
+        for char in text:
+            demo._driver.send_message(events.Key(names.get(char, char), None if char == "\x1b" else char))
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        burst("/kill nobody")
+        await pilot.pause(0.3)
+        assert demo.query_one(ChatPanel).query_one(Input).value == "/kill nobody"
+        burst("\x1bt")  # escape, then t on the table: the theme
+        await pilot.pause(0.3)
+        assert demo.theme == LIGHT_THEME_NAME and demo.query_one(HealthTable).has_focus
+        burst(":status")
+        await pilot.pause(0.3)
+        assert demo.query_one("#command-line", Input).value == "status"
+
+
+def test_an_unexpected_error_before_the_app_runs_is_one_paragraph_status_1_and_a_log(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from agent_console import start
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected before the app")
+
+    monkeypatch.setenv("TMUX", "/tmp/ac-test-unused,1,0")
+    monkeypatch.setenv("TMUX_PANE", "%0")
+    monkeypatch.setattr(start, "Supervisor", broken)
+    args = argparse.Namespace(spec=None, demo=False, backend="tmux", socket_name="ac-test-unused")
+    assert start.run(args, [], SIZE) == 1
+    said = capsys.readouterr().err
+    logs = list(paths.state_dir("console").glob("crash-*.log"))
+    assert len(logs) == 1 and "RuntimeError: injected before the app" in logs[0].read_text(encoding="utf-8")
+    assert "agent-console stopped on an unexpected error (RuntimeError: injected before the app)" in said
+    assert f"The full traceback is in {logs[0]}" in said and "Traceback" not in said

@@ -72,8 +72,20 @@ def test_example_spec_loads_with_cwd_relative_to_the_file() -> None:
     assert [team.name for team in org.teams] == ["backend", "db", "frontend"]
     assert org.team("db").parent == "backend"
     assert org.agent("api").env == {"SERVICE": "api"}
-    assert org.agent("api").cwd == EXAMPLE.parent / "api"
+    assert org.agent("api").cwd == EXAMPLE.parent
     assert org.agent("lead").role is Role.COORDINATOR
+
+
+@pytest.mark.parametrize("spec", sorted(EXAMPLE.parent.glob("*.toml")), ids=lambda path: path.name)
+def test_every_example_loads(spec: Path) -> None:
+    assert load_spec(spec).agents
+
+
+def test_the_examples_hold_real_agents_and_a_shell_demo_and_nothing_else() -> None:
+    kinds = {path.name: {agent.kind for agent in load_spec(path).agents} for path in EXAMPLE.parent.glob("*.toml")}
+    assert kinds["team.toml"] == {AgentKind.SHELL}
+    assert kinds["agents.toml"] >= {AgentKind.CLAUDE, AgentKind.CODEX, AgentKind.AIDER}
+    assert [path.name for path in EXAMPLE.parent.iterdir() if path.suffix != ".toml"] == []  # no empty folders
 
 
 def test_spec_fields_and_defaults(tmp_path: Path) -> None:

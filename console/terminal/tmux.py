@@ -70,6 +70,7 @@ BORDER_FORMAT = (
     f"#{{?#{{&&:#{{pane_title}},#{{!=:#{{pane_title}},#{{{LABEL_OPTION}}}}}}}, · #{{q/h:pane_title}},}} "
 )
 _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
+_PLACEHOLDER = "exec cat"  # holds a new pane (reading its terminal, saying nothing) until its program replaces it
 _LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
 
 
@@ -148,6 +149,7 @@ class TmuxBackend:
         self._window_panes: dict[str, tuple[str, ...]] = {}
         self._dead: dict[str, bool] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._jump_back: tuple[str, str, str | None] | None = None  # key, pane, the key's binding before
         self.client.subscribe(self._on_notification)
 
     @property
@@ -188,8 +190,31 @@ class TmuxBackend:
         await self._watch()
 
     async def install_jump_back(self, key: str, pane: str) -> None:
-        """Bind `key` (no prefix) in tmux to bring the focus back to `pane` from any pane."""
+        """Bind `key` (no prefix) in tmux to bring the focus back to `pane` from any pane; `remove_jump_back`
+        gives the key back what it did before."""
+        self._jump_back = (key, pane, await self._key_binding(key))
         await self.client.command(f"bind-key -n {quote(key)} switch-client -t {quote(pane)}")
+
+    async def remove_jump_back(self) -> None:
+        """Unbind the jump-back key (restoring the binding it had before), unless it was bound anew since."""
+        if self._jump_back is None:
+            return
+        key, pane, previous = self._jump_back
+        self._jump_back = None
+        current = await self._key_binding(key) or ""
+        if "switch-client" not in current or pane not in current:
+            return  # someone else's binding now: leave it
+        await self.client.command(f"unbind-key -n {quote(key)}")
+        if previous:
+            await self.client.command(previous)
+
+    async def _key_binding(self, key: str) -> str | None:
+        """The `bind-key …` line of `key` in the root table (no prefix), or None when it is not bound."""
+        try:
+            lines = await self.client.command(f"list-keys -T root {quote(key)}")
+        except TmuxCommandError:
+            return None  # "unknown key": not bound
+        return lines[0] if lines else None
 
     async def attach_or_create(self, size: tuple[int, int], window_name: str, launch: Launch) -> None:
         """Attach to `session`, creating it (its first pane running `launch`) when it does not exist."""
@@ -338,15 +363,21 @@ class TmuxBackend:
         return parse_pane_line(lines[0])[0]
 
     async def new_window(self, name: str, launch: Launch, hold: bool = True) -> PaneInfo:
-        """A new window running `launch`. With `hold`, the pane stays when its program exits."""
+        """A new window running `launch`. With `hold`, the pane stays when its program exits.
+
+        A held window is made held before its program starts: a placeholder that cannot exit runs while
+        the option is set, then gives way to `launch` (a program that exits at once would otherwise take
+        its window with it before tmux is told to keep it).
+        """
         target = f"-t {quote(f'={self.session}:')} " if self.session else ""
-        lines = await self.client.command(
-            f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} " + _launch_args(launch)
-        )
+        start = _launch_args(Launch(command=_PLACEHOLDER, cwd=launch.cwd)) if hold else _launch_args(launch)
+        lines = await self.client.command(f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} " + start)
         pane = parse_pane_line(lines[0])[0]
-        if hold:
-            await self.hold_window(pane.window)
-        return pane
+        if not hold:
+            return pane
+        await self.hold_window(pane.window)
+        await self.client.command(f"respawn-pane -k -t {quote(pane.pane)} {_launch_args(launch)}")
+        return await self.pane(pane.pane)
 
     async def split_pane(
         self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False, hold: bool = True
@@ -389,9 +420,12 @@ class TmuxBackend:
             await self.client.command(f"kill-session -t {quote('=' + (session or self.session or ''))}")
 
     async def break_pane(self, pane: str, window_name: str) -> PaneInfo:
-        """Move `pane` out into a new window of its own."""
+        """Move `pane` out into a new window of its own, held (panes split in it later stay when their program
+        exits)."""
         await self.client.command(f"break-pane -d -s {quote(pane)} -n {quote(window_name)}")
-        return await self.pane(pane)
+        info = await self.pane(pane)
+        await self.hold_window(info.window)
+        return info
 
     async def respawn_pane(self, pane: str, launch: Launch) -> None:
         self._dead.pop(pane, None)
