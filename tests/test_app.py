@@ -247,8 +247,8 @@ def test_snapshot_main_screen(snap_compare: Any, demo: Console) -> None:
     executive's "Ready." line, "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1
     working; 3 pending approval(s)", "you: @ops are you there?" answered "There is no agent 'ops' (agents: …)."; the
     input below; then the trace, compact, from ci's agent.exit at 22:15:20 to tester's approval.request at 22:27:20
-    (a0's request with the human's decision under it at 22:20:00/22:20:20). The footer: i Evidence, y approve, n
-    deny, A approve all like it, d details, ? help, t theme, v view, : command, ^p palette."""
+    (a0's request with the human's decision under it at 22:20:00/22:20:20). The footer: i Evidence, ^q quit,
+    y approve, n deny, A approve all like it, d details, ? help, t theme, v view, : comman(d, cut), ^p palette."""
     assert snap_compare(demo, terminal_size=SIZE, run_before=chat_a_little)
 
 
@@ -268,11 +268,11 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
 
 def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
     """You should see the "Keys" dialog over the main screen: a Key / Action / Where table with the keys
-    y, n, A, d, ?, t, v, : ("anywhere but a text", the Where column cropped by the dialog's width), enter, i,
-    ctrl+p, escape, then every command as ":approve" … ":trace" with its usage (":spawn  spawn NAME --team T
-    [--kind K] [--command C]") and ": line, chat /"; under it the start of the Table / Column / What it shows
-    table: "Health  Agent  the agent's name (dim: its program is not running)", "Health  State  its one effective
-    state (i: the evidence)"; the dialog has a scrollbar."""
+    y, n, A, d, ?, t, v, :, c, / ("anywhere but a text", the Where column cropped by the dialog's width), enter,
+    i, ctrl+p ("command palette (asks for a command's arguments)"), escape, ctrl+q ("quit the console (the agents
+    keep running)"), then the commands as ":approve" … ":save", ":adopt", ":barrier", ":jump" with their usage
+    (":spawn  spawn NAME --team T [--kind K] [--command C]") and ": line, chat /"; the dialog has a scrollbar;
+    the footer shows "i Evidence", "^q quit" and "^p palette"."""
     assert snap_compare(demo, terminal_size=SIZE, press=["question_mark"])
 
 
