@@ -83,6 +83,13 @@ class ConsoleApp(App[None]):
     #command-result.-failed {
         color: $text-warning;
     }
+    #fault {
+        height: auto;
+        padding: 0 1;
+        background: $error;
+        color: $text;
+        text-style: bold;
+    }
     """
     # Priority bindings act before the key reaches the focused widget, so the keys typed right behind one that
     # moves the focus (`/`, `:`, `c`, escape) land where it went; `check_action` lets them through to text
@@ -128,6 +135,7 @@ class ConsoleApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static(id="fault", classes="hidden", markup=False)  # what stops the console accepting anything
         with Vertical(id="work"):
             yield ApprovalQueue(id="approvals")
             yield ApprovalPreview(id="request")
@@ -164,10 +172,12 @@ class ConsoleApp(App[None]):
         self.mount(self.command_result, after=self.command_input)
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
+        self.supervisor.fault_listeners.append(self._on_fault)
         self.supervisor.typist.note_listeners.append(partial(self.chat_view.add_line, "console"))  # typed, delivered
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.chat_view.add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
+        self._end_with_the_supervisor()
         if self.start_supervisor:
             self._start()
         else:
@@ -210,6 +220,22 @@ class ConsoleApp(App[None]):
                 await self.supervisor.backend.install_status_bar()
         self._records.extend(self.supervisor.recent_records())
         self.refresh_views()
+
+    @work(group="supervisor-failure")
+    async def _end_with_the_supervisor(self) -> None:
+        """A supervisor that stops on its own (a task failed, the terminal went away) ends the console, saying why."""
+        await self.supervisor.stopped.wait()
+        if self.supervisor.failure is not None:
+            self.exit(return_code=1, message=f"agent-console: error: {self.supervisor.failure}")
+
+    def _on_fault(self) -> None:
+        """The journal cannot be written (or can again): a banner says so while it lasts."""
+        banner = self.query_one("#fault", Static)
+        paused = self.supervisor.paused
+        banner.update(f"⚠ {paused}" if paused else "")
+        banner.set_class(paused is None, "hidden")
+        if paused is None:
+            self.notify("the journal can be written again: the console accepts requests again")
 
     async def on_unmount(self) -> None:
         if self.start_supervisor:

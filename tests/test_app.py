@@ -1035,3 +1035,29 @@ def test_an_unexpected_error_before_the_app_runs_is_one_paragraph_status_1_and_a
     assert len(logs) == 1 and "RuntimeError: injected before the app" in logs[0].read_text(encoding="utf-8")
     assert "agent-console stopped on an unexpected error (RuntimeError: injected before the app)" in said
     assert f"The full traceback is in {logs[0]}" in said and "Traceback" not in said
+
+
+async def test_a_journal_that_cannot_be_written_shows_a_banner_until_it_can(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        banner = demo.query_one("#fault", Static)
+        assert not banner.display
+        demo.supervisor.paused = "the journal cannot be written, so nothing is accepted until it can: disk full"
+        for listener in demo.supervisor.fault_listeners:
+            listener()
+        await pilot.pause()
+        assert banner.display and "disk full" in str(banner.render())
+        demo.supervisor.paused = None
+        for listener in demo.supervisor.fault_listeners:
+            listener()
+        await pilot.pause()
+        assert not banner.display
+        assert any("accepts requests again" in note for note in demo.notes)
+
+
+async def test_a_supervisor_that_stops_on_its_own_ends_the_console_with_status_1(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        demo.supervisor.failure = "watching the panes failed: RuntimeError: injected"
+        demo.supervisor.stopped.set()
+        await pilot.pause()
+        await pilot.pause()
+    assert demo.return_code == 1
