@@ -8,7 +8,7 @@ The sender is never part of an event: the journal record's `actor` names it, as 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -137,6 +137,26 @@ class OrgLoaded(_Event):
     order: tuple[str, ...] = ()  # teams then agents in spec order (the journal's JSON sorts object keys)
 
 
+class OrgEdit(BaseModel):
+    """One change made to the org from the console: a team or an agent added (`table`: its spec table, as in
+    ORG.toml), or an agent removed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["add-team", "add-agent", "remove-agent"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    table: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrgEdited(_Event):
+    """Every change made to the org from the console since its spec file (`spec`: the file's path; None for an
+    org started without one), in order. The next start replays them over that file."""
+
+    type: Literal["org.edit"] = "org.edit"
+    spec: str | None = None
+    edits: tuple[OrgEdit, ...] = Field(default=(), max_length=10_000)
+
+
 class AgentLaunched(_Event):
     type: Literal["agent.launch"] = "agent.launch"
     agent: str
@@ -245,12 +265,42 @@ class ProgressStalled(_Event):
     seconds: float = Field(ge=0)
 
 
+class MessageTyped(_Event):
+    """A message from the human typed into its recipient's pane; delivered once the agent takes it up."""
+
+    type: Literal["message.typed"] = "message.typed"
+    id: str = Field(pattern=_ID)
+    agent: str
+
+
 class SpoofRejected(_Event):
-    """A sequence in `pane` carried a token that is not its agent's: dropped, and counted."""
+    """Sequences in `pane` carried a token that is not its agent's: dropped, and counted (`count` of them: a
+    flood is journaled as one record a window per pane)."""
 
     type: Literal["spoof"] = "spoof"
     pane: str
     agent: str | None = None
+    count: int = Field(default=1, ge=1)
+
+
+class JournalResumed(_Event):
+    """The journal could not be written from `paused_at` (for `reason`) until this record: `refused` agent
+    requests were refused meanwhile (nothing was accepted that is not journaled)."""
+
+    type: Literal["journal.resume"] = "journal.resume"
+    paused_at: float
+    reason: str = Field(max_length=500)
+    refused: int = Field(ge=0)
+
+
+class Throttled(_Event):
+    """`agent` went over one of its limits: `refused` of its requests were refused within `window` seconds."""
+
+    type: Literal["throttle"] = "throttle"
+    agent: str
+    limit: Literal["events", "messages", "approvals"]
+    refused: int = Field(ge=1)
+    window: float = Field(gt=0)
 
 
 AGENT_MODELS = (
@@ -268,6 +318,7 @@ AGENT_MODELS = (
 )
 SYSTEM_MODELS = (
     OrgLoaded,
+    OrgEdited,
     AgentLaunched,
     AgentExited,
     ApprovalDecided,
@@ -277,9 +328,12 @@ SYSTEM_MODELS = (
     VoteClosed,
     LockGranted,
     SpoofRejected,
+    Throttled,
+    JournalResumed,
     StateObserved,
     PromptSeen,
     ProgressStalled,
+    MessageTyped,
 )
 
 AgentEvent = Annotated[Union[AGENT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)

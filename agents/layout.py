@@ -1,9 +1,15 @@
 """The layout plan: a pure function from an org to a tree of panes per window, and that tree's geometry.
 
-Window 0 holds the executive column on the left, then one column (or several, when it is tall) per
-top-level team. Teams that do not fit spill whole into further windows; only a team too wide for any
-window is cut across windows. Given the previous plan, teams keep their windows, so that adding or removing
-an agent moves as few panes between windows (tmux `join-pane`) as possible.
+Window 0 holds the executive column on the left, at least `exec_min_width` columns wide (the whole window
+when it is narrower), then one column (or several, when it is tall) per top-level team. The executive
+column's width is taken from the agents' side: when no team column of MIN_PANE_COLS fits beside it,
+window 0 holds the executive column alone.
+
+Teams that do not fit spill whole into further windows. A team too big for any window at the
+MIN_PANE_COLS x MIN_PANE_ROWS minimum still goes whole into a window of its own when its panes fit there
+at DENSE_PANE_COLS x DENSE_PANE_ROWS (columns balanced, panes smaller than usual); only a team too big even
+for that is cut across windows, the last resort. Given the previous plan, teams keep their windows, so that
+adding or removing an agent moves as few panes between windows (tmux `join-pane`) as possible.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from .model import EXEC_SLOT, Org
 
 MIN_PANE_COLS = 40  # a pane narrower than this is useless to a human
 MIN_PANE_ROWS = 8
+DENSE_PANE_COLS = 30  # a team in a window of its own may shrink this far before it is cut across windows
+DENSE_PANE_ROWS = 6
 EXEC_SHARE_PERCENT = 30
 WINDOW_NAME_LIMIT = 30
 EXEC_LABEL = "exec"
@@ -158,15 +166,25 @@ class _TeamInfo:
 @dataclass(frozen=True)
 class _Grid:
     per_col: int  # panes stacked in one column
-    first_cap: int  # team columns in window 0, beside the exec column
+    first_cap: int  # team columns in window 0, beside the exec column (0: the exec column alone)
     cap: int  # team columns in any later window
     exec_width: int
+    dense_per_col: int  # the same two for a team alone in its window, at the dense minimum
+    dense_cap: int
 
     def columns(self, leaves: int) -> int:
         return -(-leaves // self.per_col)
 
     def capacity(self, window: int) -> int:
         return self.first_cap if window == 0 else self.cap
+
+    def alone(self, leaves: int) -> bool:
+        """Whether a team of `leaves` panes is too big for a window at the minimum but fits one, alone, densely."""
+        return self.columns(leaves) > self.cap and -(-leaves // self.dense_per_col) <= self.dense_cap
+
+    def whole(self, leaves: int) -> bool:
+        """Whether a team of `leaves` panes goes whole into one window (shared, or alone)."""
+        return self.columns(leaves) <= self.cap or self.alone(leaves)
 
 
 Chunks = list[tuple[int, tuple[str, ...]]]  # (window position, consecutive leaves of one team)
@@ -177,19 +195,25 @@ def plan_layout(
     size: tuple[int, int] = (200, 50),
     previous: LayoutPlan | None = None,
     exec_share: int = EXEC_SHARE_PERCENT,
+    exec_min_width: int = MIN_PANE_COLS,
 ) -> LayoutPlan:
-    """Give every agent of `org` a pane in windows of `size`; with `previous`, teams keep their windows."""
+    """Give every agent of `org` a pane in windows of `size`; with `previous`, teams keep their windows.
+
+    The executive column takes `exec_share` percent of the width, at least `exec_min_width` columns.
+    """
     width, height = size
     if width < 1 or height < 1:
         raise ValueError(f"window size must be at least 1x1, got {width}x{height}")
     if not 1 <= exec_share <= 90:
         raise ValueError(f"the executive pane's share of the width must be 1 to 90 %, not {exec_share}")
-    exec_width = max(MIN_PANE_COLS, (width * exec_share + 50) // 100)
+    exec_width = min(width, max(exec_min_width, (width * exec_share + 50) // 100))
     grid = _Grid(
         per_col=max(1, (height + 1) // (MIN_PANE_ROWS + 1)),
-        first_cap=max(1, (width - exec_width) // (MIN_PANE_COLS + 1)),
+        first_cap=max(0, (width - exec_width) // (MIN_PANE_COLS + 1)),
         cap=max(1, (width + 1) // (MIN_PANE_COLS + 1)),
         exec_width=exec_width,
+        dense_per_col=max(1, (height + 1) // (DENSE_PANE_ROWS + 1)),
+        dense_cap=max(1, (width + 1) // (DENSE_PANE_COLS + 1)),
     )
     teams = _top_teams(org)
     placed = _place(teams, grid, previous)
@@ -199,17 +223,22 @@ def plan_layout(
     content: list[list[tuple[_TeamInfo, tuple[str, ...], bool]]] = [[] for _ in windows_used]
     for team in teams:
         chunks = placed[team.name]
-        whole = len(chunks) == 1 and grid.columns(len(team.leaves)) == 1
         for window, leaves in chunks:
-            content[renumber[window]].append((team, leaves, whole))
+            content[renumber[window]].append((team, leaves, len(chunks) == 1))
 
     windows = []
     for index, entries in enumerate(content):
         nodes: list[Node] = []
         columns: list[int] = []
         for team, leaves, whole in entries:
-            nodes.append(team.tree if whole else _wrapped(team.name, leaves, grid.per_col))
-            columns.append(grid.columns(len(leaves)))
+            per_col = grid.per_col
+            if whole and grid.alone(len(leaves)):
+                # balanced columns: every pane as big as the window allows
+                count = -(-len(leaves) // grid.dense_per_col)
+                per_col = -(-len(leaves) // count)
+            count = -(-len(leaves) // per_col)
+            nodes.append(team.tree if whole and count == 1 else _wrapped(team.name, leaves, per_col))
+            columns.append(count)
         names = tuple(team.name for team, _, _ in entries)
         if index == 0:
             root = _first_window_root(org, nodes, columns, width, grid.exec_width)
@@ -273,6 +302,9 @@ def _place(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan | None) -> 
     def room(window: int) -> int:
         return grid.capacity(window) - (used[window] if window < len(used) else 0)
 
+    def empty(window: int) -> bool:
+        return window >= len(used) or used[window] == 0
+
     def commit(team: _TeamInfo, chunks: Chunks) -> None:
         for window, leaves in chunks:
             used.extend([0] * (window + 1 - len(used)))
@@ -307,7 +339,10 @@ def _place(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan | None) -> 
                     continue
                 wanted = wishes[team.name][1]
                 starts[team.name] = min(wanted)
-                if grid.columns(len(team.leaves)) <= grid.cap:
+                if grid.alone(len(team.leaves)):
+                    if wanted[0] > 0 and empty(wanted[0]):
+                        commit(team, [(wanted[0], team.leaves)])
+                elif grid.columns(len(team.leaves)) <= grid.cap:
                     window = wanted[0]
                     if room(window) >= grid.columns(len(team.leaves)):
                         commit(team, [(window, team.leaves)])
@@ -325,6 +360,11 @@ def _place(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan | None) -> 
             while room(window) < needed:
                 window += 1
             commit(team, [(window, team.leaves)])
+        elif grid.alone(len(team.leaves)):
+            window = max(1, starts.get(team.name, 0))
+            while not empty(window):
+                window += 1
+            commit(team, [(window, team.leaves)])
         else:
             last = len(used) - 1
             chunks = run(team.leaves, last if room(last) > 0 else last + 1, None)
@@ -336,8 +376,8 @@ def _place(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan | None) -> 
 def _wishes(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan) -> dict[str, tuple[bool, list[int]]]:
     """For each team seen before: whether it needs more columns than it had, and each leaf's wanted window.
 
-    A team that fits one window wants a single window (where most of its panes were), given as the same
-    window for every leaf.
+    A team that goes whole into one window wants a single window (where most of its panes were), given as
+    the same window for every leaf.
     """
     window_of: dict[str, int] = {}
     had: dict[tuple[str, int], int] = {}
@@ -362,7 +402,7 @@ def _wishes(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan) -> dict[s
             wanted.append(window if window is not None else (wanted[-1] if wanted else -1))
         first_known = next(window for window in known if window is not None)
         wanted = [first_known if window == -1 else window for window in wanted]
-        if grid.columns(len(team.leaves)) <= grid.cap:
+        if grid.whole(len(team.leaves)):
             counts: dict[int, int] = {}
             for window in wanted:
                 counts[window] = counts.get(window, 0) + 1
@@ -371,7 +411,11 @@ def _wishes(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan) -> dict[s
         per_window: dict[int, int] = {}
         for window in wanted:
             per_window[window] = per_window.get(window, 0) + 1
-        grew = any(grid.columns(n) > had.get((team.name, window), 0) for window, n in per_window.items())
+        if grid.alone(len(team.leaves)):
+            # it needs a whole window: no more room than before if it had its window to itself
+            grew = previous.windows[wanted[0]].teams != (team.name,)
+        else:
+            grew = any(grid.columns(n) > had.get((team.name, window), 0) for window, n in per_window.items())
         wishes[team.name] = (grew, wanted)
     return wishes
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .kinds.definition import load_kind
+from .limits import Limits
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -109,8 +110,20 @@ class Org(_Strict):
     name: str
     teams: tuple[Team, ...] = ()
     agents: tuple[Agent, ...] = ()
+    limits: Limits = Limits()  # what each agent may send, per second and pending
+    redact: tuple[str, ...] = ()  # regular expressions for secrets of the org's own (besides the known formats)
 
     _check = field_validator("name")(_check_name)
+
+    @field_validator("redact")
+    @classmethod
+    def _check_redact(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a regular expression: {error}") from None
+        return value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Org:
@@ -118,6 +131,10 @@ class Org(_Strict):
         if problem is not None:
             raise ValueError(f"{problem.path}: {problem.message}")
         return self
+
+    def replaced(self, **changes: object) -> Org:
+        """This org with some fields changed (its limits and patterns kept), checked again as a whole."""
+        return Org(**{**dict(self), **changes})
 
     def team(self, name: str) -> Team:
         for team in self.teams:

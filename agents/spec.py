@@ -1,20 +1,24 @@
-"""Org specs: TOML files that name an org's teams and agents, loaded into an `Org` with located errors."""
+"""Org specs: TOML files that name an org's teams and agents, loaded into an `Org` with located errors; the
+changes made to an org from the console, replayed over its spec; an org written back as a spec."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from .events import OrgEdit
 from .model import Agent, Org, Team, find_problem, format_location
 
 _TOP_LEVEL_KEYS = ("org", "team", "agent")
-_ORG_KEYS = ("name",)
+_ORG_KEYS = ("name", "limits", "redact")
 
 
 class SpecError(Exception):
@@ -77,7 +81,13 @@ def parse_spec(text: str, path: Path | str = "<spec>") -> Org:
     if problem is not None:
         raise SpecError(path, _describe(problem.location, data), problem.message)
     try:
-        return Org(name=org_table["name"], teams=tuple(teams), agents=tuple(agents))
+        return Org(
+            name=org_table["name"],
+            teams=tuple(teams),
+            agents=tuple(agents),
+            limits=org_table.get("limits", {}),
+            redact=org_table.get("redact", ()),
+        )
     except ValidationError as error:
         raise _spec_error(error, ("org",), path, data) from None
 
@@ -136,3 +146,134 @@ def _describe(location: Sequence[str | int], data: Mapping) -> str:
             head = format_location(location[:2])
             text = f'{head} ("{name}")' + text[len(head) :]
     return text
+
+
+# --- changes made from the console ----------------------------------------------------------------------------
+
+
+def spec_table(item: Team | Agent, base: Path | None = None) -> dict[str, Any]:
+    """A team or an agent as its spec table: the keys that differ from their defaults. An agent's cwd is
+    written relative to `base` when it lies inside it, else in full."""
+    table = item.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(item, Agent):
+        cwd = item.cwd.absolute()
+        inside = base is not None and (cwd == base.absolute() or base.absolute() in cwd.parents)
+        table["cwd"] = os.path.relpath(cwd, base.absolute()) if base is not None and inside else str(cwd)
+    return table
+
+
+def edits_between(old: Org, new: Org) -> list[OrgEdit]:
+    """What turned `old` into `new`: teams added, agents removed, agents added (a changed agent is both)."""
+    teams = {team.name for team in old.teams}
+    edits = [OrgEdit(action="add-team", name=t.name, table=spec_table(t)) for t in new.teams if t.name not in teams]
+    before = {agent.name: agent for agent in old.agents}
+    after = {agent.name: agent for agent in new.agents}
+    edits += [OrgEdit(action="remove-agent", name=agent.name) for agent in old.agents if after.get(agent.name) != agent]
+    edits += [
+        OrgEdit(action="add-agent", name=agent.name, table=spec_table(agent))
+        for agent in new.agents
+        if before.get(agent.name) != agent
+    ]
+    return edits
+
+
+def merge_edits(earlier: Iterable[OrgEdit], later: Iterable[OrgEdit]) -> tuple[OrgEdit, ...]:
+    """`earlier` then `later`, where an agent added and then removed again leaves no trace."""
+    merged = list(earlier)
+    for edit in later:
+        if edit.action == "remove-agent":
+            added = [i for i, e in enumerate(merged) if e.action == "add-agent" and e.name == edit.name]
+            if added:
+                del merged[added[-1]]
+                continue
+        merged.append(edit)
+    return tuple(merged)
+
+
+def apply_edits(org: Org, edits: Iterable[OrgEdit]) -> tuple[Org, list[OrgEdit], list[tuple[OrgEdit, str]]]:
+    """`org` with each edit applied in turn: the org, the edits that applied, and those that no longer do
+    (with why: the spec already has that agent, no longer has the team it goes in, ...)."""
+    applied: list[OrgEdit] = []
+    skipped: list[tuple[OrgEdit, str]] = []
+    for edit in edits:
+        try:
+            org = _apply(org, edit)
+        except ValueError as error:
+            skipped.append((edit, _one_line(error)))
+            continue
+        applied.append(edit)
+    return org, applied, skipped
+
+
+def describe_edit(edit: OrgEdit) -> str:
+    """An edit as the command that made it: `team new ops`, `spawn a --team ops`, `kill b`."""
+    if edit.action == "add-team":
+        parent = edit.table.get("parent")
+        return f"team new {edit.name}" + (f" --parent {parent}" if parent else "")
+    if edit.action == "add-agent":
+        return f"spawn {edit.name} --team {edit.table.get('team')}"
+    return f"kill {edit.name}"
+
+
+def _apply(org: Org, edit: OrgEdit) -> Org:
+    names = {agent.name for agent in org.agents}
+    if edit.action == "add-team":
+        if any(team.name == edit.name for team in org.teams):
+            raise ValueError(f"the spec has a team {edit.name!r} already")
+        return org.replaced(teams=(*org.teams, Team.model_validate(edit.table)))
+    if edit.action == "add-agent":
+        if edit.name in names:
+            raise ValueError(f"the spec has an agent {edit.name!r} already")
+        return org.replaced(agents=(*org.agents, Agent.model_validate(edit.table)))
+    if edit.name not in names:
+        raise ValueError(f"the spec has no agent {edit.name!r} any more")
+    return org.replaced(agents=tuple(a for a in org.agents if a.name != edit.name))
+
+
+def _one_line(error: ValueError) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return first["msg"].removeprefix("Value error, ")
+    return str(error)
+
+
+# --- writing a spec ---------------------------------------------------------------------------------------------
+
+
+def dump_spec(org: Org, path: Path | str) -> str:
+    """The org as the text of a spec at `path` that `load_spec` reads back as the same org."""
+    base = Path(path).absolute().parent
+    lines = ["[org]", f"name = {_toml_value(org.name)}"]
+    if org.redact:
+        lines.append(f"redact = {_toml_value(org.redact)}")
+    limits = org.limits.model_dump(exclude_defaults=True)
+    if limits:
+        lines.append(f"limits = {_toml_value(limits)}")
+    for team in org.teams:
+        lines += ["", "[[team]]", *_toml_pairs(spec_table(team))]
+    for agent in org.agents:
+        lines += ["", "[[agent]]", *_toml_pairs(spec_table(agent, base))]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_pairs(table: Mapping[str, Any]) -> list[str]:
+    return [f"{_toml_key(key)} = {_toml_value(value)}" for key, value in table.items()]
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        # JSON's string escapes are TOML's, but for DEL, which TOML wants escaped too
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(_toml_pairs(value)) + " }" if value else "{}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {value!r} in a spec")

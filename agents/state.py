@@ -31,13 +31,17 @@ from .events import (
     LogRecorded,
     MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     MetricRecorded,
+    OrgEdit,
+    OrgEdited,
     OrgLoaded,
     ProgressStalled,
     PromptSeen,
     SpoofRejected,
     StateObserved,
     StatusReported,
+    Throttled,
     VoteCast,
     VoteClosed,
     VoteOpened,
@@ -76,6 +80,8 @@ class AgentView:
     hook_state: AgentState | None = None
     hook_event: str | None = None
     stalled_since: float | None = None  # working, and its screen has not changed since then
+    throttled: str | None = None  # the limit it last went over
+    throttled_at: float | None = None
 
     @property
     def restarts(self) -> int:
@@ -207,6 +213,7 @@ class Message:
     reply_to: str | None
     time: float
     pending: set[str]
+    typed: dict[str, float] = field(default_factory=dict)  # recipient → when it was typed into its pane
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -249,6 +256,7 @@ class OrgState:
         self.metrics: dict[tuple[str, str], Metric] = {}
         self._seen_messages: set[str] = set()
         self._org_event: OrgLoaded | None = None
+        self.org_edits: dict[str | None, tuple[OrgEdit, ...]] = {}  # spec file (None: none) → the console's edits
 
     @classmethod
     def replay(cls, records: Iterable[Record]) -> OrgState:
@@ -280,6 +288,13 @@ class OrgState:
     def outbox(self, agent: str) -> list[dict[str, Any]]:
         """The messages waiting for `agent`, oldest first."""
         return [self.messages[message_id].to_json() for message_id in self.outboxes.get(agent, ())]
+
+    def typed_message(self, agent: str) -> Message | None:
+        """The message typed into `agent`'s pane that it has not taken up yet."""
+        for message_id in self.outboxes.get(agent, ()):
+            if agent in self.messages[message_id].typed:
+                return self.messages[message_id]
+        return None
 
     def team_agents(self, team: str) -> list[str]:
         """Agents of `team` and of its sub-teams (at any depth), sorted."""
@@ -386,6 +401,8 @@ class OrgState:
             "state": view.state.value,
             "task": view.task,
             "team": view.team,
+            "throttled": view.throttled,
+            "throttled_at": view.throttled_at,
         }
 
     # --- the fold, one method per event type ----------------------------------------------------------------
@@ -407,6 +424,9 @@ class OrgState:
                 view.team = team
         # Spec order, as the order field keeps it through the journal's sorted JSON.
         self.agents = {name: self.agents[name] for name in sorted(self.agents, key=lambda n: rank.get(n, len(rank)))}
+
+    def _org_edited(self, actor: str, event: OrgEdited, now: float) -> None:
+        self.org_edits[event.spec] = event.edits
 
     def _launched(self, actor: str, event: AgentLaunched, now: float) -> None:
         view = self.agents.get(event.agent)
@@ -522,6 +542,11 @@ class OrgState:
         )
         for name in recipients:
             self.outboxes.setdefault(name, []).append(event.id)
+
+    def _typed(self, actor: str, event: MessageTyped, now: float) -> None:
+        message = self.messages.get(event.id)
+        if message is not None and event.agent in message.pending:
+            message.typed[event.agent] = now
 
     def _ack(self, actor: str, event: MessageAcknowledged, now: float) -> None:
         outbox = self.outboxes.get(actor)
@@ -662,9 +687,14 @@ class OrgState:
         self.metrics[(actor, event.name)] = Metric(value=event.value, unit=event.unit, time=now)
 
     def _spoof(self, actor: str, event: SpoofRejected, now: float) -> None:
-        self.spoofs_total += 1
+        self.spoofs_total += event.count
         if event.agent is not None:
-            self.spoofs[event.agent] = self.spoofs.get(event.agent, 0) + 1
+            self.spoofs[event.agent] = self.spoofs.get(event.agent, 0) + event.count
+
+    def _throttled(self, actor: str, event: Throttled, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is not None:
+            view.throttled, view.throttled_at = event.limit, now
 
 
 def _vote_json(vote: Vote) -> dict[str, Any]:
@@ -695,12 +725,14 @@ def _metrics_json(metrics: dict[tuple[str, str], Metric]) -> dict[str, dict[str,
 
 _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     OrgLoaded: OrgState._org_loaded,
+    OrgEdited: OrgState._org_edited,
     AgentLaunched: OrgState._launched,
     AgentExited: OrgState._exited,
     StatusReported: OrgState._status,
     Heartbeat: OrgState._heartbeat,
     MessageSent: OrgState._message,
     MessageAcknowledged: OrgState._ack,
+    MessageTyped: OrgState._typed,
     ApprovalRequested: OrgState._approval_requested,
     ApprovalDecided: OrgState._approval_decided,
     BarrierArrived: OrgState._barrier_arrived,
@@ -715,6 +747,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     LogRecorded: OrgState._log,
     MetricRecorded: OrgState._metric,
     SpoofRejected: OrgState._spoof,
+    Throttled: OrgState._throttled,
     StateObserved: OrgState._observed,
     ProgressStalled: OrgState._stalled,
     PromptSeen: OrgState._prompt_seen,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from agent_console.agents.display import control_characters
 from agent_console.agents.events import HUMAN, BarrierCreated, MessageSent
-from agent_console.agents.model import Agent, AgentKind, Team
+from agent_console.agents.model import Agent, AgentKind, Org, Team
 
 from .commands import Command, CommandError, CommandRegistry
+from .deployment import agent_launch, missing_program
 
 if TYPE_CHECKING:
     from .app import ConsoleApp
@@ -57,6 +59,11 @@ async def toggle_theme(app: ConsoleApp, args: list[str]) -> str | None:
     return app.toggle_theme()
 
 
+async def next_view(app: ConsoleApp, args: list[str]) -> str | None:
+    app.next_view()
+    return None
+
+
 async def command_line(app: ConsoleApp, args: list[str]) -> str | None:
     app.open_command_line()
     return None
@@ -84,6 +91,7 @@ async def spawn(app: ConsoleApp, args: list[str]) -> str | None:
         new = org.model_validate({**org.model_dump(), "agents": (*org.agents, agent)})
     except ValueError as error:
         raise CommandError(f"spawn: {_first_line(error)}") from None
+    _check_program("spawn", new, agent)
     await app.supervisor.reconfigure(new)
     return f"spawned {options.name} ({options.kind}) in team {options.team}"
 
@@ -112,8 +120,35 @@ async def kill(app: ConsoleApp, args: list[str]) -> str | None:
     return f"killed {name} and closed its pane"
 
 
+async def save(app: ConsoleApp, args: list[str]) -> str | None:
+    if len(args) > 1:
+        raise CommandError("save: give one path at most (save [PATH])")
+    supervisor = app.supervisor
+    path = Path(args[0] if args else supervisor.spec or f"{supervisor.org.name}.toml").expanduser()
+    try:
+        written = supervisor.save(path)
+    except OSError as error:
+        raise CommandError(f"save: cannot write {path}: {error.strerror or error}") from None
+    return f"saved the org to {path}: {written}; start it again with: agent-console {path}"
+
+
+async def adopt(app: ConsoleApp, args: list[str]) -> str | None:
+    if len(args) != 1:
+        raise CommandError("adopt: name an agent, or all (adopt NAME|all)")
+    try:
+        adopted = await app.supervisor.adopt(None if args == ["all"] else [args[0].removeprefix("@")])
+    except KeyError:
+        running = ", ".join(await app.supervisor.orphans()) or "none"
+        raise CommandError(f"adopt: no pane outside the org runs an agent {args[0]!r} (running: {running})") from None
+    if not adopted:
+        return "adopt: every pane of the org runs one of its agents: nothing to adopt"
+    kept = "its program kept running" if len(adopted) == 1 else "their programs kept running"
+    return f"adopted {', '.join(adopted)}: back in the org ({kept})"
+
+
 async def restart(app: ConsoleApp, args: list[str]) -> str | None:
     name = _one_agent(app, "restart", args)
+    _check_program("restart", app.supervisor.org, app.supervisor.org.agent(name))
     await app.supervisor.restart_agent(name)
     return f"restarted {name}"
 
@@ -166,7 +201,31 @@ def send_message(app: ConsoleApp, to: str, text: str) -> str:
     except ValueError as error:
         raise CommandError(f"cannot send to {to}: {_first_line(error)}") from None
     app.supervisor.submit(HUMAN, message)
-    return f"sent to {to}"
+    pending = app.supervisor.state.messages.get(message.id)
+    recipients = sorted(pending.pending) if pending else []
+    status = [app.supervisor.typist.why_waiting(agent) or "typing it in now" for agent in recipients]
+    if len(recipients) > 1:
+        status = [f"{agent}: {why}" for agent, why in zip(recipients, status, strict=True)]
+    return f"queued for {to}" + (f" — {'; '.join(status)}" if status else "")
+
+
+async def outbox(app: ConsoleApp, args: list[str]) -> str | None:
+    state = app.supervisor.state
+    agents = [_one_agent(app, "outbox", args)] if args else [agent for agent in state.agents if agent in state.outboxes]
+    lines = [line for agent in agents for line in app.supervisor.typist.describe_outbox(agent)]
+    if not lines:
+        return f"nothing waits for {agents[0]}" if args else "no message waits"
+    return "\n".join(lines)
+
+
+def _check_program(command: str, org: Org, agent: Agent) -> None:
+    """Refuse to start a program that is not there: say which, rather than leave a dead pane."""
+    program = missing_program(agent_launch(org, agent))
+    if program is not None:
+        other = ", or give another with --command" if command == "spawn" else ""
+        raise CommandError(
+            f"{command}: program {program!r} not found (not on PATH): install it{other}; {agent.name} was not started"
+        )
 
 
 def _one_agent(app: ConsoleApp, command: str, args: list[str]) -> str:
@@ -206,15 +265,18 @@ def console_commands() -> CommandRegistry:
             "answer a program's prompt: yes, and don't ask again",
             approve_always,
         ),
-        Command("details", "show the selected request in full", details),
+        Command("details", "show the selected request in full", details, key="d", key_label="details"),
         Command("help", "list every key binding and command", show_help, key="question_mark", key_label="help"),
         Command("theme", "switch between the dark and the light theme", toggle_theme, key="t", key_label="theme"),
+        Command("view", "show the next view: health, org, chat, trace", next_view, key="v", key_label="view"),
         Command("command", "open the : command line", command_line, key="colon", key_label="command"),
         Command("status", "agents by state and pending approvals", status),
         Command("spawn", "start a new agent", spawn, usage="spawn NAME --team T [--kind K] [--command C]"),
         Command("team", "create a team", team, usage="team new NAME [--parent P]"),
         Command("kill", "stop an agent and close its pane", kill, usage="kill NAME"),
         Command("restart", "restart an agent's program in its pane", restart, usage="restart NAME"),
+        Command("save", "write the org as it is now as a spec (ORG.toml)", save, usage="save [PATH]"),
+        Command("adopt", "take running panes of agents outside the org back into it", adopt, usage="adopt NAME|all"),
         Command(
             "barrier",
             "set up a barrier for agents to wait at",
@@ -222,6 +284,7 @@ def console_commands() -> CommandRegistry:
             usage="barrier NAME --count N | --members a,b [--timeout S]",
         ),
         Command("jump", "focus an agent's pane", jump, usage="jump NAME"),
+        Command("outbox", "messages waiting for agents, and why they wait", outbox, usage="outbox [NAME]"),
         Command("trace", "show the trace of one agent, or of all", trace, usage="trace [NAME|all]"),
     ):
         registry.register(command)

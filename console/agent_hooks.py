@@ -54,14 +54,9 @@ def claude_settings(path: Path) -> Path:
 
 
 def hook_arguments(kind: KindDefinition, command: str | None, state_dir: Path) -> list[str]:
-    """Arguments that wire the kind's hooks, when `command` runs the kind's own program (else none)."""
+    """Arguments that wire the kind's hooks into `command`: by the kind, whatever the command's file is called
+    (a wrapper script passes them on to the program)."""
     if command is None or kind.program is None:
-        return []
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return []
-    if not words or Path(words[0]).name != kind.program:
         return []
     if kind.kind == "claude":
         return ["--settings", str(claude_settings(state_dir / "claude-hooks.json"))]

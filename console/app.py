@@ -8,42 +8,71 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import shlex
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
+from pathlib import Path
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, RichLog, Static, TextArea
 
 from agent_console.agents.display import visible
 from agent_console.agents.events import HUMAN, ApprovalDecided
 from agent_console.agents.journal import Record
 from agent_console.themes import CONSOLE_TCSS, team_color
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
+from agent_console.widgets.agent_details import AgentDetails
 from agent_console.widgets.approval_details import ApprovalDetails
+from agent_console.widgets.approval_preview import ApprovalPreview
+from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
 from agent_console.widgets.approval_queue import ApprovalQueue
+from agent_console.widgets.arguments_dialog import ArgumentsDialog
 from agent_console.widgets.chat import ChatPanel
+from agent_console.widgets.health_table import COLUMNS as HEALTH_COLUMNS
 from agent_console.widgets.health_table import HealthTable
 from agent_console.widgets.help_screen import HelpScreen
 from agent_console.widgets.org_tree import OrgTree
 from agent_console.widgets.trace_view import TraceView
 
+from . import crash
 from .actions import console_commands
-from .commands import CommandError
+from .commands import Command, CommandError
 from .executive import BuiltinExecutive
 from .supervisor import Supervisor
 from .terminal.base import BackendError
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
+AGE_SECONDS = 1.0  # ages in the queue and the table move on even when no record comes
 TRACE_BATCH = 200
 # Keys that reach the app this soon after a paste came in the same burst of input: a pasted end-of-paste
 # sequence (ESC [ 201 ~) ends a bracketed paste early and turns the rest of the paste into key presses.
 PASTE_TAIL_SECONDS = 0.05
+
+
+# Below these the views take turns under the queue; up to WIDE_COLS the tree sits over the health table.
+COMPACT_COLS = 100
+COMPACT_ROWS = 30
+WIDE_COLS = 140
+# The views of the compact layout, in the order a human needs them (the queue is always on screen).
+VIEWS = (("health", "Health"), ("tree", "Org"), ("chat", "Chat"), ("trace", "Trace"))
+
+
+def layout_for(width: int, height: int) -> str:
+    """The layout class for a console pane of width x height cells: -compact, -medium or -wide."""
+    if width < COMPACT_COLS or height < COMPACT_ROWS:
+        return "-compact"
+    return "-medium" if width < WIDE_COLS else "-wide"
+
+
+RESULT_SECONDS = 30  # a `:` command's answer stays where the line was this long (or until escape)
 
 
 class ConsoleApp(App[None]):
@@ -51,7 +80,38 @@ class ConsoleApp(App[None]):
 
     TITLE = "agent-console"
     CSS_PATH = str(CONSOLE_TCSS)
-    BINDINGS = [Binding("escape", "close_command_line", show=False)]
+    CSS = """
+    #command-result {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+        background: $boost;
+    }
+    #command-result.-failed {
+        color: $text-warning;
+    }
+    #fault {
+        height: auto;
+        padding: 0 1;
+        background: $error;
+        color: $text;
+        text-style: bold;
+    }
+    """
+    # Priority bindings act before the key reaches the focused widget, so the keys typed right behind one that
+    # moves the focus (`/`, `:`, `c`, escape) land where it went; `check_action` lets them through to text
+    # inputs and dialogs.
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "quit", priority=True),
+        *(
+            Binding(command.key, f"command('{command.name}')", command.key_label or command.name, priority=True)
+            for command in console_commands()
+            if command.key
+        ),
+        Binding("c", "focus_chat", "chat", priority=True),
+        Binding("slash", "focus_chat('/')", show=False, priority=True),
+        Binding("escape", "leave_input", show=False, priority=True),
+    ]
 
     def __init__(
         self,
@@ -72,17 +132,26 @@ class ConsoleApp(App[None]):
         self._refresh_pending = False
         self._figures_shown: str | None = None
         self._pasted_at: float | None = None
-        for command in self.commands:
-            if command.key:
-                self.bind(command.key, f"command('{command.name}')", description=command.key_label or command.name)
+        self.view = VIEWS[0][0]
+        self.views: dict[str, Widget] = {}  # view name -> its widget, once mounted
+        self.register_theme(DARK_THEME)
+        self.register_theme(LIGHT_THEME)
+        self.theme = DARK_THEME_NAME  # before the stylesheet is read: it uses the theme's $frame
+        self._last_list: Widget | None = None  # where escape goes back to from an input
+        self.crash_log: Path | None = None  # set when an unexpected error ends the console
+        self.crash_error: BaseException | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static(id="fault", classes="hidden", markup=False)  # what stops the console accepting anything
+        with Vertical(id="work"):
+            yield ApprovalQueue(id="approvals")
+            yield ApprovalPreview(id="request")
+        yield Static(id="views")
         with Horizontal(id="main"):
-            yield OrgTree(id="tree")
-            with Vertical(id="middle"):
+            with Horizontal(id="agents"):
+                yield OrgTree(id="tree")
                 yield HealthTable(id="health")
-                yield ApprovalQueue(id="approvals")
             with Vertical(id="right"):
                 yield ChatPanel(id="chat")
                 yield TraceView(id="trace")
@@ -96,21 +165,33 @@ class ConsoleApp(App[None]):
         self.queue_view = self.query_one(ApprovalQueue)
         self.chat_view = self.query_one(ChatPanel)
         self.trace_view = self.query_one(TraceView)
+        self.preview = self.query_one(ApprovalPreview)
+        self.views = {
+            "health": self.health_view,
+            "tree": self.org_view,
+            "chat": self.chat_view,
+            "trace": self.trace_view,
+        }
         self.command_input = self.query_one("#command-line", Input)
-        self.register_theme(DARK_THEME)
-        self.register_theme(LIGHT_THEME)
-        self.theme = DARK_THEME_NAME
+        self._fit(self.size.width, self.size.height)
+        self.show_view(self.view)
+        self.set_interval(AGE_SECONDS, self._tick_ages)
+        self.command_result = Static("", id="command-result", classes="hidden", markup=False)
+        self.mount(self.command_result, after=self.command_input)
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
+        self.supervisor.fault_listeners.append(self._on_fault)
+        self.supervisor.typist.note_listeners.append(partial(self.chat_view.add_line, "console"))  # typed, delivered
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.chat_view.add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
+        self._end_with_the_supervisor()
         if self.start_supervisor:
             self._start()
         else:
             self._records.extend(self.supervisor.recent_records())
             self.refresh_views()
-        self.health_view.focus()  # not a text input: y and n answer requests from the start
+        self.focus_lists()  # not a text input: y and n answer requests from the start
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Paste):
@@ -151,20 +232,69 @@ class ConsoleApp(App[None]):
                 severity="warning",
                 timeout=15,
             )
+        for notice in self.supervisor.notices:
+            self.notify(notice, timeout=15)
         if report.orphans:
-            self.notify(f"running but not in the org: {', '.join(report.orphans)}", severity="warning", timeout=15)
+            self.notify(
+                f"running but not in the org: {', '.join(report.orphans)}; /adopt NAME (or /adopt all) takes them back",
+                severity="warning",
+                timeout=15,
+            )
+        if report.missing:
+            programs = ", ".join(f"{agent}'s {program!r}" for agent, program in report.missing.items())
+            self.notify(f"program not found (not on PATH): {programs}", severity="error", timeout=30)
         if self.jump_back_key and self.supervisor.exec_pane:
-            await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+            try:
+                await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
+            except BackendError as error:
+                self.notify(f"could not bind {self.jump_back_key} to come back here: {error}", severity="warning")
         if hasattr(self.supervisor.backend, "install_status_bar"):  # iTerm2: the org's figures in its status bar
             with contextlib.suppress(BackendError):
                 await self.supervisor.backend.install_status_bar()
         self._records.extend(self.supervisor.recent_records())
         self.refresh_views()
 
+    @work(group="supervisor-failure")
+    async def _end_with_the_supervisor(self) -> None:
+        """A supervisor that stops on its own (a task failed, the terminal went away) ends the console, saying why."""
+        await self.supervisor.stopped.wait()
+        if self.supervisor.failure is not None:
+            self.exit(return_code=1, message=f"agent-console: error: {self.supervisor.failure}")
+
+    def _on_fault(self) -> None:
+        """The journal cannot be written (or can again): a banner says so while it lasts."""
+        banner = self.query_one("#fault", Static)
+        paused = self.supervisor.paused
+        banner.update(f"⚠ {paused}" if paused else "")
+        banner.set_class(paused is None, "hidden")
+        if paused is None:
+            self.notify("the journal can be written again: the console accepts requests again")
+
     async def on_unmount(self) -> None:
         if self.start_supervisor:
+            remove_jump_back = getattr(self.supervisor.backend, "remove_jump_back", None)
+            if remove_jump_back is not None:  # the console's keys leave the terminal with it
+                with contextlib.suppress(BackendError):
+                    await remove_jump_back()
             await self.supervisor.stop()
             await self.supervisor.backend.close()
+
+    # --- errors nobody expected -------------------------------------------------------------------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error nothing caught ends the console: the traceback goes to a log file, and the terminal gets
+        one paragraph naming it (see `start`), not Textual's screenful of traceback."""
+        if self.crash_error is None:
+            self.crash_error = error
+            with contextlib.suppress(OSError):
+                self.crash_log = crash.write_log(self.supervisor.org.name, error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        if self.crash_log is None:  # no log could be written: the traceback is shown instead
+            super()._fatal_error()
+            return
+        self._close_messages_no_wait()
 
     # --- state → views (coalesced) --------------------------------------------------------------------
 
@@ -192,6 +322,7 @@ class ConsoleApp(App[None]):
             self.org_view.update_org(state, colors, frozenset(self.supervisor.human_at()))
             self.health_view.update_health(state, now)
             self.queue_view.update_approvals(list(state.approvals.values()), now)
+            self.preview.show(self.queue_view.selected_approval)
             if self._records:
                 self.trace_view.add_records(list(self._records))
                 self._records.clear()
@@ -221,47 +352,104 @@ class ConsoleApp(App[None]):
         """The command palette offers every registered command, next to Textual's own."""
         yield from super().get_system_commands(screen)
         for command in self.commands:
-            yield SystemCommand(command.name, command.description, partial(self.action_command, command.name))
+            yield SystemCommand(command.name, command.description, partial(self.run_from_palette, command))
+
+    def run_from_palette(self, command: Command) -> None:
+        """A command that takes arguments asks for them first; the others run at once."""
+        if not command.usage:
+            self.run_worker(self.action_command(command.name))
+            return
+
+        async def given(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                args = shlex.split(text)
+            except ValueError as error:
+                self.notify(f"{command.name}: cannot read those arguments: {error}", severity="warning")
+                return
+            await self._toast(self.commands.run(self, command, args))
+
+        self.push_screen(ArgumentsDialog(command.name, command.usage, command.description), given)
 
     async def action_command(self, name: str) -> None:
         command = self.commands.get(name)
-        if command is None:
-            return
+        if command is not None:
+            await self._toast(self.commands.run(self, command, []))
+
+    async def _toast(self, running: Awaitable[str | None]) -> None:
+        """Run a command and show its answer (or what went wrong) as a notification."""
         try:
-            said = await command.run(self, [])
+            said = await running
         except CommandError as error:
-            self.notify(str(error), severity="warning")
+            self.notify(str(error), severity="warning", timeout=15)
             return
         if said:
             self.notify(said)
 
     def open_command_line(self) -> None:
+        self.command_result.add_class("hidden")
         line = self.command_input
         line.remove_class("hidden")
         line.value = ""
-        line.focus()
+        self.screen.set_focus(line)  # now: the keys typed right after `:` belong to the line
 
-    def action_close_command_line(self) -> None:
-        line = self.command_input
-        if not line.has_class("hidden"):
-            line.add_class("hidden")
-            self.health_view.focus()
+    def action_leave_input(self) -> None:
+        """Escape: close the `:` line (and its last answer) and leave any text input for the lists."""
+        self.command_result.add_class("hidden")
+        self.command_input.add_class("hidden")
+        if self.focused is None or isinstance(self.focused, Input | TextArea):
+            self.focus_lists()
+
+    def focus_lists(self) -> None:
+        """Focus the list that had the focus last (the health table at first)."""
+        target = self._last_list if self._last_list is not None and self._last_list.display else self.health_view
+        target.screen.set_focus(target)  # now: a key typed right after escape acts on the list
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, OrgTree | HealthTable | ApprovalQueue):
+            self._last_list = event.widget
+
+    def action_focus_chat(self, start: str = "") -> None:
+        self.chat_view.focus_input(start)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The console's keys act on the main screen only, and single keys type, not act, in a text input."""
+        if action in ("command", "focus_chat", "leave_input") and self.screen is not self.screen_stack[0]:
+            return False  # a dialog or the palette: its own keys
+        return not (action in ("command", "focus_chat") and self.typing())
+
+    def typing(self) -> bool:
+        return isinstance(self.focused, Input | TextArea)
 
     @on(Input.Submitted, "#command-line")
     async def _command_line(self, event: Input.Submitted) -> None:
-        self.action_close_command_line()
+        self.command_input.add_class("hidden")
+        self.focus_lists()
         try:
             said = await self.commands.run_line(self, event.value.lstrip(":"))
         except CommandError as error:
-            self.notify(str(error), severity="warning")
+            self._show_result(str(error), failed=True)
             return
         if said:
-            self.notify(said)
+            self._show_result(said)
+
+    def _show_result(self, text: str, failed: bool = False) -> None:
+        """A `:` command's answer, where the line was: the user is looking there."""
+        result = self.command_result
+        result.update(text)
+        result.set_class(failed, "-failed")
+        result.remove_class("hidden")
+        self.set_timer(RESULT_SECONDS, partial(self._hide_result, text))
+
+    def _hide_result(self, text: str) -> None:
+        if str(self.command_result.content) == text:  # not a newer answer
+            self.command_result.add_class("hidden")
 
     @on(ChatPanel.Submitted)
     async def _chat(self, event: ChatPanel.Submitted) -> None:
         chat = self.chat_view
-        chat.add_line("you", event.text)
+        chat.add_line("you", self.supervisor.redactor.text(event.text))  # the chat history keeps no secret
         chat.add_line(self.executive.name, await self.executive.answer(event.text))
 
     # --- approvals --------------------------------------------------------------------------------------
@@ -317,6 +505,64 @@ class ConsoleApp(App[None]):
     def _details(self, event: ApprovalQueue.ShowDetails) -> None:
         self.show_details()
 
+    @on(HealthTable.ShowAgent)
+    def _agent_details(self, event: HealthTable.ShowAgent) -> None:
+        view = self.supervisor.state.agents.get(event.agent)
+        if view is not None:
+            self.push_screen(AgentDetails(view, now=self.clock()))
+
+    @on(ApprovalQueue.Selected)
+    def _selected(self, event: ApprovalQueue.Selected) -> None:
+        self.preview.show(self.queue_view.selected_approval)
+
+    def _tick_ages(self) -> None:
+        if not self.queue_view.is_attached:
+            return
+        state = self.supervisor.state
+        now = self.clock()
+        with self.batch_update():
+            self.queue_view.update_approvals(list(state.approvals.values()), now)
+            self.health_view.update_health(state, now)
+
+    # --- layout -----------------------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        layout = layout_for(width, height)
+        for name in ("-compact", "-medium", "-wide"):
+            self.set_class(name == layout, name)
+
+    def show_view(self, view: str) -> None:
+        """Make `view` (health, tree, chat or trace) the one under the queue when the views take turns."""
+        self.view = view
+        for name, _ in VIEWS:
+            self.set_class(name == view, f"-show-{name}")
+        bar = Text()
+        for name, label in VIEWS:
+            bar.append(f" {label} ", style="reverse bold" if name == view else "")
+        bar.append("   v next view", style="dim")
+        self.query_one("#views", Static).update(bar)
+
+    def next_view(self) -> None:
+        """Show the next view and move the focus into it (the chat's log, not its input: keys stay keys)."""
+        names = [name for name, _ in VIEWS]
+        view = names[(names.index(self.view) + 1) % len(names)]
+        self.show_view(view)
+        widget = self.views[view]
+        target = widget.query_one(RichLog) if isinstance(widget, ChatPanel) else widget
+        target.focus()
+
+    @on(events.DescendantFocus)
+    def _follow_focus(self, event: events.DescendantFocus) -> None:
+        """Whatever takes the focus (a key, Tab, a click) is shown: a focused view is never a hidden one."""
+        for name, view in self.views.items():
+            if event.widget is view or view in event.widget.ancestors:
+                if name != self.view:
+                    self.show_view(name)
+                return
+
     # --- focus ------------------------------------------------------------------------------------------
 
     @on(OrgTree.AgentSelected)
@@ -329,6 +575,9 @@ class ConsoleApp(App[None]):
             await self.supervisor.select(agent)
         except KeyError:
             self.notify(f"{agent} has no pane", severity="warning")
+            return
+        except BackendError as error:
+            self.notify(f"could not jump to {agent}: {error}", severity="error")
             return
         back = f" ({self.jump_back_key} comes back)" if self.jump_back_key else ""
         self.notify(f"jumped to {agent}{back}")
@@ -343,9 +592,13 @@ class ConsoleApp(App[None]):
             if command.key
         ]
         rows += [
+            ("c", "type in the chat", "anywhere but a text input"),
+            ("/", "type a /command in the chat", "anywhere but a text input"),
             ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue"),
-            ("ctrl+p", "command palette", "anywhere"),
-            ("escape", "close the : line or a dialog", "anywhere"),
+            ("i", "on an agent: its state and the evidence behind it", "health table"),
+            ("ctrl+p", "command palette (asks for a command's arguments)", "anywhere"),
+            ("escape", "leave the chat or the : line for the lists; close a dialog", "anywhere"),
+            ("ctrl+q", "quit the console (the agents keep running)", "anywhere"),
         ]
         if self.jump_back_key:
             rows.append((self.jump_back_key, "jump back to this pane from an agent's pane (tmux key)", "any pane"))
@@ -358,7 +611,9 @@ class ConsoleApp(App[None]):
         self.trace_view.filter_agent(agent)
 
     def show_help(self) -> None:
-        self.push_screen(HelpScreen(self.binding_rows()))
+        columns = [("Health", label, meaning) for _, label, _, meaning in HEALTH_COLUMNS]
+        columns += [("Approvals", label, meaning) for _, label, _, meaning in QUEUE_COLUMNS]
+        self.push_screen(HelpScreen(self.binding_rows(), columns))
 
     def toggle_theme(self) -> str:
         self.theme = LIGHT_THEME_NAME if self.theme == DARK_THEME_NAME else DARK_THEME_NAME

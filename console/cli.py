@@ -147,7 +147,7 @@ def _console(args: argparse.Namespace, argv: list[str]) -> int:
     except SpecError as error:
         _error(str(error))
         return EXIT_USAGE
-    except BackendError as error:
+    except (BackendError, StateError, JournalError) as error:
         _error(str(error))
         return 1
 
@@ -181,9 +181,18 @@ async def _up(args: argparse.Namespace) -> int:
     org = load_spec(args.spec)
     size = _parse_size(args.size)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
+    # Agents get their tokens as `serve` would give them, so a later `serve` (or console) hears them.
+    tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
     try:
         try:
-            report = await bring_up(org, backend, size, remove_orphans=args.remove_orphans, progress=_progress)
+            report = await bring_up(
+                org,
+                backend,
+                size,
+                remove_orphans=args.remove_orphans,
+                progress=_progress,
+                extra_env=lambda agent: paths.control_env(org.name, tokens[agent.name]),
+            )
         except BackendGone as error:
             raise BackendGone(f"while bringing up org {org.name!r}: {error}") from None
         except BackendError:
@@ -215,6 +224,8 @@ def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -
         summary = ", ".join(parts) or "layout updated"
         windows = f"{report.windows} window{'s' if report.windows != 1 else ''}"
         print(f"org {org!r} is up in {where}: {count} agent(s), {summary}; {windows}")
+    for agent, program in report.missing.items():
+        print(f"note: {agent}'s program {program!r} is not found (not on its PATH): its pane shows the shell's error")
     if report.orphans:
         names = ", ".join(report.orphans)
         print(f"note: not in the spec but still running: {names} (up --remove-orphans closes them)")
@@ -247,8 +258,21 @@ async def _live_states(orgs: set[str]) -> dict[tuple[str, str], dict]:
     return found
 
 
+async def _served_tmux_socket(org: str) -> str | None:
+    """The tmux socket name (-L) a served org runs on, as its console says; None for the default server."""
+    try:
+        client = ControlClient(paths.socket_path(org), paths.human_token(org))
+        state = await client.call("GET", "/v1/state", wait=5)
+    except (ControlUnreachable, ControlRefused, StateError):
+        return None
+    return (state.get("tmux") or {}).get("socket_name")
+
+
 async def _ls(args: argparse.Namespace) -> int:
-    backend = TmuxBackend(args.socket_name)
+    socket_name = args.socket_name
+    if socket_name is None and args.org and args.org in paths.running_sockets():
+        socket_name = await _served_tmux_socket(args.org)
+    backend = TmuxBackend(socket_name)
     try:
         try:
             await backend.attach()

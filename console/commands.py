@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import crash
+from .terminal.base import BackendError
+
 if TYPE_CHECKING:
     from .app import ConsoleApp
 
@@ -15,7 +18,7 @@ Runner = Callable[["ConsoleApp", list[str]], Awaitable[str | None]]
 
 
 class CommandError(Exception):
-    """A command was used wrongly; the message says how to use it."""
+    """A command was used wrongly, or failed; the message says how to use it, or what failed."""
 
 
 @dataclass(frozen=True)
@@ -58,4 +61,17 @@ class CommandRegistry:
         if command is None:
             names = ", ".join(sorted(self._commands))
             raise CommandError(f"no command {words[0]!r}; commands: {names}")
-        return await command.run(app, words[1:])
+        return await self.run(app, command, words[1:])
+
+    async def run(self, app: ConsoleApp, command: Command, args: list[str]) -> str | None:
+        """Run `command`; whatever goes wrong comes back as one CommandError naming the command (the
+        console stays up), an unexpected error with its traceback kept in a log file."""
+        try:
+            return await command.run(app, args)
+        except CommandError:
+            raise
+        except BackendError as error:
+            raise CommandError(f"{command.name} failed: {error}") from None
+        except Exception as error:
+            log = crash.write_log(app.supervisor.org.name, error)
+            raise CommandError(f"{command.name} failed: {crash.summary(error)} (traceback in {log})") from None

@@ -1,18 +1,29 @@
 """Typing the human's messages into agents' panes: the way to talk to an interactive agent.
 
-A message from the human waits in the agent's outbox until the agent is idle and no human is typing in
-its pane; then it is typed in (one at a time). It counts as delivered — acknowledged in the journal on
-the agent's behalf — when the agent visibly starts working.
+A message from the human waits in the agent's outbox until the agent is idle — by its effective state,
+whichever evidence the fold believed (report, hook or screen) — and no human is in its pane; then it is
+typed in (one at a time) and journaled as typed. It counts as delivered — acknowledged in the journal on
+the agent's behalf — when the agent visibly takes it up (starts working, asks, fails or exits). Every record
+that concerns an agent, and every move of the terminal's focus, is a chance to deliver: nothing waits on a
+particular kind of report.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from agent_console.agents.display import pasteable
-from agent_console.agents.events import HUMAN, AgentState, MessageAcknowledged, MessageSent, StatusReported
+from agent_console.agents.events import (
+    HUMAN,
+    SUPERVISOR,
+    AgentState,
+    MessageAcknowledged,
+    MessageSent,
+    MessageTyped,
+)
 from agent_console.agents.journal import Record
 
 from .terminal.base import BackendError
@@ -21,6 +32,10 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 BUSY = {AgentState.WORKING, AgentState.THINKING}
+# An agent that leaves idle this way after a message was typed in has taken it up.
+TAKEN_UP = {*BUSY, AgentState.WAITING, AgentState.ERROR, AgentState.OFFLINE}
+EXCERPT = 60
+_STATE_WORDS = {AgentState.ERROR: "in error", AgentState.UNKNOWN: "in an unknown state"}
 
 
 class OutboxTypist:
@@ -28,51 +43,166 @@ class OutboxTypist:
 
     def __init__(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
-        self.typed: dict[str, str] = {}  # agent → id of the message typed in, not yet seen taken up
+        self.note_listeners: list[Callable[[str], None]] = []  # told, in a line, of a message typed or delivered
+        self._typing: set[str] = set()  # agents whose message is being typed right now
         self._tasks: set[asyncio.Task] = set()
+        self._sent: dict[str, tuple[float, str]] = {}  # the human's pending messages: id → when sent, what
+        self._typed_at: dict[tuple[str, str], float] = {}
+        for message in supervisor.state.messages.values():
+            if message.sender == HUMAN:
+                self._sent[message.id] = message.time, message.text
         supervisor.listeners.append(self.on_record)
         supervisor.focus_listeners.append(self.on_focus)
 
+    # --- when --------------------------------------------------------------------------------------------
+
     def on_record(self, record: Record) -> None:
         event = record.event
-        if isinstance(event, StatusReported):
-            agent = record.actor
-            if event.state in BUSY and agent in self.typed:
-                message_id = self.typed.pop(agent)
-                if message_id in {m["id"] for m in self.supervisor.state.outbox(agent)}:
-                    self.supervisor.submit(agent, MessageAcknowledged(id=message_id))  # it took the message up
-            if event.state is AgentState.IDLE:
-                self._soon(agent)
-        elif isinstance(event, MessageSent) and record.actor == HUMAN:
-            for agent in self.supervisor.state.agents:
-                self._soon(agent)
+        if isinstance(event, MessageSent):
+            if record.actor == HUMAN and event.id in self.supervisor.state.messages:
+                self._sent[event.id] = record.time, event.text
+                for agent in self.supervisor.state.messages[event.id].pending:
+                    self._consider(agent)
+            return
+        self._note(record)
+        agent = getattr(event, "agent", None) or record.actor
+        self._consider(agent)
 
     def on_focus(self) -> None:
         for agent in self.supervisor.state.agents:
-            self._soon(agent)  # a human who left a pane no longer holds its messages back
+            self._consider(agent)  # a human who left a pane no longer holds its messages back
 
-    def _soon(self, agent: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.deliver(agent))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _consider(self, agent: str) -> None:
+        """Acknowledge what `agent` took up, or type its next message if now is the time."""
+        state = self.supervisor.state
+        view = state.agents.get(agent)
+        if view is None:
+            return
+        typed = state.typed_message(agent)
+        if typed is not None:
+            if view.state in TAKEN_UP or not self._shows_work(agent):
+                asyncio.get_running_loop().call_soon(self._acknowledge, agent, typed.id)
+            return
+        if (
+            view.state is AgentState.IDLE
+            and agent in state.outboxes
+            and self.why_waiting(agent) is None
+            and any(m["from"] == HUMAN for m in state.outbox(agent))
+        ):
+            task = asyncio.get_running_loop().create_task(self.deliver(agent))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _shows_work(self, agent: str) -> bool:
+        """Whether the agent can be seen taking a message up: it reports its state, or its screen rules can
+        tell it working. A plain shell cannot: what is typed there is delivered once typed."""
+        view = self.supervisor.state.agents[agent]
+        kind = self.supervisor.screens.kind_of(agent)
+        return view.reported is not None or (kind is not None and any(rule.state in BUSY for rule in kind.rules))
+
+    def _acknowledge(self, agent: str, message_id: str) -> None:
+        typed = self.supervisor.state.typed_message(agent)
+        if typed is not None and typed.id == message_id:  # not acknowledged meanwhile (by the agent itself)
+            self.supervisor.submit(agent, MessageAcknowledged(id=message_id))
+
+    # --- typing ------------------------------------------------------------------------------------------
 
     async def deliver(self, agent: str) -> bool:
         """Type the agent's oldest message from the human, if now is the time; True if typed."""
         state = self.supervisor.state
-        view = state.agents.get(agent)
-        if view is None or not view.alive or view.pane is None or view.state is not AgentState.IDLE:
-            return False
-        if agent in self.typed or agent in self.supervisor.human_at():
-            return False  # one at a time; and never under a human's fingers
         waiting = [m for m in state.outbox(agent) if m["from"] == HUMAN]
-        if not waiting:
+        if not waiting or self.why_waiting(agent) is not None:
             return False
         message = waiting[0]
-        self.typed[agent] = message["id"]
-        with contextlib.suppress(BackendError):
+        pane = state.agents[agent].pane
+        assert pane is not None  # why_waiting says so
+        self._typing.add(agent)
+        try:
+            typing = time.monotonic()
             # pasted as text: a control character in it is typed as its marker, never as a key
-            await self.supervisor.backend.send_text(view.pane, pasteable(message["text"]))
-            await self.supervisor.backend.send_keys(view.pane, ["Enter"])
-            return True
-        self.typed.pop(agent, None)
-        return False
+            await self.supervisor.backend.send_text(pane, pasteable(message["text"]))
+            # Enter once the program shows the text: Codex takes an Enter that closely follows typing for a
+            # newline in a paste
+            await self.supervisor.screens.settled(agent, typing)
+            await self.supervisor.backend.send_keys(pane, ["Enter"])
+        except BackendError:
+            return False
+        finally:
+            self._typing.discard(agent)
+        self.supervisor.submit(SUPERVISOR, MessageTyped(id=message["id"], agent=agent))
+        return True
+
+    def why_waiting(self, agent: str) -> str | None:
+        """Why the agent's next message from the human is not typed in now (None: it can be)."""
+        state = self.supervisor.state
+        view = state.agents.get(agent)
+        if view is None:
+            return "not an agent of the org"
+        if not view.alive or view.pane is None:
+            return "offline: its program is not running"
+        typed = state.typed_message(agent)
+        if typed is not None:
+            ago = _age(time.time() - typed.typed[agent])
+            return f"a message was typed in {ago} ago: the next follows once it takes that one up (starts working)"
+        if agent in self._typing:
+            return "being typed in now"
+        if agent in self.supervisor.human_at():
+            return "a human is in its pane (it has the focus): typed once they leave it"
+        if view.state is not AgentState.IDLE:
+            return f"it is {_STATE_WORDS.get(view.state, view.state.value)}: typed once it is idle"
+        return None
+
+    def describe_outbox(self, agent: str) -> list[str]:
+        """One line per message waiting for `agent`: what, how old, and why it waits."""
+        state = self.supervisor.state
+        now = time.time()
+        typed = state.typed_message(agent)
+        lines = []
+        first_from_human = True
+        for message in state.outbox(agent):
+            text = f"{_excerpt(message['text'])} (from {message['from']}, queued {_age(now - message['time'])} ago)"
+            if message["from"] != HUMAN:
+                why = "in its inbox, for it to read (agent-console inbox)"
+            elif typed is not None and message["id"] == typed.id:
+                why = f"typed in {_age(now - typed.typed[agent])} ago: delivered once it takes it up (starts working)"
+            elif first_from_human and typed is None:
+                why = self.why_waiting(agent) or "being typed in now"
+            else:
+                why = "after the message before it"
+            first_from_human = first_from_human and message["from"] != HUMAN
+            lines.append(f"{agent}: {text}: {why}")
+        return lines
+
+    # --- what the chat says --------------------------------------------------------------------------------
+
+    def _note(self, record: Record) -> None:
+        event = record.event
+        note = None
+        if isinstance(event, MessageTyped) and event.id in self._sent:
+            sent, text = self._sent[event.id]
+            self._typed_at[(event.id, event.agent)] = record.time
+            note = f"typed into {event.agent}'s pane: {_excerpt(text)} (waited {_age(record.time - sent)})"
+        elif isinstance(event, MessageAcknowledged) and event.id in self._sent:
+            sent, text = self._sent[event.id]
+            typed = self._typed_at.pop((event.id, record.actor), None)
+            after = f"taken up {_age(record.time - typed)} after typing" if typed is not None else "read from its inbox"
+            note = f"delivered to {record.actor}: {_excerpt(text)} ({after})"
+            if event.id not in self.supervisor.state.messages:
+                del self._sent[event.id]
+        if note is not None:
+            for listener in self.note_listeners:
+                listener(note)
+
+
+def _excerpt(text: str) -> str:
+    line = " ".join(text.split())
+    return f"“{line[:EXCERPT]}…”" if len(line) > EXCERPT else f"“{line}”"
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"

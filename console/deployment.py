@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from agent_console.agents.kinds import load_kind
 from agent_console.agents.layout import (
     EXEC_SHARE_PERCENT,
+    MIN_PANE_COLS,
     LayoutPlan,
     WindowPlan,
     layout_cells,
@@ -53,6 +55,7 @@ class UpReport:
     removed: list[str] = field(default_factory=list)
     relaid: list[str] = field(default_factory=list)
     not_laid_out: dict[int, list[str]] = field(default_factory=dict)  # window → panes not in the plan
+    missing: dict[str, str] = field(default_factory=dict)  # agent → its program, not found when it was started
     windows: int = 0
 
     @property
@@ -84,20 +87,65 @@ ExtraEnv = Callable[[Agent], dict[str, str]]
 
 
 def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
-    """The agent's command with its kind's environment and hooks wired to the console (when it serves)."""
+    """The agent's command with its kind's environment and arguments, and hooks wired to the console (when it
+    serves). Both go by the agent's kind, so a command of the spec's own (a wrapper script that passes its
+    arguments on) keeps them."""
     kind = load_kind(agent.kind.value)
     env = {**kind.env, **agent.env, "AGENT_CONSOLE_ORG": org.name, "AGENT_CONSOLE_AGENT": agent.name}
     command = agent.launch_command
+    added = _missing_kind_arguments(kind.args, agent.command)
     if extra_env is not None:
         env.update(extra_env(agent))
-        wiring = hook_arguments(kind, command, paths.state_dir(org.name))
-        if wiring:
-            command = f"{command} {shlex.join(wiring)}"
+        added += hook_arguments(kind, command, paths.state_dir(org.name))
+    if added:
+        command = f"{command} {shlex.join(added)}"
     return Launch(command=command, cwd=str(agent.cwd), env=env)
 
 
+SHELL_COMMAND = "(shell)"  # the command pane option of an agent that runs the user's shell
+
+
+def _missing_kind_arguments(args: tuple[str, ...], command: str | None) -> list[str]:
+    """The kind's arguments (codex: --no-daemon) that the spec's own command does not give."""
+    if command is None:
+        return []  # the kind's program is run with its arguments already
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = []
+    return [arg for arg in args if arg not in words]
+
+
+_SHELL_WORDS = frozenset({"exec", "command", "nohup"})  # each runs the word after it: that is the program
+
+
+def missing_program(launch: Launch) -> str | None:
+    """The program `launch` would start, when it cannot be found (on the PATH it gets, or at the path it
+    names); None when it is found, or when the command is not a plain program call that can be checked."""
+    try:
+        words = shlex.split(launch.command or "")
+    except ValueError:
+        return None
+    while words and (("=" in words[0] and not words[0].startswith("=")) or words[0] in _SHELL_WORDS):
+        words.pop(0)  # VAR=value assignments and exec before the program
+    if not words:
+        return None
+    program = words[0]
+    if "/" in program:
+        path = os.path.join(launch.cwd or ".", os.path.expanduser(program))
+        return None if os.access(path, os.X_OK) else program
+    search = launch.env.get("PATH", os.environ.get("PATH", os.defpath))
+    if shutil.which(program, path=search) or _shell_builtin(program):
+        return None
+    return program
+
+
+def _shell_builtin(word: str) -> bool:
+    return word in {".", ":", "cd", "eval", "export", "set", "source", "trap", "ulimit", "umask", "{", "("}
+
+
 def _meta(agent: Agent) -> dict[str, str]:
-    return {"team": agent.team, "kind": agent.kind.value, "command": agent.launch_command or "(shell)"}
+    return {"team": agent.team, "kind": agent.kind.value, "command": agent.launch_command or SHELL_COMMAND}
 
 
 def _style(org: Org, slot: str) -> PaneStyle:
@@ -130,6 +178,7 @@ async def bring_up(
     extra_env: ExtraEnv | None = None,
     exec_pane: str | None = None,
     exec_share: int = EXEC_SHARE_PERCENT,
+    exec_min_width: int = MIN_PANE_COLS,
 ) -> UpReport:
     """Make the backend's session hold exactly the org's agents, laid out as the plan says.
 
@@ -156,7 +205,7 @@ async def bring_up(
     await backend.hold_window(exec_pane_info.window)
     plan_size = await backend.window_size(exec_pane_info.window)
     previous = await _previous_plan(backend)
-    plan = plan_layout(org, plan_size, previous=previous, exec_share=exec_share)
+    plan = plan_layout(org, plan_size, previous=previous, exec_share=exec_share, exec_min_width=exec_min_width)
     report.windows = len(plan.windows)
     window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane_info.window)
 
@@ -256,6 +305,7 @@ class _Placer:
             if info is None:
                 self.say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
                 launch = agent_launch(self.org, agent, self.extra_env)
+                self._check_program(slot, launch)
                 info = await self._place(window, slots, position, None, launch, splits.get(slot))
                 await self.backend.set_identity(info.pane, self.org.name, agent.name, _meta(agent))
                 self.report.started.append(slot)
@@ -265,7 +315,9 @@ class _Placer:
                 self.report.moved.append(slot)
             elif not info.alive:
                 self.say(f"restarting {slot} (its program had exited)")
-                await self.backend.respawn_pane(info.pane, agent_launch(self.org, agent, self.extra_env))
+                launch = agent_launch(self.org, agent, self.extra_env)
+                self._check_program(slot, launch)
+                await self.backend.respawn_pane(info.pane, launch)
                 self.report.restarted.append(slot)
             else:
                 self.report.adopted.append(slot)
@@ -274,6 +326,13 @@ class _Placer:
         await self.backend.show_pane_borders(window_id)
         for slot in slots:
             await self.backend.style_pane(self.panes[slot].pane, _style(self.org, slot))
+
+    def _check_program(self, slot: str, launch: Launch) -> None:
+        """A program that is not there is still started (its pane shows the shell's complaint), and named."""
+        program = missing_program(launch)
+        if program is not None:
+            self.report.missing[slot] = program
+            self.say(f"{slot}'s program {program!r} is not found (not on its PATH)")
 
     async def _place(
         self,

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from agent_console.agents.display import terminal_json, visible
-from agent_console.agents.journal import Journal, load_or_create_key, verify
+from agent_console.agents.events import OrgLoaded
+from agent_console.agents.journal import Journal, JournalError, load_or_create_key, read_records, verify
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
 
@@ -59,7 +60,7 @@ def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_hel
 
     replay = commands.add_parser("replay", help="print the state a journal folds to")
     replay.add_argument("path", type=Path)
-    replay.add_argument("--org", metavar="NAME", help="whose key verifies it (default: the journal's folder)")
+    replay.add_argument("--org", metavar="NAME", help="whose key verifies it (default: the org the journal names)")
 
 
 def pick_org(name: str | None) -> str:
@@ -127,17 +128,33 @@ async def _decide(args: argparse.Namespace) -> int:
 
 def _journal_path(path: Path | None, org: str | None) -> tuple[Path, str]:
     if path is not None:
-        return path, org or path.parent.name
+        # A journal kept elsewhere (`serve --journal`) names its org in its records; its key stays in the
+        # org's state directory.
+        return path, org or _org_named_in(path) or path.parent.name
     name = org or pick_org(None)
     return paths.state_dir(name) / "journal.jsonl", name
+
+
+def _org_named_in(journal: Path) -> str | None:
+    """The org a journal's first `org.load` record names (unchecked: it only says where to look for the key)."""
+    try:
+        for record in read_records(journal):
+            if isinstance(record.event, OrgLoaded):
+                return record.event.name
+    except (JournalError, OSError):
+        return None
+    return None
 
 
 def _key_for(journal: Path, org: str) -> bytes:
     key_path = journal.parent / "journal.key"
     if not key_path.exists():
-        key_path = paths.state_dir(org) / "journal.key"
+        key_path = paths.state_dir(org, create=False) / "journal.key"
     if not key_path.exists():
-        raise HumanCommandError(f"no journal key next to {journal} nor in org {org!r}'s state directory")
+        raise HumanCommandError(
+            f"no journal key next to {journal} nor in org {org!r}'s state directory ({key_path.parent}): "
+            "name the org with --org"
+        )
     return load_or_create_key(key_path)
 
 
@@ -171,13 +188,15 @@ async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> in
 
     org = load_spec(args.spec)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
-    supervisor = Supervisor(org, backend, size, journal_path=args.journal, progress=progress)
+    supervisor = Supervisor(org, backend, size, journal_path=args.journal, progress=progress, spec=Path(args.spec))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         report = await supervisor.start()
+        for notice in supervisor.notices:
+            progress(notice)
         print(
             f"serving org {org.name!r}: {len(org.agents)} agent(s) ({len(report.started)} started), "
             f"control socket {supervisor.socket_path}, journal {supervisor.journal_path}; Ctrl-C stops",
@@ -193,5 +212,8 @@ async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> in
             loop.remove_signal_handler(signum)
         await supervisor.stop()
         await backend.close()
+    if supervisor.failure is not None:
+        print(f"agent-console: error: stopped serving org {org.name!r}: {supervisor.failure}", file=sys.stderr)
+        return 1
     print(f"stopped serving org {org.name!r}; its agents keep running (`agent-console down` stops them)")
     return 0

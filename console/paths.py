@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import socket
 import stat
 from pathlib import Path
 
@@ -37,8 +39,32 @@ def socket_path(org: str) -> Path:
 
 
 def running_sockets() -> dict[str, Path]:
-    """Org name → control socket, for every socket file present (a stale one may not answer)."""
-    return {path.stem: path for path in sorted(socket_dir().glob("*.sock"))}
+    """Org name → control socket, for every console that is listening. A socket file nothing listens on
+    (left by a console that was killed) is removed."""
+    found = {}
+    for path in sorted(socket_dir().glob("*.sock")):
+        if _listening(path):
+            found[path.stem] = path
+    return found
+
+
+def _listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return False
+        except OSError:
+            return True  # busy or slow, but someone is there
+    return True
+
+
+def control_env(org: str, token: str) -> dict[str, str]:
+    """What an agent needs in its environment to reach the org's console: its token and the socket."""
+    return {"AGENT_CONSOLE_TOKEN": token, "AGENT_CONSOLE_SOCKET": str(socket_path(org))}
 
 
 def write_private(path: Path, text: str) -> None:
@@ -48,6 +74,17 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step: a reader sees the old file or the new one, never half of it."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    temporary.write_text(text, encoding="utf-8")
+    try:
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_private(path: Path) -> str:

@@ -26,6 +26,7 @@ from agent_console.agents.kinds import Detection, KindDefinition, KindError, det
 from agent_console.agents.kinds.hooks import HookReading, brief
 from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE
 
+from .server import JournalUnavailable
 from .terminal.base import BackendError
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 SETTLE_SECONDS = 0.15  # output this recent means the program is still drawing: read a little later
 PROMPT_SETTLE_SECONDS = 0.3  # a prompt must stay this long to be one (not a frame drawn on the way elsewhere)
 ANSWERED_IN_PANE = "answered in the pane"
+ECHO_SECONDS = 2.0  # how long typed text may take to show on a busy machine before Enter is pressed anyway
 
 
 @dataclass(slots=True)
@@ -54,6 +56,8 @@ class _Watch:
     prompt_request: str | None = None  # the request as the screen shows it (None: not seen on screen yet)
     asking_since: float | None = None  # when the screen started to show the prompt not yet in the queue
     last: Detection | None = None
+    printed_at: float = 0.0  # when the pane last printed
+    printed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ScreenReader:
@@ -102,6 +106,29 @@ class ScreenReader:
 
     # --- reading --------------------------------------------------------------------------------------------
 
+    def output(self, agent: str) -> None:
+        """The agent's pane printed: its screen is read once output settles, and whoever waits for that is told."""
+        watch = self._watches.get(agent)
+        if watch is not None:
+            watch.printed_at = time.monotonic()
+            watch.printed.set()
+        self.schedule(agent)
+
+    async def settled(self, agent: str, since: float) -> None:
+        """Wait until the agent's pane has printed after `since` (monotonic) and then settled, at most ECHO_SECONDS."""
+        watch = self._watches.get(agent)
+        deadline = since + ECHO_SECONDS
+        while watch is not None and (now := time.monotonic()) < deadline:
+            if watch.printed_at > since:
+                quiet = SETTLE_SECONDS - (now - watch.printed_at)
+                if quiet <= 0:
+                    return
+                await asyncio.sleep(min(quiet, deadline - now))
+            else:
+                watch.printed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watch.printed.wait(), deadline - now)
+
     def schedule(self, agent: str, delay: float = SETTLE_SECONDS) -> None:
         """Read `agent`'s screen once its output has settled (called on every output; cheap when one is due)."""
         watch = self._watches.get(agent)
@@ -122,6 +149,8 @@ class ScreenReader:
         watch.reading = True
         try:
             await self.read_now(agent)
+        except JournalUnavailable:
+            watch.journaled = None  # not journaled: read again (and journaled) once the journal resumes
         finally:
             watch.reading = False
         if watch.again and self._watches.get(agent) is watch:

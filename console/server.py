@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from .supervisor import Supervisor
 
 MAX_BODY = 64 * 1024
+MAX_DEPTH = 32  # no request of the API nests deeper; a deeper body is an attack on the parser
+HEAD_TIMEOUT = 10.0  # a connection that has not sent a whole request head by then is closed
+IDLE_TIMEOUT = 30.0  # a kept-alive connection with no request for this long is closed
 SUPERVISOR_KEY: web.AppKey[Supervisor] = web.AppKey("supervisor")
 MAX_WAIT = 24 * 3600.0
 
@@ -84,6 +87,61 @@ class ApiError(Exception):
         self.message = message
 
 
+class JournalUnavailable(ApiError):
+    """The journal cannot be written (disk full, read-only): nothing is accepted until it can again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(507, message)
+
+
+def _depth(data: Any) -> int:
+    """How deeply `data` nests lists and objects (iteratively: a deep body must not exhaust the stack)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+class _HeadDeadline(asyncio.Protocol):
+    """Wraps the HTTP protocol of one connection and closes it when no whole request head came within
+    HEAD_TIMEOUT: half-open or trickling clients cannot pile up (aiohttp's server has no such timeout)."""
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self.inner = inner
+        self.received = b""
+        self.deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.deadline = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, transport.close)
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.deadline is not None:
+            self.received = (self.received + data)[-4096:]
+            if b"\r\n\r\n" in self.received:
+                self.deadline.cancel()
+                self.deadline, self.received = None, b""
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -118,6 +176,7 @@ class ControlServer:
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
         self.app[SUPERVISOR_KEY] = supervisor
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         routes = [
             web.post("/v1/events", self.post_event),
             web.post("/v1/approvals", self.ask),
@@ -145,16 +204,25 @@ class ControlServer:
             self.path.unlink()  # stale, from a console that did not stop cleanly
         # Waiting requests (an agent's ask) are cut, not answered, when the console stops: the agent's
         # client takes that as "console gone" and waits for the next one.
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.5, keepalive_timeout=IDLE_TIMEOUT
+        )
         await self._runner.setup()
+        server = self._runner.server
+        assert server is not None
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
         try:
-            await web.UnixSite(self._runner, str(self.path)).start()
+            self._listener = await asyncio.get_running_loop().create_unix_server(
+                lambda: _HeadDeadline(server()), str(self.path), backlog=128
+            )
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -192,9 +260,14 @@ class ControlServer:
         if not raw:
             return {}
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ApiError(400, f"body is not JSON: {error}") from None
+        except RecursionError:
+            raise ApiError(400, f"body is nested too deeply (at most {MAX_DEPTH} levels)") from None
+        if _depth(data) > MAX_DEPTH:
+            raise ApiError(400, f"body is nested too deeply (at most {MAX_DEPTH} levels)")
+        return data
 
     async def _body(self, request: web.Request, model: type[BodyT]) -> BodyT:
         data = await self._json(request)

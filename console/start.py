@@ -11,15 +11,19 @@ import os
 import shlex
 import shutil
 import sys
+from pathlib import Path
 
+from agent_console.agents.journal import JournalError
 from agent_console.agents.model import Org
-from agent_console.agents.spec import load_spec
+from agent_console.agents.spec import SpecError, load_spec
 
+from . import crash
 from .app import ConsoleApp
-from .demo import demo_org
+from .demo import demo_org, fresh_or_resumed
+from .paths import StateError
 from .supervisor import Supervisor
 from .terminal.base import BackendError, Launch
-from .terminal.select import choose_backend
+from .terminal.select import choose_backend, console_loop
 from .terminal.tmux import TmuxBackend
 
 JUMP_BACK_KEY = "M-e"  # alt+e, from any pane: back to the executive pane
@@ -36,19 +40,44 @@ def load_org(args: argparse.Namespace) -> Org:
     return Org(name=EMPTY_ORG)
 
 
+def _spec_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.spec) if args.spec else None
+
+
 def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
+    """Run the console; its exit status (1 when it stopped on an error it did not expect)."""
     org = load_org(args)
+    try:
+        return _run(org, args, argv, size)
+    except (SpecError, BackendError, StateError, JournalError):
+        raise  # a user's mistake, a terminal that said no, a state file to fix: one line, from the command line
+    except Exception as error:
+        print(crash.crash_message(error, crash.write_log(org.name, error)), file=sys.stderr)
+        return 1
+
+
+def _run(org: Org, args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
     choice = choose_backend(getattr(args, "backend", "auto"), os.environ)
     print(f"agent-console: {choice.message}", file=sys.stderr, flush=True)
     if choice.name == "iterm2":
-        return _run_iterm2(org, argv, size)
+        return _run_iterm2(org, _spec_path(args), argv, size)
     pane = os.environ.get("TMUX_PANE")
     if not os.environ.get("TMUX") or not pane:
         return _start_tmux(org, args, argv, size)
+    said = fresh_or_resumed(args.socket_name) if args.demo else None
     backend = TmuxBackend(args.socket_name)
-    supervisor = Supervisor(org, backend, size, exec_pane=pane)
-    ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
-    return 0
+    supervisor = Supervisor(org, backend, size, exec_pane=pane, spec=_spec_path(args))
+    if said:
+        supervisor.notices.append(said)
+    return run_app(ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY))
+
+
+def run_app(app: ConsoleApp, loop: asyncio.AbstractEventLoop | None = None) -> int:
+    """Run the console app until it ends; an unexpected error is told in one paragraph, with its log's path."""
+    app.run(loop=loop)
+    if app.crash_error is not None and app.crash_log is not None:
+        print(crash.crash_message(app.crash_error, app.crash_log), file=sys.stderr)
+    return app.return_code or 0
 
 
 def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
@@ -59,20 +88,24 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
     command = shlex.join([sys.executable, "-m", "agent_console.cli", *argv])
     socket = ["-L", args.socket_name] if args.socket_name else []
     width, height = size
-    os.execvp(tmux, [tmux, *socket, "new-session", "-A", "-s", org.name, "-x", str(width), "-y", str(height), command])
+    session = ["new-session", "-A", "-s", org.name, "-x", str(width), "-y", str(height), command]
+    # The console's pane stays when the console ends, so that what it said on its way out (and its exit
+    # status) can be read there. (With -A and the session already there, this holds the pane attached to,
+    # one of the org's, which are held anyway.)
+    os.execvp(tmux, [tmux, *socket, *session, ";", "set-option", "-p", "remain-on-exit", "on"])
     return 0  # not reached
 
 
-def _run_iterm2(org: Org, argv: list[str], size: tuple[int, int]) -> int:
+def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, int]) -> int:
     """Inside iTerm2, this session is the executive pane; outside, a new iTerm2 window runs the console."""
     from .terminal.iterm2 import ITerm2Backend, session_id_from_environment
 
     pane = session_id_from_environment(os.environ.get("ITERM_SESSION_ID"))
+    loop = console_loop()  # where the probe's connection lives: iTerm2 admits one per cookie
     if pane is None:
-        return asyncio.run(_open_iterm2_window(org, argv, size))
-    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane)
-    ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY).run()
-    return 0
+        return loop.run_until_complete(_open_iterm2_window(org, argv, size))
+    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane, spec=spec)
+    return run_app(ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY), loop=loop)
 
 
 async def _open_iterm2_window(org: Org, argv: list[str], size: tuple[int, int]) -> int:

@@ -12,7 +12,7 @@ import collections
 import contextlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,30 +28,35 @@ from agent_console.agents.events import (
     BarrierReleased,
     Event,
     Heartbeat,
+    JournalResumed,
     LockGranted,
     LockReleased,
     LockRequested,
     MessageAcknowledged,
     MessageSent,
+    OrgEdited,
     OrgLoaded,
     SpoofRejected,
-    StatusReported,
+    Throttled,
     VoteCast,
     VoteOpened,
 )
-from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.journal import Journal, JournalError, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
-from agent_console.agents.layout import EXEC_SHARE_PERCENT
-from agent_console.agents.model import Agent, Org
+from agent_console.agents.layout import EXEC_SHARE_PERCENT, MIN_PANE_COLS
+from agent_console.agents.limits import AgentLimiter, Limit
+from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
+from agent_console.agents.redaction import Redactor
+from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import OrgState
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
 from . import paths
 from .delivery import OutboxTypist
-from .deployment import UpReport, agent_launch, bring_up
+from .deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from .screens import ScreenReader
-from .server import ApiError, ControlServer
+from .server import ApiError, ControlServer, JournalUnavailable
 from .terminal.base import (
     BackendError,
     BackendLost,
@@ -71,6 +76,9 @@ Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
+CONSOLE_MIN_COLS = 80  # below this its queue and chat are unusable: agents give way, or spill to other windows
+JOURNAL_RETRY_SECONDS = 1.0  # while the journal cannot be written: nothing tells when the disk has room again
+HELD_OUTPUT_BYTES = 8 * 1024 * 1024  # pane output kept while the journal is paused (screens are read again after)
 
 
 class Supervisor:
@@ -84,8 +92,12 @@ class Supervisor:
         journal_path: Path | None = None,
         progress: Progress | None = None,
         exec_pane: str | None = None,
+        spec: Path | None = None,
     ) -> None:
         self.org = org
+        # The console's changes to the org are kept per spec file: another file of the same org starts clean.
+        self.spec = str(spec.absolute()) if spec is not None else None
+        self.notices: list[str] = []  # what the user should hear about the start (the org rebuilt, ...)
         self.backend = backend
         self.size = size
         self.exec_pane = exec_pane
@@ -114,10 +126,20 @@ class Supervisor:
         self.focus_listeners: list[Callable[[], None]] = []  # told when the terminal's focus moves
         self.focused_pane: str | None = None
         self._restyle_due: set[str] = set()
+        self._shown: dict[str, tuple[object, ...]] = {}  # agent → what its pane was last styled to show
         self._restyle_handle: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.stopped = asyncio.Event()
+        self.failure: str | None = None  # why the supervisor stopped on its own, when it did
+        self.paused: str | None = None  # why the journal cannot be written, while it cannot
+        self._paused_at = 0.0
+        self._refused_while_paused = 0
+        self._held: collections.deque[TerminalEvent] = collections.deque()
+        self._held_bytes = 0
+        self.fault_listeners: list[Callable[[], None]] = []  # told when the journal pauses or resumes
+        self.limiter = AgentLimiter(org.limits)
+        self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
         self.screens = ScreenReader(self)
 
@@ -125,13 +147,36 @@ class Supervisor:
 
     async def start(self) -> UpReport:
         await self.server.start()
+        self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
         self.report = await self._deploy(remove_orphans=False)
+        untokened = await self._untokened()
+        if untokened:
+            self.notices.append(
+                f"{', '.join(untokened)} started without this org's token (by an older `agent-console up`?): "
+                "their `agent-console ask`, `emit` and hooks cannot reach the console. Restart them to give them "
+                "one: `/restart NAME` in the console; under `serve`, end the program and start `serve` again"
+            )
         self._tasks = [
-            asyncio.create_task(self._watch(events), name="supervisor-panes"),
-            asyncio.create_task(self._deadlines(), name="supervisor-deadlines"),
+            asyncio.create_task(self._watch(events), name="watching the panes"),
+            asyncio.create_task(self._deadlines(), name="keeping deadlines"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         return self.report
+
+    def _task_ended(self, task: asyncio.Task) -> None:
+        """A background task that fails stops the supervisor, saying so: it never dies silently."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        self._fail(f"{task.get_name()} failed: {error.__class__.__name__}: {error}")
+
+    def _fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+            self.say(reason)
+        self.stopped.set()
 
     async def _deploy(self, remove_orphans: bool) -> UpReport:
         """Make the terminal match `self.org` and journal what changed (the org itself, launches, exits)."""
@@ -152,6 +197,7 @@ class Supervisor:
             extra_env=self._env,
             exec_pane=self.exec_pane,
             exec_share=CONSOLE_SHARE_PERCENT if self.exec_pane else EXEC_SHARE_PERCENT,
+            exec_min_width=CONSOLE_MIN_COLS if self.exec_pane else MIN_PANE_COLS,
         )
         for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
             if info.org == self.org.name and info.agent in _names(self.org):
@@ -163,19 +209,107 @@ class Supervisor:
                 self.screens.watch(info.agent)
                 if not info.alive:
                     self._agent_gone(info.agent, None, None)
+        for agent in self.state.agents:  # bringing up styled the panes afresh (team colours, no badge)
+            self._restyle_soon(agent)
         return report
 
-    async def reconfigure(self, org: Org) -> UpReport:
-        """Run `org` from now on: new agents start, removed ones are closed, the panes are laid out again."""
+    async def _untokened(self) -> list[str]:
+        """Running agents whose program did not start with their token (read where /proc shows it: Linux)."""
+        missing = []
+        for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
+            agent = self.pane_agent.get(info.pane)
+            if agent is None or not info.alive or info.pid is None:
+                continue
+            environment = _process_environment(info.pid)
+            if environment is not None and environment.get("AGENT_CONSOLE_TOKEN") != self.tokens.get(agent):
+                missing.append(agent)
+        return missing
+
+    def _rebuild(self) -> None:
+        """The org as the spec says, with the changes made from the console since (journaled) replayed over it."""
+        edits = self.state.org_edits.get(self.spec, ())
+        if not edits:
+            return
+        self.org, applied, skipped = apply_edits(self.org, edits)
+        self._index_tokens()
+        if applied:
+            self.notices.append(f"the org as you left it: {'; '.join(describe_edit(edit) for edit in applied)}")
+        if skipped:
+            self.notices.append(
+                "the spec changed, so these changes made in the console no longer apply and are dropped: "
+                + "; ".join(f"{describe_edit(edit)} ({why})" for edit, why in skipped)
+            )
+            self.submit(SUPERVISOR, OrgEdited(spec=self.spec, edits=tuple(applied)))
+
+    async def reconfigure(self, org: Org, actor: str = HUMAN) -> UpReport:
+        """Run `org` from now on: new agents start, removed ones are closed, the panes are laid out again.
+        The change is journaled, so that the next start rebuilds the org as it is now."""
+        here = Path.cwd()  # an agent's relative cwd is the console's: made absolute to mean the same after a restart
+        org = org.model_copy(update={"agents": tuple(a.model_copy(update={"cwd": here / a.cwd}) for a in org.agents)})
+        edits = edits_between(self.org, org)
+        if edits:
+            merged = merge_edits(self.state.org_edits.get(self.spec, ()), edits)
+            self.submit(actor, OrgEdited(spec=self.spec, edits=merged))
+        removed = _names(self.org) - _names(org)
         self.org = org
         self._index_tokens()
-        return await self._deploy(remove_orphans=True)
+        # Only the removed agents' panes close: panes the org does not know (orphans) stay, to be adopted.
+        for pane, agent in list(self.pane_agent.items()):
+            if agent in removed:
+                with contextlib.suppress(BackendError):  # closed already
+                    await self.backend.close_pane(pane)
+        return await self._deploy(remove_orphans=False)
+
+    def save(self, path: Path) -> str:
+        """Write the org as it is now as a spec at `path`; saved over its own spec, the console's changes are
+        in the file and are not replayed again. Returns what was written, in words."""
+        paths.write_text_atomically(path, dump_spec(self.org, path))
+        if self.spec is not None and str(path.absolute()) == self.spec and self.state.org_edits.get(self.spec):
+            self.submit(HUMAN, OrgEdited(spec=self.spec, edits=()))
+        return f"{len(self.org.teams)} team(s), {len(self.org.agents)} agent(s)"
+
+    async def orphans(self) -> dict[str, Agent]:
+        """Panes of this org that run an agent it does not have, as the agents their pane options describe."""
+        known = _names(self.org)
+        found: dict[str, Agent] = {}
+        for info, _, meta in await self.backend.list_panes_detailed(all_sessions=False):
+            if info.org != self.org.name or not info.agent or info.agent == EXEC_SLOT or info.agent in known:
+                continue
+            command = meta.get("command") or None
+            kind = meta.get("kind") if meta.get("kind") in {k.value for k in AgentKind} else AgentKind.SHELL
+            try:
+                found[info.agent] = Agent(
+                    name=info.agent,
+                    team=meta.get("team") or "adopted",
+                    kind=kind,
+                    command=None if command == SHELL_COMMAND else command,
+                    cwd=Path.cwd(),
+                )
+            except ValueError:
+                continue  # pane options no agent could have: not ours to take
+        return found
+
+    async def adopt(self, names: list[str] | None) -> list[str]:
+        """Take the orphan panes named (None: all of them) back into the org, with their team (made when
+        missing); their programs keep running. Returns the names adopted."""
+        orphans = await self.orphans()
+        unknown = [name for name in names or () if name not in orphans]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        chosen = [orphans[name] for name in (names if names is not None else orphans)]
+        teams = {team.name for team in self.org.teams}
+        new_teams = [Team(name=name) for name in dict.fromkeys(a.team for a in chosen) if name not in teams]
+        org = self.org.replaced(teams=(*self.org.teams, *new_teams), agents=(*self.org.agents, *chosen))
+        await self.reconfigure(org)
+        return [agent.name for agent in chosen]
 
     def _index_tokens(self) -> None:
         """Each agent of the org keeps its token (new agents get one); the human's token names the human."""
         self.tokens = paths.agent_tokens(self.org.name, [agent.name for agent in self.org.agents])
         self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(self.org)}
         self._actors[self.human_token] = HUMAN
+        # an agent that prints a token (its own or one it found) must not put it in the journal
+        self.redactor = Redactor(self.org.redact, literals=self._actors)
 
     async def restart_agent(self, name: str) -> None:
         """Start the agent's program again in its own pane."""
@@ -224,13 +358,25 @@ class Supervisor:
         self.stopped.set()
 
     def _env(self, agent: Agent) -> dict[str, str]:
-        return {"AGENT_CONSOLE_TOKEN": self.tokens[agent.name], "AGENT_CONSOLE_SOCKET": str(self.socket_path)}
+        return paths.control_env(self.org.name, self.tokens[agent.name])
 
     # --- the one way in ---------------------------------------------------------------------------------
 
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
-        record = self.journal.append(actor, event, trace=trace)
+        event = self.redactor.event(event)  # secrets are never stored, hence never shown
+        try:
+            if self.paused is not None:
+                raise JournalUnavailable(self.paused)
+            try:
+                record = self.journal.append(actor, event, trace=trace)
+            except JournalError as error:
+                self._pause(str(error))
+                raise JournalUnavailable(self.paused or str(error)) from None
+        except JournalUnavailable:
+            if actor not in (SUPERVISOR, HUMAN):
+                self._refused_while_paused += 1
+            raise
         self._schedule_flush()
         prompt = self.state.approvals.get(event.id) if isinstance(event, ApprovalDecided) else None
         self.state.apply(record)
@@ -246,16 +392,26 @@ class Supervisor:
         return record
 
     def _note_restyle(self, record: Record) -> None:
-        """Panes show their agent's state (badge, and border colour when it needs attention): coalesced."""
+        """Panes show their agent's effective state and pending count (badge, and border colour when it needs
+        attention): whatever record changed what an agent's pane should show restyles it, coalesced."""
         event = record.event
-        agent = getattr(event, "agent", None) or record.actor
-        if isinstance(event, ApprovalDecided):
-            decided = self.state.decided.get(event.id)
-            agent = decided.agent if decided else None
-        if agent not in self.state.agents or not isinstance(
-            event, StatusReported | AgentLaunched | AgentExited | ApprovalRequested | ApprovalDecided
-        ):
-            return
+        if isinstance(event, OrgLoaded):
+            concerned: Iterable[str] = self.state.agents
+        else:
+            concerned = {getattr(event, "agent", None) or record.actor}
+            if isinstance(event, ApprovalDecided) and event.id in self.state.decided:
+                concerned.add(self.state.decided[event.id].agent)
+        for agent in concerned:
+            if agent in self.state.agents and self._look(agent) != self._shown.get(agent):
+                self._restyle_soon(agent)
+
+    def _look(self, agent: str) -> tuple[object, ...]:
+        """What the agent's pane shows: its effective state, pending approvals, pane and team."""
+        view = self.state.agents[agent]
+        pending = sum(1 for approval in self.state.approvals.values() if approval.agent == agent)
+        return view.state, pending, view.pane, view.team
+
+    def _restyle_soon(self, agent: str) -> None:
         self._restyle_due.add(agent)
         if self._restyle_handle is None:
             loop = asyncio.get_running_loop()
@@ -264,19 +420,18 @@ class Supervisor:
     async def _restyle(self) -> None:
         self._restyle_handle = None
         due, self._restyle_due = self._restyle_due, set()
-        pending: dict[str, int] = {}
-        for approval in self.state.approvals.values():
-            pending[approval.agent] = pending.get(approval.agent, 0) + 1
         colors = {team.name: team_color(index, team.color) for index, team in enumerate(self.org.teams)}
         for agent in sorted(due):
-            view = self.state.agents.get(agent)
-            if view is None or view.pane is None:
+            if agent not in self.state.agents:
                 continue
-            state = view.state.value
-            badge = f"{state_glyph(state)} {state}" + (f" · {pending[agent]} to approve" if agent in pending else "")
-            border = state_color(state) if state in ATTENTION_STATES else colors.get(view.team or "", EXEC_COLOR)
+            look = self._shown[agent] = self._look(agent)
+            state, pending, pane, team = look
+            if pane is None:
+                continue
+            badge = f"{state_glyph(state)} {state}" + (f" · {pending} to approve" if pending else "")
+            border = state_color(state) if state in ATTENTION_STATES else colors.get(team or "", EXEC_COLOR)
             with contextlib.suppress(BackendError):  # a pane that just closed: nothing to show
-                await self.backend.style_pane(view.pane, PaneStyle(border=border, badge=badge))
+                await self.backend.style_pane(pane, PaneStyle(border=border, badge=badge))
 
     def _schedule_flush(self) -> None:
         if self._flushed is None:
@@ -299,7 +454,11 @@ class Supervisor:
     async def durable(self) -> None:
         """Wait until everything journaled so far is on disk (before acknowledging it to anyone)."""
         if self._flushed is not None:
-            await asyncio.shield(self._flushed)
+            try:
+                await asyncio.shield(self._flushed)
+            except OSError as error:
+                self._pause(f"cannot make the journal {self.journal_path} durable: {error.strerror or error}")
+                raise JournalUnavailable(self.paused or str(error)) from None
 
     def _submit_all(self, events: list[Event], trace: str) -> None:
         for event in events:
@@ -308,6 +467,10 @@ class Supervisor:
     def handle(self, agent: str, event: Event) -> Record:
         """An agent's event (from its pane or the API), with what it sets off (grants, releases, results)."""
         now = time.time()
+        if isinstance(event, MessageSent):
+            self._admit(agent, "messages", self.limiter.admit_message(agent, now))
+        else:
+            self._admit(agent, "events", self.limiter.admit_event(agent, now))
         if isinstance(event, VoteCast) and event.name not in self.state.open_votes():
             raise ApiError(409, f"no open vote named {event.name!r}")
         if isinstance(event, LockReleased) and event.reason != "released":
@@ -326,6 +489,40 @@ class Supervisor:
             follow = coordination.on_vote_cast(self.state, agent, event, now)
         self._submit_all(follow, record.trace)
         return record
+
+    def _admit(self, agent: str, limit: Limit, admitted: bool) -> None:
+        """Refuse (HTTP 429, or a dropped sequence) what is over `agent`'s `limit`; refusals are journaled as a
+        count: the first at once, the rest at the end of the window."""
+        if admitted:
+            return
+        limits = self.limiter.limits
+        if self.limiter.refusals.add(agent, limit):
+            self.submit(SUPERVISOR, Throttled(agent=agent, limit=limit, refused=1, window=limits.window))
+            asyncio.get_running_loop().call_later(limits.window, self._report_refusals, agent, limit)
+        raise ApiError(429, f"{agent} is over its limit of {limits.describe(limit)}: refused")
+
+    def _report_refusals(self, agent: str, limit: Limit) -> None:
+        refused = self.limiter.refusals.take(agent, limit)
+        if refused and agent in self.state.agents:
+            with contextlib.suppress(JournalUnavailable):  # a count is not worth holding
+                self.submit(
+                    SUPERVISOR, Throttled(agent=agent, limit=limit, refused=refused, window=self.limiter.limits.window)
+                )
+
+    def _spoofed(self, pane: str, agent: str) -> None:
+        """A forged sequence: the first of a window is journaled at once, the rest as one count when it ends."""
+        if pane in self._spoof_counts:
+            self._spoof_counts[pane] += 1
+            return
+        self._spoof_counts[pane] = 0
+        self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent))
+        asyncio.get_running_loop().call_later(self.limiter.limits.window, self._report_spoofs, pane, agent)
+
+    def _report_spoofs(self, pane: str, agent: str) -> None:
+        count = self._spoof_counts.pop(pane, 0)
+        if count:
+            with contextlib.suppress(JournalUnavailable):
+                self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent, count=count))
 
     def _wake(self, event: Event) -> None:
         if isinstance(event, ApprovalDecided):
@@ -348,9 +545,64 @@ class Supervisor:
 
     async def _watch(self, events) -> None:
         async for event in events:
-            self._on_terminal(event)
-        self.say("the terminal went away; stopping")
-        self.stopped.set()
+            if self.paused is not None:
+                self._hold(event)
+                continue
+            try:
+                self._on_terminal(event)
+            except JournalUnavailable:
+                self._hold(event)
+        self._fail(f"the terminal server went away ({self.backend.where}): its panes, and the agents in them, are gone")
+
+    def _hold(self, event: TerminalEvent) -> None:
+        """Keep what the panes say while the journal is paused; output beyond a bound is let go (the screens
+        are read again on resuming), exits, closes and focus never."""
+        if isinstance(event, PaneOutput):
+            if self._held_bytes + len(event.data) > HELD_OUTPUT_BYTES:
+                return
+            self._held_bytes += len(event.data)
+        self._held.append(event)
+
+    def _pause(self, reason: str) -> None:
+        if self.paused is not None:
+            return
+        self.paused = f"the journal cannot be written, so nothing is accepted until it can: {reason}"
+        self._paused_at = time.time()
+        self._refused_while_paused = 0
+        self.say(self.paused)
+        for listener in self.fault_listeners:
+            listener()
+        asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+
+    def _retry_journal(self) -> None:
+        resumed = JournalResumed(
+            paused_at=self._paused_at, reason=(self.paused or "")[:500], refused=self._refused_while_paused
+        )
+        try:
+            record = self.journal.append(SUPERVISOR, resumed)
+        except JournalError:
+            asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+            return
+        self.paused = None
+        self._schedule_flush()
+        self.state.apply(record)
+        for listener in self.listeners:
+            listener(record)
+        self.say(f"the journal can be written again: resumed ({resumed.refused} agent request(s) were refused)")
+        for listener in self.fault_listeners:
+            listener()
+        held, self._held, self._held_bytes = self._held, collections.deque(), 0
+        while held:
+            event = held.popleft()
+            try:
+                self._on_terminal(event)
+            except JournalUnavailable:  # full again: keep the rest, in order
+                held.appendleft(event)
+                self._held.extendleft(reversed(held))
+                return
+        for agent in self.state.agents:
+            self.screens.schedule(agent)
+        self._changed.set()
 
     def _on_terminal(self, event: TerminalEvent) -> None:
         if isinstance(event, PaneOutput):
@@ -362,7 +614,7 @@ class Supervisor:
                 parser = self._parsers[event.pane] = SequenceParser()
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
-            self.screens.schedule(agent)
+            self.screens.output(agent)
         elif isinstance(event, PaneExited):
             agent = self.pane_agent.get(event.pane)
             if agent is not None:
@@ -384,7 +636,7 @@ class Supervisor:
             self.malformed += 1
             return
         if not secrets.compare_digest(item.token, self.tokens.get(agent, "")):
-            self.submit(SUPERVISOR, SpoofRejected(pane=pane, agent=agent))
+            self._spoofed(pane, agent)
             return
         try:
             event = decode_payload(item.payload)
@@ -393,8 +645,9 @@ class Supervisor:
             return
         try:
             self.handle(agent, event)
-        except ApiError:  # e.g. a vote cast on no open vote: dropped, like any bad input
-            self.malformed += 1
+        except ApiError as error:  # over a limit (counted there), or e.g. a vote on no open vote: dropped
+            if error.status != 429:
+                self.malformed += 1
 
     def _agent_gone(self, agent: str, status: int | None, signal: int | None) -> None:
         self.screens.forget(agent)
@@ -412,11 +665,15 @@ class Supervisor:
                 await asyncio.wait_for(self._changed.wait(), timeout)
             due = coordination.due(self.state, time.time())
             if due:
-                self._submit_all(due, secrets.token_hex(8))
+                with contextlib.suppress(JournalUnavailable):  # due again once the journal resumes
+                    self._submit_all(due, secrets.token_hex(8))
 
     # --- requests that wait -------------------------------------------------------------------------------
 
     def request_approval(self, agent: str, text: str, command: str | None) -> str:
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
+        pending = sum(1 for approval in self.state.approvals.values() if approval.agent == agent)
+        self._admit(agent, "approvals", self.limiter.admit_approval(pending))
         request_id = f"a{secrets.token_hex(4)}"
         self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
         return request_id
@@ -503,6 +760,7 @@ class Supervisor:
 
     def hook(self, agent: str, program: str, payload: dict) -> None:
         """A report from the agent program's hook (`agent-console hook claude|codex`)."""
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
         try:
             reading = read_claude_hook(payload) if program == "claude" else read_codex_notify(payload)
         except HookError as error:
@@ -520,7 +778,7 @@ class Supervisor:
             "agent": agent,
             "kind": kind.kind if kind else None,
             "state": self.state.agents[agent].state.value,
-            "screen": reading.to_json() if reading else None,
+            "screen": self.redactor.data(reading.to_json()) if reading else None,
             "hook": {"state": view.hook_state.value, "event": view.hook_event} if view.hook_state else None,
             "reported": view.reported,
             "stalled_since": view.stalled_since,
@@ -556,7 +814,19 @@ class Supervisor:
     def state_json(self) -> dict:
         data = self.state.to_json()
         data["malformed"] = self.malformed
+        if isinstance(self.backend, TmuxBackend):  # where `ls --org` finds the panes
+            data["tmux"] = {"socket_name": self.backend.client.socket_name, "session": self.backend.session}
         return data
+
+
+def _process_environment(pid: int) -> dict[str, str] | None:
+    """The environment a process started with, or None where it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
+    return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
 
 
 def _names(org: Org) -> set[str]:

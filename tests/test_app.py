@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.text import Text
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from agent_console import paths
 from agent_console.agents.events import (
@@ -28,20 +29,24 @@ from agent_console.agents.events import (
     ApprovalDecided,
     ApprovalRequested,
     Event,
+    MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     OrgLoaded,
     StatusReported,
 )
 from agent_console.agents.journal import Journal, Record, load_or_create_key
-from agent_console.agents.model import Agent, Org, Team
+from agent_console.agents.layout import layout_cells, plan_layout
+from agent_console.agents.model import EXEC_SLOT, Agent, Org, Team
 from agent_console.app import ConsoleApp
 from agent_console.demo import demo_org
-from agent_console.supervisor import Supervisor
+from agent_console.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT, Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import state_color
 from agent_console.themes.textual_themes import DARK_THEME_NAME, LIGHT_THEME_NAME
 from agent_console.widgets import (
     ApprovalDetails,
+    ApprovalPreview,
     ApprovalQueue,
     ChatPanel,
     HealthTable,
@@ -230,20 +235,20 @@ async def chat_a_little(pilot: Pilot) -> None:
 
 
 def test_snapshot_main_screen(snap_compare: Any, demo: Console) -> None:
-    """You should see the main screen at 120x40 under the header "agent-console — demo — 3 pending — 6 agents:
-    1 error · 1 idle · 1 thinking · 2 waiting · 1 working". Left, the org tree (teams in the replayed journal's
-    order, alphabetical): backend with api (amber ◆, [1]), ci (red ✖), tester (cyan ◔, [1]) and its sub-team
-    data with db (◆, [1]); product with planner (green ●) and writer (grey ○); tasks cut at the pane's edge.
-    Middle, the health table (focused, blue frame): api, ci, db, planner, tester, writer with their states,
-    ages 6m, 10m, 4m, 5m, 1m, 11m, pending 1 for api, db and tester, ci's 1 restart, and the first letters
-    of each task (Team is off to the right). Under it the approvals in an amber frame,
-    "3 pending" in its bottom edge: api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x env=staging
-    upg" (cut), tester 1m "$ pip install httpx  +1 same". Right, the chat: the executive's "Ready." line,
-    "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1 working; 3 pending
-    approval(s)", "you: @ops are you there?" answered "There is no agent 'ops' (agents: …)."; the input
-    below; then the trace, compact, scrolled to tester's approval.request at 22:27:20 (a0's request with the
-    human's decision under it at 22:20:00/22:20:20). The footer: y approve, n deny, A approve all like it,
-    ? help, t theme, : command, ^p palette."""
+    """You should see the main screen at 120x40 (the medium layout) under the header "agent-console — demo — 3
+    pending — 6 agents: 1 error · 1 idle · 1 thinking · 2 waiting · 1 working". Across the top the approvals in an
+    amber frame, "3 pending" in its bottom edge: api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x
+    env=staging upgrade head", tester 1m "$ pip install httpx  +1 same"; under it a shaded strip with the selected
+    request in full, "api asks $ pip install httpx  Install the HTTP client?". Left, the org tree (teams in the
+    replayed journal's order, alphabetical): backend with api (amber ◆, [1]), ci (red ✖), tester (cyan ◔, [1]) and
+    its sub-team data with db (◆, [1]); product with planner (green ●) and writer (grey ○); under it the health
+    table (focused, blue frame): api, ci, db, planner, tester, writer with their states, ages 6m, 10m, 4m, 5m, 1m,
+    11m, pending 1 for api, db and tester, ci's 1 restart, and the first letters of each task. Right, the chat: the
+    executive's "Ready." line, "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1
+    working; 3 pending approval(s)", "you: @ops are you there?" answered "There is no agent 'ops' (agents: …)."; the
+    input below; then the trace, compact, from ci's agent.exit at 22:15:20 to tester's approval.request at 22:27:20
+    (a0's request with the human's decision under it at 22:20:00/22:20:20). The footer: i Evidence, ^q quit,
+    y approve, n deny, A approve all like it, d details, ? help, t theme, v view, : comman(d, cut), ^p palette."""
     assert snap_compare(demo, terminal_size=SIZE, run_before=chat_a_little)
 
 
@@ -251,7 +256,8 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
     """You should see the approval details dialog (thick amber border, titled "Approval a1") over the main
     screen: "api asked at 2023-11-14 22:21:50 (6m ago) · 2 identical requests pending", the question "Install
     the HTTP client?", the command "pip install httpx" in bold on a shaded block and the hints "y approve
-    n deny   esc close"; the footer still shows the main screen's keys, with "⏎ Details" first."""
+    n deny   esc close"; the footer shows "⏎ Details", "^q quit" and "^p palette" only (the main screen's single
+    keys do not act under a dialog)."""
 
     async def open_details(pilot: Pilot) -> None:
         pilot.app.query_one(ApprovalQueue).focus()
@@ -262,37 +268,209 @@ def test_snapshot_approval_details(snap_compare: Any, demo: Console) -> None:
 
 def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
     """You should see the "Keys" dialog over the main screen: a Key / Action / Where table with the keys
-    y, n, A, ?, t, : ("anywhere but a text i…", the Where column cropped by the dialog's width), enter,
-    ctrl+p, escape, then every command as ":approve" … ":jump" with its usage (":spawn  spawn NAME --team T
-    [--kind K] [--command C]") and ": line, chat /"; the hint "escape, ? or q closes" under the table."""
+    y, n, A, d, ?, t, v, :, c, / ("anywhere but a text", the Where column cropped by the dialog's width), enter,
+    i, ctrl+p ("command palette (asks for a command's arguments)"), escape, ctrl+q ("quit the console (the agents
+    keep running)"), then the commands as ":approve" … ":save", ":adopt", ":barrier", ":jump" with their usage
+    (":spawn  spawn NAME --team T [--kind K] [--command C]") and ": line, chat /"; the dialog has a scrollbar;
+    the footer shows "i Evidence", "^q quit" and "^p palette"."""
     assert snap_compare(demo, terminal_size=SIZE, press=["question_mark"])
 
 
 def test_snapshot_empty_org(snap_compare: Any, make_console: Callable[[Org, list[Entry]], Console]) -> None:
     """You should see the main screen of an org with no agents: the header "agent-console — console —
-    0 pending — 0 agents: none"; an empty Org frame; the Health frame with only its column headers (Agent,
-    State, Last, Pending, Restarts, Task, Team); the Approvals frame with its headers and no amber colour; the chat
-    with only the executive's "Ready. @agent text, #team text, /help." line; an empty trace; the footer."""
+    0 pending — 0 agents: none"; the Approvals frame across the top with its headers (Agent, Age, Request), no
+    amber colour, and "0 pending" in its bottom edge; no request strip; an empty Org frame; the chat with only the
+    executive's "Ready. @agent text, #team text, /help." line; the Health frame with only its column headers
+    (Agent, State, Last, Pending, Restarts, Task…); an empty trace; the footer."""
     assert snap_compare(make_console(Org(name="console"), []), terminal_size=SIZE)
 
 
 def test_snapshot_light_theme(snap_compare: Any, demo: Console) -> None:
     """You should see the same main screen as the dark one (without the chat exchanges) on the light theme:
-    dark text on light panels, the state glyphs and the amber approvals frame still coloured, and a
-    "theme: light" notification over the bottom right corner."""
+    dark text on light panels, every panel's frame a visible grey (blue for the focused health table), the state
+    glyphs and the amber approvals frame still coloured, and a "theme: light" notification over the bottom right
+    corner."""
     assert snap_compare(demo, terminal_size=SIZE, press=["t"])
 
 
 def test_snapshot_200_agents(snap_compare: Any, make_console: Callable[[Org, list[Entry]], Console]) -> None:
     """You should see the main screen of a 200-agent org: the header "agent-console — big — 2 pending — 200
     agents: 38 error · 38 idle · 11 offline · 37 thinking · 38 wait…", cut at the edge after the pending
-    count; the org tree from team backend (backend-01 … backend-20, then its sub-team api: api-01 …,
-    api-09 with [1]) with a vertical scrollbar; the health table from api-01 (13m) to backend-09 (14m), api-09
-    3m with 1 pending; the approvals: web-04 5m "$ npm run deploy", api-09 3m "Drop the cache table?"; the
-    trace scrolled to its end: perf statuses at 22:16:35…22:16:49, web-04's approval.request at 22:23:20 and
+    count; the approvals across the top: web-04 5m "$ npm run deploy", api-09 3m "Drop the cache table?", and the
+    strip "web-04 asks $ npm run deploy  Deploy the preview?"; the org tree from team backend (backend-01 …
+    backend-13) with a vertical scrollbar; the health table from api-01 (13m) to api-12, api-09 3m with 1 pending;
+    the trace scrolled to its end: perf statuses at 22:16:38…22:16:49, web-04's approval.request at 22:23:20 and
     api-09's at 22:25:00."""
     org = big_org()
     assert snap_compare(make_console(org, big_entries(org)), terminal_size=SIZE)
+
+
+def console_pane(terminal: tuple[int, int]) -> tuple[int, int]:
+    """The console's pane when the demo runs in a tmux of `terminal` cells, as the layout plan gives it: tmux's
+    status line takes a row from the window, and the pane's title line (pane-border-status top) one from the pane."""
+    window = (terminal[0], terminal[1] - 1)
+    plan = plan_layout(demo_org(), window, exec_share=CONSOLE_SHARE_PERCENT, exec_min_width=CONSOLE_MIN_COLS)
+    _, _, width, height = layout_cells(plan.windows[0].root, *window).rects()[EXEC_SLOT]
+    return width, height - 1
+
+
+def test_the_console_pane_sizes_the_snapshots_use() -> None:
+    sizes = {terminal: console_pane(terminal) for terminal in ((80, 24), (120, 40), (200, 50), (300, 80))}
+    assert sizes == {(80, 24): (80, 22), (120, 40): (120, 38), (200, 50): (100, 48), (300, 80): (150, 78)}
+
+
+def test_snapshot_console_in_an_80x24_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console alone in its window, 80x22, in the compact layout: the header (cut after the
+    pending count: "agent-console — demo — 3 pending — 6 agents: 1 error · 1 idle…"); the Approvals frame (amber,
+    "3 pending" in its bottom edge) with api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x env=staging
+    upgrade head", tester 1m "$ pip install httpx  +1 same"; under it, on a shaded strip, the selected request in
+    full: "api asks $ pip install httpx  Install the HTTP client?"; the view bar " Health  Org  Chat  Trace    v
+    next view" with Health marked; the health table (focused, blue frame) with its six agents, Task in view, Team
+    off the edge; the footer's keys from "i Evidence", cut after "d details"."""
+    assert snap_compare(demo, terminal_size=console_pane((80, 24)))
+
+
+def test_snapshot_console_in_a_120x40_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console alone in its window, 120x38, in the medium layout: the header with the whole
+    figures "agent-console — demo — 3 pending — 6 agents: 1 error · 1 idle · 1 thinking · 2 waiting · 1 working";
+    the Approvals frame across the width (amber, "3 pending") with the three requests and their commands whole;
+    the strip "api asks $ pip install httpx  Install the HTTP client?"; then the org tree over the health table
+    (focused) on the left, the chat (the executive's "Ready." line, the input) over the trace on the right; the
+    footer with i Evidence, y approve, n deny, A approve all like it, d details, ? help, t theme, v view, :
+    command."""
+    assert snap_compare(demo, terminal_size=console_pane((120, 40)))
+
+
+def test_snapshot_console_in_a_200x50_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console at 100x48 (half the window: the agents have the other half) in the medium layout:
+    the header cut after "2 wa…"; the Approvals frame (amber, "3 pending") with the three requests whole; the strip
+    "api asks $ pip install httpx  Install the HTTP client?"; the org tree over the health table (focused; State,
+    Last, Pending and Restarts in view) on the left; the chat over the trace (its last line tester's
+    approval.request at 22:27:20) on the right; the footer."""
+    assert snap_compare(demo, terminal_size=console_pane((200, 50)))
+
+
+def test_snapshot_console_in_a_300x80_terminal(snap_compare: Any, demo: Console) -> None:
+    """You should see the console at 150x78 in the wide layout: the whole header; the Approvals frame across the
+    width (amber, "3 pending") with the three requests; the strip "api asks $ pip install httpx  Install the HTTP
+    client?"; below, side by side, the org tree, the health table (focused; its Task column in view) and the chat
+    over the trace (org.load at 22:13:20 down to tester's approval.request at 22:27:20); the footer."""
+    assert snap_compare(demo, terminal_size=console_pane((300, 80)))
+
+
+@pytest.mark.parametrize(
+    ("size", "layout"),
+    [
+        ((80, 22), "-compact"),
+        ((130, 25), "-compact"),
+        ((120, 38), "-medium"),
+        ((100, 48), "-medium"),
+        ((150, 78), "-wide"),
+    ],
+)
+async def test_the_layout_follows_the_pane_s_size_and_the_queue_is_always_on_screen(
+    demo: Console, size: tuple[int, int], layout: str
+) -> None:
+    async with demo.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert {name for name in ("-compact", "-medium", "-wide") if demo.has_class(name)} == {layout}
+        queue = demo.query_one(ApprovalQueue)
+        assert queue.display and queue.region.height >= 6, "the frame, the headers and the three requests"
+        assert queue.border_subtitle == "3 pending"
+        assert demo.query_one(ApprovalPreview).region.height >= 1
+        shown = {view.id for view in demo.query("#tree, #health, #chat, #trace") if view.region.area}
+        assert shown == ({"health"} if layout == "-compact" else {"tree", "health", "chat", "trace"})
+        if layout != "-compact":
+            assert demo.chat_view.query_one(Input).region.width >= 40, "a chat input one can type in"
+
+
+async def test_a_resized_pane_changes_the_layout(demo: Console) -> None:
+    async with demo.run_test(size=(150, 78)) as pilot:
+        await pilot.pause()
+        assert demo.has_class("-wide")
+        await pilot.resize_terminal(80, 22)
+        await pilot.pause()
+        assert demo.has_class("-compact") and not demo.has_class("-wide")
+        assert demo.queue_view.region.height >= 6 and not demo.org_view.region.area
+
+
+async def test_v_shows_the_views_in_turn_and_a_focused_view_is_always_shown(demo: Console) -> None:
+    async with demo.run_test(size=(80, 22)) as pilot:
+        await pilot.pause()
+        seen = []
+        for _ in range(4):
+            await pilot.press("v")
+            await pilot.pause()
+            seen.append([view.id for view in demo.query("#tree, #health, #chat, #trace") if view.region.area])
+            assert demo.queue_view.region.height >= 6
+        assert seen == [["tree"], ["chat"], ["trace"], ["health"]]
+        assert demo.focused is demo.health_view
+        demo.chat_view.focus_input()  # as a key or a click would
+        await pilot.pause()
+        assert demo.chat_view.region.area and not demo.health_view.region.area
+        assert demo.chat_view.query_one(Input).region.width >= 60, "a chat input one can type in"
+
+
+async def test_the_queue_s_ages_tick_without_new_records(demo: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent_console.app.AGE_SECONDS", 0.05)
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        queue = demo.query_one(ApprovalQueue)
+        assert str(queue.get_row("a1")[1]) == "6m"
+        demo.clock = lambda: NOW + 65
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if str(queue.get_row("a1")[1]) != "6m":
+                break
+        assert str(queue.get_row("a1")[1]) == "7m"
+        assert str(demo.health_view.get_row("api")[2]) == "7m", "and the health table's Last column"
+
+
+async def test_the_selected_request_is_shown_whole_before_y_and_y_approves_exactly_it(demo: Console) -> None:
+    async with demo.run_test(size=console_pane((80, 24))) as pilot:
+        await pilot.pause()
+        queue = demo.query_one(ApprovalQueue)
+        queue.focus()
+        await pilot.press("down")  # a2, db's migration
+        await pilot.pause()
+        shown = " ".join(str(demo.query_one(ApprovalPreview).render()).split())
+        assert shown == (
+            "db asks $ alembic -x env=staging upgrade head The migration adds orders.customer_id. "
+            "Apply it to the staging database?"
+        )
+        answer = asyncio.create_task(demo.supervisor.wait_approval("db", "a2", 10))
+        await pilot.pause()
+        await pilot.press("y")
+        decided = await asyncio.wait_for(answer, 5)
+        assert decided is not None and decided.approved
+        assert decisions(demo)[1:] == [(HUMAN, "a2", True)]
+        await pilot.pause()
+        shown = " ".join(str(demo.query_one(ApprovalPreview).render()).split())
+        assert shown == f"api asks $ {HTTPX} Install the HTTP client?", "the highlight went back to the oldest"
+
+
+async def test_a_long_command_cut_in_the_queue_is_whole_under_it_and_d_shows_it_all(
+    make_console: Callable[[Org, list[Entry]], Console],
+) -> None:
+    org = demo_org()
+    command = 'psql -h db.internal -U admin -c "DELETE FROM orders WHERE created < now() - interval 90 days"'
+    command += " && psql -c 'VACUUM FULL orders' && rm -rf /var/backups/orders-*"
+    entries = [
+        *demo_entries(org)[:8],
+        ("db", ApprovalRequested(id="long", text="Clean up old orders?", command=command), T0 + 880, "long"),
+    ]
+    app = make_console(org, entries)
+    async with app.run_test(size=console_pane((80, 24))) as pilot:
+        await pilot.pause()
+        queue = app.query_one(ApprovalQueue)
+        assert queue.selected_id == "long" and len(command) > 150
+        assert command not in str(queue.get_row("long")[2]), "the queue cuts it"
+        lines = str(app.query_one(ApprovalPreview).render()).splitlines()
+        assert len(lines) <= ApprovalPreview.MAX_LINES and all(len(line) <= 78 for line in lines)
+        assert f"db asks $ {command}" in "".join(lines), "whole, wrapped to the pane"
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ApprovalDetails) and app.screen.approval.command == command
 
 
 # --- approvals ----------------------------------------------------------------------------------------------------
@@ -390,7 +568,9 @@ async def test_at_agent_in_the_chat_messages_that_agent(demo: Console) -> None:
         assert all(not human_messages(demo, agent) for agent in ("planner", "writer", "tester", "ci", "db"))
         sent = [record for record in records(demo) if isinstance(record.event, MessageSent)]
         assert (sent[-1].actor, sent[-1].event.to) == (HUMAN, "@api")
-        assert chat_text(demo).endswith("you: @api please add pagination too executive: sent to @api")
+        assert chat_text(demo).endswith(
+            "you: @api please add pagination too executive: queued for @api — it is waiting: typed once it is idle"
+        )
 
 
 async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: Console) -> None:
@@ -401,7 +581,25 @@ async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: C
             assert human_messages(demo, agent) == [message]
         for agent in ("planner", "writer"):
             assert human_messages(demo, agent) == []
-        assert chat_text(demo).endswith("executive: sent to #backend")
+        assert "executive: queued for #backend — api: it is waiting: typed once it is idle; ci: " in chat_text(demo)
+
+
+async def test_the_chat_follows_a_message_until_it_is_delivered(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await chat(pilot, "@api rebase on main first")
+        assert chat_text(demo).endswith("executive: queued for @api — it is waiting: typed once it is idle")
+        await chat(pilot, "/outbox api")
+        assert "api: “rebase on main first” (from human, queued " in chat_text(demo)
+        message_id = [r.event.id for r in records(demo) if isinstance(r.event, MessageSent) and r.actor == HUMAN][-1]
+        demo.supervisor.submit(SUPERVISOR, MessageTyped(id=message_id, agent="api"))  # as the typist journals it
+        demo.supervisor.submit("api", MessageAcknowledged(id=message_id))
+        await pilot.pause()
+        text = chat_text(demo)
+        assert "console: typed into api's pane: “rebase on main first” (waited " in text
+        assert "console: delivered to api: “rebase on main first” (taken up " in text
+        await chat(pilot, "/outbox api")
+        answer = chat_text(demo).rpartition("you: /outbox api")[2]
+        assert "“v2 scope is frozen” (from planner" in answer and "rebase" not in answer  # only the agent's
 
 
 async def test_an_unknown_agent_or_team_gets_a_helpful_answer(demo: Console) -> None:
@@ -474,6 +672,12 @@ async def run_in_palette(pilot: Pilot, name: str) -> None:
     await pilot.pause()
 
 
+def command_result(app: ConsoleApp) -> str | None:
+    """The answer shown where the `:` line was, or None when none is shown."""
+    result = app.query_one("#command-result", Static)
+    return None if result.has_class("hidden") or not result.display else str(result.content)
+
+
 async def run_in_command_line(pilot: Pilot, name: str) -> None:
     await pilot.press("colon")
     await pilot.pause()
@@ -493,9 +697,10 @@ async def test_the_palette_and_the_command_line_run_the_same_status_command(demo
         assert not isinstance(demo.screen, CommandPalette)
         assert demo.notes == [said]
         await run_in_command_line(pilot, "status")
-        assert demo.notes == [said, said]
+        assert command_result(demo) == said  # where the line was: the user is looking there
         await chat(pilot, "/status")
         assert chat_text(demo).endswith(f"you: /status executive: {said}")
+        assert demo.notes == [said]
 
 
 async def test_the_palette_and_the_command_line_toggle_the_theme_alike(demo: Console) -> None:
@@ -504,25 +709,27 @@ async def test_the_palette_and_the_command_line_toggle_the_theme_alike(demo: Con
         assert demo.theme == DARK_THEME_NAME
         await run_in_command_line(pilot, "theme")
         assert demo.theme == LIGHT_THEME_NAME
+        assert command_result(demo) == "theme: light"
         await run_in_palette(pilot, "approve-identical")  # something else first: the palette runs what it finds
-        assert demo.notes == ["theme: light", "approved 2 identical request(s)"]
+        assert demo.notes == ["approved 2 identical request(s)"]
         await run_in_command_line(pilot, "theme")
         assert demo.theme == DARK_THEME_NAME
         await pilot.press("t")
         assert demo.theme == LIGHT_THEME_NAME
-        assert demo.notes[-2:] == ["theme: dark", "theme: light"]
+        assert demo.notes[-1] == "theme: light"
 
 
 async def test_the_command_line_reports_a_wrong_command_and_escape_closes_it(demo: Console) -> None:
     async with demo.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await run_in_command_line(pilot, "frobnicate")
-        commands = "commands: approve, approve-always, approve-identical"
-        assert demo.notes[-1].startswith(f"no command 'frobnicate'; {commands}")
+        commands = "commands: adopt, approve, approve-always, approve-identical"
+        assert command_result(demo).startswith(f"no command 'frobnicate'; {commands}")
         await run_in_command_line(pilot, "kill nobody")
-        assert demo.notes[-1] == "kill: no agent 'nobody'"
+        assert command_result(demo) == "kill: no agent 'nobody'"
         await pilot.press("colon")
         await pilot.pause()
+        assert command_result(demo) is None  # the line again, not the last answer
         await pilot.press("escape")
         await pilot.pause()
         assert demo.query_one("#command-line", Input).has_class("hidden")
@@ -609,3 +816,248 @@ async def test_records_arriving_under_a_dialog_still_reach_the_views(demo: Conso
         await pilot.press("escape")
         await pilot.pause()
         assert "under the dialog" in str(demo.health_view.get_row("writer"))
+
+
+# --- keys that do what they say -----------------------------------------------------------------------------------
+
+
+async def test_typing_a_command_while_a_table_has_focus_types_it_into_the_chat(demo: Console) -> None:
+    """`/` from the lists starts a chat command: the letters after it type, they do not act (t, n)."""
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert demo.query_one(HealthTable).has_focus
+        await pilot.press(*"/team new be")
+        await pilot.pause()
+        chat_input = demo.query_one(ChatPanel).query_one(Input)
+        assert chat_input.has_focus and chat_input.value == "/team new be"
+        assert demo.theme == DARK_THEME_NAME
+        assert decisions(demo) == [(HUMAN, "a0", True)]  # only the one journaled before
+        assert list(demo.supervisor.state.approvals) == ["a1", "a2", "a3"]
+
+
+async def test_c_focuses_the_chat_and_escape_goes_back_to_the_list_it_came_from(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        queue = demo.query_one(ApprovalQueue)
+        queue.focus()
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        chat_input = demo.query_one(ChatPanel).query_one(Input)
+        assert chat_input.has_focus and chat_input.value == ""
+        await pilot.press("y")  # types
+        await pilot.press("escape")
+        await pilot.pause()
+        assert queue.has_focus and chat_input.value == "y"
+        assert list(demo.supervisor.state.approvals) == ["a1", "a2", "a3"]
+        await pilot.press("y")  # on the queue again: approves
+        await pilot.pause()
+        assert list(demo.supervisor.state.approvals) == ["a2", "a3"]
+
+
+async def test_no_single_key_acts_while_the_palette_is_open(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(demo.screen, CommandPalette)
+        demo.screen.query_one(CommandList).focus()  # the list of hits, not the palette's input, has the keys
+        await pilot.pause()
+        await pilot.press("y", "n", "A", "t", "c")
+        await pilot.pause()
+        assert list(demo.supervisor.state.approvals) == ["a1", "a2", "a3"]
+        assert demo.theme == DARK_THEME_NAME
+        assert not demo.query_one(ChatPanel).query_one(Input).has_focus
+
+
+async def test_ctrl_q_is_in_the_footer_and_in_the_help(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = {key: active.binding for key, active in demo.screen.active_bindings.items() if active.binding.show}
+        assert shown["ctrl+q"].action == "quit"
+        assert "c" in shown  # the chat
+        assert any(key == "ctrl+q" and "quit" in action for key, action, _ in demo.binding_rows())
+
+
+# --- commands that need arguments, and where answers show ---------------------------------------------------------
+
+
+async def test_the_palette_asks_for_the_arguments_of_a_command_that_needs_them(demo: Console) -> None:
+    from agent_console.widgets.arguments_dialog import ArgumentsDialog
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await run_in_palette(pilot, "trace")
+        await pilot.pause()
+        assert isinstance(demo.screen, ArgumentsDialog) and demo.screen.usage == "trace [NAME|all]"
+        demo.screen.query_one(Input).value = "api"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(demo.screen, ArgumentsDialog)
+        assert demo.notes == ["trace: what concerns api"]
+        await run_in_palette(pilot, "kill")
+        await pilot.press("escape")  # cancelled: nothing runs
+        await pilot.pause()
+        assert not isinstance(demo.screen, ArgumentsDialog)
+        assert demo.notes == ["trace: what concerns api"]
+
+
+# --- never crash --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["chat", "command line"])
+async def test_a_terminal_error_during_a_command_is_one_line_and_the_console_stays_up(
+    demo: Console, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    from agent_console.terminal.tmux_control import TmuxCommandError
+
+    async def refused(org: Org) -> None:
+        raise TmuxCommandError("set -w -t '@3' remain-on-exit on", "no such window: @3")
+
+    monkeypatch.setattr(demo.supervisor, "reconfigure", refused)
+    said = "spawn failed: tmux refused 'set': no such window: @3"
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        if where == "chat":
+            await chat(pilot, "/spawn helper --team backend --command true")
+            assert chat_text(demo).endswith(f"executive: {said}")
+        else:
+            await run_in_command_line(pilot, "spawn helper --team backend --command true")
+            assert command_result(demo) == said
+        await chat(pilot, "/status")  # still up, still answering
+        assert "executive: 6 agents:" in chat_text(demo)
+    assert demo.return_code in (0, None) and demo.crash_error is None
+
+
+async def test_an_error_inside_a_command_is_one_line_with_its_log(
+    demo: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> str:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(demo, "toggle_theme", broken)
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        note = demo.notes[-1]
+        assert note.startswith("theme failed: ZeroDivisionError: division by zero (traceback in ")
+        log = note.rsplit("traceback in ", 1)[1].rstrip(")")
+        assert "in broken" in Path(log).read_text(encoding="utf-8")
+    assert demo.crash_error is None
+
+
+@pytest.mark.parametrize(
+    ("command", "program"),
+    [
+        ("/spawn helper --team backend --kind claude", "claude"),
+        ("/spawn helper --team backend --command nosuchprogram", "nosuchprogram"),
+    ],
+)
+async def test_spawning_a_program_that_is_not_there_names_it_and_starts_nothing(
+    demo: Console, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, command: str, program: str
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    started: list[Org] = []
+
+    async def reconfigure(org: Org) -> None:
+        started.append(org)
+
+    monkeypatch.setattr(demo.supervisor, "reconfigure", reconfigure)
+    async with demo.run_test(size=SIZE) as pilot:
+        await chat(pilot, command)
+        assert chat_text(demo).endswith(
+            f"executive: spawn: program {program!r} not found (not on PATH): install it, or give another with "
+            "--command; helper was not started"
+        )
+    assert started == []
+
+
+async def test_an_unexpected_error_ends_the_console_with_status_1_and_a_log(demo: Console) -> None:
+    from agent_console import crash
+
+    def boom() -> None:
+        raise RuntimeError("injected")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        async with demo.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            demo.set_timer(0.01, boom)
+            await pilot.pause(0.2)
+    assert demo.return_code == 1
+    assert demo.crash_log is not None and demo.crash_log.parent == paths.state_dir("demo")
+    assert "RuntimeError: injected" in demo.crash_log.read_text(encoding="utf-8")
+    message = crash.crash_message(demo.crash_error, demo.crash_log)
+    assert "(RuntimeError: injected)" in message and str(demo.crash_log) in message
+
+
+async def test_keys_typed_in_a_burst_after_slash_colon_or_escape_land_where_those_keys_sent_the_focus(
+    demo: Console,
+) -> None:
+    """As tmux delivers a fast typist's (or a paste's) keys: all at once, none waiting for the last to land."""
+    from textual import events
+
+    def burst(text: str) -> None:
+        names = {"/": "slash", ":": "colon", " ": "space", "\x1b": "escape"}
+        for char in text:
+            demo._driver.send_message(events.Key(names.get(char, char), None if char == "\x1b" else char))
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        burst("/kill nobody")
+        await pilot.pause(0.3)
+        assert demo.query_one(ChatPanel).query_one(Input).value == "/kill nobody"
+        burst("\x1bt")  # escape, then t on the table: the theme
+        await pilot.pause(0.3)
+        assert demo.theme == LIGHT_THEME_NAME and demo.query_one(HealthTable).has_focus
+        burst(":status")
+        await pilot.pause(0.3)
+        assert demo.query_one("#command-line", Input).value == "status"
+
+
+def test_an_unexpected_error_before_the_app_runs_is_one_paragraph_status_1_and_a_log(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from agent_console import start
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected before the app")
+
+    monkeypatch.setenv("TMUX", "/tmp/ac-test-unused,1,0")
+    monkeypatch.setenv("TMUX_PANE", "%0")
+    monkeypatch.setattr(start, "Supervisor", broken)
+    args = argparse.Namespace(spec=None, demo=False, backend="tmux", socket_name="ac-test-unused")
+    assert start.run(args, [], SIZE) == 1
+    said = capsys.readouterr().err
+    logs = list(paths.state_dir("console").glob("crash-*.log"))
+    assert len(logs) == 1 and "RuntimeError: injected before the app" in logs[0].read_text(encoding="utf-8")
+    assert "agent-console stopped on an unexpected error (RuntimeError: injected before the app)" in said
+    assert f"The full traceback is in {logs[0]}" in said and "Traceback" not in said
+
+
+async def test_a_journal_that_cannot_be_written_shows_a_banner_until_it_can(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        banner = demo.query_one("#fault", Static)
+        assert not banner.display
+        demo.supervisor.paused = "the journal cannot be written, so nothing is accepted until it can: disk full"
+        for listener in demo.supervisor.fault_listeners:
+            listener()
+        await pilot.pause()
+        assert banner.display and "disk full" in str(banner.render())
+        demo.supervisor.paused = None
+        for listener in demo.supervisor.fault_listeners:
+            listener()
+        await pilot.pause()
+        assert not banner.display
+        assert any("accepts requests again" in note for note in demo.notes)
+
+
+async def test_a_supervisor_that_stops_on_its_own_ends_the_console_with_status_1(demo: Console) -> None:
+    async with demo.run_test(size=SIZE) as pilot:
+        demo.supervisor.failure = "watching the panes failed: RuntimeError: injected"
+        demo.supervisor.stopped.set()
+        await pilot.pause()
+        await pilot.pause()
+    assert demo.return_code == 1

@@ -28,7 +28,7 @@ PANE_FIELDS = (
 
 @pytest.fixture
 def spec(tmp_path: Path) -> Path:
-    """A copy of the example org (its cwd folders included), free to edit."""
+    """A copy of the example org, free to edit."""
     target = tmp_path / "org"
     shutil.copytree(EXAMPLES, target)
     return target / "team.toml"
@@ -95,7 +95,7 @@ def test_up_lays_out_the_org_chart_and_runs_each_agent(spec: Path, tmux_socket: 
     )
     assert environ["SERVICE"] == "api" and environ["AGENT_CONSOLE_AGENT"] == "api"
     assert environ["AGENT_CONSOLE_ORG"] == "api"
-    assert Path(f"/proc/{api['pid']}/cwd").resolve() == (spec.parent / "api").resolve()
+    assert Path(f"/proc/{api['pid']}/cwd").resolve() == spec.parent.resolve()
     assert Path(f"/proc/{api['pid']}/cmdline").read_text().split("\0")[:2] == ["bash", "--norc"]
     title = tmux(tmux_socket, "display", "-p", "-t", api["pane"], "#{T:pane-border-format}")
     assert "api · backend" in title and "#3b82f6" in title
@@ -156,9 +156,7 @@ def test_dead_agent_is_shown_and_restarted_in_its_pane(spec: Path, tmux_socket: 
 def test_new_agent_gets_one_pane_and_nobody_else_moves(spec: Path, tmux_socket: str, capsys) -> None:
     assert up(spec, tmux_socket, capsys=capsys)[0] == 0
     before = panes(tmux_socket)
-    spec.write_text(
-        spec.read_text() + '\n[[agent]]\nname = "cache"\nteam = "db"\ncommand = "bash --norc"\ncwd = "api"\n'
-    )
+    spec.write_text(spec.read_text() + '\n[[agent]]\nname = "cache"\nteam = "db"\ncommand = "bash --norc"\n')
     code, said = up(spec, tmux_socket, capsys=capsys)
     assert code == 0 and "1 started" in said
     after = panes(tmux_socket)
@@ -270,3 +268,28 @@ def test_help_explains_the_commands() -> None:
         assert command in result.stdout
     result = run_cli("up", "--help")
     assert "--socket-name" in result.stdout and "--remove-orphans" in result.stdout
+
+
+def test_demo_starts_afresh_unless_its_agents_still_run(
+    tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_console import paths
+    from agent_console.agents.events import ApprovalRequested
+    from agent_console.agents.journal import Journal, load_or_create_key
+    from agent_console.demo import fresh_or_resumed
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    folder = paths.state_dir("demo")
+    key = load_or_create_key(folder / "journal.key")
+    with Journal.open(folder / "journal.jsonl", key) as journal:  # the last demo left a request pending
+        journal.append("api", ApprovalRequested(id="a1", text="stale", command="make migrate"))
+    said = fresh_or_resumed(tmux_socket)
+    assert said == f"a fresh demo (the last one's journal is kept as {folder / 'journal.previous.jsonl'})"
+    assert not (folder / "journal.jsonl").exists()
+
+    (folder / "journal.jsonl").write_text("")
+    tmux(tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "demo", "sleep 600")
+    tmux(tmux_socket, "set", "-p", "-t", "demo", "@agent_console_org", "demo")
+    tmux(tmux_socket, "set", "-p", "-t", "demo", "@agent_console_agent", "api")
+    assert fresh_or_resumed(tmux_socket).startswith("resumed the demo that was running")
+    assert (folder / "journal.jsonl").exists()

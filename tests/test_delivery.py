@@ -1,4 +1,5 @@
-"""The human's messages are typed into an agent's pane when it is idle and nobody is typing there."""
+"""One effective state drives the panes and delivery: the human's messages are typed into an agent's pane when
+the agent is idle, by whatever evidence, and nobody is typing there; a pane's badge and border show that state."""
 
 from __future__ import annotations
 
@@ -10,10 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from agent_console.agents.events import HUMAN, MessageSent
+from agent_console.agents.events import (
+    HUMAN,
+    SUPERVISOR,
+    AgentState,
+    ApprovalDecided,
+    MessageSent,
+    PromptSeen,
+    StateObserved,
+)
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
+from agent_console.themes import state_color
+
+from .conftest import tmux
 
 
 @pytest.fixture
@@ -65,9 +77,83 @@ async def test_message_waits_while_a_human_is_in_the_pane(supervisor: Supervisor
     assert "held-back-until-focus-leaves" not in await supervisor.backend.capture(pane)
     exec_pane = next(info.pane for info in await supervisor.backend.list_panes() if info.agent == "exec")
     await supervisor.backend.select_pane(exec_pane)  # the human leaves
-    await until(lambda: supervisor.typist.typed.get("ann") == "m2")
+    await until(lambda: (typed := supervisor.state.typed_message("ann")) is not None and typed.id == "m2")
     for _ in range(100):
         if "held-back-until-focus-leaves" in await supervisor.backend.capture(pane):
             break
         await asyncio.sleep(0.05)
     assert "held-back-until-focus-leaves" in await supervisor.backend.capture(pane)
+
+
+def hook_says(supervisor: Supervisor, state: AgentState) -> None:
+    """What `agent-console hook` journals when a program's hook reports a state."""
+    supervisor.submit("ann", StateObserved(agent="ann", state=state, source="hook", rule="Stop"))
+
+
+async def test_a_message_sent_in_error_is_typed_once_a_hook_says_idle(supervisor: Supervisor) -> None:
+    pane = supervisor.pane_of("ann")
+    notes: list[str] = []
+    supervisor.typist.note_listeners.append(notes.append)
+    await supervisor.backend.send_text(pane, "agent-console emit status error\n")
+    await until(lambda: supervisor.state.agents["ann"].state is AgentState.ERROR)
+    supervisor.submit(HUMAN, MessageSent(id="m3", to="@ann", text="agent-console emit status working --task retried"))
+    (line,) = supervisor.typist.describe_outbox("ann")
+    assert line.startswith("ann: “agent-console emit status working --task retried” (from human, queued ")
+    assert line.endswith(" ago): it is in error: typed once it is idle")
+    hook_says(supervisor, AgentState.IDLE)  # not a report from the agent: evidence of another source
+    await until(lambda: supervisor.state.agents["ann"].task == "retried")
+    await until(lambda: supervisor.state.outbox("ann") == [])
+    assert [note.split(" (")[0] for note in notes] == [
+        "typed into ann's pane: “agent-console emit status working --task retried”",
+        "delivered to ann: “agent-console emit status working --task retried”",
+    ]
+
+
+async def test_the_outbox_says_why_each_message_waits(supervisor: Supervisor) -> None:
+    pane = supervisor.pane_of("ann")
+    await supervisor.backend.send_text(pane, "agent-console emit status working\n")
+    await until(lambda: supervisor.state.agents["ann"].state is AgentState.WORKING)
+    supervisor.submit(HUMAN, MessageSent(id="m4", to="@ann", text="first"))
+    supervisor.submit(HUMAN, MessageSent(id="m5", to="@ann", text="second"))
+    supervisor.submit(SUPERVISOR, MessageSent(id="m6", to="@ann", text="from the supervisor"))
+    whys = [line.rpartition("): ")[2] for line in supervisor.typist.describe_outbox("ann")]
+    assert whys == [
+        "it is working: typed once it is idle",
+        "after the message before it",
+        "in its inbox, for it to read (agent-console inbox)",
+    ]
+    await supervisor.backend.select_pane(pane)  # the human clicks into ann's pane
+    await until(lambda: supervisor.human_at() == {"ann"})
+    hook_says(supervisor, AgentState.IDLE)
+    assert supervisor.typist.why_waiting("ann") == "a human is in its pane (it has the focus): typed once they leave it"
+    exec_pane = next(info.pane for info in await supervisor.backend.list_panes() if info.agent == "exec")
+    await supervisor.backend.select_pane(exec_pane)
+    await until(lambda: supervisor.state.typed_message("ann") is not None)
+    assert supervisor.typist.why_waiting("ann").startswith("a message was typed in ")
+    whys = [line.rpartition("): ")[2] for line in supervisor.typist.describe_outbox("ann")]
+    assert whys[0].startswith("typed in ") and whys[0].endswith(" ago: delivered once it takes it up (starts working)")
+    assert whys[1:] == ["after the message before it", "in its inbox, for it to read (agent-console inbox)"]
+
+
+async def test_the_badge_and_border_follow_the_effective_state_by_any_evidence(
+    supervisor: Supervisor, tmux_socket: str
+) -> None:
+    pane = supervisor.pane_of("ann")
+
+    def shown() -> tuple[str, str]:
+        line = tmux(tmux_socket, "display", "-p", "-t", pane, "#{@badge}\t#{@agent_console_border}").rstrip("\n")
+        badge, border = line.split("\t")
+        return badge, border
+
+    await supervisor.backend.send_text(pane, "agent-console emit status error\n")
+    await until(lambda: shown() == ("✖ error", state_color("error")))
+    hook_says(supervisor, AgentState.IDLE)
+    await until(lambda: shown()[0] == "○ idle")
+    team_border = shown()[1]
+    assert team_border != state_color("error")
+    supervisor.submit(SUPERVISOR, PromptSeen(id="p1", agent="ann", text="Proceed?", source="hook"))
+    hook_says(supervisor, AgentState.WAITING)
+    await until(lambda: shown() == ("◆ waiting · 1 to approve", state_color("waiting")))
+    supervisor.submit(SUPERVISOR, ApprovalDecided(id="p1", approved=True, reason="answered in the pane"))
+    hook_says(supervisor, AgentState.IDLE)
+    await until(lambda: shown() == ("○ idle", team_border))

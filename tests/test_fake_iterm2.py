@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,18 @@ import pytest
 from iterm2 import api_pb2
 
 from tests.fake_iterm2 import FakeITerm2, running_fake_iterm2
+from tests.fake_iterm2.client import close_iterm2_connection
+from tests.fake_iterm2.fixture import fake_iterm2_per_build
 from tests.fake_iterm2.sessions import session_members
 
 WAIT = 10.0
 PROMPT = re.compile(r"^\$", re.M)
 SESSION_ID = iterm2.Reference("id")  # variables a registered function takes as defaults
 APP_TEXT = iterm2.Reference("iterm2.user.t?")
+PROTOCOL = {"3.6.11": (1, 11), "current": (1, 17)}
 SHELL = "env PS1='$ ' sh"  # a plain prompt, whatever the user's shell, rc files and PS1 are
+
+fake_iterm2 = fake_iterm2_per_build()
 
 
 async def within(awaitable: Any, timeout: float = WAIT) -> Any:
@@ -53,7 +60,7 @@ async def screen_of(session: iterm2.Session) -> list[str]:
 async def test_the_library_connects_and_sees_windows_tabs_and_the_focused_session(fake_iterm2: FakeITerm2) -> None:
     session_id = await fake_iterm2.open_window(SHELL)
     async with fake_iterm2.connect() as connection:
-        assert connection.iterm2_protocol_version == (1, 23)
+        assert connection.iterm2_protocol_version == PROTOCOL[fake_iterm2.build.name]
         app = await iterm2.async_get_app(connection)
         assert app is not None
         window = app.current_window
@@ -81,11 +88,37 @@ async def test_a_wrong_cookie_is_refused_with_401(fake_iterm2: FakeITerm2, monke
     assert fake_iterm2.client_count == 0
 
 
-async def test_a_wrong_key_is_refused(fake_iterm2: FakeITerm2, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ITERM2_KEY", "not-the-key")
-    with pytest.raises(FileNotFoundError, match="osascript"):
-        await within(iterm2.Connection.async_create())
-    assert fake_iterm2.rejected_connections == ["wrong key"]
+async def test_a_cookie_admits_one_connection(fake_iterm2: FakeITerm2, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ITERM2_KEY", "any key: it only names the script")
+    first = await within(iterm2.Connection.async_create())  # the cookie in ITERM2_COOKIE, spent here
+    try:
+        with pytest.raises(FileNotFoundError, match="osascript"):  # the library's retry: no osascript on Linux
+            await within(iterm2.Connection.async_create())
+    finally:
+        await close_iterm2_connection(first)
+    assert fake_iterm2.rejected_connections == ["spent cookie"]
+    reusable = fake_iterm2.mint_cookie() + "_"  # a cookie ending in _ is never spent
+    fake_iterm2.server.cookies.add(reusable)
+    for _ in range(2):
+        monkeypatch.setenv("ITERM2_COOKIE", reusable)
+        await close_iterm2_connection(await within(iterm2.Connection.async_create()))
+
+
+async def test_osascript_hands_out_fresh_cookies(fake_iterm2: FakeITerm2, tmp_path: Path) -> None:
+    from agent_console.terminal import iterm2_connection
+
+    script = iterm2_connection.OSASCRIPT  # the fixture's stand-in
+    asked = await asyncio.to_thread(
+        subprocess.run,
+        [script, "-"],
+        input='tell application "iTerm2" to request cookie and key',
+        text=True,
+        capture_output=True,
+        check=True,
+        timeout=10,
+    )
+    cookie, key = asked.stdout.split()
+    assert cookie in fake_iterm2.server.cookies and key and fake_iterm2.cookie_requests == 1
 
 
 async def test_an_unsupported_request_gets_an_error_reply_not_a_hang(fake_iterm2: FakeITerm2) -> None:
@@ -93,8 +126,9 @@ async def test_an_unsupported_request_gets_an_error_reply_not_a_hang(fake_iterm2
     async with fake_iterm2.connect() as connection:
         app = await iterm2.async_get_app(connection)
         session = app.get_session_by_id(session_id)
-        with pytest.raises(iterm2.RPCException, match="does not support screenshot_request"):
-            await within(session.async_screenshot())
+        if iterm2.capabilities.supports_screenshot(connection):  # the library asks 3.6.11 for none
+            with pytest.raises(iterm2.RPCException, match="does not support screenshot_request"):
+                await within(session.async_screenshot())
         with pytest.raises(iterm2.RPCException, match="no function named nothing_registered"):
             await within(iterm2.async_invoke_function(connection, "nothing_registered(x: 1)"))
     assert fake_iterm2.errors == []
@@ -189,25 +223,30 @@ async def test_a_killed_process_ends_its_session(fake_iterm2: FakeITerm2) -> Non
 
 async def test_a_held_session_stays_after_exit_and_restarts(fake_iterm2: FakeITerm2) -> None:
     first = await fake_iterm2.open_window(SHELL)
-    profile = command("sh -c 'echo run $$'")
+    profile = command("sh -c 'echo run $$; sleep 0.5'")
     profile.set_close_sessions_on_end(False)
     async with fake_iterm2.connect() as connection:
         app = await iterm2.async_get_app(connection)
-        async with iterm2.VariableMonitor(connection, iterm2.VariableScopes.SESSION, "pid", "all") as pids:
+        async with iterm2.SessionTerminationMonitor(connection) as ends:
             new = await app.get_session_by_id(first).async_split_pane(profile_customizations=profile)
             await fake_iterm2.wait_for_screen(new.session_id, "run")
-            assert await within(pids.async_get()) is None  # the process ended; the pane stays
+            assert await within(ends.async_get()) == new.session_id  # the process ended; the pane stays
         assert new.session_id in fake_iterm2.sessions()
         assert not fake_iterm2.session_alive(new.session_id)
+        assert fake_iterm2.variables(new.session_id)["pid"] == fake_iterm2.session_pid(new.session_id)  # kept
         await within(new.async_restart(only_if_exited=True))
+        relaunched = fake_iterm2.current_id(new.session_id)
+        assert relaunched != new.session_id  # a new guid, in the same pane
         screen = await fake_iterm2.wait_until(
-            lambda: (s := fake_iterm2.screen_text(new.session_id)).count("run ") == 2 and s, what="a second run"
+            lambda: (s := fake_iterm2.screen_text(relaunched)).count("run ") == 2 and s, what="a second run"
         )
         first_pid, second_pid = re.findall(r"run (\d+)", screen)
         assert first_pid != second_pid
 
 
-async def test_restart_of_a_running_session_respawns_its_command(fake_iterm2: FakeITerm2) -> None:
+async def test_restart_of_a_running_session_answers_first_and_relaunches_with_a_new_id(
+    fake_iterm2: FakeITerm2,
+) -> None:
     session_id = await fake_iterm2.open_window("sh -c 'echo pid $$; exec sleep 60'")
     async with fake_iterm2.connect() as connection:
         app = await iterm2.async_get_app(connection)
@@ -216,10 +255,20 @@ async def test_restart_of_a_running_session_respawns_its_command(fake_iterm2: Fa
         before = fake_iterm2.session_pid(session_id)
         with pytest.raises(iterm2.RPCException, match="SESSION_NOT_RESTARTABLE"):
             await within(session.async_restart(only_if_exited=True))
-        await within(session.async_restart())
-        await fake_iterm2.wait_until(lambda: fake_iterm2.screen_text(session_id).count("pid") == 2)
-        assert fake_iterm2.session_pid(session_id) != before
-        assert fake_iterm2.sessions() == [session_id]
+        async with iterm2.SessionTerminationMonitor(connection) as ends, iterm2.LayoutChangeMonitor(connection) as lay:
+            await within(session.async_restart())
+            assert await within(ends.async_get()) == session_id
+            layout = asyncio.ensure_future(lay.async_get())
+            new_id = fake_iterm2.current_id(session_id)
+            await fake_iterm2.wait_until(lambda: fake_iterm2.screen_text(new_id).count("pid") == 2)
+            assert not layout.done()  # no layout change says so
+            layout.cancel()
+        assert fake_iterm2.sessions() == [new_id] and new_id != session_id
+        assert fake_iterm2.session_pid(new_id) != before
+        await app.async_refresh()
+        assert app.current_window.current_tab.current_session.session_id == new_id
+        assert await app.get_session_by_id(new_id).async_get_variable("id") == new_id
+        assert fake_iterm2.launch(new_id)[2]["ITERM_SESSION_ID"] == f"w0t0p0:{new_id}"
 
 
 async def test_restart_runs_the_launched_command_not_a_changed_profile(fake_iterm2: FakeITerm2) -> None:
@@ -230,19 +279,11 @@ async def test_restart_runs_the_launched_command_not_a_changed_profile(fake_iter
         session = app.get_session_by_id(session_id)
         await session.async_set_profile_properties(command("sh -c 'echo second; exec sleep 60'"))
         await within(session.async_restart())
-        await fake_iterm2.wait_until(lambda: fake_iterm2.screen_text(session_id).count("first") == 2)
-        assert "second" not in fake_iterm2.screen_text(session_id)
-        # The newest iTerm2 also gives the restarted session a new id, in the same pane.
-        fake_iterm2.restart_rotates_id = True
-        async with iterm2.LayoutChangeMonitor(connection) as layouts:
-            await within(session.async_restart())
-            await within(layouts.async_get())
-        (new_id,) = fake_iterm2.sessions()
-        assert new_id != session_id
-        await app.async_refresh()
-        assert app.current_window.current_tab.current_session.session_id == new_id
-        assert await app.get_session_by_id(new_id).async_get_variable("id") == new_id
-        assert fake_iterm2.launch(new_id)[2]["ITERM_SESSION_ID"] == f"w0t0p0:{new_id}"
+        new_id = await fake_iterm2.wait_until(
+            lambda: fake_iterm2.current_id(session_id) != session_id and fake_iterm2.current_id(session_id)
+        )
+        await fake_iterm2.wait_until(lambda: fake_iterm2.screen_text(new_id).count("first") == 2)
+        assert "second" not in fake_iterm2.screen_text(new_id)
 
 
 async def test_closing_a_session_hangs_up_its_process(fake_iterm2: FakeITerm2) -> None:
@@ -473,6 +514,7 @@ async def test_variables_user_and_built_in(fake_iterm2: FakeITerm2) -> None:
         assert await session.async_get_variable("user.agent_id") == "a1"
         assert await session.async_get_variable("user.missing") is None
         assert await session.async_get_variable("id") == session_id
+        await fake_iterm2.wait_until(lambda: fake_iterm2.variables(session_id)["pid"], what="the pid")  # learnt late
         assert await session.async_get_variable("pid") == fake_iterm2.session_pid(session_id)
         assert await session.async_get_variable("jobName") == "sleep"
         assert (await session.async_get_variable("tty")).startswith("/dev/pts/")
@@ -574,6 +616,12 @@ async def test_moves_and_apply_layout_rearrange_panes(fake_iterm2: FakeITerm2) -
     third = await fake_iterm2.split(second, SHELL)
     async with fake_iterm2.connect() as connection:
         app = await iterm2.async_get_app(connection)
+        if fake_iterm2.build.name == "3.6.11":  # neither the function nor the protocol version for them
+            with pytest.raises(iterm2.capabilities.AppVersionTooOld):
+                await app.get_session_by_id(third).async_move_to_new_tab()
+            with pytest.raises(iterm2.RPCException, match=r"no function named iterm2\.apply_layout"):
+                await within(iterm2.async_invoke_function(connection, 'iterm2.apply_layout(spec_json_b64: "e30=")'))
+            return
         tab_id = await within(app.get_session_by_id(third).async_move_to_new_tab())
         assert fake_iterm2.tabs() == [app.current_window.tabs[0].tab_id, tab_id]
         await app.async_move_session(app.get_session_by_id(third), app.get_session_by_id(first), False, True)
@@ -593,6 +641,58 @@ async def test_moves_and_apply_layout_rearrange_panes(fake_iterm2: FakeITerm2) -
         bad = {"tabs": [{"tab_id": tab.tab_id, "root": {"vertical": True, "children": [{"session_id": first}]}}]}
         with pytest.raises(iterm2.RPCException, match="at least 2 children"):
             await app.async_apply_layout(bad)
+
+
+async def test_a_new_tab_takes_the_selection_on_3_6_unless_asked_not_to_on_current(fake_iterm2: FakeITerm2) -> None:
+    first = await fake_iterm2.open_window(SHELL)
+    async with fake_iterm2.connect() as connection:
+        app = await iterm2.async_get_app(connection)
+        tab = await within(app.current_window.async_create_tab(select=False))
+        selected = fake_iterm2.app.windows[0].selected_tab_id
+        assert selected == (tab.tab_id if fake_iterm2.build.name == "3.6.11" else fake_iterm2.tabs()[0])
+        assert fake_iterm2.active_session() == (tab.sessions[0].session_id if selected == tab.tab_id else first)
+
+
+async def test_only_a_split_of_the_focused_pane_moves_the_focus(fake_iterm2: FakeITerm2) -> None:
+    first = await fake_iterm2.open_window(SHELL)
+    second = await fake_iterm2.split(first, SHELL)  # first had the focus: second has it now
+    assert fake_iterm2.active_session() == second
+    third = await fake_iterm2.split(first, SHELL)  # first is not the active pane: the focus stays
+    assert fake_iterm2.active_session() == second and third in fake_iterm2.sessions()
+
+
+async def test_a_squeezed_focused_pane_refuses_every_split(fake_iterm2: FakeITerm2) -> None:
+    first = await fake_iterm2.open_window(SHELL)
+    narrow = await fake_iterm2.split(first, SHELL)
+    fake_iterm2.app.min_pane_size = (100, 2)  # both halves of 160 columns are under it now
+    async with fake_iterm2.connect() as connection:
+        app = await iterm2.async_get_app(connection)
+        with pytest.raises(iterm2.SplitPaneException, match="CANNOT_SPLIT"):
+            await within(app.get_session_by_id(first).async_split_pane(vertical=True))
+        assert fake_iterm2.active_session() == narrow
+        await within(app.get_session_by_id(first).async_split_pane(vertical=False))  # rows are plenty
+
+
+def test_commands_follow_iterm2s_grammar_not_posix() -> None:
+    from tests.fake_iterm2.command import command_argv
+
+    assert command_argv(r"printf 'a\\b'") == ["printf", "a\\b"]  # template: \\ → \\; the split keeps \\
+    assert command_argv(r"echo 'x\ny'") == ["echo", "x\ny"]  # \n is a newline, single quotes or not
+    assert command_argv(r"echo 'it\'s'") == ["echo", "it\\s"]  # \' neither closes the quote nor is one
+    assert command_argv(r"echo \(user.name)") is None  # an interpolation this session cannot evaluate
+    assert command_argv("a\\ b ''") == ["a b", ""]
+    assert command_argv("~/bin/x '~'") == [os.path.expanduser("~/bin/x"), "~"]
+
+
+async def test_colours_are_drawn_from_the_mode_keys_of_a_fresh_profile(fake_iterm2: FakeITerm2) -> None:
+    session_id = await fake_iterm2.open_window("sleep 30")
+    async with fake_iterm2.connect() as connection:
+        session = (await iterm2.async_get_app(connection)).get_session_by_id(session_id)
+        change = iterm2.LocalWriteOnlyProfile()
+        change.set_background_color(iterm2.Color(255, 0, 0))
+        await within(session.async_set_profile_properties(change))
+    assert fake_iterm2.profile(session_id)["Background Color"]["Red Component"] == 1.0
+    assert fake_iterm2.shown(session_id, "Background Color")["Red Component"] == 0  # the base key is not drawn
 
 
 # --------------------------------------------------------------------------------------------- registrations

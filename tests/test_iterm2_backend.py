@@ -24,15 +24,19 @@ from agent_console.terminal.base import (
     PaneClosed,
     PaneExited,
     PaneFocused,
+    PaneOutput,
     PaneStyle,
 )
-from agent_console.terminal.iterm2 import ITerm2Backend, command_line, key_text, session_id_from_environment
+from agent_console.terminal.iterm2 import ITerm2Backend, iterm2_command, key_text, session_id_from_environment
 from agent_console.terminal.iterm2_layout import cell_shape, shape_text, split_steps
-from agent_console.terminal.select import choose_backend
+from agent_console.terminal.select import choose_backend, take_probed_connection
 
 from .event_recorder import Recorder
+from .fake_iterm2.fixture import fake_iterm2_per_build
 
 # ------------------------------------------------------------------------------------------ pure parts
+
+fake_iterm2 = fake_iterm2_per_build()
 
 
 def _split_like_iterm2(tree: list, target: str, new: str, vertical: bool) -> None:
@@ -114,11 +118,12 @@ def test_key_names_become_what_the_keys_type() -> None:
     ]
 
 
-def test_a_launch_keeps_its_environment_directory_and_quoting(tmp_path: Path) -> None:
-    launch = Launch('printf \'%s|%s\' "$GREETING" "$PWD"', cwd=str(tmp_path), env={"GREETING": "it's #1; $x"})
-    argv = shlex.split(command_line(launch))  # what iTerm2 (and the fake) do with a profile's Command
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)
-    assert result.stdout == f"it's #1; $x|{tmp_path}"
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",))), min_size=1))
+def test_any_argv_survives_iterm2s_command_grammar(argv: list[str]) -> None:
+    from tests.fake_iterm2.command import command_argv
+
+    assert command_argv(iterm2_command(argv)) == argv
 
 
 def test_session_id_is_read_from_iterm_session_id() -> None:
@@ -129,15 +134,20 @@ def test_session_id_is_read_from_iterm_session_id() -> None:
 def test_auto_picks_iterm2_only_in_an_iterm2_session_whose_api_answers() -> None:
     answers = lambda: None  # noqa: E731
     silent = lambda: "cannot reach iTerm2's Python API"  # noqa: E731
-    chosen = choose_backend("auto", {"ITERM_SESSION_ID": "w0t0p0:X"}, answers)
+    iterm = {"ITERM_SESSION_ID": "w0t0p0:X", "TERM_PROGRAM": "iTerm.app"}
+    chosen = choose_backend("auto", iterm, answers)
     assert chosen.name == "iterm2" and chosen.message.startswith("using iTerm2 because")
-    fallback = choose_backend("auto", {"ITERM_SESSION_ID": "w0t0p0:X"}, silent)
+    assert choose_backend("auto", {"ITERM_SESSION_ID": "w0t0p0:X", "LC_TERMINAL": "iTerm2"}, answers).name == "iterm2"
+    fallback = choose_backend("auto", iterm, silent)
     assert fallback.name == "tmux" and "cannot reach iTerm2's Python API" in fallback.message
     assert choose_backend("auto", {}, answers).message == (
         "using tmux because this is not an iTerm2 session (ITERM_SESSION_ID is not set)"
     )
-    assert choose_backend("auto", {"ITERM_SESSION_ID": "x", "TMUX": "/tmp/t,1,0"}, answers).name == "tmux"
-    assert choose_backend("tmux", {"ITERM_SESSION_ID": "x"}, answers).name == "tmux"
+    # A terminal started from an iTerm2 shell inherits ITERM_SESSION_ID, not the terminal.
+    inherited = choose_backend("auto", {"ITERM_SESSION_ID": "w0t0p0:X", "TERM_PROGRAM": "Apple_Terminal"}, answers)
+    assert inherited.name == "tmux" and "TERM_PROGRAM is Apple_Terminal" in inherited.message
+    assert choose_backend("auto", {**iterm, "TMUX": "/tmp/t,1,0"}, answers).name == "tmux"
+    assert choose_backend("tmux", iterm, answers).name == "tmux"
     with pytest.raises(BackendError, match="--backend iterm2: cannot reach"):
         choose_backend("iterm2", {}, silent)
 
@@ -174,17 +184,19 @@ async def test_a_style_is_one_batched_profile_change(backend: ITerm2Backend, fak
     requests = [m for m in sent if m.WhichOneof("submessage") == "set_profile_property_request"]
     assert len(requests) == 1  # one round trip for every aspect
     assert {a.key for a in requests[0].set_profile_property_request.assignments} == {
-        "Background Color",
-        "Tab Color",
-        "Use Tab Color",
+        *(
+            f"{key} ({mode})"
+            for key in ("Background Color", "Tab Color", "Use Tab Color")
+            for mode in ("Light", "Dark")
+        ),
         "Badge Text",
     }
     assert fake_iterm2.variables(pane.pane)["name"] == "api · backend"  # the session's name is its title
     profile = fake_iterm2.profile(pane.pane)
-    assert profile["Badge Text"] == "◆ waiting" and profile["Use Tab Color"] is True
-    assert round(profile["Background Color"]["Blue Component"] * 255) == 0x20
+    assert profile["Badge Text"] == "◆ waiting" and fake_iterm2.shown(pane.pane, "Use Tab Color") is True
+    assert round(fake_iterm2.shown(pane.pane, "Background Color")["Blue Component"] * 255) == 0x20
     await backend.style_pane(pane.pane, PaneStyle(background="default"))
-    assert fake_iterm2.profile(pane.pane)["Background Color"]["Blue Component"] == 0  # the profile's own again
+    assert fake_iterm2.shown(pane.pane, "Background Color")["Blue Component"] == 0  # the profile's own again
 
 
 async def test_a_background_worker_is_buried_and_comes_back(backend: ITerm2Backend, fake_iterm2: Any) -> None:
@@ -284,7 +296,20 @@ async def test_no_iterm2_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "Enable Python API" in message and "\n" not in message
 
 
+async def test_a_refused_cookie_is_replaced_by_a_fresh_one(fake_iterm2: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ITERM2_COOKIE", "spent-long-ago")
+    backend = ITerm2Backend("org")
+    try:
+        await backend.connect()  # osascript (the fixture's stand-in) asked iTerm2 for another
+    finally:
+        await backend.close()
+    assert fake_iterm2.rejected_connections == ["wrong cookie"] and fake_iterm2.cookie_requests == 1
+
+
 async def test_a_wrong_cookie_is_one_clear_line(fake_iterm2: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_console.terminal import iterm2_connection
+
+    monkeypatch.setattr(iterm2_connection, "OSASCRIPT", "/nonexistent/osascript")  # not macOS
     monkeypatch.setenv("ITERM2_COOKIE", "not-the-cookie")
     backend = ITerm2Backend("org")
     with pytest.raises(BackendError, match=r"^iTerm2 refused the connection: the cookie in ITERM2_COOKIE is not"):
@@ -359,7 +384,6 @@ async def test_shell_integration_prompts_become_events(backend: ITerm2Backend) -
 async def test_a_pane_keeps_its_id_when_iterm2_restarts_it_as_a_new_session(
     backend: ITerm2Backend, fake_iterm2: Any
 ) -> None:
-    fake_iterm2.restart_rotates_id = True  # as the newest iTerm2 does
     launch = Launch("echo ready; sleep 0.2; exit 3")
     pane = await backend.split_pane(await _first(backend), launch)
     await backend.set_identity(pane.pane, "org", "worker")
@@ -377,3 +401,105 @@ async def test_a_pane_keeps_its_id_when_iterm2_restarts_it_as_a_new_session(
         assert [fake_iterm2.profile(sid)["Badge Text"] for sid in fake_iterm2.sessions()][-1] == "● working"
     finally:
         await recorder.stop()
+
+
+# ------------------------------------------------------------------------------ iTerm2 as it really behaves
+
+
+async def test_a_pane_whose_pid_is_not_known_yet_is_starting_not_exited(
+    backend: ITerm2Backend, fake_iterm2: Any
+) -> None:
+    pane = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    assert fake_iterm2.variables(pane.pane)["pid"] is None  # iTerm2 has not learnt it yet
+    assert pane.alive and (await backend.pane(pane.pane)).alive
+
+
+async def test_a_launch_reaches_its_program_intact(backend: ITerm2Backend, fake_iterm2: Any, tmp_path: Path) -> None:
+    tricky = "a\\b \\n 'q' \\'x\\' \\(user.name) $HOME ~ \"dq\" \\t"
+    out = tmp_path / "out"
+    script = f'printf "%s|%s" "$TRICKY" "$PWD" > {out}; printf "%s\\n" {shlex.quote(tricky)} >> {out}; sleep 30'
+    await backend.split_pane(await _first(backend), Launch(script, cwd=str(tmp_path), env={"TRICKY": tricky}))
+    await fake_iterm2.wait_until(lambda: out.exists() and out.read_text().endswith("\n"), what="the program's output")
+    assert out.read_text() == f"{tricky}|{tmp_path}{tricky}\n"
+
+
+async def test_a_restart_follows_the_new_session_and_its_reports_arrive(
+    backend: ITerm2Backend, fake_iterm2: Any, tmp_path: Path
+) -> None:
+    flag = tmp_path / "runs"
+    launch = Launch(f"echo run >> {flag}; exec sh", env={"PS1": "$ "})
+    pane = await backend.split_pane(await _first(backend), launch)
+    await backend.set_identity(pane.pane, "org", "worker")
+    await fake_iterm2.wait_until(lambda: flag.exists(), what="the first run")
+    recorder = Recorder(backend)
+    try:
+        await backend.respawn_pane(pane.pane, launch)  # iTerm2 answers first, relaunches with a new id later
+        assert flag.read_text() == "run\nrun\n"  # the program ran again before respawn_pane returned
+        assert fake_iterm2.current_id(pane.pane) != pane.pane
+        listed = {info.pane: info for info in await backend.list_panes()}
+        assert listed[pane.pane].agent == "worker" and listed[pane.pane].alive
+        await backend.send_text(pane.pane, "printf '\\033]1337;Custom=id=tok:cmVwb3J0\\007'\r")
+        report = await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and b"cmVwb3J0" in e.data)
+        assert report.pane == pane.pane  # the new session's report, under the pane's id
+        assert not [e for e in recorder.events if isinstance(e, PaneClosed | PaneExited)]
+    finally:
+        await recorder.stop()
+
+
+async def test_a_new_tab_leaves_the_console_its_keyboard_focus(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    console = await _first(backend)
+    await backend.select_pane(console)
+    await backend.new_window("team", Launch("sleep 30"))  # 3.6.x selects every new tab
+    assert fake_iterm2.active_session() == console
+
+
+async def test_a_refused_split_is_tried_again_from_the_target(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    console = await _first(backend)
+    squeezed = await backend.split_pane(console, Launch("sleep 30"), direction="h")
+    other = await backend.new_window("team", Launch("sleep 30"))
+    await backend.select_pane(squeezed.pane)  # the human works in a narrow pane
+    fake_iterm2.app.min_pane_size = (100, 2)
+    made = await backend.split_pane(other.pane, Launch("sleep 30"), direction="h")
+    assert made.window == other.window
+    assert fake_iterm2.active_session() == squeezed.pane  # and keeps working there
+
+
+async def test_colours_go_to_the_keys_the_profile_draws_from(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    pane = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    await backend.style_pane(pane.pane, PaneStyle(background="#102030", border="#3b82f6"))
+    for dark in (True, False):
+        assert round(fake_iterm2.shown(pane.pane, "Background Color", dark)["Blue Component"] * 255) == 0x30
+        assert round(fake_iterm2.shown(pane.pane, "Tab Color", dark)["Blue Component"] * 255) == 0xF6
+        assert fake_iterm2.shown(pane.pane, "Use Tab Color", dark) is True
+    await backend.style_pane(pane.pane, PaneStyle(background="default"))
+    assert fake_iterm2.shown(pane.pane, "Background Color")["Blue Component"] == 0
+
+
+async def test_leaving_iterm2_moves_the_focus_off_every_pane(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    pane = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    recorder = Recorder(backend)
+    try:
+        await fake_iterm2.focus(pane.pane)
+        await recorder.wait_for(lambda e: isinstance(e, PaneFocused) and e.pane == pane.pane)
+        mark = len(recorder.events)
+        await fake_iterm2.switch_app(False)
+        await recorder.wait_for(lambda e: isinstance(e, PaneFocused) and e.pane == "", start=mark)
+        mark = len(recorder.events)
+        await fake_iterm2.switch_app(True)
+        await recorder.wait_for(lambda e: isinstance(e, PaneFocused) and e.pane == pane.pane, start=mark)
+    finally:
+        await recorder.stop()
+
+
+async def test_the_probe_waits_for_the_user_to_allow_access(fake_iterm2: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_console.terminal.select import probe_iterm2
+
+    monkeypatch.delenv("ITERM2_COOKIE")  # a shell's console: it asks iTerm2 for a cookie
+    fake_iterm2.cookie_dialog = 1.0  # the user reads iTerm2's dialog longer than the probe waits for iTerm2
+    said: list[str] = []
+    problem = await probe_iterm2(timeout=0.5, say=said.append)
+    try:
+        assert problem is None and fake_iterm2.cookie_requests == 1
+        assert said == ["asking iTerm2 for access to its Python API (allow it in the dialog iTerm2 shows)"]
+    finally:
+        await take_probed_connection().close()

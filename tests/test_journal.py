@@ -29,7 +29,10 @@ from agent_console.agents.events import (
     LogRecorded,
     MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     MetricRecorded,
+    OrgEdit,
+    OrgEdited,
     OrgLoaded,
     SpoofRejected,
     StatusReported,
@@ -423,6 +426,7 @@ def event_strategy(
             reply_to=maybe(ids),
         ),
         st.builds(MessageAcknowledged, id=ids),
+        st.builds(MessageTyped, id=ids, agent=agents),
         st.builds(ApprovalRequested, id=ids, text=text, command=maybe(text)),
         st.builds(
             BarrierArrived,
@@ -451,6 +455,19 @@ def event_strategy(
             name=st.sampled_from(["org", "acme"]),
             teams=st.dictionaries(teams, maybe(teams), max_size=3),
             agents=st.dictionaries(agents, teams, max_size=4),
+        ),
+        st.builds(
+            OrgEdited,
+            spec=maybe(st.sampled_from(["/srv/org.toml", "org.toml"])),
+            edits=st.lists(
+                st.builds(
+                    OrgEdit,
+                    action=st.sampled_from(["add-team", "add-agent", "remove-agent"]),
+                    name=agents,
+                    table=st.dictionaries(st.sampled_from(["name", "team", "command", "cwd"]), text, max_size=3),
+                ),
+                max_size=3,
+            ).map(tuple),
         ),
         st.builds(AgentLaunched, agent=agents, pane=st.from_regex(r"%[0-9]{1,3}", fullmatch=True)),
         st.builds(AgentExited, agent=agents, status=maybe(st.integers(0, 255)), signal=maybe(st.integers(1, 31))),

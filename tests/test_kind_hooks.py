@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from agent_console.agent_hooks import CLAUDE_HOOK_EVENTS, claude_settings, hook_
 from agent_console.agents.events import AgentState
 from agent_console.agents.kinds import load_kind
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
+from agent_console.agents.model import Agent, AgentKind, Org, Team
+from agent_console.deployment import agent_launch
 
 HOOKS = Path(__file__).parent / "fixtures" / "hooks"
 
@@ -62,14 +65,30 @@ def test_the_claude_settings_file_runs_the_hook_command_for_each_event(tmp_path:
         assert ("matcher" in entry) == (event in ("PreToolUse", "PermissionRequest", "PostToolUse"))
 
 
-def test_hooks_are_wired_only_into_the_kinds_own_program(tmp_path: Path) -> None:
+def test_hooks_are_wired_by_kind(tmp_path: Path) -> None:
     claude, codex = load_kind("claude"), load_kind("codex")
     assert hook_arguments(claude, "claude --model x", tmp_path)[0] == "--settings"
     assert hook_arguments(claude, "/opt/bin/claude", tmp_path)[1] == str(tmp_path / "claude-hooks.json")
-    assert hook_arguments(claude, "bash -c 'claude'", tmp_path) == []
+    assert hook_arguments(claude, "./run-claude.sh", tmp_path)[0] == "--settings"  # a wrapper passes them on
     notify = hook_arguments(codex, "codex", tmp_path)
     assert notify[0] == "-c" and json.loads(notify[1].removeprefix("notify="))[-2:] == ["hook", "codex"]
     assert hook_arguments(load_kind("aider"), "aider", tmp_path) == []
+    assert hook_arguments(load_kind("shell"), "bash", tmp_path) == []
+
+
+def test_a_wrapper_script_keeps_its_kinds_arguments_and_hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    wrapped = Agent(
+        name="cx", team="t", kind=AgentKind.CODEX, command="/opt/wrap/codex-in-box.sh --model m", cwd=tmp_path
+    )
+    given = Agent(name="cy", team="t", kind=AgentKind.CODEX, command="codex --no-daemon", cwd=tmp_path)
+    org = Org(name="wrap", teams=(Team(name="t"),), agents=(wrapped, given))
+    served = shlex.split(agent_launch(org, wrapped, lambda agent: {}).command)
+    assert served[:3] == ["/opt/wrap/codex-in-box.sh", "--model", "m"]
+    assert "--no-daemon" in served  # its app-server would outlive the pane
+    assert served[served.index("-c") + 1].startswith("notify=")
+    assert shlex.split(agent_launch(org, wrapped).command) == [*served[:3], "--no-daemon"]  # `up`: no hooks
+    assert shlex.split(agent_launch(org, given).command) == ["codex", "--no-daemon"]  # not twice
 
 
 def test_codex_notify_says_idle_when_a_turn_ends_but_not_for_its_title_turn() -> None:

@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent_console.agents.layout import (
+    DENSE_PANE_COLS,
+    DENSE_PANE_ROWS,
     MIN_PANE_COLS,
     MIN_PANE_ROWS,
     Cell,
@@ -21,6 +23,7 @@ from agent_console.agents.layout import (
     plan_layout,
 )
 from agent_console.agents.model import EXEC_SLOT, Agent, Org, Role, Team
+from agent_console.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT
 
 SIZES = [(200, 50), (120, 40), (80, 24)]
 COMFORTABLE = {(200, 50), (120, 40), (160, 30), (90, 60)}
@@ -33,16 +36,29 @@ def per_col(size: tuple[int, int]) -> int:
     return max(1, (size[1] + 1) // (MIN_PANE_ROWS + 1))
 
 
-def window_capacity(size: tuple[int, int], index: int) -> int:
+def window_capacity(size: tuple[int, int], index: int, console: bool = False) -> int:
+    """Team columns in a window; window 0 beside the executive column (the console's own, if `console`)."""
     width = size[0]
     if index == 0:
-        width -= max(MIN_PANE_COLS, round(0.3 * width))
-        return max(1, width // (MIN_PANE_COLS + 1))
+        share, least = (CONSOLE_SHARE_PERCENT / 100, CONSOLE_MIN_COLS) if console else (0.3, MIN_PANE_COLS)
+        width -= min(width, max(least, round(share * width)))
+        return max(0, width // (MIN_PANE_COLS + 1))
     return max(1, (width + 1) // (MIN_PANE_COLS + 1))
 
 
 def columns(leaves: int, size: tuple[int, int]) -> int:
     return -(-leaves // per_col(size))
+
+
+def fits_alone(leaves: int, size: tuple[int, int]) -> bool:
+    """Too big for a window at the minimum, but whole in a window of its own at the dense minimum."""
+    dense_columns = -(-leaves // max(1, (size[1] + 1) // (DENSE_PANE_ROWS + 1)))
+    dense = dense_columns <= max(1, (size[0] + 1) // (DENSE_PANE_COLS + 1))
+    return columns(leaves, size) > window_capacity(size, 1) and dense
+
+
+def fits_whole(leaves: int, size: tuple[int, int]) -> bool:
+    return columns(leaves, size) <= window_capacity(size, 1) or fits_alone(leaves, size)
 
 
 def top_team(org: Org, team: str) -> str:
@@ -110,8 +126,9 @@ def check_partition(cell: Cell, node: Pane | Split) -> None:
     assert position - 1 == (cell.x + cell.width if node.direction == "h" else cell.y + cell.height)
 
 
-def check_plan(org: Org, plan: LayoutPlan) -> None:
-    """The invariants every plan has, whatever the org, size or previous plan."""
+def check_plan(org: Org, plan: LayoutPlan, console: bool = False) -> None:
+    """The invariants every plan has, whatever the org, size or previous plan (`console`: planned with the
+    console's own share and minimum width)."""
     size = plan.size
     expected = sorted([EXEC_SLOT, *(a.name for a in org.agents)])
     assert sorted(plan.slots()) == expected, "every agent exactly once, and the exec pane"
@@ -129,20 +146,24 @@ def check_plan(org: Org, plan: LayoutPlan) -> None:
         assert [node.label for node in team_nodes(root)] == [f"team:{t}" for t in window.teams]
         assert list(window.teams) == sorted(window.teams, key=spec_order.index)
         assert window.name == ("+".join(window.teams)[:30] if window.teams else "exec")
-        assert columns_used(root) <= window_capacity(size, window.index)
+        dense = len(window.teams) == 1 and fits_alone(len(team_agents(org, window.teams[0])), size)
+        if dense:
+            assert window.index > 0 and windows_of(plan)[window.teams[0]] == [window.index], "alone, whole"
+        else:
+            assert columns_used(root) <= window_capacity(size, window.index, console)
         cell = layout_cells(root, *size)
         assert (cell.x, cell.y, cell.width, cell.height) == (0, 0, *size)
         check_partition(cell, root)
         rects = cell.rects()
         assert list(rects) == window.slots()
+        least = (DENSE_PANE_COLS, DENSE_PANE_ROWS) if dense else (MIN_PANE_COLS, MIN_PANE_ROWS)
         if size in COMFORTABLE:
             for slot, (_, _, width, height) in rects.items():
-                assert width >= MIN_PANE_COLS and height >= MIN_PANE_ROWS, (slot, width, height)
-    full = window_capacity(size, 1)
+                assert width >= least[0] and height >= least[1], (slot, width, height)
     for team, indexes in windows_of(plan).items():
         assert indexes == list(range(indexes[0], indexes[0] + len(indexes))), "consecutive windows"
         if len(indexes) > 1:
-            assert columns(len(team_agents(org, team)), size) > full, f"{team} split but fits one window"
+            assert not fits_whole(len(team_agents(org, team)), size), f"{team} cut but fits one window"
 
 
 # ------------------------------------------------------------------------------------------------- orgs
@@ -236,12 +257,39 @@ def test_small_org_shape() -> None:
     check_plan(org, plan)
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", SIZES[:2])
 def test_exec_column_is_prominent(size: tuple[int, int]) -> None:
     plan = plan_layout(small_org(), size)
     exec_cell = layout_cells(plan.windows[0].root, *size).children[0]
     assert exec_cell.width == max(MIN_PANE_COLS, round(0.3 * size[0]))
     assert exec_cell.rects().keys() == {EXEC_SLOT, "boss"}
+
+
+def test_a_narrow_window_0_holds_the_exec_column_alone() -> None:
+    # 80 columns: 40 for the exec column would leave 39, too few for a team column of 40 and its border.
+    plan = plan_layout(small_org(), (80, 24))
+    assert plan.windows[0].teams == () and plan.windows[0].name == "exec"
+    assert layout_cells(plan.windows[0].root, 80, 24).rects() == {EXEC_SLOT: (0, 0, 80, 12), "boss": (0, 13, 80, 11)}
+    assert [w.teams for w in plan.windows[1:]] == [("backend",), ("frontend",)]
+    check_plan(small_org(), plan)
+
+
+@pytest.mark.parametrize(
+    ("size", "exec_width", "teams_beside"),
+    [((80, 24), 80, 0), ((120, 40), 120, 0), ((121, 40), 80, 1), ((200, 50), 100, 2), ((300, 80), 150, 3)],
+)
+def test_the_console_gets_its_minimum_width_from_the_agents_side(
+    size: tuple[int, int], exec_width: int, teams_beside: int
+) -> None:
+    """The console asks for 50% and at least 80 columns: the agents give way, then spill to later windows."""
+    assert (CONSOLE_SHARE_PERCENT, CONSOLE_MIN_COLS) == (50, 80)
+    org = teams_with({"a": 1, "b": 1, "c": 1, "d": 1})
+    plan = plan_layout(org, size, exec_share=50, exec_min_width=80)
+    assert layout_cells(plan.windows[0].root, *size).rects()[EXEC_SLOT][2] == exec_width
+    assert len(plan.windows[0].teams) == teams_beside
+    assert sorted(plan.slots()) == sorted([EXEC_SLOT, "a0", "b0", "c0", "d0"])
+    narrow = plan_layout(org, (60, 20), exec_share=50, exec_min_width=80)
+    assert layout_cells(narrow.windows[0].root, 60, 20).rects() == {EXEC_SLOT: (0, 0, 60, 20)}, "the whole window"
 
 
 def test_org_without_agents_is_the_exec_pane_alone() -> None:
@@ -291,15 +339,32 @@ def test_teams_spill_whole_into_later_windows() -> None:
     assert [w.teams for w in plan.windows] == [("a", "b"), ("c",), ("d",), ("e",)]
 
 
+def test_a_team_too_big_at_the_minimum_goes_whole_and_dense_into_a_window_of_its_own() -> None:
+    # 80x24: a window holds one column of 2 panes at 40x8; "team" has 4 agents (the demo's backend).
+    org = teams_with({"team": 4, "other": 1})
+    plan = plan_layout(org, (80, 24))
+    assert windows_of(plan) == {"team": [1], "other": [2]}
+    dense = layout_cells(plan.windows[1].root, 80, 24).rects()
+    assert sorted(dense.values()) == [(0, 0, 40, 12), (0, 13, 40, 11), (41, 0, 39, 12), (41, 13, 39, 11)]
+    # Stays whole and alone as it grows while it fits at 30x6 (2 columns of 3 here), and keeps its window.
+    grown = with_agent(org, Agent(name="team4", team="team"))
+    assert windows_of(plan_layout(grown, (80, 24), previous=plan)) == {"team": [1], "other": [2]}
+    check_plan(grown, plan_layout(grown, (80, 24), previous=plan))
+    # Too big even so: cut across windows, the last resort.
+    huge = teams_with({"team": 7})
+    assert windows_of(plan_layout(huge, (80, 24))) == {"team": [1, 2, 3, 4]}
+    check_plan(org, plan)
+
+
 def test_only_a_team_wider_than_a_window_is_cut() -> None:
-    org = teams_with({"small": 3, "huge": 33})  # huge: 7 columns, a window holds 4
+    org = teams_with({"small": 3, "huge": 60})  # huge: 12 columns; a window holds 4 (alone, 6 of 7 panes)
     plan = plan_layout(org, (200, 50))
-    assert windows_of(plan) == {"small": [0], "huge": [0, 1, 2]}
+    assert windows_of(plan) == {"small": [0], "huge": [0, 1, 2, 3]}
     for window in plan.windows:
         chunk = find_label(window.root, "team:huge")
         assert chunk is not None and chunk.direction == "h", "the team label is never lost"
-    assert [columns_used(w.root) for w in plan.windows] == [3, 4, 1]
-    assert [s for s in plan.slots() if s.startswith("huge")] == [f"huge{i}" for i in range(33)]
+    assert [columns_used(w.root) for w in plan.windows] == [3, 4, 4, 2]
+    assert [s for s in plan.slots() if s.startswith("huge")] == [f"huge{i}" for i in range(60)]
     check_plan(org, plan)
 
 
@@ -308,6 +373,16 @@ def test_long_window_names_are_cut_to_30_characters() -> None:
     plan = plan_layout(org, (200, 50))
     assert plan.windows[0].name == "frontend-platform+backend-serv"
     assert len(plan.windows[0].name) == 30
+
+
+@pytest.mark.parametrize("size", [(80, 23), (120, 39), (200, 49), (300, 79)])
+def test_every_org_size_keeps_every_rule_with_the_console_in_the_exec_pane(size: tuple[int, int]) -> None:
+    for n in range(1, 81):
+        org = spread_org(n)
+        plan = plan_layout(org, size, exec_share=CONSOLE_SHARE_PERCENT, exec_min_width=CONSOLE_MIN_COLS)
+        check_plan(org, plan, console=True)
+        exec_width = layout_cells(plan.windows[0].root, *size).rects()[EXEC_SLOT][2]
+        assert exec_width >= min(size[0], CONSOLE_MIN_COLS)
 
 
 def test_tiny_window_still_places_everyone() -> None:
@@ -500,14 +575,17 @@ def test_adding_an_agent_moves_at_most_its_own_team(org: Org, size: tuple[int, i
         return  # new team (moves nothing of its own), or already cut across windows
     (index,) = old_windows
     others = columns_used(old.windows[index].root) - columns_used_by(old, index, top)
-    must_move = others + columns(len(mine), size) > window_capacity(size, index)
+    if fits_alone(len(mine), size):
+        must_move = others > 0 or index == 0  # it needs a window of its own, and window 0 holds the console
+    else:
+        must_move = others + columns(len(mine), size) > window_capacity(size, index)
     moved_mine = moves(old, new) & mine
     if not must_move:
         assert not moved_mine, "a team that still fits its window stays there"
     elif len(windows_of(new)[top]) == 1:
         assert moved_mine == mine - {"newcomer"}, "a team that no longer fits moves whole"
     else:
-        assert columns(len(mine), size) > window_capacity(size, 1), "cut only when too wide for any window"
+        assert not fits_whole(len(mine), size), "cut only when too big for any window"
 
 
 def columns_used_by(plan: LayoutPlan, index: int, team: str) -> int:

@@ -1,6 +1,7 @@
 """The console follows real agent programs: each runs in a pane of a supervisor (as `serve` and the console run
-it), offline against a stub model API, and the console's state follows every step; its prompts are answered
-from the approval queue with the kind's keys; a denial is seen as one; a forced API error shows as an error.
+it), offline against a stub model API, and the console's state follows every step, on its pane's badge and border
+too; its prompts are answered from the approval queue with the kind's keys; a denial is seen as one; a forced API
+error shows as an error, and a message sent meanwhile is typed in once the agent is idle again.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided
+from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided, MessageSent
 from agent_console.agents.journal import Record
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.agents.state import PendingApproval
 from agent_console.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
+from agent_console.themes import state_color, state_glyph, team_color
 from tests.agent_clis import aider as aider_cli
 from tests.agent_clis import claude as claude_cli
 from tests.agent_clis import codex as codex_cli
@@ -30,8 +32,11 @@ from tests.stub_models.anthropic import AnthropicStub
 from tests.stub_models.gemini import GeminiStub
 from tests.stub_models.openai import OpenAIStub
 
+from .conftest import tmux
+
 START_TIMEOUT = 60.0  # a cold first start of a large native binary
 STEP_TIMEOUT = 30.0
+LABEL = "agent · t"  # the console's title for the agent's pane: its name and team
 
 
 @dataclass
@@ -43,6 +48,8 @@ class Run:
     workdir: Path
     agent: str
     states: list[AgentState]  # every state the console's view of the agent went through, in order
+    socket: str
+    titles: set[str]  # the titles the program gave its pane (OSC 2), as seen after each step
 
     @property
     def state(self) -> AgentState:
@@ -66,6 +73,31 @@ class Run:
 
     async def until_state(self, state: AgentState, timeout: float = STEP_TIMEOUT) -> None:
         await self.until(f"state {state}", lambda: self.state is state, timeout)
+        await self.until_pane_shows_state()
+
+    def pane_shows(self) -> tuple[str, str, str, str]:
+        """The pane's badge, border colour, border line (as tmux expands it to draw it) and title."""
+        pane = self.supervisor.pane_of(self.agent)
+        shown = "#{@badge}\t#{@agent_console_border}\t#{E:pane-border-format}\t#{pane_title}"
+        badge, border, line, title = tmux(self.socket, "display", "-p", "-t", pane, shown).rstrip("\n").split("\t")
+        return badge, border, line, title
+
+    def state_look(self) -> tuple[str, str]:
+        """The badge and border colour the console's state calls for now: the table's state, pending requests."""
+        state = self.state.value
+        pending = sum(1 for approval in self.supervisor.state.approvals.values() if approval.agent == self.agent)
+        badge = f"{state_glyph(state)} {state}" + (f" · {pending} to approve" if pending else "")
+        return badge, state_color(state) if state in ("waiting", "error") else team_color(0)
+
+    async def until_pane_shows_state(self) -> None:
+        """The pane's badge and border equal the state the health table shows, and its border names the agent
+        (whatever title the program gave the pane)."""
+        await self.until("the pane to show the state", lambda: self.pane_shows()[:2] == self.state_look())
+        _, _, line, title = self.pane_shows()
+        assert f"bold]{LABEL}#[default]" in line, line
+        if title != LABEL:
+            self.titles.add(title)
+            assert line.endswith(f" · {title.replace('#', '##')} "), line  # the program's own, beside it
 
     async def type_prompt(self, text: str) -> None:
         pane = self.supervisor.pane_of(self.agent)
@@ -112,6 +144,18 @@ class Run:
         await self.type_prompt("say hello")
         await self.until_state(AgentState.ERROR)
 
+    async def message_in_error_waits_until_idle(self) -> None:
+        """In error, a message from the human waits; once a turn the human starts in the pane ends well (the
+        agent idle again, as its screen or hook says), it is typed in and taken up."""
+        assert self.state is AgentState.ERROR
+        self.supervisor.submit(HUMAN, MessageSent(id="m-after-error", to=f"@{self.agent}", text="say goodbye"))
+        assert self.supervisor.typist.why_waiting(self.agent) == "it is in error: typed once it is idle"
+        await self.type_prompt("say hello again")  # the stub's next reply is a plain answer
+        pane = self.supervisor.pane_of(self.agent)
+        await self.until("the message typed in", lambda: self.supervisor.state.outbox(self.agent) == [])
+        assert "say goodbye" in await self.supervisor.backend.capture(pane)
+        await self.until_state(AgentState.IDLE)
+
 
 def in_order(seen: list[AgentState], expected: list[AgentState]) -> bool:
     """Whether `expected` appears in `seen` as a subsequence."""
@@ -149,7 +193,7 @@ async def start(tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         supervisor.listeners.append(follow)
         await supervisor.start()
         running.append((supervisor, stub))
-        return Run(supervisor, stub, workdir, "agent", states)
+        return Run(supervisor, stub, workdir, "agent", states, tmux_socket, set())
 
     yield launch
     for supervisor, stub in running:
@@ -196,6 +240,7 @@ async def test_claude_is_followed_through_an_approval_from_the_queue(start: Star
     await run.approve_and_finish(approval, "hello.txt", stub.release)
     view = run.supervisor.state.agents["agent"]
     assert (view.hook_event, view.hook_state) == ("Stop", AgentState.IDLE)  # the hooks were wired and heard
+    assert run.titles, "Claude Code sets its pane's title: the border shows it beside the agent's name"
 
 
 async def test_claude_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
@@ -219,8 +264,9 @@ async def test_a_forced_api_error_in_claude_shows_as_error(start: Starter, tmp_p
     stub.fail(400, "invalid_request_error", "stub: forced failure")
     await run.error_on_prompt()
     view = run.supervisor.state.agents["agent"]
-    assert view.hook_event == "StopFailure"
+    await run.until("the StopFailure hook", lambda: view.hook_event == "StopFailure")  # a process per hook: slow
     assert in_order(run.states, [AgentState.IDLE, AgentState.WORKING, AgentState.ERROR])
+    await run.message_in_error_waits_until_idle()
 
 
 async def test_claude_approved_for_always_from_the_queue_does_not_ask_again(start: Starter, tmp_path: Path) -> None:
@@ -272,6 +318,7 @@ async def test_codex_is_followed_through_an_approval_from_the_queue(start: Start
     await run.approve_and_finish(approval, "hello.txt", stub.release)
     # its notify program was wired and reported the end of the turn
     await run.until("codex's notify", lambda: run.supervisor.state.agents["agent"].hook_event == "agent-turn-complete")
+    assert run.titles, "Codex sets its pane's title: the border shows it beside the agent's name"
 
 
 async def test_codex_denied_from_the_queue_is_seen_as_denied(start: Starter, tmp_path: Path) -> None:
@@ -287,6 +334,7 @@ async def test_a_forced_api_error_in_codex_shows_as_error(start: Starter, tmp_pa
     stub.fail(400, "stub: forced failure")
     await run.error_on_prompt()
     assert run.supervisor.state.agents["agent"].screen_rule is not None
+    await run.message_in_error_waits_until_idle()
 
 
 # --- aider --------------------------------------------------------------------------------------------------------
@@ -324,6 +372,7 @@ async def test_a_forced_api_error_in_aider_shows_as_error(start: Starter, tmp_pa
     run, stub = await openai_agent(start, tmp_path, AgentKind.AIDER)
     stub.fail(400, "stub: forced failure")
     await run.error_on_prompt()
+    await run.message_in_error_waits_until_idle()
 
 
 # --- Gemini CLI ---------------------------------------------------------------------------------------------------

@@ -6,8 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from agent_console.agents.model import AgentKind, Role
-from agent_console.agents.spec import SpecError, load_spec, parse_spec
+from agent_console.agents.events import OrgEdit
+from agent_console.agents.limits import Limits
+from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
+from agent_console.agents.spec import (
+    SpecError,
+    apply_edits,
+    describe_edit,
+    dump_spec,
+    edits_between,
+    load_spec,
+    merge_edits,
+    parse_spec,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "team.toml"
 
@@ -61,8 +72,20 @@ def test_example_spec_loads_with_cwd_relative_to_the_file() -> None:
     assert [team.name for team in org.teams] == ["backend", "db", "frontend"]
     assert org.team("db").parent == "backend"
     assert org.agent("api").env == {"SERVICE": "api"}
-    assert org.agent("api").cwd == EXAMPLE.parent / "api"
+    assert org.agent("api").cwd == EXAMPLE.parent
     assert org.agent("lead").role is Role.COORDINATOR
+
+
+@pytest.mark.parametrize("spec", sorted(EXAMPLE.parent.glob("*.toml")), ids=lambda path: path.name)
+def test_every_example_loads(spec: Path) -> None:
+    assert load_spec(spec).agents
+
+
+def test_the_examples_hold_real_agents_and_a_shell_demo_and_nothing_else() -> None:
+    kinds = {path.name: {agent.kind for agent in load_spec(path).agents} for path in EXAMPLE.parent.glob("*.toml")}
+    assert kinds["team.toml"] == {AgentKind.SHELL}
+    assert kinds["agents.toml"] >= {AgentKind.CLAUDE, AgentKind.CODEX, AgentKind.AIDER}
+    assert [path.name for path in EXAMPLE.parent.iterdir() if path.suffix != ".toml"] == []  # no empty folders
 
 
 def test_spec_fields_and_defaults(tmp_path: Path) -> None:
@@ -134,3 +157,86 @@ def test_missing_file_and_directory() -> None:
 def test_spec_without_agents_is_an_empty_org() -> None:
     org = parse_spec('[org]\nname = "solo"\n')
     assert org.teams == () and org.agents == () and org.executive is None
+
+
+# --- writing a spec, and the console's changes replayed over one ----------------------------------------------
+
+
+def test_a_written_spec_loads_back_as_the_same_org(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    org = Org(
+        name="x",
+        redact=(r"ACME-[0-9]{6}", 'a "quoted" \\d'),
+        limits=Limits(window=5, pending_approvals=3),
+        teams=(Team(name="ops", color="#AABBCC"), Team(name="db", parent="ops")),
+        agents=(
+            Agent(name="a", team="ops", cwd=tmp_path, env={"FOO": 'a "quote", a \\ and\ttabs\n\x7f', "E": ""}),
+            Agent(name="b", team="db", kind="claude", role="coordinator", cwd=tmp_path / "sub", stuck_after=30),
+            Agent(name="c", team="db", command="bash -c 'echo #not a comment; echo ä'", cwd=Path("/")),
+        ),
+    )
+    text = dump_spec(org, tmp_path / "x.toml")
+    (tmp_path / "x.toml").write_text(text)
+    assert load_spec(tmp_path / "x.toml") == org
+    assert 'cwd = "."' in text and 'cwd = "sub"' in text and 'cwd = "/"' in text  # relative where it can be
+    assert "kind" not in text.split('name = "a"')[1].split("[[agent]]")[0]  # defaults are left out
+
+
+def test_an_empty_org_is_written_as_just_its_name(tmp_path: Path) -> None:
+    assert dump_spec(Org(name="console"), tmp_path / "c.toml") == '[org]\nname = "console"\n'
+    assert parse_spec(dump_spec(Org(name="console"), tmp_path / "c.toml")) == Org(name="console")
+
+
+def _agent(name: str, team: str = "core") -> Agent:
+    return Agent(name=name, team=team, command="bash", cwd=Path("/tmp"))
+
+
+BASE = Org(name="crew", teams=(Team(name="core"),), agents=(_agent("ann"), _agent("bob")))
+
+
+def test_edits_between_two_orgs_replay_to_the_second() -> None:
+    changed = _agent("bob").model_copy(update={"command": "zsh"})
+    after = Org(
+        name="crew",
+        teams=(Team(name="core"), Team(name="ops", parent="core")),
+        agents=(changed, _agent("dan", "ops")),
+    )
+    edits = edits_between(BASE, after)
+    assert [describe_edit(edit) for edit in edits] == [
+        "team new ops --parent core",
+        "kill ann",
+        "kill bob",
+        "spawn bob --team core",
+        "spawn dan --team ops",
+    ]
+    org, applied, skipped = apply_edits(BASE, edits)
+    assert org == after and applied == edits and skipped == []
+
+
+def test_an_agent_spawned_then_killed_leaves_no_edit_but_a_spec_agent_killed_does() -> None:
+    spawn = OrgEdit(action="add-agent", name="dan", table={"name": "dan", "team": "core"})
+    kill_dan = OrgEdit(action="remove-agent", name="dan")
+    kill_ann = OrgEdit(action="remove-agent", name="ann")
+    assert merge_edits([spawn], [kill_dan]) == ()
+    respawn_ann = OrgEdit(action="add-agent", name="ann", table={"name": "ann", "team": "core"})
+    assert merge_edits([kill_ann], [respawn_ann]) == (kill_ann, respawn_ann)  # the spec's ann goes, a new one comes
+    assert merge_edits([spawn, kill_ann], [kill_dan]) == (kill_ann,)
+
+
+def test_edits_the_spec_no_longer_allows_are_skipped_with_why() -> None:
+    edits = [
+        OrgEdit(action="add-team", name="core", table={"name": "core"}),
+        OrgEdit(action="add-agent", name="ann", table={"name": "ann", "team": "core"}),
+        OrgEdit(action="add-agent", name="eve", table={"name": "eve", "team": "gone"}),
+        OrgEdit(action="remove-agent", name="zed"),
+        OrgEdit(action="remove-agent", name="bob"),
+    ]
+    org, applied, skipped = apply_edits(BASE, edits)
+    assert [agent.name for agent in org.agents] == ["ann"]
+    assert applied == [edits[-1]]
+    assert [why for _, why in skipped] == [
+        "the spec has a team 'core' already",
+        "the spec has an agent 'ann' already",
+        "agent[2].team: unknown team 'gone' (teams: core)",
+        "the spec has no agent 'zed' any more",
+    ]

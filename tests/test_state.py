@@ -29,7 +29,10 @@ from agent_console.agents.events import (
     LogRecorded,
     MessageAcknowledged,
     MessageSent,
+    MessageTyped,
     MetricRecorded,
+    OrgEdit,
+    OrgEdited,
     OrgLoaded,
     ProgressStalled,
     PromptSeen,
@@ -116,6 +119,19 @@ def test_reloading_the_org_keeps_agents_and_drops_removed_ones() -> None:
     assert sorted(org.state.agents) == ["ann", "eve"]
     assert org.state.agents["ann"].task == "build"
     assert org.state.messages == {} and org.state.outboxes == {}
+
+
+def test_the_last_edit_of_each_spec_file_is_what_the_next_start_replays() -> None:
+    org = Org()
+    spawn = OrgEdit(action="add-agent", name="eve", table={"name": "eve", "team": "ops"})
+    kill = OrgEdit(action="remove-agent", name="dee")
+    org.do(HUMAN, OrgEdited(spec="/srv/acme.toml", edits=(spawn,)))
+    org.do(HUMAN, OrgEdited(spec="/srv/acme.toml", edits=(spawn, kill)))
+    org.do(HUMAN, OrgEdited(spec=None, edits=(kill,)))
+    assert org.state.org_edits == {"/srv/acme.toml": (spawn, kill), None: (kill,)}
+    org.do(HUMAN, OrgEdited(spec="/srv/acme.toml"))  # saved over its spec: nothing left to replay
+    assert org.state.org_edits["/srv/acme.toml"] == ()
+    assert sorted(org.state.agents) == ["ann", "bob", "cy", "dee"]  # the org itself changes by org.load only
 
 
 def test_launch_exit_and_restart() -> None:
@@ -217,6 +233,19 @@ def test_acks_of_unknown_or_foreign_messages_are_ignored() -> None:
     org.do("cy", MessageAcknowledged(id="m1"), now=org.now)  # not cy's message
     org.do("bob", MessageAcknowledged(id="nope"), now=org.now)
     assert without_seq(org.json()) == before
+
+
+def test_a_typed_message_waits_to_be_taken_up_by_that_recipient() -> None:
+    org = Org()
+    org.do(HUMAN, MessageSent(id="m1", to="#backend", text="hi"))
+    org.do(SUPERVISOR, MessageTyped(id="m1", agent="bob"), now=150.0)
+    org.do(SUPERVISOR, MessageTyped(id="m1", agent="dee"))  # not one of its recipients
+    org.do(SUPERVISOR, MessageTyped(id="nope", agent="cy"))
+    typed = org.state.typed_message("bob")
+    assert typed is not None and typed.typed == {"bob": 150.0}
+    assert org.state.typed_message("cy") is None and org.state.typed_message("dee") is None
+    org.do("bob", MessageAcknowledged(id="m1"))
+    assert org.state.typed_message("bob") is None
 
 
 def test_messages_to_nobody_are_not_kept() -> None:

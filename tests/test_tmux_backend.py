@@ -160,8 +160,35 @@ async def test_style_sets_colours_title_and_badge(backend: TmuxBackend, tmux_soc
     assert tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{pane_title}").strip() == "api · backend #1"
     assert tmux(tmux_socket, "show", "-wv", "-t", pane.window, "pane-border-status").strip() == "top"
     border = tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{T:pane-border-format}")
-    # the expanded format doubles the title's '#': the border draws one, never a style
-    assert "api · backend ##1" in border and "[working]" in border and "#3b82f6" in border
+    assert "api · backend ##1" in border and "[working]" in border and "#3b82f6" in border  # '##' is drawn '#'
+
+
+async def test_the_label_stays_in_the_border_when_the_program_sets_its_own_title(
+    backend: TmuxBackend, recorder: Recorder, tmux_socket: str
+) -> None:
+    # OSC 2, as Claude Code and Codex send it: tmux makes it the pane's title
+    program = r"""sleep 0.3; printf '\033]2;#[fg=red]#{pane_id} ✳ busy\007'; echo titled; sleep 30"""
+    pane = await backend.split_pane("%0", Launch(program))
+    await backend.show_pane_borders(pane.window)
+    await backend.style_pane(pane.pane, PaneStyle(border="#3b82f6", title="api · backend", badge="● idle"))
+
+    def border() -> str:
+        return tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{E:pane-border-format}").strip()
+
+    assert border() == "#[fg=#3b82f6,bold]api · backend#[default] [● idle]"  # no title of its own yet
+    await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and b"titled" in e.data)
+    assert tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{pane_title}").strip() == "#[fg=red]#{pane_id} ✳ busy"
+    # the program's title beside the label, its '#' doubled: drawn as text, never as a style or a format
+    assert border() == "#[fg=#3b82f6,bold]api · backend#[default] [● idle] · ##[fg=red]##{pane_id} ✳ busy"
+
+
+async def test_the_org_s_panes_get_focus_events(backend: TmuxBackend, tmux_socket: str) -> None:
+    # Claude Code asks for them (it shows a hint while tmux has them off); tmux has them per server only. Whether
+    # a select reaches the program as ESC [ I also depends on tmux's idea of a focused client: not asserted.
+    assert tmux(tmux_socket, "show", "-sv", "focus-events").strip() == "off"
+    pane = await backend.split_pane("%0", Launch("sleep 30"))
+    await backend.show_pane_borders(pane.window)
+    assert tmux(tmux_socket, "show", "-sv", "focus-events").strip() == "on"
 
 
 async def test_server_killed_under_the_backend(backend: TmuxBackend, recorder: Recorder, tmux_socket: str) -> None:

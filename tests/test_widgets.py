@@ -13,7 +13,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Input, Label
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.widgets.tree import TreeNode
 
 from agent_console.agents.events import (
@@ -31,13 +31,17 @@ from agent_console.agents.events import (
     ProgressStalled,
     StateObserved,
     StatusReported,
+    Throttled,
 )
 from agent_console.agents.journal import GENESIS, Record
 from agent_console.agents.state import OrgState, PendingApproval
+from agent_console.app import layout_for
 from agent_console.themes import CONSOLE_TCSS, STATE_STYLES, state_color, state_glyph
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
 from agent_console.widgets import (
+    AgentDetails,
     ApprovalDetails,
+    ApprovalPreview,
     ApprovalQueue,
     ChatPanel,
     HealthTable,
@@ -142,6 +146,7 @@ class Host(App[None]):
 
     on_org_tree_agent_selected = record
     on_health_table_agent_selected = record
+    on_health_table_show_agent = record
     on_approval_queue_selected = record
     on_approval_queue_show_details = record
     on_chat_panel_submitted = record
@@ -167,6 +172,16 @@ def test_themes_are_named_and_the_stylesheet_ships_with_the_package() -> None:
     assert (DARK_THEME.name, DARK_THEME.dark) == (DARK_THEME_NAME, True)
     assert (LIGHT_THEME.name, LIGHT_THEME.dark) == (LIGHT_THEME_NAME, False)
     assert CONSOLE_TCSS.is_file() and "#approvals" in CONSOLE_TCSS.read_text()
+
+
+@pytest.mark.parametrize("dark", [True, False])
+async def test_panel_frames_stand_out_from_the_panels_on_both_themes(dark: bool) -> None:
+    async with health_host(build_org(), dark=dark).run_test() as pilot:
+        table = pilot.app.query_one(HealthTable)
+        pilot.app.set_focus(None)  # the unfocused frame: a focused one takes the theme's primary colour
+        await pilot.pause()
+        frame = table.styles.border_top[1]
+        assert abs(frame.brightness - table.styles.background.brightness) > 0.15, (frame, table.styles.background)
 
 
 def test_format_age_and_agent_text() -> None:
@@ -358,6 +373,17 @@ async def test_health_table_updates_only_the_cells_that_changed() -> None:
         assert {column for _, column in table.updates} == {"last"}
 
 
+async def test_an_agent_over_its_limits_is_flagged_throttled_for_a_minute() -> None:
+    org = build_org()
+    org.do(SUPERVISOR, Throttled(agent="api", limit="approvals", refused=1, window=60), at=NOW - 5)
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(CountingHealthTable)
+        assert row_text(table, "api")[5].startswith("throttled ")
+        assert not row_text(table, "db")[5].startswith("throttled")
+        table.update_health(org.state, NOW + 120)
+        assert not row_text(table, "api")[5].startswith("throttled")
+
+
 async def test_health_table_adds_and_removes_rows_and_selecting_posts_agent_selected() -> None:
     org = build_org()
     async with health_host(org).run_test() as pilot:
@@ -374,22 +400,55 @@ async def test_health_table_adds_and_removes_rows_and_selecting_posts_agent_sele
         assert [message.agent for message in pilot.app.posted(HealthTable.AgentSelected)] == ["db"]
 
 
-async def test_health_table_flags_a_stuck_agent_and_shows_a_screen_that_disagrees() -> None:
+def column_widths(table: DataTable[Any]) -> dict[str, int]:
+    return {str(key.value): column.get_render_width(table) for key, column in table.columns.items()}
+
+
+async def test_health_table_state_shows_only_the_effective_state_and_columns_keep_their_widths() -> None:
     org = build_org()
     async with health_host(org).run_test() as pilot:
         table = pilot.app.query_one(CountingHealthTable)
+        widths = column_widths(table)
         org.do(SUPERVISOR, ProgressStalled(agent="lead", stalled=True, seconds=90.0), at=NOW - 30)
-        org.do(SUPERVISOR, StateObserved(agent="api", state=AgentState.IDLE, source="screen", rule="prompt"), at=NOW)
-        table.update_health(org.state, NOW)
-        assert row_text(table, "lead")[1] == "● working · stuck 2m"
-        # api reported working a moment ago: its report stands, and the screen's reading is shown beside it
+        # api reported working a moment ago: its report stands over its screen's reading
         org.do("api", StatusReported(state=AgentState.WORKING), at=NOW)
         org.do(SUPERVISOR, StateObserved(agent="api", state=AgentState.WAITING, source="screen"), at=NOW + 0.5)
+        org.do("ui", StatusReported(state=AgentState.RECOVERING, task="x" * 80), at=NOW + 0.5)
         table.update_health(org.state, NOW + 1)
-        assert row_text(table, "api")[1] == "● working · screen: waiting"
+        assert row_text(table, "api")[1] == "● working", "the screen's opinion is in the agent's details"
+        assert row_text(table, "lead")[1] == "● working"
+        assert row_text(table, "lead")[5] == "stuck 2m plan the release"
+        assert column_widths(table) == widths
         org.do(SUPERVISOR, ProgressStalled(agent="lead", stalled=False, seconds=0.0), at=NOW + 1)
         table.update_health(org.state, NOW + 1)
-        assert row_text(table, "lead")[1] == "● working"
+        assert row_text(table, "lead")[5] == "plan the release"
+
+
+async def test_i_on_the_health_table_asks_for_the_agent_s_details() -> None:
+    org = build_org()
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(HealthTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("db"))
+        await pilot.press("i")
+        await pilot.pause()
+        assert [message.agent for message in pilot.app.posted(HealthTable.ShowAgent)] == ["db"]
+
+
+async def test_agent_details_show_each_source_s_opinion_beside_the_state() -> None:
+    org = build_org()
+    org.do("api", StatusReported(state=AgentState.WORKING), at=NOW)
+    org.do(SUPERVISOR, StateObserved(agent="api", state=AgentState.WAITING, source="screen", rule="prompt"), at=NOW)
+    app = ModalHost(lambda: AgentDetails(org.state.agents["api"], now=NOW + 60))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        lines = [" ".join(str(static.render()).split()) for static in app.screen.query(Static)]
+        assert "state ● working" in lines
+        assert "screen ◆ waiting (rule prompt)" in lines
+        assert "reported by the agent or its hook, 1m ago" in lines
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.results == [None]
 
 
 # --- approval queue -----------------------------------------------------------------------------------------------
@@ -449,8 +508,9 @@ async def test_approval_queue_keeps_the_selection_and_falls_back_to_the_oldest()
         assert queue.selected_id == "a0"
         assert [message.approval_id for message in pilot.app.posted(ApprovalQueue.Selected)][-1] == "a0"
         queue.update_approvals([], NOW)
-        assert queue.selected_id is None
+        assert queue.selected_id is None and queue.selected_approval is None
         assert queue.row_count == 0
+        assert queue.border_subtitle == "0 pending", "the count stays on screen when it is zero"
 
 
 async def test_identical_to_matches_the_command_else_the_text_whoever_asks() -> None:
@@ -483,6 +543,25 @@ async def test_approval_queue_updates_only_the_ages_that_changed() -> None:
         queue.update_cell = spy  # type: ignore[method-assign]
         queue.update_approvals(TWO_APPROVALS, NOW + 30)
         assert calls == [("a2", "age")]  # a1 is still "3m"; a2 went from 40s to 1m
+
+
+async def test_approval_preview_shows_the_whole_request_wrapped_and_says_where_the_rest_is() -> None:
+    async with Host(lambda: ApprovalPreview(id="request")).run_test(size=(40, 12)) as pilot:
+        preview = pilot.app.query_one(ApprovalPreview)
+        await pilot.pause()
+        assert not preview.display and preview.size.height == 0, "nothing selected: no strip"
+        preview.show(DETAILS_APPROVAL)
+        await pilot.pause()
+        lines = [line.rstrip() for line in str(preview.render()).splitlines()]
+        assert len(lines) == preview.size.height == 4 == ApprovalPreview.MAX_LINES
+        assert all(len(line) <= 38 for line in lines), "wrapped to the width, inside the padding"
+        assert lines[-1].startswith("… more: d"), "the text goes on: the last line says where the rest is"
+        shown = " ".join(" ".join(lines[:-1]).split())
+        assert shown.startswith("db asks $ alembic -x env=staging upgrade head && psql -c 'VACUUM ANALYZE users'")
+        short = dataclasses.replace(DETAILS_APPROVAL, text="Go?", command="make")
+        preview.show(short)
+        await pilot.pause()
+        assert str(preview.render()) == "db asks $ make  Go?" and preview.size.height == 1
 
 
 # --- chat ---------------------------------------------------------------------------------------------------------
@@ -652,14 +731,19 @@ HELP_ROWS = [
 ]
 
 
+HELP_COLUMNS = [("Health", "Last", "time since it was last heard of"), ("Approvals", "Age", "how long it waited")]
+
+
 @pytest.mark.parametrize("key", ["escape", "question_mark", "q"])
-async def test_help_screen_lists_the_bindings_and_closes(key: str) -> None:
-    app = ModalHost(lambda: HelpScreen(HELP_ROWS))
+async def test_help_screen_lists_the_bindings_and_the_columns_and_closes(key: str) -> None:
+    app = ModalHost(lambda: HelpScreen(HELP_ROWS, HELP_COLUMNS))
     async with app.run_test() as pilot:
         await pilot.pause()
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one("#help-table", DataTable)
         assert table.row_count == len(HELP_ROWS)
         assert [str(cell) for cell in table.get_row_at(2)] == list(HELP_ROWS[2])
+        columns = app.screen.query_one("#help-columns", DataTable)
+        assert [tuple(str(cell) for cell in columns.get_row_at(i)) for i in range(2)] == HELP_COLUMNS
         await pilot.press(key)
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
@@ -697,7 +781,8 @@ def test_snapshot_health_table(snap_compare: Any) -> None:
     """You should see a table in a frame titled "Health" with columns Agent, State, Last, Pending,
     Restarts, Task, Team and eight rows: lead and api working (green ●), db waiting (amber ◆) with 2 pending,
     ui thinking (cyan ◔), css idle (grey ○), docs offline (dim), deploy error (red ✖), monitor recovering
-    (magenta ↻) with 1 restart; ages from 10s to 8m."""
+    (magenta ↻) with 1 restart; ages from 10s to 8m. The State column is as wide as "↻ recovering", the Task
+    column 32 cells whatever its tasks."""
     org = build_org()
     assert snap_compare(health_host(org), terminal_size=(110, 14))
 
@@ -725,7 +810,7 @@ def test_snapshot_approval_details(snap_compare: Any) -> None:
 
 def test_snapshot_help_screen(snap_compare: Any) -> None:
     """You should see a centred dialog titled "Keys" with a Key / Action / Where table of eight bindings (y, n,
-    A, enter, ctrl+b, t, /, ?) and the hint "escape, ? or q closes" under it."""
+    A, enter, ctrl+b, t, /, ?) and the hint "tab: what the columns mean · escape, ? or q closes" under it."""
     assert snap_compare(ModalHost(lambda: HelpScreen(HELP_ROWS)), terminal_size=(90, 20))
 
 
@@ -755,11 +840,14 @@ class ConsoleLayout(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        with Vertical(id="work"):
+            yield ApprovalQueue(id="approvals")
+            yield ApprovalPreview(id="request")
+        yield Label(id="views")
         with Horizontal(id="main"):
-            yield OrgTree(id="tree")
-            with Vertical(id="middle"):
+            with Horizontal(id="agents"):
+                yield OrgTree(id="tree")
                 yield HealthTable(id="health")
-                yield ApprovalQueue(id="approvals")
             with Vertical(id="right"):
                 yield ChatPanel(id="chat")
                 yield TraceView(tz=UTC, id="trace")
@@ -767,10 +855,13 @@ class ConsoleLayout(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.add_class(layout_for(*self.size))
         org = build_org()
         self.query_one(OrgTree).update_org(org.state, TEAM_COLORS, frozenset({"ui"}))
         self.query_one(HealthTable).update_health(org.state, NOW)
-        self.query_one(ApprovalQueue).update_approvals(list(org.state.approvals.values()), NOW)
+        queue = self.query_one(ApprovalQueue)
+        queue.update_approvals(list(org.state.approvals.values()), NOW)
+        self.query_one(ApprovalPreview).show(queue.selected_approval)
         self.query_one(TraceView).add_records(org.records)
         for speaker, text in CHAT_LINES[:3]:
             self.query_one(ChatPanel).add_line(speaker, text)
@@ -778,9 +869,10 @@ class ConsoleLayout(App[None]):
 
 
 def test_snapshot_console_layout(snap_compare: Any) -> None:
-    """You should see the main screen under a header: the org tree on the left; in the middle the health table
-    (focused, blue frame; Agent, State, Last and Pending in view, the rest cropped) above the approval queue with
-    db's two requests (agent, age, command) in an amber frame; on the right the chat with three lines above its
-    input, and under it the trace, its lines compact (no column padding) because the pane is narrow, scrolled to
-    ui's thinking status at 22:23:10; no command line; the footer at the bottom."""
+    """You should see the main screen at 120x40 (the medium layout) under a header: across the top the approval
+    queue with db's two requests (agent, age 59s and 20s, command) in an amber frame, "2 pending" in its bottom
+    edge, and the strip "db asks $ alembic upgrade head  Run the migration?"; below, on the left the org tree over
+    the health table (focused, blue frame; Agent to Restarts in view, Task cropped); on the right the chat with
+    three lines above its input, and under it the trace, its lines compact (no column padding) because the pane
+    is narrow, scrolled to ui's thinking status at 22:23:10; no command line; the footer at the bottom."""
     assert snap_compare(ConsoleLayout(), terminal_size=(120, 40))

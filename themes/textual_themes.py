@@ -1,4 +1,7 @@
-"""The console's Textual themes, registered by the app (`App.register_theme`)."""
+"""The console's Textual themes, registered by the app (`App.register_theme`).
+
+Each defines `$frame`, the colour of the panels' borders: visible on that theme's surface.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ DARK_THEME = Theme(
     surface="#111827",
     panel="#1f2937",
     dark=True,
+    variables={"frame": "#404a59"},
 )
 
 LIGHT_THEME = Theme(
@@ -35,6 +39,7 @@ LIGHT_THEME = Theme(
     surface="#ffffff",
     panel="#e5e7eb",
     dark=False,
+    variables={"frame": "#9ca3af"},
 )
 
 THEMES = (DARK_THEME, LIGHT_THEME)

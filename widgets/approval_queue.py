@@ -14,8 +14,13 @@ from agent_console.themes.states import state_color
 
 from .formatting import agent_text, cell_key, format_age, grows, is_dark
 
-# the request comes last: a narrow pane crops it, and `enter` shows it whole
-COLUMNS = (("agent", "Agent"), ("age", "Age"), ("request", "Request"))
+# the request comes last: a narrow pane crops it, and the strip under the queue, `d` and `enter` show it whole.
+# Key, header, fixed width (None: as wide as its widest cell), and what it means (the help screen shows it).
+COLUMNS = (
+    ("agent", "Agent", None, "the agent that asks"),
+    ("age", "Age", 4, "how long the request has waited"),
+    ("request", "Request", None, "the exact command ($ …) or the question; '+N same': identical requests pending"),
+)
 
 
 def request_key(approval: PendingApproval) -> tuple[str, str]:
@@ -64,8 +69,8 @@ class ApprovalQueue(DataTable[str | Text]):
 
     def _add_columns(self) -> None:
         if not self.columns:
-            for key, label in COLUMNS:
-                self.add_column(label, key=key)
+            for key, label, width, _ in COLUMNS:
+                self.add_column(label, key=key, width=width)
 
     @property
     def selected_id(self) -> str | None:
@@ -74,6 +79,11 @@ class ApprovalQueue(DataTable[str | Text]):
             return None
         row = min(max(self.cursor_row, 0), self.row_count - 1)
         return self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+
+    @property
+    def selected_approval(self) -> PendingApproval | None:
+        """The highlighted approval: what `y` answers."""
+        return self._approvals.get(self.selected_id or "")
 
     @property
     def approval_ids(self) -> list[str]:
@@ -112,13 +122,13 @@ class ApprovalQueue(DataTable[str | Text]):
                 if previous is None:
                     self.add_row(*values, key=approval_id)
                 else:
-                    for (column, _), old, new in zip(COLUMNS, previous, values, strict=True):
+                    for (column, *_), old, new in zip(COLUMNS, previous, values, strict=True):
                         if cell_key(old) != cell_key(new):
                             self.update_cell(approval_id, column, new, update_width=grows(self, column, new))
                 self._values[approval_id] = values
             if rows:
                 self._restore_cursor(selected if selected in rows else None)
-        self.border_subtitle = f"{len(rows)} pending" if rows else ""
+        self.border_subtitle = f"{len(rows)} pending"
         self.set_class(bool(rows), "-pending")
         self._announce()
 

@@ -74,7 +74,7 @@ class ChatPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield RichLog(max_lines=self.MAX_LINES, wrap=True, markup=False, highlight=False, min_width=20)
-        yield Input(placeholder=self._placeholder)
+        yield Input(placeholder=self._placeholder, select_on_focus=False)  # a draft, or the "/" just typed, stays
 
     @property
     def log_lines(self) -> list[str]:
@@ -93,8 +93,13 @@ class ChatPanel(Vertical):
             line = Text.assemble(who, ": ", said)
         self.query_one(RichLog).write(line)
 
-    def focus_input(self) -> None:
-        self.query_one(Input).focus()
+    def focus_input(self, start: str = "") -> None:
+        """Focus the input; with `start`, the input holds that text (cursor after it), e.g. "/" for a command."""
+        line = self.query_one(Input)
+        if start:
+            line.value = start
+            line.cursor_position = len(start)
+        self.screen.set_focus(line)  # now, not after the keys already typed behind the one that got here
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

@@ -4,37 +4,54 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import on
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from agent_console.agents.events import AgentState
 from agent_console.agents.state import AgentView, OrgState
-from agent_console.themes.states import state_color
+from agent_console.themes.states import STATE_STYLES, state_color
 
 from .formatting import agent_text, cell_key, format_age, grows, is_dark, state_text
 
+TASK_WIDTH = 32
+THROTTLED_SHOWN_SECONDS = 60.0  # a refusal journaled this recently flags the agent
 # a narrow pane crops the right-hand columns first: the short figures come before the task, and the team
-# (which the org tree shows too) comes last
+# (which the org tree shows too) comes last. Key, header, fixed width (None: as wide as its widest cell),
+# and what it means (the help screen shows it).
 COLUMNS = (
-    ("agent", "Agent"),
-    ("state", "State"),
-    ("last", "Last"),
-    ("approvals", "Pending"),
-    ("restarts", "Restarts"),
-    ("task", "Task"),
-    ("team", "Team"),
+    ("agent", "Agent", None, "the agent's name (dim: its program is not running)"),
+    ("state", "State", max(len(name) for name in STATE_STYLES) + 2, "its one effective state (i: the evidence)"),
+    ("last", "Last", 4, "time since it was last heard of (a report, a hook, its screen, a launch)"),
+    ("approvals", "Pending", 7, "its requests waiting in the approval queue"),
+    ("restarts", "Restarts", 8, "launches after the first"),
+    (
+        "task",
+        "Task",
+        TASK_WIDTH,
+        "what it said it is doing; 'stuck 3m': working, its screen unchanged that long; "
+        "'throttled': over one of its limits in the last minute",
+    ),
+    ("team", "Team", None, "its team"),
 )
 
 
 class HealthTable(DataTable[str | Text]):
     """One row per agent, keyed by its name: agent, state, time since last heard of, pending approvals, restarts,
-    task, team. `update_health` touches only the cells whose value changed."""
+    task, team. `update_health` touches only the cells whose value changed; columns keep their widths."""
 
     BORDER_TITLE = "Health"
-    TASK_WIDTH = 32
+
+    BINDINGS = [Binding("i", "show_agent", "Evidence", tooltip="Why the agent is in its state")]
 
     class AgentSelected(Message):
         """An agent's row was chosen (enter or click)."""
+
+        def __init__(self, agent: str) -> None:
+            super().__init__()
+            self.agent = agent
+
+    class ShowAgent(Message):
+        """The human asked for an agent's details: its state and the evidence behind it."""
 
         def __init__(self, agent: str) -> None:
             super().__init__()
@@ -49,8 +66,8 @@ class HealthTable(DataTable[str | Text]):
 
     def _add_columns(self) -> None:
         if not self.columns:
-            for key, label in COLUMNS:
-                self.add_column(label, key=key)
+            for key, label, width, _ in COLUMNS:
+                self.add_column(label, key=key, width=width)
 
     @property
     def agent_names(self) -> list[str]:
@@ -73,7 +90,7 @@ class HealthTable(DataTable[str | Text]):
                 if previous is None:
                     self.add_row(*values, key=agent)
                 else:
-                    for (column, _), old, new in zip(COLUMNS, previous, values, strict=True):
+                    for (column, *_), old, new in zip(COLUMNS, previous, values, strict=True):
                         if cell_key(old) != cell_key(new):
                             self.update_cell(agent, column, new, update_width=grows(self, column, new))
                 self._values[agent] = values
@@ -83,25 +100,29 @@ class HealthTable(DataTable[str | Text]):
         dark = is_dark(self)
         return (
             Text(view.name, style="bold" if view.alive else "dim"),
-            self._state(view, now, dark),
+            state_text(view.state, dark=dark),
             format_age(age),
             Text(str(pending), style="bold " + state_color("waiting", dark)) if pending else "",
             Text(str(view.restarts), style="bold " + state_color("recovering", dark) if view.restarts else "dim"),
-            agent_text(view.task or "", self.TASK_WIDTH),
+            self._task_cell(view, now, dark),
             view.team or "",
         )
 
     @staticmethod
-    def _state(view: AgentView, now: float, dark: bool) -> Text:
-        """The state, flagged when its screen has not moved for a while, and with what the screen shows
-        when that differs (the agent's own report or its hook is trusted over its screen)."""
-        text = state_text(view.state, dark=dark)
+    def _task_cell(view: AgentView, now: float, dark: bool) -> Text:
+        """The task, after flags: working with a screen that has not moved for a while; over its limits lately."""
+        text = Text()
+        if view.throttled_at is not None and now - view.throttled_at < THROTTLED_SHOWN_SECONDS:
+            text.append("throttled ", style="bold " + state_color("error", dark))
         if view.stalled_since is not None:
-            text.append(f" · stuck {format_age(now - view.stalled_since)}", style="bold " + state_color("error", dark))
-        screen = view.screen_state
-        if screen is not None and screen not in (view.state, AgentState.UNKNOWN):
-            text.append(f" · screen: {screen.value}", style="dim")
+            text.append(f"stuck {format_age(now - view.stalled_since)} ", style="bold " + state_color("error", dark))
+        text.append_text(agent_text(view.task or "", max(1, TASK_WIDTH - len(text))))
         return text
+
+    def action_show_agent(self) -> None:
+        if self.row_count:
+            row = min(max(self.cursor_row, 0), self.row_count - 1)
+            self.post_message(self.ShowAgent(self.agent_names[row]))
 
     @on(DataTable.RowSelected)
     def _row_chosen(self, event: DataTable.RowSelected) -> None:

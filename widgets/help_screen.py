@@ -1,16 +1,17 @@
-"""Every key binding, in one table."""
+"""Every key binding, in one table, and what each column of the tables means, in another."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
 
 class HelpScreen(ModalScreen[None]):
-    """The bindings it is given, as (key, what it does, where it works) rows; escape, ? or q closes it."""
+    """The bindings it is given, as (key, what it does, where it works) rows, then the columns it is given, as
+    (table, column, what it means) rows; escape, ? or q closes it."""
 
     BINDINGS = [
         Binding("escape", "close", "Close"),
@@ -39,24 +40,33 @@ class HelpScreen(ModalScreen[None]):
         max-height: 100%;
         background: $surface;
     }
+    HelpScreen #help-columns {
+        margin-top: 1;
+    }
     HelpScreen #help-hint {
         color: $text-muted;
         margin-top: 1;
     }
     """
 
-    def __init__(self, bindings: list[tuple[str, str, str]]) -> None:
+    def __init__(self, bindings: list[tuple[str, str, str]], columns: list[tuple[str, str, str]] = ()) -> None:
         super().__init__()
         self.rows = list(bindings)
+        self.columns = list(columns)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-dialog") as dialog:
+        with VerticalScroll(id="help-dialog") as dialog:
             dialog.border_title = "Keys"
             table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="help-table")
             table.add_columns("Key", "Action", "Where")
             table.add_rows(self.rows)
             yield table
-            yield Label("escape, ? or q closes", id="help-hint")
+            if self.columns:
+                columns: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="help-columns")
+                columns.add_columns("Table", "Column", "What it shows")
+                columns.add_rows(self.columns)
+                yield columns
+            yield Label("tab: what the columns mean · escape, ? or q closes", id="help-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

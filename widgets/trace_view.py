@@ -20,12 +20,14 @@ from agent_console.agents.events import (
     LogRecorded,
     MessageSent,
     MetricRecorded,
+    OrgEdited,
     OrgLoaded,
     SpoofRejected,
     StatusReported,
     VoteOpened,
 )
 from agent_console.agents.journal import Record
+from agent_console.agents.spec import describe_edit
 from agent_console.themes.states import state_color
 
 from .formatting import agent_text, is_dark
@@ -53,6 +55,8 @@ def summary(record: Record) -> str:
         return f"{event.name} = {event.value:g}" + (f" {event.unit}" if event.unit else "")
     if isinstance(event, OrgLoaded):
         return f"{event.name}: {len(event.teams)} teams, {len(event.agents)} agents"
+    if isinstance(event, OrgEdited):
+        return "changed in the console: " + ("; ".join(describe_edit(edit) for edit in event.edits) or "nothing")
     if isinstance(event, AgentLaunched):
         return f"{event.agent} in {event.pane}"
     if isinstance(event, AgentExited):

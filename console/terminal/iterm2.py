@@ -25,6 +25,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from agent_console.agents.layout import Node, Split
+from agent_console.agents.layout import Pane as LayoutPane
+
 from .base import (
     BackendError,
     BackendGone,
@@ -43,7 +46,18 @@ from .base import (
     WindowClosed,
 )
 from .iterm2_connection import ITerm2Connection, iterm2
-from .iterm2_layout import Shape, cell_shape, layout_spec, leaf_sizes, shape_panes, shape_text, tree_shape, tree_size
+from .iterm2_layout import (
+    Shape,
+    cell_shape,
+    layout_spec,
+    leaf_sizes,
+    shape_panes,
+    shape_text,
+    split_steps,
+    tree_shape,
+    tree_size,
+)
+from .select import take_probed_connection
 
 if TYPE_CHECKING:
     from agent_console.agents.layout import Cell
@@ -77,6 +91,16 @@ _KEYS = {
 }
 
 
+# What the backend uses beyond protocol 1.11 (iTerm2 3.6.x), by the protocol version that brings it.
+CAPABILITIES = {
+    "reshape": (1, 14),  # App.async_apply_layout; before it, panes are moved one by one (move_session, 1.11)
+    "move_to_new_tab": (1, 13),  # Session.async_move_to_new_tab
+    "background_tab": (1, 17),  # CreateTabRequest.select_tab is honoured; before it a new tab is selected
+}
+SEPARATE_COLORS = "Use Separate Colors for Light and Dark Mode"  # then iTerm2 draws from "… (Dark)"/"(Light)"
+RESTART_SECONDS = 10.0  # for iTerm2 to end a restarted session's program and start it again
+
+
 def _profile(launch: Launch | None, hold: bool) -> iterm2.LocalWriteOnlyProfile:
     """Session-local profile changes: the program to run (with its environment and directory), and whether
     the session stays, showing its last screen, when the program ends."""
@@ -98,7 +122,42 @@ def command_line(launch: Launch) -> str:
     if launch.cwd:
         script = f"cd {shlex.quote(launch.cwd)} && {script}"
     env = [f"{key}={value}" for key, value in launch.env.items()]
-    return shlex.join(["/usr/bin/env", *env, "/bin/sh", "-c", script])
+    return iterm2_command(["/usr/bin/env", *env, "/bin/sh", "-c", script])
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+,@%()")
+_CONTROL = {"\n": "n", "\t": "t", "\r": "r", "\a": "a"}  # the split's own escapes
+
+
+def iterm2_command(argv: Sequence[str]) -> str:
+    r"""argv as a profile's Command that iTerm2 splits back into exactly argv.
+
+        iTerm2 reads a Command as a string template (`\` is one backslash, `
+    ` a newline, `\(` an
+        interpolation), trims it, then splits it by its own rules, where `
+    ` is a newline even inside quotes.
+        So a character that is not plain is escaped by one backslash, which the template leaves and the split
+        removes; a backslash is written four times and a control character as the split's escape (two readings
+        each); other white space is quoted, which the trim leaves."""
+    return " ".join(_iterm2_word(arg) for arg in argv)
+
+
+def _iterm2_word(arg: str) -> str:
+    if not arg:
+        return "''"
+    out = []
+    for char in arg:
+        if char in _PLAIN:
+            out.append(char)
+        elif char == "\\":
+            out.append("\\" * 4)
+        elif char in _CONTROL:
+            out.append("\\\\" + _CONTROL[char])
+        elif char.isspace():
+            out.append(f"'{char}'")
+        else:
+            out.append("\\" + char)
+    return "".join(out)
 
 
 def key_text(key: str) -> str:
@@ -177,6 +236,9 @@ class ITerm2Backend:
         self._real: dict[str, str] = {}  # pane id → the session id in it now
         self._retired: set[str] = set()  # sessions replaced in their pane: their end is not the pane's
         self._restarting: set[str] = set()
+        self._terminated: dict[str, asyncio.Future[None]] = {}  # sessions whose end a restart awaits
+        self._stale_pids: dict[str, int] = {}  # restarted session → the pid its `pid` shows until iTerm2 learns anew
+        self._separate_colors: dict[str, bool] = {}  # pane → its profile draws (Light)/(Dark) colour keys
 
     @property
     def where(self) -> str:
@@ -216,9 +278,20 @@ class ITerm2Backend:
     # --- connection -------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Connect (once); `BackendError` with one clear line when iTerm2 is not there or refuses."""
-        if not self.link.connected:
-            await self.link.connect()
+        """Connect (once), on the probe's connection where it left one; `BackendError` with one clear line when
+        iTerm2 is not there or refuses."""
+        if self.link.connected:
+            return
+        probed = take_probed_connection(asyncio.get_running_loop())
+        if probed is not None and probed.connected:
+            self.link.on_lost.remove(self._on_lost)
+            self.link = probed
+            probed.on_lost.append(self._on_lost)
+            return
+        await self.link.connect()
+
+    def _can(self, capability: str) -> bool:
+        return iterm2.capabilities.ge(self.link.protocol_version, CAPABILITIES[capability])
 
     async def attach(self) -> None:
         """Attach to the window named `session` (or the frontmost window when None); BackendGone if none."""
@@ -337,13 +410,6 @@ class ITerm2Backend:
             ),
             "watch custom control sequences",
         )
-        # A pane that stays when its program ends is not terminated: its `pid` variable going empty says so.
-        await self._call(
-            iterm2.notifications.async_subscribe_to_variable_change_notification(
-                connection, self._on_pid, iterm2.VariableScopes.SESSION.value, "pid", "all"
-            ),
-            "watch programs end",
-        )
         await self._sync()
 
     async def _monitor(self, monitor: Any, step: Callable[[Any], Awaitable[None]], what: str) -> asyncio.Task[Any]:
@@ -361,7 +427,17 @@ class ITerm2Backend:
 
     async def _next_focus(self, monitor: Any) -> None:
         update = await monitor.async_get_next_update()
-        if update.active_session_changed is not None:
+        if update.application_active is not None:
+            # Nobody types in any pane while another app has the keyboard; coming back, the active one again.
+            if not update.application_active.application_active:
+                self._focused = None
+                self._publish(PaneFocused(pane="", window=""))
+            else:
+                window = self._app.current_terminal_window
+                session = window.current_tab.current_session if window and window.current_tab else None
+                if session is not None:
+                    self._focus(session.session_id)
+        elif update.active_session_changed is not None:
             self._focus(update.active_session_changed.session_id)
         elif update.selected_tab_changed is not None:
             tab = self._app.get_tab_by_id(update.selected_tab_changed.tab_id)
@@ -379,13 +455,11 @@ class ITerm2Backend:
     async def _next_exit(self, monitor: Any) -> None:
         self._exit(await monitor.async_get())
 
-    async def _on_pid(self, _connection: Any, note: Any) -> None:
-        if _decoded(note.json_new_value) in (None, "", 0):
-            self._exit(note.identifier)
-        else:
-            self._exited.discard(note.identifier)  # started again
-
     def _exit(self, session_id: str) -> None:
+        """TERMINATE_SESSION: the program ended (iTerm2 keeps `pid` as it was), or the pane closed."""
+        waiter = self._terminated.pop(session_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if session_id not in self._exited and session_id not in self._retired | self._restarting:
             self._exited.add(session_id)
             self._publish(PaneExited(self._pane(session_id)))
@@ -626,6 +700,8 @@ class ITerm2Backend:
             window_name = tab_names[tab.tab_id] if tab_names is not None else await self._tab_name(tab)
         size = session.grid_size
         pid_number = int(pid) if isinstance(pid, int | float) or (isinstance(pid, str) and pid.isdigit()) else None
+        if pid_number is not None and self._stale_pids.get(session.session_id) == pid_number:
+            pid_number = None  # the program before a restart: the new one's is not known yet
         info = PaneInfo(
             pane=self._pane(session.session_id),
             window=tab.tab_id if tab is not None else BURIED,
@@ -633,7 +709,8 @@ class ITerm2Backend:
             index=index,
             pid=pid_number,
             command=str(job or ""),
-            alive=session.session_id not in self._exited and pid_number is not None and not _process_gone(pid_number),
+            # iTerm2 learns a pid late and never clears it: no pid yet is a program starting.
+            alive=session.session_id not in self._exited and not _process_gone(pid_number),
             width=size.width if size is not None else 0,
             height=size.height if size is not None else 0,
             agent=str(agent) if agent else None,
@@ -653,11 +730,14 @@ class ITerm2Backend:
     async def new_window(self, name: str, launch: Launch, hold: bool = True) -> PaneInfo:
         """A new tab (in this window) running `launch`; with `hold`, its pane stays when the program exits."""
         window = self._window()
+        keyboard = window.current_tab.current_session if window.current_tab is not None else None
         tab = await self._call(
             window.async_create_tab(profile_customizations=_profile(launch, hold), select=False), f"open tab {name!r}"
         )
         if tab is None or not tab.sessions:
             raise BackendError(f"iTerm2 opened tab {name!r} but its program ended at once")
+        if keyboard is not None and not self._can("background_tab"):  # the new tab took the selection
+            await self._give_focus_back(keyboard.session_id, select_tab=True)
         await self._set_variables({WINDOW_NAME_VARIABLE: name}, tab_id=tab.tab_id)
         await self._sync()
         return await self.pane(tab.sessions[0].session_id)
@@ -673,18 +753,36 @@ class ITerm2Backend:
         previous = tab.active_session_id if tab is not None else None
         window = tab.window if tab is not None else None
         shown = window is not None and window.current_tab is tab  # re-selecting it changes nothing on screen
-        split = session.async_split_pane(
-            vertical=direction == "h", before=before, profile_customizations=_profile(launch, hold)
-        )
-        created = await self._call(split, f"split pane {target}")
+        keyboard = window.current_tab.current_session if window is not None and window.current_tab else None
+
+        def split() -> Awaitable[Any]:
+            return session.async_split_pane(
+                vertical=direction == "h", before=before, profile_customizations=_profile(launch, hold)
+            )
+
+        try:
+            created = await self._call(split(), f"split pane {target}")
+            retried = False
+        except BackendError as error:
+            if "CANNOT_SPLIT" not in str(error):
+                raise
+            # iTerm2 measures the focused pane of the window, not the target: split from the target instead.
+            await self._give_focus_back(session.session_id, select_tab=True)
+            created = await self._call(split(), f"split pane {target}")
+            retried = True
         if previous:
-            with contextlib.suppress(BackendError):
-                await self._call(
-                    iterm2.rpc.async_activate(self._connection, True, shown, False, session_id=previous),
-                    "give the focus back",
-                )
+            await self._give_focus_back(previous, select_tab=shown or retried)
+        if retried and keyboard is not None:
+            await self._give_focus_back(keyboard.session_id, select_tab=True)
         await self._sync()
         return await self.pane(created.session_id)
+
+    async def _give_focus_back(self, session_id: str, select_tab: bool) -> None:
+        with contextlib.suppress(BackendError):
+            await self._call(
+                iterm2.rpc.async_activate(self._connection, True, select_tab, False, session_id=session_id),
+                "give the focus back",
+            )
 
     async def hold_window(self, window: str) -> None:
         """Panes of `window` stay, showing their last screen, when their program exits."""
@@ -712,7 +810,7 @@ class ITerm2Backend:
         session = await self._fresh_session(pane)
         old = session.session_id
         launched = _decoded(await self._profile_value(pane, "Command"))
-        self._exited.discard(old)
+        (old_pid,) = await self._get_variables(["pid"], session_id=old)
         self._restarting.add(old)
         try:
             if launched == command_line(launch):
@@ -721,18 +819,37 @@ class ITerm2Backend:
                 new = await self._replace(pane, session, launch)
             if new != old:
                 self._replaced(pane, old, new)
+            if isinstance(old_pid, int):
+                self._stale_pids[new] = old_pid
         finally:
             self._restarting.discard(old)
+            self._exited.discard(old)
         await self._sync()
 
     async def _restart(self, pane: str, session: Any) -> str:
-        tab = session.tab
-        position = tab.sessions.index(session) if tab is not None else None
-        await self._call(session.async_restart(only_if_exited=False), f"restart pane {pane}")
-        await self._refresh()
-        if self._app.get_session_by_id(session.session_id) is not None or tab is None or position is None:
-            return session.session_id
-        return self._tab(tab.tab_id).sessions[position].session_id  # the same pane, a new session
+        """iTerm2 answers at once; a running program is killed, and its end (TERMINATE) comes with a new
+        session, a new id in the same place, with no layout notification: wait for it and follow it."""
+        old, tab = session.session_id, session.tab
+        before = {s.session_id for s in (tab.sessions if tab is not None else self._app.buried_sessions)}
+        ended = self._terminated.setdefault(old, asyncio.get_running_loop().create_future())
+        try:
+            await self._call(session.async_restart(only_if_exited=False), f"restart pane {pane}")
+            await self._refresh()
+            if self._app.get_session_by_id(old) is not None:
+                try:
+                    await asyncio.wait_for(self.link.call(ended, f"restart pane {pane}"), RESTART_SECONDS)
+                except TimeoutError:
+                    raise BackendError(f"iTerm2 did not restart pane {pane} within {RESTART_SECONDS:g} s") from None
+                await self._refresh()
+        finally:
+            self._terminated.pop(old, None)
+        if self._app.get_session_by_id(old) is not None:
+            return old
+        now = self._tab(tab.tab_id).sessions if tab is not None else self._app.buried_sessions
+        fresh = [s.session_id for s in now if s.session_id not in before]
+        if len(fresh) != 1:
+            raise BackendError(f"iTerm2 restarted pane {pane} but it cannot be found again")
+        return fresh[0]
 
     async def _replace(self, pane: str, session: Any, launch: Launch) -> str:
         tab = session.tab
@@ -769,10 +886,14 @@ class ITerm2Backend:
         session = await self._fresh_session(pane)
         screen = await self._call(session.async_get_screen_contents(), f"read the screen of {pane}")
         lines = [screen.line(i).string.rstrip() for i in range(screen.number_of_lines)]
-        if history and screen.number_of_lines_above_screen:
-            top = screen.number_of_lines_above_screen
+        if history:  # iTerm2 never says how many lines are above the screen: its line info does
+            info = await self._call(session.async_get_line_info(), f"count the lines of {pane}")
+            top = info.overflow + info.scrollback_buffer_height
+        if history and top > info.overflow:
             wanted = iterm2.util.WindowedCoordRange(
-                iterm2.util.CoordRange(iterm2.util.Point(0, max(0, top - history)), iterm2.util.Point(0, top))
+                iterm2.util.CoordRange(
+                    iterm2.util.Point(0, max(info.overflow, top - history)), iterm2.util.Point(0, top)
+                )
             )
             response = await self._call(
                 iterm2.rpc.async_get_screen_contents(self._connection, self._id(pane), wanted),
@@ -787,21 +908,32 @@ class ITerm2Backend:
         session = await self._fresh_session(pane)
         profile = iterm2.LocalWriteOnlyProfile()
         if style.background is not None:
+            keys = await self._color_keys(pane, "Background Color")
             if pane not in self._backgrounds:
-                self._backgrounds[pane] = await self._profile_value(pane, "Background Color")
-            if style.background == "default":
-                profile.values["Background Color"] = self._backgrounds[pane]
-            else:
-                profile.set_background_color(_color(style.background))
+                self._backgrounds[pane] = {key: await self._profile_value(pane, key) for key in keys}
+            for key in keys:
+                if style.background == "default":
+                    profile.values[key] = self._backgrounds[pane][key]
+                else:
+                    profile.values[key] = json.dumps(_color(style.background).get_dict())
         if style.border is not None:
-            profile.set_tab_color(_color(style.border))
-            profile.set_use_tab_color(True)
+            for key in await self._color_keys(pane, "Tab Color"):
+                profile.values[key] = json.dumps(_color(style.border).get_dict())
+            for key in await self._color_keys(pane, "Use Tab Color"):
+                profile.values[key] = json.dumps(True)
         if style.badge is not None:
             profile.set_badge_text(style.badge)
         if profile.values:
             await self._call(session.async_set_profile_properties(profile), f"style pane {pane}")
         if style.title is not None:
             await self._call(session.async_set_name(style.title), f"name pane {pane}")
+
+    async def _color_keys(self, pane: str, key: str) -> list[str]:
+        """Where iTerm2 reads a colour of this pane's profile: with separate light and dark colours (fresh
+        installs), from "<key> (Light)" and "<key> (Dark)", never the base key."""
+        if pane not in self._separate_colors:
+            self._separate_colors[pane] = _decoded(await self._profile_value(pane, SEPARATE_COLORS)) is True
+        return [f"{key} (Light)", f"{key} (Dark)"] if self._separate_colors[pane] else [key]
 
     async def _profile_value(self, pane: str, key: str) -> str:
         response = await self._call(
@@ -904,12 +1036,22 @@ class ITerm2Backend:
             rest = [s.session_id for s in self._tab(other).sessions if s.session_id not in shape_panes(shape)]
             if rest:
                 spec["tabs"].append({"tab_id": other, "root": layout_spec(tree_shape(self._tab(other).root))})
-        try:
-            await self._call(self._app.async_apply_layout(spec), f"arrange tab {tab.tab_id}")
-        except iterm2.capabilities.AppVersionTooOld:
-            raise BackendError(
-                "this iTerm2 is too old to rearrange panes through its Python API (upgrade iTerm2)"
-            ) from None
+        if not self._can("reshape"):
+            await self._reshape_by_moves(shape)
+            return
+        await self._call(self._app.async_apply_layout(spec), f"arrange tab {tab.tab_id}")
+
+    async def _reshape_by_moves(self, shape: Shape) -> None:
+        """Without `apply_layout` (iTerm2 3.6): move each pane beside the one it was split from in the plan,
+        in the order that builds the plan's tree by splitting; the first pane stays where it is."""
+        for pane, anchor, direction in split_steps(_shape_node(shape)):
+            if anchor is None:
+                continue
+            await self._refresh()
+            moved, destination = self._app.get_session_by_id(pane), self._app.get_session_by_id(anchor)
+            await self._call(
+                self._app.async_move_session(moved, destination, direction == "h", False), f"move pane {pane}"
+            )
 
     async def join_pane(self, pane: str, target: str, before: bool = False) -> None:
         """Move `pane` next to `target` (below it, or above with `before`)."""
@@ -937,6 +1079,11 @@ class ITerm2Backend:
     async def break_pane(self, pane: str, window_name: str) -> PaneInfo:
         """Move `pane` out into a new tab of its own."""
         session = await self._fresh_session(pane)
+        if not self._can("move_to_new_tab"):
+            raise BackendError(
+                f"this iTerm2 (API protocol {'.'.join(map(str, self.link.protocol_version))}) cannot move pane "
+                f"{pane} to a tab of its own: that needs protocol 1.13 (iTerm2 newer than 3.6)"
+            )
         tab_id = await self._call(session.async_move_to_new_tab(window=self._window()), f"move {pane} to a tab")
         if tab_id:
             await self._set_variables({WINDOW_NAME_VARIABLE: window_name}, tab_id=str(tab_id))
@@ -1026,6 +1173,14 @@ class ITerm2Backend:
 
 _FIGURES_REFERENCE = iterm2.Reference(f"iterm2.{FIGURES_VARIABLE}?")
 _MODIFIERS = {iterm2.Modifier.CONTROL, iterm2.Modifier.OPTION, iterm2.Modifier.SHIFT, iterm2.Modifier.COMMAND}
+
+
+def _shape_node(shape: Shape) -> Node:
+    """A shape as a layout tree, for `split_steps`."""
+    if isinstance(shape, str):
+        return LayoutPane(shape)
+    direction, children = shape
+    return Split(direction, tuple(_shape_node(child) for child in children), (1,) * len(children))
 
 
 def _parent(node: Any, session_id: str) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -72,23 +73,44 @@ class ITerm2Connection:
     def protocol_version(self) -> tuple[int, int]:
         return self.connection.iterm2_protocol_version if self.connection else (0, 0)
 
-    async def connect(self) -> None:
-        """Open the connection and build the library's `App` (windows, tabs, sessions, kept current)."""
-        await self._authenticate()
+    async def connect(self, timeout: float = CONNECT_SECONDS, say: Callable[[str], None] | None = None) -> None:
+        """Open the connection and build the library's `App` (windows, tabs, sessions, kept current).
+
+        A cookie admits one connection: without one, or when iTerm2 refuses the one given, a fresh one is asked
+        for through AppleScript where that exists (iTerm2 may ask the user first; `timeout` does not count
+        that wait, only iTerm2's answers)."""
+        fresh = False
+        if not os.environ.get("ITERM2_COOKIE"):
+            fresh = await self._ask_for_cookie(say)
+        try:
+            websocket = await self._open(timeout)
+        except _Refused as refusal:
+            if refusal.status != 401 or fresh or not await self._ask_for_cookie(say):
+                raise BackendError(_refusal(refusal.status)) from None
+            try:
+                websocket = await self._open(timeout)
+            except _Refused as again:
+                raise BackendError(_refusal(again.status)) from None
+        await self._start(websocket, timeout)
+
+    async def _open(self, timeout: float) -> Any:
         connection = iterm2.Connection()
         address = api_address()
         try:
-            websocket = await asyncio.wait_for(connection._get_connect_coro(), CONNECT_SECONDS)
+            return await asyncio.wait_for(connection._get_connect_coro(), timeout)
         except InvalidStatusCode as error:
-            raise BackendError(_refusal(error.status_code)) from None
+            raise _Refused(error.status_code) from None
         except TimeoutError:
-            raise BackendError(f"iTerm2 did not answer within {CONNECT_SECONDS:.0f} s at {address}") from None
+            raise BackendError(f"iTerm2 did not answer within {timeout:g} s at {address}") from None
         except (ConnectionRefusedError, FileNotFoundError):
             raise BackendError(_not_running(address)) from None
         except websockets.exceptions.InvalidHandshake as error:
             raise BackendError(f"what answers at {address} is not iTerm2's Python API ({error})") from None
         except OSError as error:
             raise BackendError(f"{_not_running(address)} ({error.strerror or error})") from None
+
+    async def _start(self, websocket: Any, timeout: float) -> None:
+        connection = iterm2.Connection()
         connection.websocket = websocket
         self.connection = connection
         loop = asyncio.get_running_loop()
@@ -97,18 +119,27 @@ class ITerm2Connection:
         self._dispatcher = loop.create_task(self._dispatch(), name="iterm2-dispatch")
         # The library keeps one App per process; one left by an earlier connection would talk to a dead socket.
         iterm2.app.App.instance = None
-        self.app = await self.call(iterm2.async_get_app(connection), "list its windows")
-
-    async def _authenticate(self) -> None:
-        """Without a cookie, ask iTerm2 for one the way the library does (AppleScript), where that exists."""
-        if os.environ.get("ITERM2_COOKIE") or not os.path.exists(OSASCRIPT):
-            return  # no osascript (not macOS): connect without one; a refusal then says what is missing
         try:
-            await asyncio.to_thread(iterm2.auth.authenticate, False)
+            self.app = await asyncio.wait_for(self.call(iterm2.async_get_app(connection), "list its windows"), timeout)
+        except TimeoutError:
+            raise BackendError(f"iTerm2 did not list its windows within {timeout:g} s") from None
+
+    async def _ask_for_cookie(self, say: Callable[[str], None] | None) -> bool:
+        """A fresh cookie and key in the environment, asked of iTerm2 through AppleScript as the library does;
+        False where there is no osascript (not macOS)."""
+        if not os.path.exists(OSASCRIPT):
+            return False
+        if say is not None:
+            say("asking iTerm2 for access to its Python API (allow it in the dialog iTerm2 shows)")
+        try:
+            answer = await asyncio.to_thread(iterm2.auth.request_cookie_and_key, False, "agent-console", _AppleScript)
+            cookie, key = answer.split(" ")
         except iterm2.auth.AuthenticationException as error:
             raise BackendError(f"iTerm2 gave no API cookie: {error} (is iTerm2 running? {SETTING})") from None
         except (OSError, AttributeError, ValueError) as error:
             raise BackendError(f"could not ask iTerm2 for an API cookie: {error}") from None
+        os.environ["ITERM2_COOKIE"], os.environ["ITERM2_KEY"] = cookie, key
+        return True
 
     async def _dispatch(self) -> None:
         """Route replies to their requests and notifications to the library's handlers, until the end."""
@@ -200,6 +231,22 @@ class ITerm2Connection:
                 del handlers[key]
         if self.app is not None and iterm2.app.App.instance is self.app:
             iterm2.app.App.instance = None
+
+
+class _Refused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _AppleScript(iterm2.auth.CommandLineApplescriptRunner):
+    """The library's osascript runner, run from `OSASCRIPT`."""
+
+    def execute(self) -> None:
+        done = subprocess.run([OSASCRIPT, "-"], input=self._script, capture_output=True, check=False)
+        self._returncode = done.returncode
+        self._output = done.stdout.decode("utf-8").rstrip()
+        self._error = done.stderr.decode("utf-8").rstrip()
 
 
 def _refusal(status: int) -> str:

@@ -41,8 +41,8 @@ AGENT_OPTION = "@agent_console_agent"
 ORG_OPTION = "@agent_console_org"
 WINDOW_OPTION = "@agent_console_window"
 BADGE_OPTION = "@badge"
-TITLE_OPTION = "@agent_console_title"  # the title the console gave the pane: a program's own title cannot forge it
 BORDER_OPTION = "@agent_console_border"
+LABEL_OPTION = "@agent_console_label"  # the console's title for the pane: programs overwrite pane_title (OSC 2)
 META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
 _DEAD_SUBSCRIPTION = "agent-console-dead"
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
@@ -64,12 +64,15 @@ _PANE_FIELDS = (
     *(f"#{{{option}}}" for option in META_OPTIONS),
 )
 PANE_FORMAT = _SEP.join(_PANE_FIELDS)
+# The console's label, the badge, then the program's own title when it set one (`q/h` doubles its '#', so a
+# title cannot inject a style or a format).
 BORDER_FORMAT = (
-    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]"
-    f"#{{?#{{{TITLE_OPTION}}},#{{{TITLE_OPTION}}},#{{q/h:pane_title}}}}#[default]"
-    f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}} "
+    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]#{{q/h:{LABEL_OPTION}}}#[default]"
+    f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}}"
+    f"#{{?#{{&&:#{{pane_title}},#{{!=:#{{pane_title}},#{{{LABEL_OPTION}}}}}}}, · #{{q/h:pane_title}},}} "
 )
 _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
+_PLACEHOLDER = "exec cat"  # holds a new pane (reading its terminal, saying nothing) until its program replaces it
 _LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
 
 
@@ -148,6 +151,7 @@ class TmuxBackend:
         self._window_panes: dict[str, tuple[str, ...]] = {}
         self._dead: dict[str, bool] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._jump_back: tuple[str, str, str | None] | None = None  # key, pane, the key's binding before
         self.client.subscribe(self._on_notification)
 
     @property
@@ -188,8 +192,31 @@ class TmuxBackend:
         await self._watch()
 
     async def install_jump_back(self, key: str, pane: str) -> None:
-        """Bind `key` (no prefix) in tmux to bring the focus back to `pane` from any pane."""
+        """Bind `key` (no prefix) in tmux to bring the focus back to `pane` from any pane; `remove_jump_back`
+        gives the key back what it did before."""
+        self._jump_back = (key, pane, await self._key_binding(key))
         await self.client.command(f"bind-key -n {quote(key)} switch-client -t {quote(pane)}")
+
+    async def remove_jump_back(self) -> None:
+        """Unbind the jump-back key (restoring the binding it had before), unless it was bound anew since."""
+        if self._jump_back is None:
+            return
+        key, pane, previous = self._jump_back
+        self._jump_back = None
+        current = await self._key_binding(key) or ""
+        if "switch-client" not in current or pane not in current:
+            return  # someone else's binding now: leave it
+        await self.client.command(f"unbind-key -n {quote(key)}")
+        if previous:
+            await self.client.command(previous)
+
+    async def _key_binding(self, key: str) -> str | None:
+        """The `bind-key …` line of `key` in the root table (no prefix), or None when it is not bound."""
+        try:
+            lines = await self.client.command(f"list-keys -T root {quote(key)}")
+        except TmuxCommandError:
+            return None  # "unknown key": not bound
+        return lines[0] if lines else None
 
     async def attach_or_create(self, size: tuple[int, int], window_name: str, launch: Launch) -> None:
         """Attach to `session`, creating it (its first pane running `launch`) when it does not exist."""
@@ -338,15 +365,21 @@ class TmuxBackend:
         return parse_pane_line(lines[0])[0]
 
     async def new_window(self, name: str, launch: Launch, hold: bool = True) -> PaneInfo:
-        """A new window running `launch`. With `hold`, the pane stays when its program exits."""
+        """A new window running `launch`. With `hold`, the pane stays when its program exits.
+
+        A held window is made held before its program starts: a placeholder that cannot exit runs while
+        the option is set, then gives way to `launch` (a program that exits at once would otherwise take
+        its window with it before tmux is told to keep it).
+        """
         target = f"-t {quote(f'={self.session}:')} " if self.session else ""
-        lines = await self.client.command(
-            f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} " + _launch_args(launch)
-        )
+        start = _launch_args(Launch(command=_PLACEHOLDER, cwd=launch.cwd)) if hold else _launch_args(launch)
+        lines = await self.client.command(f"new-window -d -P -F {quote(PANE_FORMAT)} {target}-n {quote(name)} " + start)
         pane = parse_pane_line(lines[0])[0]
-        if hold:
-            await self.hold_window(pane.window)
-        return pane
+        if not hold:
+            return pane
+        await self.hold_window(pane.window)
+        await self.client.command(f"respawn-pane -k -t {quote(pane.pane)} {_launch_args(launch)}")
+        return await self.pane(pane.pane)
 
     async def split_pane(
         self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False, hold: bool = True
@@ -389,9 +422,12 @@ class TmuxBackend:
             await self.client.command(f"kill-session -t {quote('=' + (session or self.session or ''))}")
 
     async def break_pane(self, pane: str, window_name: str) -> PaneInfo:
-        """Move `pane` out into a new window of its own."""
+        """Move `pane` out into a new window of its own, held (panes split in it later stay when their program
+        exits)."""
         await self.client.command(f"break-pane -d -s {quote(pane)} -n {quote(window_name)}")
-        return await self.pane(pane)
+        info = await self.pane(pane)
+        await self.hold_window(info.window)
+        return info
 
     async def respawn_pane(self, pane: str, launch: Launch) -> None:
         self._dead.pop(pane, None)
@@ -428,21 +464,26 @@ class TmuxBackend:
             # Per-pane pane-border-style does not stick in tmux 3.3; the border format reads this option.
             commands.append(f"set -p -t {target} {BORDER_OPTION} {quote(style.border)}")
         if style.title is not None:
+            # the pane's own title starts as the label, so the border shows a program's title only once it sets one
             title = visible(style.title)
+            commands.append(f"set -p -t {target} {LABEL_OPTION} {quote(title)}")
             commands.append(f"select-pane -t {target} -T {quote(escape_format(title))}")
-            # the border draws the option's value: a doubled '#' is drawn as one, never as a style or a format
-            commands.append(f"set -p -t {target} {TITLE_OPTION} {quote(escape_format(title))}")
         if style.badge is not None:
             commands.append(f"set -p -t {target} {BADGE_OPTION} {quote(escape_format(visible(style.badge)))}")
         await self.client.commands(commands)
 
     async def show_pane_borders(self, window: str) -> None:
-        """Turn on the title line above each pane of `window`: title, team colour and badge."""
+        """Turn on the title line above each pane of `window` (title, team colour and badge), and focus events.
+
+        Programs that ask for focus events (Claude Code does, and shows a hint without them) get them when a
+        pane gains or loses the focus; tmux has this as a server option only.
+        """
         target = quote(window)
         await self.client.commands(
             [
                 f"set -w -t {target} pane-border-status top",
                 f"set -w -t {target} pane-border-format {quote(BORDER_FORMAT)}",
+                "set -s focus-events on",
             ]
         )
 

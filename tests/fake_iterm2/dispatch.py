@@ -26,6 +26,9 @@ HandlerResult = Response | Awaitable[Response] | Deferred
 _SUBSCRIBABLE = frozenset(api_pb2.NotificationType.values())
 _SESSION_PROPERTIES = ("grid_size", "frame", "number_of_lines", "buried")
 _DEFAULT_RPC_TIMEOUT = 5.0
+_VERSIONED_FUNCTIONS = frozenset(
+    {"move_session", "move_session_to_new_tab", "move_session_to_new_window", "apply_layout"}
+)
 
 
 def _ok(out: Message) -> None:
@@ -130,15 +133,10 @@ class RequestDispatcher:
                 out.statuses.append(api_pb2.CloseResponse.OK)
         return response
 
-    async def _restart_session_request(self, _conn: ClientConnection, req: api_pb2.RestartSessionRequest) -> Response:
+    def _restart_session_request(self, _conn: ClientConnection, req: api_pb2.RestartSessionRequest) -> Response:
         response = Response()
-        out = response.restart_session_response
-        try:
-            await self.app.restart(self._resolve(req.session_id), req.only_if_exited)
-        except RequestFailed as failure:
-            out.status = api_pb2.RestartSessionResponse.Status.Value(failure.status)
-        else:
-            _ok(out)
+        session_id = self._resolve(req.session_id)
+        _attempt(response.restart_session_response, lambda: self.app.restart(session_id, req.only_if_exited))
         return response
 
     def _set_tab_layout_request(self, _conn: ClientConnection, req: api_pb2.SetTabLayoutRequest) -> Response:
@@ -575,6 +573,8 @@ class RequestDispatcher:
         except (InvocationError, RequestFailed) as error:
             return _invocation_error("REQUEST_MALFORMED", str(error))
         builtin = getattr(self, "_fn_" + name.removeprefix("iterm2.").replace(".", "_"), None)
+        if name.removeprefix("iterm2.") in _VERSIONED_FUNCTIONS - self.app.build.functions:
+            builtin = None  # this build has no such function
         if name.startswith("iterm2.") and builtin is not None:
             try:
                 return _invocation_result(builtin(receiver, **arguments))

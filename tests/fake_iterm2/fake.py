@@ -10,6 +10,7 @@ import re
 import secrets
 import shlex
 import signal
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -19,14 +20,27 @@ from typing import Any, TypeVar
 import iterm2
 from iterm2 import api_pb2
 
+from .builds import BUILDS
 from .client import iterm2_connection, reset_iterm2_library_state
 from .dispatch import RequestDispatcher
 from .keys import keystrokes
 from .server import ApiServer
 from .sessions import PtySession
-from .state import FakeApp
+from .state import FakeApp, amended_color_key
 
 SOCKET_PATH_LIMIT = 107  # sun_path holds 108 bytes with the terminating NUL
+PID_DELAY = 0.3  # iTerm2 learns a session's pid from its job poller, some time after the session starts
+MIN_PANE_SIZE = (2, 2)  # kVT100ScreenMinColumns, kVT100ScreenMinRows (VT100Screen.m)
+_OSASCRIPT = """#!{python}
+import socket, sys
+script = sys.stdin.read()
+if "is running" in script:
+    print("yes")
+else:
+    with socket.socket(socket.AF_UNIX) as link:
+        link.connect({socket!r})
+        print(link.makefile().readline().strip())
+"""
 _T = TypeVar("_T")
 
 
@@ -36,37 +50,43 @@ def socket_path_for(home: Path) -> Path:
     return home / "Library" / "Application Support" / suite / "private" / "socket"
 
 
-def _command_customizations(command: str | Sequence[str] | None, cwd: str | os.PathLike[str] | None) -> list:
+def _command_customizations(command: str | None, cwd: str | os.PathLike[str] | None) -> list:
     customizations = []
     if command is not None:
-        text = command if isinstance(command, str) else shlex.join(command)
-        customizations += [("Custom Command", json.dumps("Yes")), ("Command", json.dumps(text))]
+        customizations += [("Custom Command", json.dumps("Yes")), ("Command", json.dumps(command))]
     if cwd is not None:
         customizations += [("Custom Directory", json.dumps("Yes")), ("Working Directory", json.dumps(str(cwd)))]
     return customizations
 
 
+def _argv(command: str | Sequence[str] | None) -> list[str] | None:
+    """A test's command given as argv runs as it is; a string goes through iTerm2's command grammar."""
+    return None if command is None or isinstance(command, str) else list(command)
+
+
 class FakeITerm2:
     """A stand-in for iTerm2 that the real `iterm2` library talks to, with real processes in real ptys.
 
-    Start it under a HOME (the library finds the socket there); clients must send `cookie` and `key`
-    (ITERM2_COOKIE / ITERM2_KEY). `default_command` replaces the user's shell in new sessions; `profiles`
-    adds named profiles or overrides "Default" keys (e.g. {"Default": {"Close Sessions On End": False}}).
-    `restart_rotates_id` gives a restarted session a new id, as the newest iTerm2 does.
+    Start it under a HOME (the library finds the socket there); a client must send a cookie the fake handed
+    out (`cookie`, as ITERM2_COOKIE; `mint_cookie()`; or its osascript stand-in), each good for one connection.
+    `build` is "current" or "3.6.11" (see builds.py). `default_command` replaces the user's shell in new
+    sessions; `profiles` adds named profiles or overrides "Default" keys (e.g. {"Default": {"Close Sessions
+    On End": False}}). A session's `pid` variable appears `pid_delay` seconds after it starts. A split is
+    refused while the current tab's active pane is smaller than `min_pane_size` (columns, rows).
     """
 
     def __init__(
         self,
         home: str | os.PathLike[str] | None = None,
         *,
-        cookie: str | None = None,
+        build: str = "current",
         key: str | None = None,
-        protocol_version: str = "1.23",
         window_size: tuple[int, int] = (160, 48),
         default_command: str | Sequence[str] | None = None,
         profiles: Mapping[str, Mapping[str, Any]] | None = None,
         env: Mapping[str, str] | None = None,
-        restart_rotates_id: bool = False,
+        pid_delay: float = PID_DELAY,
+        min_pane_size: tuple[int, int] = MIN_PANE_SIZE,
     ) -> None:
         self.home = Path(home if home is not None else os.environ["HOME"])
         self.socket_path = socket_path_for(self.home)
@@ -75,10 +95,14 @@ class FakeITerm2:
                 f"the iTerm2 API socket path is {len(os.fsencode(self.socket_path))} bytes, over the unix socket "
                 f"limit of {SOCKET_PATH_LIMIT}: use a shorter HOME than {self.home}"
             )
-        self.cookie = cookie or secrets.token_hex(16)
+        self.build = BUILDS[build]
         self.key = key or str(uuid.uuid4())
         self._changed = asyncio.Event()
-        self.server = ApiServer(self.socket_path, self.cookie, self.key, protocol_version, self._changed.set)
+        self.server = ApiServer(self.socket_path, set(), self.build.protocol_version, self._changed.set)
+        self.cookie = self.mint_cookie()  # what a script iTerm2 starts finds in ITERM2_COOKIE
+        self.cookie_requests = 0
+        self.cookie_dialog = 0.0  # seconds osascript waits, as while the user reads iTerm2's permission dialog
+        self._osascript_server: asyncio.Server | None = None
         command = shlex.split(default_command) if isinstance(default_command, str) else default_command
         self.app = FakeApp(
             self.server,
@@ -86,7 +110,9 @@ class FakeITerm2:
             default_command=command,
             profiles=profiles or {},
             env=env or {},
-            restart_rotates_id=restart_rotates_id,
+            build=self.build,
+            pid_delay=pid_delay,
+            min_pane_size=min_pane_size,
         )
         self.dispatcher = RequestDispatcher(self.app, self.server)
         self.server.app = self.app
@@ -101,7 +127,11 @@ class FakeITerm2:
         return self
 
     async def stop(self) -> None:
-        """Close every client connection, kill every process any session started, remove the socket."""
+        """Close every client connection, kill every process any session started, remove the sockets."""
+        if self._osascript_server is not None:
+            self._osascript_server.close()
+            await self._osascript_server.wait_closed()
+            self._osascript_server = None
         if self._started:
             await self.server.stop()
         await self.app.terminate_all()
@@ -113,22 +143,45 @@ class FakeITerm2:
     async def __aexit__(self, *_exc: object) -> None:
         await self.stop()
 
-    @property
-    def restart_rotates_id(self) -> bool:
-        """Whether a restarted session gets a new id (the newest iTerm2) or keeps its id (earlier ones)."""
-        return self.app.restart_rotates_id
+    # --- cookies ------------------------------------------------------------------------------------------
 
-    @restart_rotates_id.setter
-    def restart_rotates_id(self, value: bool) -> None:
-        self.app.restart_rotates_id = value
+    def mint_cookie(self) -> str:
+        """A new cookie, good for one connection (iTermWebSocketCookieJar.m, `randomStringForCookie`)."""
+        cookie = secrets.token_hex(16)
+        self.server.cookies.add(cookie)
+        return cookie
 
     def client_env(self) -> dict[str, str]:
-        """The environment a client process needs to reach this fake."""
+        """The environment a client process needs to reach this fake (its cookie admits one connection)."""
         return {"HOME": str(self.home), "ITERM2_COOKIE": self.cookie, "ITERM2_KEY": self.key}
+
+    async def osascript(self, directory: Path) -> Path:
+        """An executable standing in for /usr/bin/osascript: it answers the `iterm2` package's AppleScript (is
+        iTerm2 running; request cookie and key) with a fresh cookie and key, as iTerm2 does
+        (iTermRequestCookieCommand.m, `performDefaultImplementation`)."""
+        socket = directory / "osascript.sock"
+        if self._osascript_server is None:
+            self._osascript_server = await asyncio.start_unix_server(self._answer_cookie_request, str(socket))
+        script = directory / "osascript"
+        script.write_text(_OSASCRIPT.format(python=sys.executable, socket=str(socket)))
+        script.chmod(0o700)
+        return script
+
+    async def _answer_cookie_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.cookie_requests += 1
+        self._changed.set()
+        if self.cookie_dialog:
+            await asyncio.sleep(self.cookie_dialog)
+        writer.write(f"{self.mint_cookie()} {uuid.uuid4()}\n".encode())
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[iterm2.Connection]:
-        """A real `iterm2.Connection` to this fake (needs HOME and the cookie in the environment)."""
+        """A real `iterm2.Connection` to this fake, with a fresh cookie (HOME must be this fake's)."""
+        os.environ["ITERM2_COOKIE"] = self.mint_cookie()
+        os.environ["ITERM2_KEY"] = self.key
         async with iterm2_connection() as connection:
             yield connection
 
@@ -142,8 +195,12 @@ class FakeITerm2:
         env: Mapping[str, str] | None = None,
         profile: str | None = None,
     ) -> str:
-        """Open a window (as iTerm2 does at launch); returns its session id."""
-        _, _, session = self.app.create_tab(None, profile, _command_customizations(command, cwd), extra_env=env)
+        """Open a window (as iTerm2 does at launch); returns its session id. A string `command` is a profile's
+        Command (iTerm2's grammar); a sequence is argv."""
+        text = command if isinstance(command, str) else None
+        _, _, session = self.app.create_tab(
+            None, profile, _command_customizations(text, cwd), extra_env=env, argv=_argv(command)
+        )
         await self._flush()
         return session.session_id
 
@@ -158,7 +215,9 @@ class FakeITerm2:
         env: Mapping[str, str] | None = None,
     ) -> str:
         """Split a pane as the human would from the menu; returns the new session id."""
-        session = self.app.split(session_id, vertical, before, None, _command_customizations(command, cwd), env)
+        text = command if isinstance(command, str) else None
+        customizations = _command_customizations(text, cwd)
+        session = self.app.split(session_id, vertical, before, None, customizations, env, argv=_argv(command))
         await self._flush()
         return session.session_id
 
@@ -178,6 +237,13 @@ class FakeITerm2:
     async def focus(self, session_id: str) -> None:
         """Click in a pane: focus notifications for whatever changed (window, tab, pane)."""
         self.app.focus_session(session_id)
+        await self._flush()
+
+    async def switch_app(self, active: bool) -> None:
+        """The human leaves iTerm2 for another app, or comes back (iTermAPIHelper.m,
+        `applicationDidResignActive:` / `applicationDidBecomeActive:`)."""
+        self.app.application_active = active
+        self.server.focus_changed(api_pb2.FocusChangedNotification(application_active=active))
         await self._flush()
 
     def kill_process(self, session_id: str, sig: signal.Signals = signal.SIGKILL) -> None:
@@ -273,6 +339,17 @@ class FakeITerm2:
     def profile(self, session_id: str) -> dict[str, Any]:
         """The session's profile as it is now: defaults, creation customizations and every property set."""
         return dict(self._session(session_id).profile)
+
+    def shown(self, session_id: str, key: str, dark: bool = True) -> Any:
+        """A colour setting as iTerm2 draws it: from the key the profile uses in that mode."""
+        profile = self._session(session_id).profile
+        return profile.get(amended_color_key(profile, key, dark))
+
+    def current_id(self, session_id: str) -> str:
+        """The id a session has now (a relaunched session has a new one)."""
+        while session_id in self.app.former_ids:
+            session_id = self.app.former_ids[session_id]
+        return session_id
 
     def profile_writes(self, session_id: str) -> list[tuple[str, Any]]:
         """The profile properties clients set on the session, in order."""

@@ -80,7 +80,7 @@ class TerminalScreen(pyte.HistoryScreen):
             self._fill_line(absolute, include_styles, out.contents.add())
         out.range.location = first
         out.range.length = last - first + 1
-        out.num_lines_above_screen = self.lines_scrolled
+        # num_lines_above_screen is never set (iTermAPIHelper.m, `apiServerGetBuffer:`; deprecated in api.proto).
         out.windowed_coord_range.coord_range.start.x = 0
         out.windowed_coord_range.coord_range.start.y = first
         out.windowed_coord_range.coord_range.end.x = self.columns

@@ -132,14 +132,13 @@ class ApiServer:
     def __init__(
         self,
         socket_path: Path,
-        cookie: str,
-        key: str,
+        cookies: set[str],
         protocol_version: str,
         on_change: Callable[[], None],
     ) -> None:
         self.socket_path = socket_path
-        self.cookie = cookie
-        self.key = key
+        self.cookies = cookies
+        self.spent: set[str] = set()
         self.protocol_version = protocol_version
         self.on_change = on_change
         self.app: FakeApp | None = None
@@ -192,14 +191,25 @@ class ApiServer:
             self.socket_path.unlink()
 
     def _check_auth(self, connection: ServerConnection, request: Request) -> Response | None:
+        # The key only names the script in iTerm2's script console; it admits nothing (iTermWebSocketConnection.m).
         cookie = request.headers.get("x-iterm2-cookie")
-        key = request.headers.get("x-iterm2-key")
-        if cookie == self.cookie and key == self.key:
+        if cookie is not None and self._consume(cookie):
             return None
-        reason = "no cookie" if cookie is None else "wrong cookie" if cookie != self.cookie else "wrong key"
+        reason = "no cookie" if cookie is None else "spent cookie" if cookie in self.spent else "wrong cookie"
         self.rejected.append(reason)
         self.on_change()
         return connection.respond(HTTPStatus.UNAUTHORIZED, f"iTerm2 API: {reason}\n")
+
+    def _consume(self, cookie: str) -> bool:
+        """A cookie lets one connection in, then it is spent; one ending in `_` stays (iTermWebSocketCookieJar.m,
+        `consumeCookie`, called from iTermWebSocketConnection.m). The library sends x-iterm2-disable-auth-ui,
+        so a refused cookie is a 401, not a dialog (iTermAPIHelper.m, `apiServerAuthorizeProcesses:`)."""
+        if cookie not in self.cookies:
+            return False
+        if not cookie.endswith("_"):
+            self.cookies.discard(cookie)
+            self.spent.add(cookie)
+        return True
 
     def _add_version(self, connection: ServerConnection, request: Request, response: Response) -> None:
         response.headers["X-iTerm2-Protocol-Version"] = self.protocol_version

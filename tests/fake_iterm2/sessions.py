@@ -33,6 +33,8 @@ class SessionEvents(Protocol):
 
     def session_exited(self, session: PtySession) -> None: ...
 
+    def session_pid_known(self, session: PtySession) -> None: ...
+
 
 @dataclass(frozen=True)
 class LaunchSpec:
@@ -90,6 +92,7 @@ class PtySession:
         rows: int,
         profile: dict[str, Any],
         events: SessionEvents,
+        pid_delay: float = 0.0,
     ) -> None:
         self.session_id = session_id
         self.termid = termid
@@ -102,6 +105,9 @@ class PtySession:
         self.input_log = bytearray()
         self.last_output = 0.0
         self.exit_status: int | None = None
+        self.should_restart = False
+        self.known_pid: int | None = None  # the `pid` variable: learned late, never cleared
+        self._pid_delay = pid_delay
         self._events = events
         self.screen = TerminalScreen(columns, rows, self._write_raw)
         self._stream = pyte.ByteStream(self.screen)
@@ -155,6 +161,9 @@ class PtySession:
             loop.call_soon(self._report_exit, generation)
             return
         os.close(slave)
+        # iTerm2 sets `pid` when its job poller first sees the process, not when the session starts
+        # (PTYSession.m, `setCurrentForegroundJobProcessInfo:`, which also leaves it be once exited).
+        loop.call_later(self._pid_delay, self._learn_pid, self._generation)
         os.set_blocking(master, False)
         self._master = master
         loop.add_reader(master, self._on_readable)
@@ -165,6 +174,11 @@ class PtySession:
             self._poll_exit()
         else:
             loop.add_reader(self._pidfd, self._on_process_exit, self._generation)
+
+    def _learn_pid(self, generation: int) -> None:
+        if generation == self._generation and self.alive and not self._closing:
+            self.known_pid = self.pid
+            self._events.session_pid_known(self)
 
     def _poll_exit(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -202,10 +216,20 @@ class PtySession:
         self._close_pty()
         await self._kill_and_reap(timeout)
 
-    async def restart(self) -> None:
-        """Respawn the same command in this session, keeping its screen."""
+    def kill(self) -> None:
+        """SIGKILL the session's processes; their end is reported as any exit is."""
+        self._signal_members(signal.SIGKILL)
+
+    def relaunch(self) -> None:
+        """Start the same command again in this session (its program has ended), keeping its screen."""
         self._generation += 1
-        await self._kill_and_reap(3.0)
+        self._signal_members(signal.SIGKILL)  # what the program left behind
+        if self._pidfd is not None:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._exit_poll is not None:
+            self._exit_poll.cancel()
         self._close_pty()
         self._scanner = OscScanner()
         self.start()
@@ -375,7 +399,7 @@ class PtySession:
             "profileName": self.profile.get("Name", "Default"),
             "jobName": job_name,
             "jobPid": job,
-            "pid": self.pid if self.alive else None,
+            "pid": self.known_pid,
             "commandLine": command_line,
             "tty": self._tty,
             "path": path or self.launch.cwd,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shlex
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +15,8 @@ from typing import Any, Protocol
 
 from iterm2 import api_pb2
 
+from .builds import CURRENT, ITerm2Build
+from .command import command_argv
 from .layout import SplitNode, Tab, Window, summarize
 from .osc import CustomSequence, Osc1337, UserVariable
 from .rearrange import PaneMoves
@@ -29,6 +30,14 @@ SCOPE_APP = api_pb2.VariableScope.Value("APP")
 _WindowStatus = api_pb2.FocusChangedNotification.Window.WindowStatus
 
 
+def amended_color_key(profile: Mapping[str, Any], key: str, dark: bool = True) -> str:
+    """The key a colour is read from (iTermProfilePreferences.m, `amendedColorKey:dark:profile:`)."""
+    if not profile.get(SEPARATE_COLORS):
+        return key
+    amended = f"{key} ({'Dark' if dark else 'Light'})"
+    return amended if amended in profile else key
+
+
 def colour(red: float, green: float, blue: float) -> dict[str, Any]:
     """A colour as iTerm2 stores it in a profile."""
     return {
@@ -40,16 +49,26 @@ def colour(red: float, green: float, blue: float) -> dict[str, Any]:
     }
 
 
+SEPARATE_COLORS = "Use Separate Colors for Light and Dark Mode"  # KEY_USE_SEPARATE_COLORS_FOR_LIGHT_AND_DARK_MODE
+_MODE_COLORS = {  # keys with (Light) and (Dark) variants on fresh installs
+    "Background Color": colour(0.0, 0.0, 0.0),
+    "Foreground Color": colour(0.78, 0.78, 0.78),
+    "Tab Color": colour(0.0, 0.0, 0.0),
+    "Use Tab Color": False,
+    "Badge Color": colour(1.0, 0.15, 0.0),
+}
+
+
 def default_profile() -> dict[str, Any]:
+    """A fresh install's default profile: separate colours for light and dark mode, base keys kept too."""
+    variants = {f"{key} ({mode})": value for key, value in _MODE_COLORS.items() for mode in ("Light", "Dark")}
     return {
         "Name": "Default",
         "Guid": DEFAULT_PROFILE_GUID,
-        "Background Color": colour(0.0, 0.0, 0.0),
-        "Foreground Color": colour(0.78, 0.78, 0.78),
-        "Tab Color": colour(0.0, 0.0, 0.0),
-        "Use Tab Color": False,
+        **_MODE_COLORS,
+        **variants,
+        SEPARATE_COLORS: True,
         "Badge Text": "",
-        "Badge Color": colour(1.0, 0.15, 0.0),
         "Custom Command": "No",
         "Command": "",
         "Custom Directory": "No",
@@ -113,10 +132,14 @@ class FakeApp(PaneMoves):
         default_command: Sequence[str] | None,
         profiles: Mapping[str, Mapping[str, Any]],
         env: Mapping[str, str],
-        restart_rotates_id: bool = False,
+        build: ITerm2Build = CURRENT,
+        pid_delay: float = 0.0,
+        min_pane_size: tuple[int, int] = (2, 2),
     ) -> None:
         self.notifier = notifier
-        self.restart_rotates_id = restart_rotates_id
+        self.build = build
+        self.pid_delay = pid_delay
+        self.min_pane_size = min_pane_size
         self.window_size = window_size
         self.default_command = list(default_command) if default_command else None
         base = {**default_profile(), **profiles.get("Default", {})}
@@ -138,6 +161,8 @@ class FakeApp(PaneMoves):
         self.app_user_vars: dict[str, Any] = {}
         self._next_tab_id = 1
         self._reported_vars: dict[str, dict[str, Any]] = {}
+        self.application_active = True
+        self.former_ids: dict[str, str] = {}  # a relaunched session's old id → its new one
 
     # --- lookups ----------------------------------------------------------------------------------------
 
@@ -195,12 +220,19 @@ class FakeApp(PaneMoves):
         return profile
 
     def _launch_for(
-        self, profile: Mapping[str, Any], parent: PtySession | None, extra_env: Mapping[str, str] | None = None
+        self,
+        profile: Mapping[str, Any],
+        parent: PtySession | None,
+        extra_env: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
     ) -> LaunchSpec:
-        """The command and directory a profile asks for, as iTerm2 resolves them."""
+        """The command and directory a profile asks for, as iTerm2 resolves them (a test may give argv)."""
         mode, command = profile.get("Custom Command"), profile.get("Command") or ""
-        if mode == "Yes" and command.strip():
-            argv = shlex.split(command)
+        custom = command_argv(command) if mode == "Yes" and command.strip() else None
+        if argv is not None:
+            argv = list(argv)
+        elif custom is not None:
+            argv = custom
         elif mode == "Custom Shell" and command.strip():
             argv = [command]
         else:
@@ -232,7 +264,7 @@ class FakeApp(PaneMoves):
     def _new_session(self, profile: dict[str, Any], launch: LaunchSpec) -> PtySession:
         columns, rows = self.window_size
         session_id = str(uuid.uuid4()).upper()
-        session = PtySession(session_id, "", launch, columns, rows, profile, self)
+        session = PtySession(session_id, "", launch, columns, rows, profile, self, self.pid_delay)
         self.sessions[session_id] = session
         return session
 
@@ -276,6 +308,7 @@ class FakeApp(PaneMoves):
         index: int | None = None,
         select: bool = True,
         extra_env: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
     ) -> tuple[Window, Tab, PtySession]:
         """A new tab in a window, or a new window when `window_id` is None."""
         window = None
@@ -286,11 +319,12 @@ class FakeApp(PaneMoves):
             if index is not None and not 0 <= index <= len(window.tabs):
                 raise RequestFailed("INVALID_TAB_INDEX")
         profile = self._profile_for(profile_name, customizations)
-        session = self._new_session(profile, self._launch_for(profile, None, extra_env))
+        session = self._new_session(profile, self._launch_for(profile, None, extra_env, argv))
         tab = self._new_tab(SplitNode(False, [session]))
+        if window is None or not self.build.honours_select_tab:
+            select = True
         if window is None:
             window = self._add_window()
-            select = True
         window.tabs.insert(len(window.tabs) if index is None else index, tab)
         window.layout()
         self._start(session)
@@ -317,22 +351,39 @@ class FakeApp(PaneMoves):
         profile_name: str | None,
         customizations: Sequence[tuple[str, str]],
         extra_env: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
     ) -> PtySession:
         window, tab, parent = self.find_session(session_id)
         if window is None or tab is None:
             raise RequestFailed("CANNOT_SPLIT")  # a buried session has no pane to split
+        if not self._can_split(window, vertical):
+            raise RequestFailed("CANNOT_SPLIT")
         profile = self._profile_for(profile_name, customizations)
-        session = self._new_session(profile, self._launch_for(profile, parent, extra_env))
+        session = self._new_session(profile, self._launch_for(profile, parent, extra_env, argv))
+        # Only a split of the active pane of its window's current tab moves the focus, to the new pane
+        # (PseudoTerminal.m, `splitVertically:before:addingSession:targetSession:performSetup:`).
+        takes_focus = window.selected_tab is tab and tab.active_session_id == session_id
         tab.split(session_id, session, vertical, before)
         tab.layout(window.columns, window.rows)
         self._start(session)
         self.notifier.new_session(session.session_id)
         self.notifier.layout_changed()
-        # A new pane becomes its tab's active pane in iTerm2 (its window keeps its place).
-        self._focus(window, tab, session.session_id, front=False)
+        if takes_focus:
+            self._focus(window, tab, session.session_id, front=False)
         self._report_sizes(tab)
         self.notifier.changed()
         return session
+
+    def _can_split(self, window: Window, vertical: bool) -> bool:
+        """iTerm2 asks whether the active pane of the window's current tab, not the target, is still at least
+        the minimum size (PseudoTerminal.m, `canSplitPaneVertically:withBookmark:`; PTYTab.m,
+        `canSplitVertically:withSize:`): a squeezed pane that has the focus refuses every split."""
+        tab = window.selected_tab
+        active = self.sessions.get(tab.active_session_id or "") if tab else None
+        if active is None:
+            return True
+        columns, rows = self.min_pane_size
+        return active.columns >= columns if vertical else active.rows >= rows
 
     # --- focus ------------------------------------------------------------------------------------------
 
@@ -395,7 +446,7 @@ class FakeApp(PaneMoves):
 
     def focus_events(self) -> list[api_pb2.FocusChangedNotification]:
         """The full focus picture, as FocusResponse reports it."""
-        events = [api_pb2.FocusChangedNotification(application_active=True)]
+        events = [api_pb2.FocusChangedNotification(application_active=self.application_active)]
         if self.current_window_id:
             events.append(_window_focus(self.current_window_id, "TERMINAL_WINDOW_BECAME_KEY"))
         for window in self.windows:
@@ -485,33 +536,50 @@ class FakeApp(PaneMoves):
             self.set_session_variable(session, f"user.{sequence.name}", sequence.value)
 
     def session_exited(self, session: PtySession) -> None:
+        """The end of a session's program is TERMINATE_SESSION, whether its pane closes or stays
+        (PTYSession.m, `brokenPipeWithError:` → `cleanUpAfterBrokenPipe`); `pid` keeps its last value."""
         if session.session_id not in self.sessions:
             return
-        if _closes_on_end(session):
+        if session.should_restart:
+            self.notifier.terminate_session(session.session_id)
+            self._relaunch(session)
+        elif _closes_on_end(session):
             self.close_session(session.session_id)
         else:
-            # The pane stays with its last screen; only what the process was changes.
+            self.notifier.terminate_session(session.session_id)
             self.check_variables(session)
             self.notifier.changed()
 
+    def session_pid_known(self, session: PtySession) -> None:
+        self.check_variables(session)
+        self.notifier.changed()
+
     # --- restart, bury, input ---------------------------------------------------------------------------
 
-    async def restart(self, session_id: str, only_if_exited: bool) -> None:
-        """Run the command the session was started with again, in the same pane (not the profile's command
-        as changed since: iTerm2 keeps the program it launched)."""
+    def restart(self, session_id: str, only_if_exited: bool) -> None:
+        """Run the command the session was launched with again, in the same pane, as a session with a new id.
+
+        An ended session is relaunched at once; a running one is killed and the reply goes out now: its
+        TERMINATE and the new id follow when the kill lands (PTYSession.m, `restartSession`, `brokenPipe`,
+        `replaceTerminatedShellWithNewInstance`, which sets a new guid; no NEW_SESSION, no layout change)."""
         session = self.session(session_id)
         if only_if_exited and session.alive:
             raise RequestFailed("SESSION_NOT_RESTARTABLE")
-        if self.restart_rotates_id:
-            self._give_new_id(session)
-        await session.restart()
-        self.check_variables(session)
-        if self.restart_rotates_id:
-            self.notifier.layout_changed()
+        if session.alive:
+            session.should_restart = True
+            session.kill()
+            return
+        self._relaunch(session)
+
+    def _relaunch(self, session: PtySession) -> None:
+        session.should_restart = False
+        self._give_new_id(session)
+        session.relaunch()
+        self._reported_vars[session.session_id] = session.variables()
         self.notifier.changed()
 
     def _give_new_id(self, session: PtySession) -> None:
-        """Newer iTerm2 gives a restarted session a new GUID (its API id) in the same pane."""
+        """A relaunched session has a new guid (its API id) in the same pane (PTYSession.m, `setGuid:`)."""
         old, new = session.session_id, str(uuid.uuid4()).upper()
         session.session_id = new
         self.sessions = {new if sid == old else sid: s for sid, s in self.sessions.items()}
@@ -524,6 +592,7 @@ class FakeApp(PaneMoves):
                 if old in tab.geometry:
                     tab.geometry[new] = tab.geometry.pop(old)
         self._reported_vars.pop(old, None)
+        self.former_ids[old] = new
         termid = f"{session.termid}:{new}"
         env = {**session.launch.env, "ITERM_SESSION_ID": termid, "TERM_SESSION_ID": termid}
         session.launch = replace(session.launch, env=env)
