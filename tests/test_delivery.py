@@ -94,7 +94,8 @@ async def test_a_message_sent_in_error_is_typed_once_a_hook_says_idle(supervisor
     pane = supervisor.pane_of("ann")
     notes: list[str] = []
     supervisor.typist.note_listeners.append(notes.append)
-    await supervisor.backend.send_text(pane, "agent-console emit status error\n")
+    await supervisor.backend.send_text(pane, "agent-console emit status error")
+    await supervisor.backend.send_keys(pane, ["Enter"])
     await until(lambda: supervisor.state.agents["ann"].state is AgentState.ERROR)
     supervisor.submit(HUMAN, MessageSent(id="m3", to="@ann", text="agent-console emit status working --task retried"))
     (line,) = supervisor.typist.describe_outbox("ann")
@@ -111,7 +112,8 @@ async def test_a_message_sent_in_error_is_typed_once_a_hook_says_idle(supervisor
 
 async def test_the_outbox_says_why_each_message_waits(supervisor: Supervisor) -> None:
     pane = supervisor.pane_of("ann")
-    await supervisor.backend.send_text(pane, "agent-console emit status working\n")
+    await supervisor.backend.send_text(pane, "agent-console emit status working")
+    await supervisor.backend.send_keys(pane, ["Enter"])
     await until(lambda: supervisor.state.agents["ann"].state is AgentState.WORKING)
     supervisor.submit(HUMAN, MessageSent(id="m4", to="@ann", text="first"))
     supervisor.submit(HUMAN, MessageSent(id="m5", to="@ann", text="second"))
@@ -145,7 +147,8 @@ async def test_the_badge_and_border_follow_the_effective_state_by_any_evidence(
         badge, border = line.split("\t")
         return badge, border
 
-    await supervisor.backend.send_text(pane, "agent-console emit status error\n")
+    await supervisor.backend.send_text(pane, "agent-console emit status error")
+    await supervisor.backend.send_keys(pane, ["Enter"])
     await until(lambda: shown() == ("✖ error", state_color("error")))
     hook_says(supervisor, AgentState.IDLE)
     await until(lambda: shown()[0] == "○ idle")
