@@ -48,6 +48,7 @@ class OutboxTypist:
         self._tasks: set[asyncio.Task] = set()
         self._sent: dict[str, tuple[float, str]] = {}  # the human's pending messages: id → when sent, what
         self._typed_at: dict[tuple[str, str], float] = {}
+        self._before_enter: dict[str, str] = {}  # agent → its screen when Enter was pressed for its message
         for message in supervisor.state.messages.values():
             if message.sender == HUMAN:
                 self._sent[message.id] = message.time, message.text
@@ -100,6 +101,17 @@ class OutboxTypist:
         kind = self.supervisor.screens.kind_of(agent)
         return view.reported is not None or (kind is not None and any(rule.state in BUSY for rule in kind.rules))
 
+    def screen_moved(self, agent: str, screen: str) -> None:
+        """The agent's screen changed from how it was when Enter was pressed: it took the message up, even when its
+        turn was too quick for a reading to catch it working (the next message must not wait on that forever)."""
+        before = self._before_enter.get(agent)
+        typed = self.supervisor.state.typed_message(agent)
+        if before is None or typed is None:
+            return
+        if screen != before:
+            del self._before_enter[agent]
+            asyncio.get_running_loop().call_soon(self._acknowledge, agent, typed.id)
+
     def _acknowledge(self, agent: str, message_id: str) -> None:
         typed = self.supervisor.state.typed_message(agent)
         if typed is not None and typed.id == message_id:  # not acknowledged meanwhile (by the agent itself)
@@ -124,7 +136,10 @@ class OutboxTypist:
             # Enter once the program shows the text: Codex takes an Enter that closely follows typing for a
             # newline in a paste
             await self.supervisor.screens.settled(agent, typing)
+            before = await self.supervisor.screens.snapshot(agent)
             await self.supervisor.backend.send_keys(pane, ["Enter"])
+            if before is not None:
+                self._before_enter[agent] = before
         except BackendError:
             return False
         finally:

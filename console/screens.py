@@ -114,6 +114,17 @@ class ScreenReader:
             watch.printed.set()
         self.schedule(agent)
 
+    async def snapshot(self, agent: str) -> str | None:
+        """The agent's screen now, as readings compare it (volatile parts aside); None when it cannot be captured."""
+        watch = self._watches.get(agent)
+        view = self.supervisor.state.agents.get(agent)
+        if watch is None or view is None or view.pane is None:
+            return None
+        try:
+            return normalized(watch.kind, await self.supervisor.backend.capture(view.pane))
+        except BackendError:
+            return None
+
     async def settled(self, agent: str, since: float) -> None:
         """Wait until the agent's pane has printed after `since` (monotonic) and then settled, at most ECHO_SECONDS."""
         watch = self._watches.get(agent)
@@ -177,6 +188,7 @@ class ScreenReader:
         moved = flat != watch.screen
         if moved:
             watch.screen, watch.changed = flat, now
+            self.supervisor.typist.screen_moved(agent, flat)
         self._journal_reading(agent, watch, reading)
         self._follow_prompt(agent, watch, reading)
         self._follow_progress(agent, watch, moved, now)
