@@ -18,7 +18,7 @@ import pytest
 from iterm2 import api_pb2
 
 from tests.fake_iterm2 import FakeITerm2, running_fake_iterm2
-from tests.fake_iterm2.client import close_iterm2_connection
+from tests.fake_iterm2.client import close_iterm2_connection, notifications_handled
 from tests.fake_iterm2.fixture import fake_iterm2_per_build
 from tests.fake_iterm2.sessions import session_members
 
@@ -445,6 +445,7 @@ async def test_activate_moves_focus_and_notifies(fake_iterm2: FakeITerm2) -> Non
         # A split takes its tab's focus; activating the old pane alone (no tab, no window) gives it back.
         new = await fake_iterm2.split(first, SHELL)
         assert fake_iterm2.active_session() == new
+        await within(notifications_handled(connection))  # the split's focus change reaches no monitor opened after it
         async with iterm2.FocusMonitor(connection) as monitor:
             await iterm2.rpc.async_activate(connection, True, False, False, session_id=first)
             update = await within(monitor.async_get_next_update())

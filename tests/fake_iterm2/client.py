@@ -29,6 +29,18 @@ def reset_iterm2_library_state() -> None:
     iterm2.window.Window.delegate = None
 
 
+async def notifications_handled(connection: iterm2.Connection) -> None:
+    """Until the library has run every handler for the notifications the fake sent so far.
+
+    The library hands each notification to its handlers in a task of its own, walking the live list of handlers
+    for that kind: a handler added while an earlier one awaits (the `App` refreshing itself after a split, say)
+    is handed that older notification too. Wait for this before opening a monitor right after the fake changed
+    something, or the monitor's first update may come from before it was opened."""
+    await iterm2.rpc.async_get_focus_info(connection)  # its reply follows every notification sent before it
+    while pending := [task for task in connection._Connection__tasks if not task.done()]:
+        await asyncio.wait(pending)
+
+
 async def close_iterm2_connection(connection: iterm2.Connection) -> None:
     """Stop the library's reader task and close its websocket (it has no public close)."""
     reader = getattr(connection, "_Connection__dispatch_forever_future", None)
