@@ -181,11 +181,11 @@ class ConsoleApp(App[None]):
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
         self.supervisor.fault_listeners.append(self._on_fault)
+        self.supervisor.failure_listeners.append(self._on_failure)
         self.supervisor.typist.note_listeners.append(partial(self.chat_view.add_line, "console"))  # typed, delivered
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.chat_view.add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
-        self._end_with_the_supervisor()
         if self.start_supervisor:
             self._start()
         else:
@@ -254,12 +254,9 @@ class ConsoleApp(App[None]):
         self._records.extend(self.supervisor.recent_records())
         self.refresh_views()
 
-    @work(group="supervisor-failure")
-    async def _end_with_the_supervisor(self) -> None:
+    def _on_failure(self) -> None:
         """A supervisor that stops on its own (a task failed, the terminal went away) ends the console, saying why."""
-        await self.supervisor.stopped.wait()
-        if self.supervisor.failure is not None:
-            self.exit(return_code=1, message=f"agent-console: error: {self.supervisor.failure}")
+        self.exit(return_code=1, message=f"agent-console: error: {self.supervisor.failure}")
 
     def _on_fault(self) -> None:
         """The journal cannot be written (or can again): a banner says so while it lasts."""

@@ -138,6 +138,7 @@ class Supervisor:
         self._held: collections.deque[TerminalEvent] = collections.deque()
         self._held_bytes = 0
         self.fault_listeners: list[Callable[[], None]] = []  # told when the journal pauses or resumes
+        self.failure_listeners: list[Callable[[], None]] = []  # told when it stops on its own (`failure` says why)
         self.limiter = AgentLimiter(org.limits)
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
@@ -173,10 +174,13 @@ class Supervisor:
         self._fail(f"{task.get_name()} failed: {error.__class__.__name__}: {error}")
 
     def _fail(self, reason: str) -> None:
-        if self.failure is None:
-            self.failure = reason
-            self.say(reason)
+        if self.failure is not None:
+            return
+        self.failure = reason
+        self.say(reason)
         self.stopped.set()
+        for listener in self.failure_listeners:
+            listener()
 
     async def _deploy(self, remove_orphans: bool) -> UpReport:
         """Make the terminal match `self.org` and journal what changed (the org itself, launches, exits)."""

@@ -1056,8 +1056,7 @@ async def test_a_journal_that_cannot_be_written_shows_a_banner_until_it_can(demo
 
 async def test_a_supervisor_that_stops_on_its_own_ends_the_console_with_status_1(demo: Console) -> None:
     async with demo.run_test(size=SIZE) as pilot:
-        demo.supervisor.failure = "watching the panes failed: RuntimeError: injected"
-        demo.supervisor.stopped.set()
+        demo.supervisor._fail("watching the panes failed: RuntimeError: injected")
         await pilot.pause()
         await pilot.pause()
     assert demo.return_code == 1
