@@ -66,7 +66,11 @@ async def test_a_programs_own_title_cannot_forge_its_border(backend: TmuxBackend
     await backend.send_keys(pane.pane, ["Enter"])  # now the program sets its own title
     wait_for(lambda: "boss" in tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{pane_title}"), 10, "the forgery")
     screen = attach_and_capture(outer, tmux_socket, "mallory · core")
-    assert "boss" not in screen  # the border shows the title the console gave, not the program's own
+    # the border leads with the label the console gave; the program's own title can only follow it, as text
+    border = next(line for line in screen.splitlines() if "mallory · core" in line)
+    assert border.index("mallory · core") < border.index("boss"), border
+    assert "#[fg=red]boss · exec" in border, border  # its style code drawn, not obeyed
+    assert not any("boss" in line and "mallory" not in line for line in screen.splitlines()), screen
 
 
 async def test_a_two_line_message_runs_nothing_until_it_is_submitted(backend: TmuxBackend, tmp_path: Path) -> None:
