@@ -10,8 +10,10 @@ import json
 import os
 import shlex
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from agent_console.agents.kinds import load_kind
@@ -91,7 +93,13 @@ def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> L
     serves). Both go by the agent's kind, so a command of the spec's own (a wrapper script that passes its
     arguments on) keeps them."""
     kind = load_kind(agent.kind.value)
-    env = {**kind.env, **agent.env, "AGENT_CONSOLE_ORG": org.name, "AGENT_CONSOLE_AGENT": agent.name}
+    env = {
+        "PATH": agent_path(),
+        **kind.env,
+        **agent.env,
+        "AGENT_CONSOLE_ORG": org.name,
+        "AGENT_CONSOLE_AGENT": agent.name,
+    }
     command = agent.launch_command
     added = _missing_kind_arguments(kind.args, agent.command)
     if extra_env is not None:
@@ -100,6 +108,17 @@ def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> L
     if added:
         command = f"{command} {shlex.join(added)}"
     return Launch(command=command, cwd=str(agent.cwd), env=env)
+
+
+def agent_path() -> str:
+    """The PATH an agent's program gets: the console's own (not whatever the terminal server started with), with
+    the folder of this `agent-console` at its end when no other is on it (a virtual environment's bin), so that
+    `agent-console emit|ask|send` work in the pane; put last, it shadows nothing of the agent's."""
+    path = os.environ.get("PATH", os.defpath)
+    here = Path(sys.executable).parent
+    if (here / "agent-console").exists() and shutil.which("agent-console", path=path) is None:
+        path = f"{path}{os.pathsep}{here}" if path else str(here)
+    return path
 
 
 SHELL_COMMAND = "(shell)"  # the command pane option of an agent that runs the user's shell

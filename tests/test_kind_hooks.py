@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,16 @@ def test_codex_notify_says_idle_when_a_turn_ends_but_not_for_its_title_turn() ->
     )
     title = payload | {"input-messages": ["Generate a concise, single-line task title for this request: …"]}
     assert read_codex_notify(title).state is AgentState.UNKNOWN
+
+
+def test_an_agent_finds_this_agent_console_on_its_path_after_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed in a virtual environment the terminal server never saw, `agent-console emit|ask` still work in
+    the agent's pane: the console's folder comes last on the PATH the agent gets, shadowing nothing."""
+    org = Org(name="o", teams=(Team(name="t"),), agents=(Agent(name="a", team="t"),))
+    here = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert agent_launch(org, org.agents[0]).env["PATH"] == f"/usr/bin:/bin:{here}"
+    monkeypatch.setenv("PATH", f"{here}:/usr/bin")  # on it already: left as it is
+    assert agent_launch(org, org.agents[0]).env["PATH"] == f"{here}:/usr/bin"
+    spec_path = Agent(name="b", team="t", env={"PATH": "/opt/x"})  # the spec's own PATH wins
+    assert agent_launch(org.model_copy(update={"agents": (spec_path,)}), spec_path).env["PATH"] == "/opt/x"
