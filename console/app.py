@@ -220,6 +220,8 @@ class ConsoleApp(App[None]):
 
     @work(exclusive=True, group="supervisor")
     async def _start(self) -> None:
+        # what earlier runs journaled; what this start journals reaches the trace through the listener
+        self._records.extend(self.supervisor.recent_records())
         try:
             report = await self.supervisor.start()
         except Exception as error:  # shown, not a traceback: the console stays up to say what failed
@@ -251,7 +253,6 @@ class ConsoleApp(App[None]):
         if hasattr(self.supervisor.backend, "install_status_bar"):  # iTerm2: the org's figures in its status bar
             with contextlib.suppress(BackendError):
                 await self.supervisor.backend.install_status_bar()
-        self._records.extend(self.supervisor.recent_records())
         self.refresh_views()
 
     def _on_failure(self) -> None:
