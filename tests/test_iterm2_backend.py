@@ -227,6 +227,15 @@ async def test_a_team_is_a_broadcast_domain_and_private_text_stays_private(
     assert fake_iterm2.input_log(two.pane) == b"to the team\r"
 
 
+async def test_a_message_of_several_lines_is_pasted_and_only_enter_submits_it(
+    backend: ITerm2Backend, fake_iterm2: Any
+) -> None:
+    pane = await backend.split_pane(await _first(backend), Launch("cat"))
+    await backend.send_text(pane.pane, "echo one\necho TWO")  # typed raw, the line break would run the first
+    await backend.send_keys(pane.pane, ["Enter"])
+    assert fake_iterm2.input_log(pane.pane) == b"\x1b[200~echo one\necho TWO\x1b[201~\r"
+
+
 async def test_an_arrangement_is_saved_and_restored(backend: ITerm2Backend, fake_iterm2: Any) -> None:
     await backend.split_pane(await _first(backend), Launch("sleep 30"), direction="h")
     await backend.save_arrangement("quad")

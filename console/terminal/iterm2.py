@@ -160,6 +160,9 @@ def _iterm2_word(arg: str) -> str:
     return "".join(out)
 
 
+PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"  # bracketed paste (the text itself holds no ESC: see display)
+
+
 def key_text(key: str) -> str:
     """What typing a tmux-style key name sends (`Enter`, `C-c`, `M-x`, `Up` …); other words are typed as is."""
     if key in _KEYS:
@@ -873,13 +876,19 @@ class ITerm2Backend:
         return new.session_id
 
     async def send_text(self, pane: str, text: str, broadcast: bool = False) -> None:
-        """Type `text` into `pane` only (`suppress_broadcast`), unless `broadcast` lets its domain see it too."""
+        """Type `text` into `pane` only (`suppress_broadcast`), unless `broadcast` lets its domain see it too. Text
+        of several lines goes as a bracketed paste, as iTerm2 pastes it: its line breaks press no Enter."""
+        if "\n" in text:
+            text = f"{PASTE_START}{text}{PASTE_END}"
+        await self._type(pane, text, broadcast)
+
+    async def _type(self, pane: str, text: str, broadcast: bool = False) -> None:
         session = await self._fresh_session(pane)
         await self._call(session.async_send_text(text, suppress_broadcast=not broadcast), f"type into {pane}")
 
     async def send_keys(self, pane: str, keys: Sequence[str]) -> None:
         if keys:
-            await self.send_text(pane, "".join(key_text(key) for key in keys))
+            await self._type(pane, "".join(key_text(key) for key in keys))
 
     async def capture(self, pane: str, escapes: bool = False, history: int = 0) -> str:
         """The visible screen, preceded by up to `history` lines of scrollback (`escapes` is not supported)."""
