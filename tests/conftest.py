@@ -53,34 +53,3 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
 def when(value, test):
     """`value` if `test(value)`, else None: lets `wait_for` return what it waited for."""
     return value if test(value) else None
-
-
-@pytest.fixture
-async def fake_iterm2(monkeypatch: pytest.MonkeyPatch):
-    """A started fake iTerm2 under this test's HOME, ITERM2_COOKIE/ITERM2_KEY set; at the end it is stopped,
-    every process its sessions started is killed, and the `iterm2` library's process-wide state is reset."""
-    import tempfile
-    from pathlib import Path
-
-    from tests.fake_iterm2 import FakeITerm2, reset_iterm2_library_state
-    from tests.fake_iterm2.fake import SOCKET_PATH_LIMIT, socket_path_for
-
-    home = Path(os.environ["HOME"])
-    short_home = None
-    if len(os.fsencode(socket_path_for(home))) > SOCKET_PATH_LIMIT:
-        # The socket lives under $HOME and unix socket paths are short: move HOME somewhere short.
-        short_home = tempfile.mkdtemp(prefix="it2-", dir="/tmp")
-        home = Path(short_home)
-        monkeypatch.setenv("HOME", short_home)
-    fake = FakeITerm2(home)
-    monkeypatch.setenv("ITERM2_COOKIE", fake.cookie)
-    monkeypatch.setenv("ITERM2_KEY", fake.key)
-    reset_iterm2_library_state()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-        reset_iterm2_library_state()
-        if short_home is not None:
-            shutil.rmtree(short_home, ignore_errors=True)
