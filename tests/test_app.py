@@ -353,8 +353,9 @@ def test_snapshot_console_in_a_200x50_terminal(snap_compare: Any, demo: Console)
 def test_snapshot_console_in_a_300x80_terminal(snap_compare: Any, demo: Console) -> None:
     """You should see the console at 150x78 in the wide layout: the whole header; the Approvals frame across the
     width (amber, "3 pending") with the three requests; the strip "api asks $ pip install httpx  Install the HTTP
-    client?"; below, side by side, the org tree, the health table (focused; its Task column in view) and the chat
-    over the trace (org.load at 22:13:20 down to tester's approval.request at 22:27:20); the footer."""
+    client?"; below, side by side, the org tree (its tasks cut in the middle, their ends kept: "add…+19…nt 3/5"),
+    the health table (focused; its Task column in view) and the chat over the trace (org.load at 22:13:20 down to
+    tester's approval.request at 22:27:20); the footer."""
     assert snap_compare(demo, terminal_size=console_pane((300, 80)))
 
 
