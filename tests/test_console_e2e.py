@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -395,9 +397,25 @@ def _ended(socket: str, pane: str) -> str:
 
     def dead() -> str | None:
         status = tmux(socket, "display", "-p", "-t", pane, "#{pane_dead}#{pane_dead_status}").strip()
-        return status if status.startswith("1") and len(status) > 1 else None
+        if status.startswith("1") and len(status) > 1:
+            return status
+        _nudge_if_unreaped(tmux(socket, "display", "-p", "-t", pane, "#{pane_pid}").strip())
+        return None
 
     return wait_for(dead, 60, "the console to end")
+
+
+def _nudge_if_unreaped(pid: str) -> None:
+    """tmux 3.3a now and then leaves a pane's program a zombie, unreaped and the pane not dead, when it exits
+    while the server is busy with its control client going away: a SIGCHLD to the server makes it look again."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (OSError, ValueError):
+        return
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    if fields.get("State", "").startswith("Z"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(fields["PPid"]), signal.SIGCHLD)
 
 
 def test_an_unexpected_error_ends_the_console_with_status_1_one_paragraph_and_a_log(
