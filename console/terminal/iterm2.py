@@ -503,9 +503,8 @@ class ITerm2Backend:
         for gone in sorted(self._sessions - everything):
             self._exited.discard(gone)
             self._stop_watching(gone)
-            if gone in self._retired | self._restarting:
-                self._retired.discard(gone)
-            else:
+            # a retired session stays retired: its TERMINATE may come after it has left the layout
+            if gone not in self._retired | self._restarting:
                 pane = self._pane(gone)
                 self._stable.pop(gone, None)
                 self._real.pop(pane, None)
