@@ -100,8 +100,9 @@ class Run:
             assert line.endswith(f" · {title.replace('#', '##')} "), line  # the program's own, beside it
 
     async def type_prompt(self, text: str) -> None:
+        """As a person types at the program's prompt (the console's own messages are pasted: see delivery)."""
         pane = self.supervisor.pane_of(self.agent)
-        await self.supervisor.backend.send_text(pane, text)
+        tmux(self.socket, "send-keys", "-t", pane, "-l", text)
         for _ in range(100):
             if text in await self.supervisor.backend.capture(pane):
                 break
