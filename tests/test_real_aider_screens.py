@@ -58,7 +58,7 @@ async def test_a_new_file_is_approved_with_the_kinds_keys(stub: OpenAIStub, pane
     assert [option.key for option in reading.options] == ["Y", "N"]
     assert not (work / "hello.txt").exists()
 
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     _, screen = await pane.until("idle", "prompt")
     assert "Applied edit to hello.txt" in screen
     assert (work / "hello.txt").read_text() == "hello\n"
@@ -74,7 +74,7 @@ async def test_a_command_is_approved_runs_and_then_aider_is_idle(stub: OpenAIStu
     assert reading.command == "sh -c 'sleep 2; touch ran.txt'"
     assert [option.key for option in reading.options] == ["Y", "N", "D"]
 
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     await pane.until("working", "running-command", timeout=2)
     assert not (work / "ran.txt").exists()
     await pane.until("idle", "prompt")  # no output: aider does not offer to add it to the chat
@@ -89,13 +89,13 @@ async def test_denied_edits_and_commands_do_not_happen(stub: OpenAIStub, pane: A
 
     await pane.submit("create denied.txt")
     reading, _ = await pane.until("waiting", "create-file")
-    pane.press(*pane.kind.keys_for(reading.rule, "deny"))
+    await pane.answer(reading, "deny")
     _, screen = await pane.until("idle", "prompt")
     assert "Skipping edits to denied.txt" in screen
 
     await pane.submit("touch denied2.txt")
     reading, _ = await pane.until("waiting", "run-command")
-    pane.press(*pane.kind.keys_for(reading.rule, "deny"))
+    await pane.answer(reading, "deny")
     await pane.until("idle", "prompt")
     await asyncio.sleep(0.5)
     assert not (work / "denied.txt").exists() and not (work / "denied2.txt").exists()
@@ -126,7 +126,7 @@ async def test_the_git_question_at_start_is_answered_with_the_kinds_keys(
     work = await _started(stub, pane, tmp_path, dialogs=True)
     reading, _ = await pane.until("waiting", "git-repo-dialog", timeout=60)
     assert "No git repo found" in reading.request
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     _, screen = await pane.until("idle", "prompt", timeout=30)
     assert "Git repository created" in screen
     assert (work / ".git").is_dir()

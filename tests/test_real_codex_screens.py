@@ -66,7 +66,7 @@ async def test_a_command_is_approved_with_the_kinds_keys_and_runs(stub: OpenAISt
     assert [option.key for option in reading.options] == ["y", "p", "esc"]
     assert not (work / "hello.txt").exists()
 
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     await wait_until(lambda: (work / "hello.txt").exists(), "the approved command to run")
     await asyncio.sleep(0.5)
     await pane.until("working", "working", timeout=1)  # its output went back to the model, which is held
@@ -88,7 +88,7 @@ async def test_approve_always_stops_asking_for_that_command(stub: OpenAIStub, pa
     await pane.until("idle", timeout=30)
     await pane.submit("make a.txt")
     reading, _ = await pane.until("waiting", "approval-prompt")
-    pane.press(*pane.kind.keys_for(reading.rule, "approve_always"))
+    await pane.answer(reading, "approve_always")
     _, screen = await pane.until("idle", "composer")
     assert "always run commands that start with touch a.txt" in screen
     (work / "a.txt").unlink()
@@ -112,7 +112,7 @@ async def test_a_denied_command_does_not_run_and_ends_the_turn(stub: OpenAIStub,
     await pane.submit("create denied.txt")
     reading, _ = await pane.until("waiting", "approval-prompt")
 
-    pane.press(*pane.kind.keys_for(reading.rule, "deny"))
+    await pane.answer(reading, "deny")
     _, screen = await pane.until("idle", "composer")
     assert "You canceled the request to run touch denied.txt" in screen
     assert "Conversation interrupted" in screen
@@ -153,7 +153,7 @@ async def test_the_trust_dialog_is_answered_with_its_rules_keys(stub: OpenAIStub
     reading, _ = await pane.until("waiting", "trust-dialog", timeout=30)
     assert [option.key for option in reading.options] == ["1", "2"]
     await asyncio.sleep(1)  # a key pressed the moment the dialog shows can be lost
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     await pane.until("idle", "composer")
     assert f'[projects."{work}"]' in (home / ".codex" / "config.toml").read_text()
 

@@ -75,7 +75,7 @@ async def test_a_command_is_approved_with_the_kinds_keys_and_runs(stub: GeminiSt
     assert [option.key for option in reading.options] == ["1", "2", "3"]
     assert not (work / "hello.txt").exists()
 
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     await wait_until(lambda: (work / "hello.txt").exists(), "the approved command to run")
     await pane.until("working", "responding", timeout=5)  # its result went back to the model, which is held
     stub.release()
@@ -97,7 +97,7 @@ async def test_approve_always_stops_asking_for_that_command(stub: GeminiStub, pa
     await pane.submit("make a.txt")
     reading, _ = await pane.until("waiting", "tool-confirmation")
     assert reading.options[1].label == "Allow for this session"
-    pane.press(*pane.kind.keys_for(reading.rule, "approve_always"))
+    await pane.answer(reading, "approve_always")
     await wait_until(lambda: "Made a.txt." in pane.screen(), "the first turn")
     await pane.until("idle", "input-prompt")
     (work / "a.txt").unlink()
@@ -124,7 +124,7 @@ async def test_an_edit_is_asked_for_and_written_once_approved(stub: GeminiStub, 
     assert reading.request == "WriteFile  Writing to notes.md" and reading.command is None
     assert [option.label for option in reading.options][-1] == "No, suggest changes (esc)"
 
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     await wait_until(lambda: "Wrote notes.md." in pane.screen(), "the answer")
     await pane.until("idle", "input-prompt")
     assert (work / "notes.md").read_text() == "# Notes\n"
@@ -138,7 +138,7 @@ async def test_a_denied_command_does_not_run_and_ends_the_turn(stub: GeminiStub,
     await pane.submit("create denied.txt")
     reading, _ = await pane.until("waiting", "tool-confirmation")
 
-    pane.press(*pane.kind.keys_for(reading.rule, "deny"))
+    await pane.answer(reading, "deny")
     _, screen = await pane.until("idle", "input-prompt")
     assert "Request cancelled." in screen
     await asyncio.sleep(1)
@@ -175,7 +175,7 @@ async def test_the_model_dialog_is_answered_with_its_rules_keys(stub: GeminiStub
     reading, _ = await pane.until("waiting", "model-dialog")
     assert [(option.key, option.label) for option in reading.options] == [("1", "Keep trying"), ("2", "Stop")]
 
-    pane.press(*pane.kind.keys_for(reading.rule, "deny"))
+    await pane.answer(reading, "deny")
     reading, _ = await pane.until("error", "api-error")
     assert "is not found" in reading.request
     assert len(stub.conversation()) == 1
@@ -187,7 +187,7 @@ async def test_the_trust_dialog_is_answered_with_its_rules_keys(stub: GeminiStub
     reading, _ = await pane.until("waiting", "trust-folder", timeout=START_TIMEOUT)
     assert [option.key for option in reading.options] == ["1", "2", "3"]
     await asyncio.sleep(1)  # a key pressed the moment the dialog shows can be lost
-    pane.press(*pane.kind.keys_for(reading.rule, "approve"))
+    await pane.answer(reading, "approve")
     await wait_until(lambda: "restarting to apply the trust changes" in pane.screen(), "the restart")
     await pane.until("idle", "input-prompt", timeout=START_TIMEOUT)
     trusted = json.loads((home / ".gemini" / "trustedFolders.json").read_text())

@@ -56,6 +56,18 @@ class AgentPane:
         for key in keys:
             self.tmux("send-keys", key)
 
+    async def answer(self, reading: Detection, action: str, tries: int = 3) -> None:
+        """Answer the prompt `reading` saw as a person does: press its keys, and press them again while the same
+        prompt is still on screen 5 s later (a key pressed the moment a dialog draws can be lost)."""
+        for _ in range(tries):
+            self.press(*self.kind.keys_for(reading.rule, action))
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                now, _ = self.read()
+                if (now.state, now.rule, now.request) != (reading.state, reading.rule, reading.request):
+                    return
+
     async def submit(self, text: str) -> None:
         self.tmux("send-keys", "-l", text)
         await asyncio.sleep(0.3)  # a paste followed at once by Enter can land as a newline in the draft
