@@ -68,7 +68,7 @@ from benchlib import percentile, proc_cpu, tmux_executable
 from agent_console.agents.events import StatusReported
 from agent_console.agents.journal import load_or_create_key, read_records
 from agent_console.agents.model import Agent, Org, Team
-from agent_console.supervisor import Supervisor
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.base import PaneOutput
 from agent_console.terminal.tmux import TmuxBackend
 

@@ -84,7 +84,7 @@ from bus import SENDER, kill_server, read_results, wait_files
 from agent_console.agents.events import SpoofRejected, StatusReported, Throttled
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.agents.protocol import encode
-from agent_console.supervisor import Supervisor
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 
 TARGET_P99_MS = 50.0

@@ -70,7 +70,7 @@ exec sleep 600
 async def live(agents: int, rounds: int) -> None:
     from agent_console.agents.events import HUMAN, ApprovalDecided, PromptSeen
     from agent_console.agents.model import Agent, Org, Team
-    from agent_console.supervisor import Supervisor
+    from agent_console.runtime.supervisor import Supervisor
     from agent_console.terminal.tmux import TmuxBackend
 
     work = Path(tempfile.mkdtemp(prefix="acsr"))

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from benchlib import percentile
 
-from agent_console.app import REFRESH_SECONDS
+from agent_console.tui.app import REFRESH_SECONDS
 
 TARGET_AGENTS = 200
 TARGET_P99_MS = 50.0
@@ -156,9 +156,9 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
         OrgLoaded,
         StatusReported,
     )
-    from agent_console.app import ConsoleApp
-    from agent_console.supervisor import Supervisor
+    from agent_console.runtime.supervisor import Supervisor
     from agent_console.terminal.tmux import TmuxBackend
+    from agent_console.tui.app import ConsoleApp
     from agent_console.widgets.approval_queue import ApprovalQueue
     from agent_console.widgets.health_table import HealthTable
     from agent_console.widgets.org_tree import OrgTree

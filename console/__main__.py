@@ -3,10 +3,10 @@
 import sys
 
 if sys.argv[1:2] == ["hook"] and "-h" not in sys.argv and "--help" not in sys.argv:
-    from .hook_cli import main as hook_main
+    from agent_console.cli.hook import main as hook_main
 
     raise SystemExit(hook_main(sys.argv[2:]))
 
-from .cli import main
+from agent_console.cli.main import main
 
 raise SystemExit(main())

@@ -19,7 +19,6 @@ from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
-from agent_console import paths
 from agent_console.agents.events import (
     HUMAN,
     SUPERVISOR,
@@ -38,22 +37,15 @@ from agent_console.agents.events import (
 from agent_console.agents.journal import Journal, Record, load_or_create_key
 from agent_console.agents.layout import layout_cells, plan_layout
 from agent_console.agents.model import EXEC_SLOT, Agent, Org, Team
-from agent_console.app import ConsoleApp
-from agent_console.demo import demo_org
-from agent_console.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT, Supervisor
+from agent_console.runtime import paths
+from agent_console.runtime.demo import demo_org
+from agent_console.runtime.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT, Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import state_color
 from agent_console.themes.textual_themes import DARK_THEME_NAME, LIGHT_THEME_NAME
-from agent_console.widgets import (
-    ApprovalDetails,
-    ApprovalPreview,
-    ApprovalQueue,
-    ChatPanel,
-    HealthTable,
-    HelpScreen,
-    OrgTree,
-    TraceView,
-)
+from agent_console.tui.app import ConsoleApp
+from agent_console.tui.dialogs import ApprovalDetails, HelpScreen
+from agent_console.widgets import ApprovalPreview, ApprovalQueue, ChatPanel, HealthTable, OrgTree, TraceView
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 NOW = T0 + 900  # the app's clock: 22:28:20 UTC
@@ -413,7 +405,7 @@ async def test_v_shows_the_views_in_turn_and_a_focused_view_is_always_shown(demo
 
 
 async def test_the_queue_s_ages_tick_without_new_records(demo: Console, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("agent_console.app.AGE_SECONDS", 0.05)
+    monkeypatch.setattr("agent_console.tui.app.AGE_SECONDS", 0.05)
     async with demo.run_test(size=SIZE) as pilot:
         await pilot.pause()
         queue = demo.query_one(ApprovalQueue)
@@ -806,7 +798,7 @@ async def test_trace_command_filters_by_agent_and_back(demo: Console) -> None:
 
 async def test_records_arriving_under_a_dialog_still_reach_the_views(demo: Console) -> None:
     from agent_console.agents.events import StatusReported
-    from agent_console.widgets.help_screen import HelpScreen
+    from agent_console.tui.dialogs.help_screen import HelpScreen
 
     async with demo.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
@@ -884,7 +876,7 @@ async def test_ctrl_q_is_in_the_footer_and_in_the_help(demo: Console) -> None:
 
 
 async def test_the_palette_asks_for_the_arguments_of_a_command_that_needs_them(demo: Console) -> None:
-    from agent_console.widgets.arguments_dialog import ArgumentsDialog
+    from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
 
     async with demo.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -975,7 +967,7 @@ async def test_spawning_a_program_that_is_not_there_names_it_and_starts_nothing(
 
 
 async def test_an_unexpected_error_ends_the_console_with_status_1_and_a_log(demo: Console) -> None:
-    from agent_console import crash
+    from agent_console.runtime import crash
 
     def boom() -> None:
         raise RuntimeError("injected")
@@ -1021,7 +1013,7 @@ def test_an_unexpected_error_before_the_app_runs_is_one_paragraph_status_1_and_a
 ) -> None:
     import argparse
 
-    from agent_console import start
+    from agent_console.cli import start
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("injected before the app")

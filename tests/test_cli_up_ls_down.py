@@ -15,7 +15,7 @@ import pytest
 
 from agent_console.agents.layout import layout_cells, plan_layout
 from agent_console.agents.spec import load_spec
-from agent_console.cli import main
+from agent_console.cli.main import main
 
 from .conftest import tmux
 
@@ -273,10 +273,10 @@ def test_help_explains_the_commands() -> None:
 def test_demo_starts_afresh_unless_its_agents_still_run(
     tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent_console import paths
     from agent_console.agents.events import ApprovalRequested
     from agent_console.agents.journal import Journal, load_or_create_key
-    from agent_console.demo import fresh_or_resumed
+    from agent_console.runtime import paths
+    from agent_console.runtime.demo import fresh_or_resumed
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     folder = paths.state_dir("demo")

@@ -275,9 +275,9 @@ async def _answered(pilot, text: str, rounds: int = 400) -> str:
 @pytest.fixture
 def console_app(tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     """`make(org)`: the console app over a real supervisor, its executive pane a private tmux server's pane."""
-    from agent_console.app import ConsoleApp
-    from agent_console.supervisor import Supervisor
+    from agent_console.runtime.supervisor import Supervisor
     from agent_console.terminal.tmux import TmuxBackend
+    from agent_console.tui.app import ConsoleApp
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))
@@ -422,7 +422,7 @@ def test_an_unexpected_error_ends_the_console_with_status_1_one_paragraph_and_a_
     tmux_socket: str, tmp_path: Path
 ) -> None:
     prelude = (
-        "from agent_console.app import ConsoleApp\n"
+        "from agent_console.tui.app import ConsoleApp\n"
         "def broken(self, start=''):\n"
         "    raise RuntimeError('injected for the test')\n"
         "ConsoleApp.action_focus_chat = broken"

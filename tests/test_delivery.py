@@ -21,7 +21,7 @@ from agent_console.agents.events import (
     StateObserved,
 )
 from agent_console.agents.model import Agent, Org, Team
-from agent_console.supervisor import Supervisor
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import state_color
 

@@ -348,7 +348,7 @@ def test_the_cli_says_why_iterm2_cannot_be_used_without_a_traceback(tmp_path: Pa
 
 async def test_outside_iterm2_the_console_opens_an_iterm2_window(fake_iterm2: Any, tmp_path: Path) -> None:
     from agent_console.agents.model import Org
-    from agent_console.start import _open_iterm2_window
+    from agent_console.cli.start import _open_iterm2_window
 
     before = fake_iterm2.sessions()
     await _open_iterm2_window(Org(name="quad"), ["--version"], (160, 48))

@@ -19,12 +19,12 @@ from agent_console.agents.events import StatusReported
 from agent_console.agents.layout import layout_cells, plan_from_data
 from agent_console.agents.protocol import encode
 from agent_console.agents.spec import load_spec
-from agent_console.app import ConsoleApp
-from agent_console.deployment import PLAN_OPTION
-from agent_console.supervisor import Supervisor
+from agent_console.runtime.deployment import PLAN_OPTION
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.iterm2 import STATUS_BAR_ID, ITerm2Backend
 from agent_console.terminal.iterm2_layout import cell_shape, shape_text
 from agent_console.themes import state_color, team_color
+from agent_console.tui.app import ConsoleApp
 
 from .fake_iterm2.fixture import fake_iterm2_per_build
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from agent_console.agent_hooks import CLAUDE_HOOK_EVENTS, claude_settings, hook_arguments
 from agent_console.agents.events import AgentState
 from agent_console.agents.kinds import load_kind
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.model import Agent, AgentKind, Org, Team
-from agent_console.deployment import agent_launch
+from agent_console.runtime.agent_hooks import CLAUDE_HOOK_EVENTS, claude_settings, hook_arguments
+from agent_console.runtime.deployment import agent_launch
 
 HOOKS = Path(__file__).parent / "fixtures" / "hooks"
 

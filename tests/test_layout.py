@@ -23,7 +23,7 @@ from agent_console.agents.layout import (
     plan_layout,
 )
 from agent_console.agents.model import EXEC_SLOT, Agent, Org, Role, Team
-from agent_console.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT
+from agent_console.runtime.supervisor import CONSOLE_MIN_COLS, CONSOLE_SHARE_PERCENT
 
 SIZES = [(200, 50), (120, 40), (80, 24)]
 COMFORTABLE = {(200, 50), (120, 40), (160, 30), (90, 60)}

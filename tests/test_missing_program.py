@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_console.deployment import missing_program
+from agent_console.runtime.deployment import missing_program
 from agent_console.terminal.base import Launch
 
 

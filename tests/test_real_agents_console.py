@@ -21,7 +21,7 @@ from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided, Mess
 from agent_console.agents.journal import Record
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.agents.state import PendingApproval
-from agent_console.supervisor import Supervisor
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import state_color, state_glyph, team_color
 from tests.agent_clis import aider as aider_cli

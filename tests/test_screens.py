@@ -13,9 +13,9 @@ import pytest
 
 from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided, PromptSeen, StatusReported
 from agent_console.agents.model import Agent, Org, Team
-from agent_console.screens import ANSWERED_IN_PANE
-from agent_console.server import ApiError
-from agent_console.supervisor import Supervisor
+from agent_console.runtime.screen_reader import ANSWERED_IN_PANE
+from agent_console.runtime.server import ApiError
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 
 QUESTION = 'read -r -p "Delete the build folder? [y/N] " answer; echo "answer=$answer"; exec sleep 600'

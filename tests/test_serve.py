@@ -346,8 +346,8 @@ def test_control_api_rejects_bad_requests(served: Served) -> None:
 def _state(served: Served) -> dict:
     import asyncio
 
-    from agent_console import paths
-    from agent_console.client import ControlClient
+    from agent_console.runtime import paths
+    from agent_console.runtime.client import ControlClient
 
     old = dict(os.environ)
     os.environ.update(served.env)
@@ -481,13 +481,13 @@ class Chat:
         self.supervisor = supervisor
 
     async def __call__(self, line: str) -> str | None:
-        from agent_console.actions import console_commands
+        from agent_console.tui.actions import console_commands
 
         return await console_commands().run_line(self, line.removeprefix("/"))
 
 
 async def running(org, socket: str, spec: Path | None = None):
-    from agent_console.supervisor import Supervisor
+    from agent_console.runtime.supervisor import Supervisor
     from agent_console.terminal.tmux import TmuxBackend
 
     supervisor = Supervisor(org, TmuxBackend(socket, org.name, config_file="/dev/null"), (160, 48), spec=spec)
@@ -531,7 +531,7 @@ async def test_save_writes_a_spec_that_loads_as_the_org_and_that_up_accepts(
 ) -> None:
     from agent_console.agents.model import Org
     from agent_console.agents.spec import load_spec
-    from agent_console.cli import main
+    from agent_console.cli.main import main
 
     console, _ = await running(Org(name="console"), tmux_socket)
     chat = Chat(console)
@@ -617,7 +617,7 @@ async def test_panes_outside_the_org_are_adopted_with_their_identity(org_home: P
 
 async def test_agents_started_without_their_token_are_named_with_what_to_do(org_home: Path, tmux_socket: str) -> None:
     from agent_console.agents.spec import load_spec
-    from agent_console.deployment import bring_up
+    from agent_console.runtime.deployment import bring_up
     from agent_console.terminal.tmux import TmuxBackend
 
     spec = org_home / "crew.toml"

@@ -35,20 +35,11 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.journal import GENESIS, Record
 from agent_console.agents.state import OrgState, PendingApproval
-from agent_console.app import layout_for
 from agent_console.themes import CONSOLE_TCSS, STATE_STYLES, state_color, state_glyph
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
-from agent_console.widgets import (
-    AgentDetails,
-    ApprovalDetails,
-    ApprovalPreview,
-    ApprovalQueue,
-    ChatPanel,
-    HealthTable,
-    HelpScreen,
-    OrgTree,
-    TraceView,
-)
+from agent_console.tui.app import layout_for
+from agent_console.tui.dialogs import AgentDetails, ApprovalDetails, HelpScreen
+from agent_console.widgets import ApprovalPreview, ApprovalQueue, ChatPanel, HealthTable, OrgTree, TraceView
 from agent_console.widgets.formatting import agent_text, format_age
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

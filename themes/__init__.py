@@ -5,8 +5,8 @@ Importing the package stays stdlib-only; the Textual themes live in `agent_conso
 
 from pathlib import Path
 
-from .palette import EXEC_COLOR, TEAM_PALETTE, team_color
-from .states import STATE_STYLES, StateStyle, state_color, state_glyph, state_style
+from agent_console.themes.palette import EXEC_COLOR, TEAM_PALETTE, team_color
+from agent_console.themes.states import STATE_STYLES, StateStyle, state_color, state_glyph, state_style
 
 CONSOLE_TCSS = Path(__file__).with_name("console.tcss")
 """The main screen's layout stylesheet: the app's `CSS_PATH`."""

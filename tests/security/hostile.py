@@ -17,7 +17,6 @@ from typing import TypeVar
 from textual.app import App
 from textual.pilot import Pilot
 
-from agent_console import paths
 from agent_console.agents.events import (
     HUMAN,
     SUPERVISOR,
@@ -34,9 +33,10 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.journal import Journal, load_or_create_key
 from agent_console.agents.model import Agent, Org, Team
-from agent_console.app import ConsoleApp
-from agent_console.supervisor import Supervisor
+from agent_console.runtime import paths
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
+from agent_console.tui.app import ConsoleApp
 
 ORG = Org(
     name="hostile",

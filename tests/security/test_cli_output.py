@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent_console import cli, human_cli
 from agent_console.agents.kinds import known_kinds
+from agent_console.cli import human as human_cli
+from agent_console.cli import main as cli
 
 from .hostile import hostile_events, private_state, write_journal
 from .test_console import CORPUS, agent_text

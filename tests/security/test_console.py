@@ -15,7 +15,8 @@ from textual import events
 from textual.widgets import Input
 
 from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided, ApprovalRequested, StatusReported
-from agent_console.widgets import ApprovalDetails, ChatPanel
+from agent_console.tui.dialogs import ApprovalDetails
+from agent_console.widgets import ChatPanel
 
 from .hostile import (
     Console,

@@ -15,7 +15,7 @@ from hypothesis.errors import NonInteractiveExampleWarning
 
 from agent_console.agents.events import ApprovalRequested, MessageSent, StatusReported
 from agent_console.agents.redaction import Redactor, marker
-from agent_console.demo import demo_org
+from agent_console.runtime.demo import demo_org
 from agent_console.widgets import ApprovalQueue, HealthTable
 
 from ..conftest import wait_for, when

@@ -25,12 +25,11 @@ from agent_console.agents.events import (
 from agent_console.agents.kinds import Detection, KindDefinition, KindError, detect, load_kind, normalized
 from agent_console.agents.kinds.hooks import HookReading, brief
 from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE
-
-from .server import JournalUnavailable
-from .terminal.base import BackendError
+from agent_console.runtime.server import JournalUnavailable
+from agent_console.terminal.base import BackendError
 
 if TYPE_CHECKING:
-    from .supervisor import Supervisor
+    from agent_console.runtime.supervisor import Supervisor
 
 SETTLE_SECONDS = 0.15  # output this recent means the program is still drawing: read a little later
 PROMPT_SETTLE_SECONDS = 0.3  # a prompt must stay this long to be one (not a frame drawn on the way elsewhere)

@@ -25,11 +25,10 @@ from agent_console.agents.events import (
     MessageTyped,
 )
 from agent_console.agents.journal import Record
-
-from .terminal.base import BackendError
+from agent_console.terminal.base import BackendError
 
 if TYPE_CHECKING:
-    from .supervisor import Supervisor
+    from agent_console.runtime.supervisor import Supervisor
 
 BUSY = {AgentState.WORKING, AgentState.THINKING}
 # An agent that leaves idle this way after a message was typed in has taken it up.

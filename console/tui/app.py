@@ -27,27 +27,26 @@ from textual.widgets import Footer, Header, Input, RichLog, Static, TextArea
 from agent_console.agents.display import visible
 from agent_console.agents.events import HUMAN, ApprovalDecided
 from agent_console.agents.journal import Record
+from agent_console.runtime import crash
+from agent_console.runtime.executive import BuiltinExecutive
+from agent_console.runtime.supervisor import Supervisor
+from agent_console.terminal.base import BackendError
 from agent_console.themes import CONSOLE_TCSS, team_color
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
-from agent_console.widgets.agent_details import AgentDetails
-from agent_console.widgets.approval_details import ApprovalDetails
+from agent_console.tui.actions import console_commands
+from agent_console.tui.commands import Command, CommandError
+from agent_console.tui.dialogs.agent_details import AgentDetails
+from agent_console.tui.dialogs.approval_details import ApprovalDetails
+from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
+from agent_console.tui.dialogs.help_screen import HelpScreen
 from agent_console.widgets.approval_preview import ApprovalPreview
 from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
 from agent_console.widgets.approval_queue import ApprovalQueue
-from agent_console.widgets.arguments_dialog import ArgumentsDialog
 from agent_console.widgets.chat import ChatPanel
 from agent_console.widgets.health_table import COLUMNS as HEALTH_COLUMNS
 from agent_console.widgets.health_table import HealthTable
-from agent_console.widgets.help_screen import HelpScreen
 from agent_console.widgets.org_tree import OrgTree
 from agent_console.widgets.trace_view import TraceView
-
-from . import crash
-from .actions import console_commands
-from .commands import Command, CommandError
-from .executive import BuiltinExecutive
-from .supervisor import Supervisor
-from .terminal.base import BackendError
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
 AGE_SECONDS = 1.0  # ages in the queue and the table move on even when no record comes

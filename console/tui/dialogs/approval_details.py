@@ -12,8 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from agent_console.agents.state import PendingApproval
-
-from .formatting import agent_text, format_age
+from agent_console.widgets.formatting import agent_text, format_age
 
 
 class ApprovalDetails(ModalScreen[bool | None]):

@@ -28,17 +28,16 @@ from agent_console.agents.layout import (
     plan_to_data,
 )
 from agent_console.agents.model import EXEC_SLOT, Agent, Org
+from agent_console.runtime import paths
+from agent_console.runtime.agent_hooks import hook_arguments
+from agent_console.terminal.base import Launch, PaneInfo, PaneStyle
+from agent_console.terminal.iterm2_layout import split_steps
+from agent_console.terminal.tmux import TmuxBackend, layout_panes, tmux_layout
+from agent_console.terminal.tmux_control import TmuxCommandError
 from agent_console.themes.palette import EXEC_COLOR, team_color
 
-from . import paths
-from .agent_hooks import hook_arguments
-from .terminal.base import Launch, PaneInfo, PaneStyle
-from .terminal.iterm2_layout import split_steps
-from .terminal.tmux import TmuxBackend, layout_panes, tmux_layout
-from .terminal.tmux_control import TmuxCommandError
-
 if TYPE_CHECKING:
-    from .terminal.iterm2 import ITerm2Backend
+    from agent_console.terminal.iterm2 import ITerm2Backend
 
     Backend = TmuxBackend | ITerm2Backend
 

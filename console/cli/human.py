@@ -14,10 +14,9 @@ from agent_console.agents.events import OrgLoaded
 from agent_console.agents.journal import Journal, JournalError, load_or_create_key, read_records, verify
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
-
-from . import paths
-from .client import ControlClient, ControlRefused, ControlUnreachable
-from .terminal.tmux import TmuxBackend
+from agent_console.runtime import paths
+from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
+from agent_console.terminal.tmux import TmuxBackend
 
 
 class HumanCommandError(Exception):
@@ -184,7 +183,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> int:
-    from .supervisor import Supervisor  # the heavy part, only for `serve`
+    from agent_console.runtime.supervisor import Supervisor  # the heavy part, only for `serve`
 
     org = load_spec(args.spec)
     backend = TmuxBackend(args.socket_name, args.session or org.name)

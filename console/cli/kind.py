@@ -8,9 +8,9 @@ from pathlib import Path
 
 from agent_console.agents.display import terminal_json, visible
 from agent_console.agents.kinds import KindError, detect, known_kinds, load_kind
-
-from . import hook_cli, human_cli
-from .client import ControlRefused, ControlUnreachable
+from agent_console.cli import hook as hook_cli
+from agent_console.cli import human as human_cli
+from agent_console.runtime.client import ControlRefused, ControlUnreachable
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:

@@ -12,12 +12,11 @@ from pydantic import ValidationError
 from agent_console.agents.display import control_characters
 from agent_console.agents.events import HUMAN, BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Org, Team
-
-from .commands import Command, CommandError, CommandRegistry
-from .deployment import agent_launch, missing_program
+from agent_console.runtime.deployment import agent_launch, missing_program
+from agent_console.tui.commands import Command, CommandError, CommandRegistry
 
 if TYPE_CHECKING:
-    from .app import ConsoleApp
+    from agent_console.tui.app import ConsoleApp
 
 
 class _Parser(argparse.ArgumentParser):

@@ -50,14 +50,12 @@ from agent_console.agents.protocol import Frame, ProtocolError, Rejected, Sequen
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import OrgState
-from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
-
-from . import paths
-from .delivery import OutboxTypist
-from .deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
-from .screens import ScreenReader
-from .server import ApiError, ControlServer, JournalUnavailable
-from .terminal.base import (
+from agent_console.runtime import paths
+from agent_console.runtime.delivery import OutboxTypist
+from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
+from agent_console.runtime.screen_reader import ScreenReader
+from agent_console.runtime.server import ApiError, ControlServer, JournalUnavailable
+from agent_console.terminal.base import (
     BackendError,
     BackendLost,
     PaneClosed,
@@ -67,10 +65,11 @@ from .terminal.base import (
     PaneStyle,
     TerminalEvent,
 )
-from .terminal.tmux import TmuxBackend
+from agent_console.terminal.tmux import TmuxBackend
+from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
 if TYPE_CHECKING:
-    from .terminal.iterm2 import ITerm2Backend
+    from agent_console.terminal.iterm2 import ITerm2Backend
 
 Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive

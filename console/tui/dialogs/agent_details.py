@@ -10,8 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from agent_console.agents.state import AgentView
-
-from .formatting import agent_text, format_age, is_dark, state_text
+from agent_console.widgets.formatting import agent_text, format_age, is_dark, state_text
 
 
 class AgentDetails(ModalScreen[None]):

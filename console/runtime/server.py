@@ -21,7 +21,7 @@ from agent_console.agents.events import HUMAN, BarrierArrived, LockRequested, Vo
 from agent_console.agents.protocol import ProtocolError, decode_object
 
 if TYPE_CHECKING:
-    from .supervisor import Supervisor
+    from agent_console.runtime.supervisor import Supervisor
 
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 32  # no request of the API nests deeper; a deeper body is an attack on the parser

@@ -1,6 +1,6 @@
 """A demo agent: a small program that acts out a working day in its pane, reporting to the console.
 
-Run by `agent-console --demo` as `python -m agent_console.demo_agent ROLE`. It says what it does in its
+Run by `agent-console --demo` as `python -m agent_console.runtime.demo_agent ROLE`. It says what it does in its
 own pane and reports through the real protocol (the control API, or the escape sequence without it):
 status changes, approval requests it waits on, failures and recoveries, idle spells.
 """
@@ -14,9 +14,8 @@ import uuid
 from collections.abc import Iterator
 
 from agent_console.agents.events import MessageSent, StatusReported
-
-from .agent_cli import ask_and_wait, tell
-from .client import ControlClient, ControlUnreachable, agent_environment
+from agent_console.cli.agent import ask_and_wait, tell
+from agent_console.runtime.client import ControlClient, ControlUnreachable, agent_environment
 
 # Each role's day: (action, *arguments). Actions: work TASK STEPS, ask TEXT COMMAND, fail TEXT,
 # think TASK, idle SECONDS, send TO TEXT.
@@ -144,7 +143,7 @@ class DemoAgent:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in DAYS:
-        print(f"usage: python -m agent_console.demo_agent ROLE   (ROLE: {', '.join(DAYS)})", file=sys.stderr)
+        print(f"usage: python -m agent_console.runtime.demo_agent ROLE   (ROLE: {', '.join(DAYS)})", file=sys.stderr)
         return 2
     try:
         asyncio.run(DemoAgent(args[0]).run())

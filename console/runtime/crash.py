@@ -7,7 +7,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import paths
+from agent_console.runtime import paths
 
 
 def write_log(org: str, error: BaseException) -> Path:

@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 
-from .client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
+from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 
 HOOK_TIMEOUT = 3.0
 MAX_HOOK_INPUT = 1024 * 1024

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import crash
-from .terminal.base import BackendError
+from agent_console.runtime import crash
+from agent_console.terminal.base import BackendError
 
 if TYPE_CHECKING:
-    from .app import ConsoleApp
+    from agent_console.tui.app import ConsoleApp
 
 Runner = Callable[["ConsoleApp", list[str]], Awaitable[str | None]]
 

@@ -14,14 +14,16 @@ from agent_console import __version__
 from agent_console.agents.display import terminal_json, visible
 from agent_console.agents.journal import JournalError
 from agent_console.agents.spec import SpecError, load_spec
-
-from . import agent_cli, human_cli, kind_cli, paths
-from .client import ControlClient, ControlRefused, ControlUnreachable
-from .deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
-from .paths import StateError
-from .server import ApiError
-from .terminal.base import BackendError, BackendGone
-from .terminal.tmux import TmuxBackend
+from agent_console.cli import agent as agent_cli
+from agent_console.cli import human as human_cli
+from agent_console.cli import kind as kind_cli
+from agent_console.runtime import paths
+from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
+from agent_console.runtime.deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
+from agent_console.runtime.paths import StateError
+from agent_console.runtime.server import ApiError
+from agent_console.terminal.base import BackendError, BackendGone
+from agent_console.terminal.tmux import TmuxBackend
 
 DEFAULT_SIZE = (200, 50)
 SIZE_HELP = "window size when the session is created (default: this terminal's size, else 200x50)"
@@ -140,7 +142,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def _console(args: argparse.Namespace, argv: list[str]) -> int:
-    from . import start  # Textual loads only for the console itself
+    from agent_console.cli import start  # Textual loads only for the console itself
 
     try:
         return start.run(args, argv, _parse_size(None))

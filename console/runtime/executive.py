@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .actions import send_message
-from .commands import CommandError
+from agent_console.tui.actions import send_message
+from agent_console.tui.commands import CommandError
 
 if TYPE_CHECKING:
-    from .app import ConsoleApp
+    from agent_console.tui.app import ConsoleApp
 
 HELP = (
     "I understand: @agent text (message one agent), #team text (message a team), all text (everyone), "

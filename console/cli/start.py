@@ -16,15 +16,14 @@ from pathlib import Path
 from agent_console.agents.journal import JournalError
 from agent_console.agents.model import Org
 from agent_console.agents.spec import SpecError, load_spec
-
-from . import crash
-from .app import ConsoleApp
-from .demo import demo_org, fresh_or_resumed
-from .paths import StateError
-from .supervisor import Supervisor
-from .terminal.base import BackendError, Launch
-from .terminal.select import choose_backend, console_loop
-from .terminal.tmux import TmuxBackend
+from agent_console.runtime import crash
+from agent_console.runtime.demo import demo_org, fresh_or_resumed
+from agent_console.runtime.paths import StateError
+from agent_console.runtime.supervisor import Supervisor
+from agent_console.terminal.base import BackendError, Launch
+from agent_console.terminal.select import choose_backend, console_loop
+from agent_console.terminal.tmux import TmuxBackend
+from agent_console.tui.app import ConsoleApp
 
 JUMP_BACK_KEY = "M-e"  # alt+e, from any pane: back to the executive pane
 EMPTY_ORG = "console"
@@ -98,7 +97,7 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
 
 def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, int]) -> int:
     """Inside iTerm2, this session is the executive pane; outside, a new iTerm2 window runs the console."""
-    from .terminal.iterm2 import ITerm2Backend, session_id_from_environment
+    from agent_console.terminal.iterm2 import ITerm2Backend, session_id_from_environment
 
     pane = session_id_from_environment(os.environ.get("ITERM_SESSION_ID"))
     loop = console_loop()  # where the probe's connection lives: iTerm2 admits one per cookie
@@ -109,7 +108,7 @@ def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, i
 
 
 async def _open_iterm2_window(org: Org, argv: list[str], size: tuple[int, int]) -> int:
-    from .terminal.iterm2 import ITerm2Backend
+    from agent_console.terminal.iterm2 import ITerm2Backend
 
     backend = ITerm2Backend(org.name)
     command = shlex.join([sys.executable, "-m", "agent_console.cli", *argv])

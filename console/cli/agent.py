@@ -17,8 +17,7 @@ import uuid
 
 from agent_console.agents.events import Heartbeat, MessageSent, StatusReported, VoteCast
 from agent_console.agents.protocol import encode
-
-from .client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
+from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 
 EXIT_DENIED = 1
 EXIT_TIMED_OUT = 2

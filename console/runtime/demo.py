@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
-
-from . import paths
-from .terminal.tmux_control import tmux_base_command
+from agent_console.runtime import paths
+from agent_console.terminal.tmux_control import tmux_base_command
 
 DEMO_TEAMS = (
     Team(name="product", color="#f59e0b"),
@@ -29,7 +28,7 @@ DEMO_AGENTS = (
 
 
 def demo_org(cwd: Path | None = None) -> Org:
-    """The demo org; its agents run `python -m agent_console.demo_agent ROLE` with this interpreter."""
+    """The demo org; its agents run `python -m agent_console.runtime.demo_agent ROLE` with this interpreter."""
     python = shlex.quote(sys.executable)
     agents = tuple(
         Agent(
@@ -37,7 +36,7 @@ def demo_org(cwd: Path | None = None) -> Org:
             team=team,
             kind=AgentKind.SHELL,
             role=role,
-            command=f"{python} -m agent_console.demo_agent {name}",
+            command=f"{python} -m agent_console.runtime.demo_agent {name}",
             cwd=cwd or Path.cwd(),
             env={"AGENT_CONSOLE_DEMO": "1"},
         )
