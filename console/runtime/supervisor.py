@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agent_console.agents import coordination
 from agent_console.agents.events import (
@@ -63,13 +62,10 @@ from agent_console.terminal.base import (
     PaneFocused,
     PaneOutput,
     PaneStyle,
+    TerminalBackend,
     TerminalEvent,
 )
-from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
-
-if TYPE_CHECKING:
-    from agent_console.terminal.iterm2 import ITerm2Backend
 
 Progress = Callable[[str], None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
@@ -86,7 +82,7 @@ class Supervisor:
     def __init__(
         self,
         org: Org,
-        backend: TmuxBackend | ITerm2Backend,
+        backend: TerminalBackend,
         size: tuple[int, int],
         journal_path: Path | None = None,
         progress: Progress | None = None,
@@ -817,8 +813,7 @@ class Supervisor:
     def state_json(self) -> dict:
         data = self.state.to_json()
         data["malformed"] = self.malformed
-        if isinstance(self.backend, TmuxBackend):  # where `ls --org` finds the panes
-            data["tmux"] = {"socket_name": self.backend.client.socket_name, "session": self.backend.session}
+        data.update(self.backend.state_location())
         return data
 
 

@@ -42,6 +42,7 @@ from .base import (
     PaneOutput,
     PanePrompt,
     PaneStyle,
+    TerminalBackend,
     TerminalEvent,
     WindowClosed,
 )
@@ -210,7 +211,7 @@ def _key_pattern(key: str) -> tuple[set[Any], str]:
     return wanted, rest.lower()
 
 
-class ITerm2Backend:
+class ITerm2Backend(TerminalBackend):
     """The terminal protocol on iTerm2: an org lives in one iTerm2 window, its tmux windows are tabs."""
 
     splits_per_plan = True  # iTerm2 cannot apply a layout string: deployment splits panes in the plan's order
