@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent_console.agents.errors import InvalidInput, first_problem
 from agent_console.agents.events import AgentState
 
 KINDS_DIR = Path(__file__).parent
@@ -20,7 +21,7 @@ Region = Literal["all", "top", "bottom"]
 Answer = Literal["approve", "approve_always", "deny"]
 
 
-class KindError(Exception):
+class KindError(InvalidInput):
     """A kind definition is missing or wrong; the message names the file and the field."""
 
 
@@ -143,9 +144,8 @@ def load_kind_file(path: Path) -> KindDefinition:
     try:
         definition = KindDefinition.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise KindError(f"{path}: {where}: {first['msg']}") from None
+        problem = first_problem(error)
+        raise KindError(f"{path}: {problem.where or '(top level)'}: {problem.message}") from None
     if definition.kind != path.stem:
         raise KindError(f"{path}: kind = {definition.kind!r} but the file is named {path.stem!r}")
     return definition

@@ -10,16 +10,18 @@ import time
 from pathlib import Path
 
 from agent_console.agents.display import terminal_json, visible
+from agent_console.agents.errors import ConsoleError, NotFound
 from agent_console.agents.events import OrgLoaded
 from agent_console.agents.journal import Journal, JournalError, load_or_create_key, read_records, verify
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
+from agent_console.cli.exits import exit_status
 from agent_console.runtime import paths
-from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
+from agent_console.runtime.client import ControlClient
 from agent_console.terminal.tmux import TmuxBackend
 
 
-class HumanCommandError(Exception):
+class HumanCommandError(NotFound):
     """A human-side command could not be done; the message says why."""
 
 
@@ -92,9 +94,9 @@ async def run(args: argparse.Namespace) -> int:
             return _audit(args)
         if args.command == "replay":
             return _replay(args)
-    except (ControlUnreachable, ControlRefused, HumanCommandError, paths.StateError) as error:
+    except ConsoleError as error:
         print(f"agent-console: error: {visible(str(error), multiline=True)}", file=sys.stderr)
-        return 1
+        return exit_status(error)
     raise AssertionError(args.command)
 
 
