@@ -286,8 +286,8 @@ async def _match_windows(
             best = min(counts, key=lambda candidate: (-counts[candidate], candidate))
             window_ids[window.index] = best
             claimed.add(best)
-    for index, window in window_ids.items():
-        await backend.tag_window(window, org, index)
+    for index, window_id in window_ids.items():
+        await backend.tag_window(window_id, org, index)
     return window_ids
 
 
@@ -374,6 +374,7 @@ class _Placer:
             await self.backend.tag_window(info.window, self.org.name, window.index)
             return info
         target, before = neighbour
+        assert window_id is not None  # the neighbour is in it
         if existing is not None:
             await self.backend.join_pane(existing.pane, target, before=before)
             return await self.backend.pane(existing.pane)
@@ -456,7 +457,7 @@ async def bring_down(backend: TerminalBackend, org: str) -> list[str]:
     """Close every pane of the org (its executive pane too); a session left with nothing else is killed."""
     rows = await backend.list_panes_detailed(all_sessions=True)
     ours = [(info, session) for info, session, _ in rows if info.org == org and info.agent]
-    closed = [info.agent for info, _ in ours if info.agent != EXEC_SLOT]
+    closed = [info.agent for info, _ in ours if info.agent and info.agent != EXEC_SLOT]
     sessions = sorted(dict.fromkeys(session for _, session in ours), key=lambda s: s == backend.session)
     for session in sessions:  # our own session last: killing it ends this connection
         others = [info for info, s, _ in rows if s == session and not (info.org == org and info.agent)]

@@ -230,7 +230,7 @@ class ITerm2Backend(TerminalBackend):
         self._sessions: set[str] = set()
         self._focused: str | None = None
         self._own_pane: str | None = None
-        self._backgrounds: dict[str, str] = {}
+        self._backgrounds: dict[str, dict[str, str]] = {}  # pane → its profile's background colours
         self._watching = False
         self._closing = False
         self._status_bar: Any = None
@@ -495,12 +495,12 @@ class ITerm2Backend(TerminalBackend):
                     tabs[tab.tab_id] = sessions
                     shapes[tab.tab_id] = tree_shape(tab.root)
                     ours.update(session.session_id for session in tab.all_sessions)
-        for tab, panes in tabs.items():
-            if self._tab_panes.get(tab) != panes:
+        for tab_id, panes in tabs.items():
+            if self._tab_panes.get(tab_id) != panes:
                 shown = tuple(self._pane(pane) for pane in panes)
-                self._publish(LayoutChanged(tab, shape_text(self._stable_shape(shapes[tab])), shown))
-        for tab in self._tab_panes.keys() - tabs.keys():
-            self._publish(WindowClosed(tab))
+                self._publish(LayoutChanged(tab_id, shape_text(self._stable_shape(shapes[tab_id])), shown))
+        for tab_id in self._tab_panes.keys() - tabs.keys():
+            self._publish(WindowClosed(tab_id))
         for gone in sorted(self._sessions - everything):
             self._exited.discard(gone)
             self._stop_watching(gone)
@@ -1058,6 +1058,8 @@ class ITerm2Backend(TerminalBackend):
                 continue
             await self._refresh()
             moved, destination = self._app.get_session_by_id(pane), self._app.get_session_by_id(anchor)
+            if moved is None or destination is None:
+                raise BackendError(f"iTerm2 has no session {pane if moved is None else anchor}")
             await self._call(
                 self._app.async_move_session(moved, destination, direction == "h", False), f"move pane {pane}"
             )
