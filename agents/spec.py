@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -18,6 +18,7 @@ from .errors import InvalidInput, first_problem
 from .events import OrgEdit
 from .model import Agent, Org, Team, find_problem, format_location
 
+TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
 _TOP_LEVEL_KEYS = ("org", "team", "agent")
 _ORG_KEYS = ("name", "limits", "redact")
 
@@ -103,7 +104,7 @@ def _tables(data: Mapping[str, Any], key: str, path: Path) -> Sequence[Mapping[s
     return value
 
 
-def _build(model: type[Team] | type[Agent], table: Mapping[str, Any], key: str, index: int, path: Path):
+def _build(model: type[TeamOrAgent], table: Mapping[str, Any], key: str, index: int, path: Path) -> TeamOrAgent:
     try:
         return model.model_validate(dict(table))
     except ValidationError as error:

@@ -11,7 +11,15 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from agent_console.agents.errors import InvalidInput, first_problem
 from agent_console.agents.events import AgentState
@@ -67,8 +75,8 @@ class Rule(_Strict):
 
     @field_validator("match", "unless", "request", "command", "options")
     @classmethod
-    def _check_pattern(cls, value: str | None, info) -> str | None:
-        return _compiled(value, info.field_name)
+    def _check_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _compiled(value, info.field_name or "pattern")  # a field validator always has its field's name
 
     @model_validator(mode="after")
     def _check_groups(self) -> Rule:

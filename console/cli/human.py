@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent_console.agents.display import terminal_json, visible
@@ -184,7 +185,7 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> int:
+async def serve(args: argparse.Namespace, size: tuple[int, int], progress: Callable[[str], None]) -> int:
     from agent_console.runtime.supervisor import Supervisor  # the heavy part, only for `serve`
 
     org = load_spec(args.spec)

@@ -12,7 +12,7 @@ import collections
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -546,7 +546,7 @@ class Supervisor:
 
     # --- panes ------------------------------------------------------------------------------------------
 
-    async def _watch(self, events) -> None:
+    async def _watch(self, events: AsyncIterator[TerminalEvent]) -> None:
         async for event in events:
             if self.paused is not None:
                 self._hold(event)

@@ -1152,7 +1152,7 @@ class ITerm2Backend(TerminalBackend):
         )
 
         @iterm2.StatusBarRPC
-        async def agent_console_figures(knobs: Any, figures: Any = _FIGURES_REFERENCE):
+        async def agent_console_figures(knobs: Any, figures: Any = _FIGURES_REFERENCE) -> str:
             return str(figures or "agent-console")
 
         await self._call(component.async_register(self._connection, agent_console_figures), "add a status bar item")

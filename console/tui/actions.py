@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pydantic import ValidationError
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would exit the whole console
+    def error(self, message: str) -> NoReturn:  # argparse would exit the whole console
         raise CommandError(f"{self.prog}: {message} (usage: {self.format_usage().strip().removeprefix('usage: ')})")
 
 
