@@ -163,7 +163,7 @@ def _settled_outcome(vote: Vote, can_abstain: bool) -> Outcome | None:
     needed_ballots, needed_yes = _thresholds(voters, vote.rule, vote.quorum)
     most_cast = cast + remaining
     fewest_cast = cast if can_abstain else most_cast
-    reachable = set()
+    reachable: set[Outcome] = set()
     if yes + remaining >= needed_yes and most_cast >= needed_ballots:
         reachable.add("passed")
     if most_cast >= needed_ballots and yes < needed_yes:

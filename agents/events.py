@@ -8,7 +8,7 @@ The sender is never part of an event: the journal record's `actor` names it, as 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -303,41 +303,43 @@ class Throttled(_Event):
     window: float = Field(gt=0)
 
 
-AGENT_MODELS = (
-    StatusReported,
-    Heartbeat,
-    MessageSent,
-    MessageAcknowledged,
-    ApprovalRequested,
-    BarrierArrived,
-    VoteCast,
-    LockRequested,
-    LockReleased,
-    LogRecorded,
-    MetricRecorded,
+# Written out as unions (not built from tuples) so that a type checker reads them too.
+AnyAgentEvent = (
+    StatusReported
+    | Heartbeat
+    | MessageSent
+    | MessageAcknowledged
+    | ApprovalRequested
+    | BarrierArrived
+    | VoteCast
+    | LockRequested
+    | LockReleased
+    | LogRecorded
+    | MetricRecorded
 )
-SYSTEM_MODELS = (
-    OrgLoaded,
-    OrgEdited,
-    AgentLaunched,
-    AgentExited,
-    ApprovalDecided,
-    BarrierCreated,
-    BarrierReleased,
-    VoteOpened,
-    VoteClosed,
-    LockGranted,
-    SpoofRejected,
-    Throttled,
-    JournalResumed,
-    StateObserved,
-    PromptSeen,
-    ProgressStalled,
-    MessageTyped,
+AnySystemEvent = (
+    OrgLoaded
+    | OrgEdited
+    | AgentLaunched
+    | AgentExited
+    | ApprovalDecided
+    | BarrierCreated
+    | BarrierReleased
+    | VoteOpened
+    | VoteClosed
+    | LockGranted
+    | SpoofRejected
+    | Throttled
+    | JournalResumed
+    | StateObserved
+    | PromptSeen
+    | ProgressStalled
+    | MessageTyped
 )
-
-AgentEvent = Annotated[Union[AGENT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)
-Event = Annotated[Union[AGENT_MODELS + SYSTEM_MODELS], Field(discriminator="type")]  # noqa: UP007
+AgentEvent = Annotated[AnyAgentEvent, Field(discriminator="type")]
+Event = Annotated[AnyAgentEvent | AnySystemEvent, Field(discriminator="type")]
+AGENT_MODELS: tuple[type[_Event], ...] = get_args(AnyAgentEvent)
+SYSTEM_MODELS: tuple[type[_Event], ...] = get_args(AnySystemEvent)
 
 AGENT_EVENT_ADAPTER: TypeAdapter[AgentEvent] = TypeAdapter(AgentEvent)
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .errors import Unavailable, first_problem
 from .events import Event
 
 GENESIS = "0" * 64
@@ -34,7 +35,7 @@ _MIN_KEY_BYTES = 16
 _TAIL_BLOCK = 64 * 1024
 
 
-class JournalError(Exception):
+class JournalError(Unavailable):
     """The journal or its key cannot be used: which file, and what is wrong with it."""
 
 
@@ -187,9 +188,8 @@ def _parse(key: bytes, number: int, line: bytes, last: bool) -> Record:
     try:
         record = Record.model_validate(fields)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "record"
-        raise _Bad(number, "invalid", f"not a valid record ({where}: {first['msg']})") from None
+        problem = first_problem(error)
+        raise _Bad(number, "invalid", f"not a valid record ({problem.where or 'record'}: {problem.message})") from None
     if not hmac.compare_digest(str(fields["hmac"]), sign(key, fields)):
         raise _Bad(number, "altered", f"record {record.seq} was altered (its HMAC does not match)")
     if canonical(fields) != text:
@@ -276,7 +276,7 @@ def read_records(path: Path, key: bytes | None = None) -> Iterator[Record]:
         except ValidationError as error:
             if following is None and error.errors()[0]["type"] == "json_invalid":
                 return
-            raise JournalError(f"{path}: line {number}: not a valid record ({error.errors()[0]['msg']})") from None
+            raise JournalError(f"{path}: line {number}: not a valid record ({first_problem(error).message})") from None
         current = following
 
 
@@ -403,7 +403,7 @@ class Journal:
                 hmac="",
             )
         except ValidationError as error:
-            raise JournalError(f"cannot journal this event: {error.errors()[0]['msg']}") from None
+            raise JournalError(f"cannot journal this event: {first_problem(error).message}") from None
         fields = record.model_dump(mode="json")
         fields["hmac"] = sign(self._key, fields)
         line = canonical(fields).encode("utf-8")

@@ -381,10 +381,10 @@ def _wishes(teams: list[_TeamInfo], grid: _Grid, previous: LayoutPlan) -> dict[s
     """
     window_of: dict[str, int] = {}
     had: dict[tuple[str, int], int] = {}
-    for position, window in enumerate(previous.windows):
-        for slot in window.slots():
+    for position, plan_window in enumerate(previous.windows):
+        for slot in plan_window.slots():
             window_of[slot] = position
-        root = window.root
+        root = plan_window.root
         children = root.children if isinstance(root, Split) and root.label is None else (root,)
         for child in children:
             if isinstance(child, Split) and child.label and child.label.startswith(TEAM_LABEL_PREFIX):

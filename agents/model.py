@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .errors import InvalidInput
 from .kinds.definition import load_kind
 from .limits import Limits
 
@@ -162,7 +163,7 @@ class Org(_Strict):
         return next((agent for agent in self.agents if agent.role is Role.EXEC), None)
 
 
-class OrgError(ValueError):
+class OrgError(InvalidInput, ValueError):
     """A consistency problem in an org, located by its key path (e.g. ``agent[2].team``)."""
 
     def __init__(self, location: tuple[str | int, ...], message: str) -> None:

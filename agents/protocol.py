@@ -19,6 +19,7 @@ from typing import Any, TypeAlias, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from agent_console.agents.errors import InvalidInput, describe_validation
 from agent_console.agents.events import AGENT_EVENT_ADAPTER, AGENT_EVENT_TYPES, SCHEMA_VERSION, AgentEvent, Event
 
 __all__ = [
@@ -58,7 +59,7 @@ _INTERRUPTED = "interrupted (ESC inside the sequence before its terminator)"
 _NO_COLON = "missing ':' (between the token and the payload)"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InvalidInput, ValueError):
     """An agent's message that cannot become an event; the message says why."""
 
 
@@ -158,13 +159,7 @@ def _short(value: object, limit: int = 40) -> str:
 
 
 def _describe(error: ValidationError) -> str:
-    errors = error.errors(include_url=False, include_input=False)
-    first = errors[0]
-    where = ".".join(str(part) for part in first["loc"])
-    text = f"{where}: {first['msg']}" if where else first["msg"]
-    if len(text) > 300:
-        text = text[:299] + "…"
-    return text + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+    return describe_validation(error, limit=300)
 
 
 def _frame(body: bytes, size: int) -> Sequence:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from pydantic import BaseModel
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # A variable or JSON key is a secret's name when one of its parts is one of these words (`DB_PASSWORD`,
 # `"api_key"`, `aws_secret_access_key`), whatever the case; `compass` or `monkey` are not.
@@ -100,14 +104,15 @@ class Redactor:
             if literal in text:
                 text = text.replace(literal, marker("console-token"))
         for rule in self.rules:
-            text = rule.pattern.sub(lambda match, rule=rule: _replace(match, rule), text)
+            text = rule.pattern.sub(partial(_replace, rule=rule), text)
         return text
 
-    def event(self, event: BaseModel) -> BaseModel:
+    def event(self, event: ModelT) -> ModelT:
         """`event` with its free-text fields redacted (the same object when nothing was found)."""
-        changes = {}
+        changes: dict[str, str | tuple[str, ...]] = {}
         for name in TEXT_FIELDS & set(type(event).model_fields):
             value = getattr(event, name)
+            redacted: str | tuple[str, ...]
             if isinstance(value, str):
                 redacted = self.text(value)
             elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):

@@ -10,18 +10,20 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from .errors import InvalidInput, first_problem
 from .events import OrgEdit
 from .model import Agent, Org, Team, find_problem, format_location
 
+TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
 _TOP_LEVEL_KEYS = ("org", "team", "agent")
 _ORG_KEYS = ("name", "limits", "redact")
 
 
-class SpecError(Exception):
+class SpecError(InvalidInput):
     """A wrong org spec: which file, which key, what is wrong. Its str is what the user sees."""
 
     def __init__(self, path: Path | str, location: str, message: str, line: int | None = None) -> None:
@@ -102,7 +104,7 @@ def _tables(data: Mapping[str, Any], key: str, path: Path) -> Sequence[Mapping[s
     return value
 
 
-def _build(model: type[Team] | type[Agent], table: Mapping[str, Any], key: str, index: int, path: Path):
+def _build(model: type[TeamOrAgent], table: Mapping[str, Any], key: str, index: int, path: Path) -> TeamOrAgent:
     try:
         return model.model_validate(dict(table))
     except ValidationError as error:
@@ -121,14 +123,10 @@ def _resolve_cwd(agent: Agent, index: int, base: Path, path: Path) -> Path:
 
 
 def _spec_error(error: ValidationError, prefix: tuple[str | int, ...], path: Path, data: Mapping) -> SpecError:
-    first = error.errors()[0]
-    location = (*prefix, *first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "missing":
-        message = "missing (required)"
-    more = len(error.errors()) - 1
+    problem = first_problem(error)
+    location = (*prefix, *problem.location)
+    message = {"extra_forbidden": "unknown key", "missing": "missing (required)"}.get(problem.type, problem.message)
+    more = problem.more
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''} in this table)"
     return SpecError(path, _describe(location, data), message)
@@ -232,8 +230,7 @@ def _apply(org: Org, edit: OrgEdit) -> Org:
 
 def _one_line(error: ValueError) -> str:
     if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        return first["msg"].removeprefix("Value error, ")
+        return first_problem(error).message
     return str(error)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -99,3 +100,44 @@ def test_pyproject_maps_every_folder() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     mapping = config["tool"]["setuptools"]["package-dir"]
     assert {mapping[package]: package for package in mapping} == PACKAGE_OF_FOLDER
+
+
+def backend_probes(path: Path) -> list[str]:
+    """Places in a file that ask which terminal a backend is (`hasattr(backend, …)`, `isinstance(x, TmuxBackend)`)
+    instead of calling the `TerminalBackend` interface."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) >= 2):
+            continue
+        subject, probe = ast.unparse(node.args[0]), ast.unparse(node.args[1])
+        if (node.func.id in ("hasattr", "getattr") and "backend" in subject.lower()) or (
+            node.func.id == "isinstance" and re.search(r"Backend\b", probe)
+        ):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_only_the_terminal_package_knows_which_terminal_it_drives() -> None:
+    terminal = ROOT / "console" / "terminal"
+    files = [
+        path
+        for folder in PACKAGE_OF_FOLDER
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if terminal not in path.parents
+    ]
+    assert [probe for path in files for probe in backend_probes(path)] == []
+
+
+def test_backend_probes_are_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    source = tmp_path / "app.py"
+    source.write_text(
+        "if hasattr(self.backend, 'bury'):\n    pass\n"
+        "ok = isinstance(b, TmuxBackend)\n"
+        "fine = isinstance(e, BackendLost)\n"
+    )
+    assert backend_probes(source) == [
+        "app.py:1 hasattr(self.backend, 'bury')",
+        "app.py:3 isinstance(b, TmuxBackend)",
+    ]

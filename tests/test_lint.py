@@ -1,10 +1,12 @@
-"""The code passes the project's ruff configuration (pyproject.toml)."""
+"""The code passes the project's ruff and mypy configurations (pyproject.toml)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+from .typecheck import run_mypy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,4 +18,9 @@ def test_ruff_finds_nothing() -> None:
         text=True,
         check=False,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_nothing() -> None:
+    result = run_mypy()
     assert result.returncode == 0, result.stdout + result.stderr

@@ -17,6 +17,8 @@ from agent_console.themes.states import state_color, state_style
 
 from .formatting import agent_text, is_dark
 
+NodeKind = Literal["team", "agent"]
+
 NO_TEAM = ""
 """The key of agents without a team: they hang from the root, above the teams."""
 
@@ -25,7 +27,7 @@ NO_TEAM = ""
 class OrgNode:
     """What a node of the org tree stands for."""
 
-    kind: Literal["team", "agent"]
+    kind: NodeKind
     name: str
 
 
@@ -141,7 +143,11 @@ class OrgTree(Tree[OrgNode]):
     def _sync(self, layout: dict[str, list[OrgNode]]) -> bool:
         """Remove and add nodes so the tree matches `layout`, keeping the others; False if some would have to move."""
         place = {(child.kind, child.name): container for container, children in layout.items() for child in children}
-        for registry, kind in ((self._agents, "agent"), (self._teams, "team")):
+        registries: tuple[tuple[dict[str, TreeNode[OrgNode]], NodeKind], ...] = (
+            (self._agents, "agent"),
+            (self._teams, "team"),
+        )
+        for registry, kind in registries:
             for name, node in list(registry.items()):
                 if registry.get(name) is node and place.get((kind, name)) != self._container_of(node):
                     self._forget(node)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Tree
@@ -147,7 +148,7 @@ class TraceView(Tree[Record]):
             if agent is None or self.concerns(group, agent):
                 head = self._add_head(trace, group[0])
                 for record in group[1:]:
-                    self._add_child(head, record)
+                    self._add_record(head, record)
         self._follow()
 
     def _follow(self) -> None:
@@ -181,19 +182,19 @@ class TraceView(Tree[Record]):
     def _show(self, trace: str, group: list[Record], record: Record) -> None:
         head = self._heads.get(trace)
         if head is not None:
-            self._add_child(head, record)
+            self._add_record(head, record)
             return
         # under a filter, a trace can start to matter only at a later record: show it whole
         head = self._add_head(trace, group[0])
         for each in group[1:]:
-            self._add_child(head, each)
+            self._add_record(head, each)
 
     def _add_head(self, trace: str, record: Record) -> TreeNode[Record]:
         node = self.root.add(self._label(record), record, expand=True, allow_expand=False)
         self._heads[trace] = node
         return node
 
-    def _add_child(self, head: TreeNode[Record], record: Record) -> None:
+    def _add_record(self, head: TreeNode[Record], record: Record) -> None:
         head.add_leaf(self._label(record), record)
         head.allow_expand = True
 
@@ -218,7 +219,8 @@ class TraceView(Tree[Record]):
 
     def get_label_width(self, node: TreeNode[Record]) -> int:
         # The default renders every label to measure it, on each refresh; the trace never scrolls sideways.
-        return node.label.cell_len + len(self.ICON_NODE_EXPANDED)
+        label = node.label  # a Text once the tree has processed it; a str only as given
+        return (label.cell_len if isinstance(label, Text) else cell_len(label)) + len(self.ICON_NODE_EXPANDED)
 
     def render_label(self, node: TreeNode[Record], base_style: Style, style: Style) -> Text:
         text = super().render_label(node, base_style, style)

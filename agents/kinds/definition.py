@@ -11,8 +11,17 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from agent_console.agents.errors import InvalidInput, first_problem
 from agent_console.agents.events import AgentState
 
 KINDS_DIR = Path(__file__).parent
@@ -20,7 +29,7 @@ Region = Literal["all", "top", "bottom"]
 Answer = Literal["approve", "approve_always", "deny"]
 
 
-class KindError(Exception):
+class KindError(InvalidInput):
     """A kind definition is missing or wrong; the message names the file and the field."""
 
 
@@ -66,8 +75,8 @@ class Rule(_Strict):
 
     @field_validator("match", "unless", "request", "command", "options")
     @classmethod
-    def _check_pattern(cls, value: str | None, info) -> str | None:
-        return _compiled(value, info.field_name)
+    def _check_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _compiled(value, info.field_name or "pattern")  # a field validator always has its field's name
 
     @model_validator(mode="after")
     def _check_groups(self) -> Rule:
@@ -143,9 +152,8 @@ def load_kind_file(path: Path) -> KindDefinition:
     try:
         definition = KindDefinition.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise KindError(f"{path}: {where}: {first['msg']}") from None
+        problem = first_problem(error)
+        raise KindError(f"{path}: {problem.where or '(top level)'}: {problem.message}") from None
     if definition.kind != path.stem:
         raise KindError(f"{path}: kind = {definition.kind!r} but the file is named {path.stem!r}")
     return definition

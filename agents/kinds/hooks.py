@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from agent_console.agents.errors import InvalidInput
 from agent_console.agents.events import AgentState
 
 MAX_DETAIL = 500
 CODEX_TITLE_REQUEST = "Generate a concise, single-line task title"
 
 
-class HookError(ValueError):
+class HookError(InvalidInput, ValueError):
     """The payload is not what the program sends; the message says what is wrong."""
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 
-from agent_console.agents.events import Heartbeat, MessageSent, StatusReported, VoteCast
+from agent_console.agents.events import AgentEvent, Heartbeat, MessageSent, StatusReported, VoteCast
 from agent_console.agents.protocol import encode
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 
@@ -197,11 +197,11 @@ async def _await_reply(client: ControlClient, message_id: str, wait: float) -> i
     return EXIT_TIMED_OUT
 
 
-def _wire(event) -> dict:
+def _wire(event: AgentEvent) -> dict:
     return {"v": 1, **event.model_dump(mode="json", exclude_none=True)}
 
 
-async def tell(client: ControlClient | None, token: str, event) -> int:
+async def tell(client: ControlClient | None, token: str, event: AgentEvent) -> int:
     """Send an event that needs no answer: through the socket, else as an escape sequence on the terminal."""
     if client is not None:
         try:

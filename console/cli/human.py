@@ -7,19 +7,22 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent_console.agents.display import terminal_json, visible
+from agent_console.agents.errors import ConsoleError, NotFound
 from agent_console.agents.events import OrgLoaded
 from agent_console.agents.journal import Journal, JournalError, load_or_create_key, read_records, verify
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
+from agent_console.cli.exits import exit_status
 from agent_console.runtime import paths
-from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
+from agent_console.runtime.client import ControlClient
 from agent_console.terminal.tmux import TmuxBackend
 
 
-class HumanCommandError(Exception):
+class HumanCommandError(NotFound):
     """A human-side command could not be done; the message says why."""
 
 
@@ -92,9 +95,9 @@ async def run(args: argparse.Namespace) -> int:
             return _audit(args)
         if args.command == "replay":
             return _replay(args)
-    except (ControlUnreachable, ControlRefused, HumanCommandError, paths.StateError) as error:
+    except ConsoleError as error:
         print(f"agent-console: error: {visible(str(error), multiline=True)}", file=sys.stderr)
-        return 1
+        return exit_status(error)
     raise AssertionError(args.command)
 
 
@@ -182,7 +185,7 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-async def serve(args: argparse.Namespace, size: tuple[int, int], progress) -> int:
+async def serve(args: argparse.Namespace, size: tuple[int, int], progress: Callable[[str], None]) -> int:
     from agent_console.runtime.supervisor import Supervisor  # the heavy part, only for `serve`
 
     org = load_spec(args.spec)

@@ -12,16 +12,16 @@ from collections.abc import Sequence
 
 from agent_console import __version__
 from agent_console.agents.display import terminal_json, visible
-from agent_console.agents.journal import JournalError
-from agent_console.agents.spec import SpecError, load_spec
+from agent_console.agents.errors import ConsoleError, InvalidInput
+from agent_console.agents.spec import load_spec
 from agent_console.cli import agent as agent_cli
 from agent_console.cli import human as human_cli
 from agent_console.cli import kind as kind_cli
+from agent_console.cli.exits import exit_status
 from agent_console.runtime import paths
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
 from agent_console.runtime.deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
 from agent_console.runtime.paths import StateError
-from agent_console.runtime.server import ApiError
 from agent_console.terminal.base import BackendError, BackendGone
 from agent_console.terminal.tmux import TmuxBackend
 
@@ -30,10 +30,9 @@ SIZE_HELP = "window size when the session is created (default: this terminal's s
 AGENT_COMMANDS = {"emit", "heartbeat", "send", "inbox", "ask", "barrier", "vote", "lock"}
 HUMAN_COMMANDS = {"approvals", "approve", "deny", "audit", "replay"}
 KIND_COMMANDS = {"detect", "explain", "hook"}
-EXIT_USAGE = 2
 
 
-class UsageError(Exception):
+class UsageError(InvalidInput):
     """A mistake in how the command was called; shown as one line, exit code 2."""
 
 
@@ -120,15 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"up": _up, "ls": _ls, "down": _down, "serve": _serve}[args.command]
     try:
         return asyncio.run(handler(args))
-    except SpecError as error:
+    except ConsoleError as error:
         _error(str(error))
-        return EXIT_USAGE
-    except UsageError as error:
-        _error(str(error))
-        return EXIT_USAGE
-    except (BackendError, ApiError, StateError, JournalError) as error:
-        _error(str(getattr(error, "message", None) or error))
-        return 1
+        return exit_status(error)
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
@@ -146,12 +139,9 @@ def _console(args: argparse.Namespace, argv: list[str]) -> int:
 
     try:
         return start.run(args, argv, _parse_size(None))
-    except SpecError as error:
+    except ConsoleError as error:
         _error(str(error))
-        return EXIT_USAGE
-    except (BackendError, StateError, JournalError) as error:
-        _error(str(error))
-        return 1
+        return exit_status(error)
 
 
 def _error(message: str) -> None:
@@ -301,7 +291,7 @@ async def _ls(args: argparse.Namespace) -> int:
         return 0
     several = len({agent.org for agent in agents}) > 1
     header = (["ORG"] if several else []) + ["NAME", "TEAM", "KIND", "PANE", "PID", "ALIVE", "COMMAND"]
-    rows = [
+    table = [
         [
             visible(cell)
             for cell in ([agent.org] if several else [])
@@ -317,9 +307,9 @@ async def _ls(args: argparse.Namespace) -> int:
         ]
         for agent in agents
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    widths = [max(len(line[i]) for line in [header, *table]) for i in range(len(header) - 1)]
+    for line in [header, *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])
     return 0
 
 

@@ -92,7 +92,6 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
     # status) can be read there. (With -A and the session already there, this holds the pane attached to,
     # one of the org's, which are held anyway.)
     os.execvp(tmux, [tmux, *socket, *session, ";", "set-option", "-p", "remain-on-exit", "on"])
-    return 0  # not reached
 
 
 def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, int]) -> int:

@@ -8,18 +8,37 @@ from typing import Any
 
 import aiohttp
 
+from agent_console.agents.errors import Conflict, ConsoleError, Forbidden, InvalidInput, NotFound, Unavailable
 
-class ControlUnreachable(Exception):
+
+class ControlUnreachable(Unavailable):
     """No console answers on the socket (not running, or stale)."""
 
 
-class ControlRefused(Exception):
+class ControlRefused(ConsoleError):
     """The console answered with an error; `status` and the console's own message."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+
+    @property
+    def kind(self) -> type[ConsoleError]:
+        return _KIND_OF_STATUS.get(self.status, ConsoleError)
+
+
+_KIND_OF_STATUS: dict[int, type[ConsoleError]] = {
+    400: InvalidInput,
+    401: Forbidden,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: InvalidInput,
+    422: InvalidInput,
+    503: Unavailable,
+    507: Unavailable,  # the journal cannot be written
+}
 
 
 class ControlClient:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from agent_console.agents.kinds import load_kind
 from agent_console.agents.layout import (
@@ -30,16 +30,10 @@ from agent_console.agents.layout import (
 from agent_console.agents.model import EXEC_SLOT, Agent, Org
 from agent_console.runtime import paths
 from agent_console.runtime.agent_hooks import hook_arguments
-from agent_console.terminal.base import Launch, PaneInfo, PaneStyle
+from agent_console.terminal.base import Launch, PaneInfo, PaneStyle, TerminalBackend
 from agent_console.terminal.iterm2_layout import split_steps
-from agent_console.terminal.tmux import TmuxBackend, layout_panes, tmux_layout
 from agent_console.terminal.tmux_control import TmuxCommandError
 from agent_console.themes.palette import EXEC_COLOR, team_color
-
-if TYPE_CHECKING:
-    from agent_console.terminal.iterm2 import ITerm2Backend
-
-    Backend = TmuxBackend | ITerm2Backend
 
 
 @dataclass
@@ -189,7 +183,7 @@ PLAN_OPTION = "@agent_console_plan"
 
 async def bring_up(
     org: Org,
-    backend: Backend,
+    backend: TerminalBackend,
     size: tuple[int, int],
     remove_orphans: bool = False,
     progress: Progress | None = None,
@@ -249,7 +243,7 @@ async def bring_up(
     return report
 
 
-async def _adopt_or_make_exec(backend: Backend, org: Org, launch: Launch) -> PaneInfo:
+async def _adopt_or_make_exec(backend: TerminalBackend, org: Org, launch: Launch) -> PaneInfo:
     """The executive pane: the first pane of a session we just made, else a new window."""
     if backend.created_session:
         first = min((info for info, _, _ in await backend.list_panes_detailed(False)), key=lambda p: p.index)
@@ -261,7 +255,7 @@ async def _adopt_or_make_exec(backend: Backend, org: Org, launch: Launch) -> Pan
     return await backend.pane(pane.pane)
 
 
-async def _previous_plan(backend: Backend) -> LayoutPlan | None:
+async def _previous_plan(backend: TerminalBackend) -> LayoutPlan | None:
     """The plan the last `up` applied (kept in a session option), so that teams keep their windows."""
     text = await backend.session_option(PLAN_OPTION)
     if not text:
@@ -273,7 +267,7 @@ async def _previous_plan(backend: Backend) -> LayoutPlan | None:
 
 
 async def _match_windows(
-    backend: Backend, org: str, plan: LayoutPlan, panes: dict[str, PaneInfo], exec_window: str
+    backend: TerminalBackend, org: str, plan: LayoutPlan, panes: dict[str, PaneInfo], exec_window: str
 ) -> dict[int, str]:
     """Plan window index → the org's tmux window that already holds most of its panes (none: made later).
 
@@ -292,8 +286,8 @@ async def _match_windows(
             best = min(counts, key=lambda candidate: (-counts[candidate], candidate))
             window_ids[window.index] = best
             claimed.add(best)
-    for index, window in window_ids.items():
-        await backend.tag_window(window, org, index)
+    for index, window_id in window_ids.items():
+        await backend.tag_window(window_id, org, index)
     return window_ids
 
 
@@ -302,7 +296,7 @@ class _Placer:
     """Puts each slot of a plan window into its tmux window, next to its neighbour in plan order."""
 
     org: Org
-    backend: Backend
+    backend: TerminalBackend
     panes: dict[str, PaneInfo]  # slot → pane, kept current as panes are made and moved
     window_ids: dict[int, str]  # plan window index → tmux window id
     report: UpReport
@@ -312,7 +306,7 @@ class _Placer:
     async def realise(self, window: WindowPlan) -> None:
         slots = window.slots()
         # A backend that cannot apply a layout (iTerm2) builds the tree top-down, each pane split off its anchor.
-        steps = split_steps(window.root) if getattr(self.backend, "splits_per_plan", False) else []
+        steps = split_steps(window.root) if self.backend.splits_per_plan else []
         splits = {slot: (anchor, direction) for slot, anchor, direction in steps if anchor and direction}
         for slot in [slot for slot, _, _ in steps] or slots:
             position = slots.index(slot)
@@ -380,6 +374,7 @@ class _Placer:
             await self.backend.tag_window(info.window, self.org.name, window.index)
             return info
         target, before = neighbour
+        assert window_id is not None  # the neighbour is in it
         if existing is not None:
             await self.backend.join_pane(existing.pane, target, before=before)
             return await self.backend.pane(existing.pane)
@@ -404,37 +399,20 @@ class _Placer:
         return None
 
 
-async def _lay_out(backend: Backend, window: WindowPlan, window_id: str) -> bool:
+async def _lay_out(backend: TerminalBackend, window: WindowPlan, window_id: str) -> bool:
     """Put the window's panes in plan order and apply the plan's geometry; True if anything changed."""
-    changed = False
     order = [info for info, _, _ in await backend.list_panes_detailed(False) if info.window == window_id]
     order.sort(key=lambda info: info.index)
     by_slot = {info.agent: info.pane for info in order if info.agent}
     wanted = [by_slot[slot] for slot in window.slots() if slot in by_slot]
-    current = [info.pane for info in order]
-    if len(current) != len(wanted):
+    if len(order) != len(wanted):
         strangers = [info.agent or info.pane for info in order if info.pane not in wanted]
         raise _NotLaidOut(window.index, strangers)
-    if not isinstance(backend, TmuxBackend):  # iTerm2 reshapes and sizes the tree naming its panes: no swaps
-        width, height = await backend.window_size(window_id)
-        return await backend.arrange(window_id, layout_cells(window.root, width, height), wanted)
-    for position, pane in enumerate(wanted):
-        if current[position] != pane:
-            other = current.index(pane)
-            await backend.swap_panes(current[position], pane)
-            current[position], current[other] = current[other], current[position]
-            changed = True
     width, height = await backend.window_size(window_id)
-    cells = layout_cells(window.root, width, height)
-    before = await backend.window_layout(window_id)
-    target = tmux_layout(cells, layout_panes(before))
-    if before != target:
-        await backend.apply_layout(window_id, cells)
-        changed = changed or await backend.window_layout(window_id) != before
-    return changed
+    return await backend.arrange(window_id, layout_cells(window.root, width, height), wanted)
 
 
-async def _org_panes(backend: Backend, org: str) -> dict[str, PaneInfo]:
+async def _org_panes(backend: TerminalBackend, org: str) -> dict[str, PaneInfo]:
     return {
         info.agent: info
         for info, _, _ in await backend.list_panes_detailed(all_sessions=False)
@@ -442,7 +420,7 @@ async def _org_panes(backend: Backend, org: str) -> dict[str, PaneInfo]:
     }
 
 
-async def list_agents(backend: Backend, org: str | None = None) -> list[AgentPane]:
+async def list_agents(backend: TerminalBackend, org: str | None = None) -> list[AgentPane]:
     """Every agent pane on the server (or of one org), in session and pane order."""
     agents = []
     for info, session, meta in await backend.list_panes_detailed(all_sessions=True):
@@ -466,7 +444,7 @@ async def list_agents(backend: Backend, org: str | None = None) -> list[AgentPan
     return agents
 
 
-async def running_orgs(backend: Backend) -> dict[str, str]:
+async def running_orgs(backend: TerminalBackend) -> dict[str, str]:
     """Org name → its session, for every org with a pane on the server."""
     return {
         info.org: session
@@ -475,11 +453,11 @@ async def running_orgs(backend: Backend) -> dict[str, str]:
     }
 
 
-async def bring_down(backend: Backend, org: str) -> list[str]:
+async def bring_down(backend: TerminalBackend, org: str) -> list[str]:
     """Close every pane of the org (its executive pane too); a session left with nothing else is killed."""
     rows = await backend.list_panes_detailed(all_sessions=True)
     ours = [(info, session) for info, session, _ in rows if info.org == org and info.agent]
-    closed = [info.agent for info, _ in ours if info.agent != EXEC_SLOT]
+    closed = [info.agent for info, _ in ours if info.agent and info.agent != EXEC_SLOT]
     sessions = sorted(dict.fromkeys(session for _, session in ours), key=lambda s: s == backend.session)
     for session in sessions:  # our own session last: killing it ends this connection
         others = [info for info, s, _ in rows if s == session and not (info.org == org and info.agent)]

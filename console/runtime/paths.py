@@ -10,10 +10,11 @@ import socket
 import stat
 from pathlib import Path
 
+from agent_console.agents.errors import Unavailable
 from agent_console.agents.protocol import new_token
 
 
-class StateError(Exception):
+class StateError(Unavailable):
     """A state file is missing, unreadable or too open; the message says which and what to do."""
 
 

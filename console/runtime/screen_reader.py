@@ -22,7 +22,7 @@ from agent_console.agents.events import (
     PromptSeen,
     StateObserved,
 )
-from agent_console.agents.kinds import Detection, KindDefinition, KindError, detect, load_kind, normalized
+from agent_console.agents.kinds import Answer, Detection, KindDefinition, KindError, detect, load_kind, normalized
 from agent_console.agents.kinds.hooks import HookReading, brief
 from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE
 from agent_console.runtime.server import JournalUnavailable
@@ -286,7 +286,9 @@ class ScreenReader:
         view = self.supervisor.state.agents.get(agent)
         if watch is None or view is None or view.pane is None or not view.alive:
             return
-        answer = "deny" if not approved else "approve_always" if always and self.can_always(agent, rule) else "approve"
+        answer: Answer = (
+            "deny" if not approved else "approve_always" if always and self.can_always(agent, rule) else "approve"
+        )
         keys = watch.kind.keys_for(rule, answer)
         with contextlib.suppress(BackendError):
             await self.supervisor.backend.send_keys(view.pane, list(keys))

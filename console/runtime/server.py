@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent_console.agents.errors import ConsoleError, Unavailable, describe_validation
 from agent_console.agents.events import HUMAN, BarrierArrived, LockRequested, VoteCast
 from agent_console.agents.protocol import ProtocolError, decode_object
 
@@ -80,14 +81,14 @@ class DecisionBody(_Body):
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
-class ApiError(Exception):
+class ApiError(ConsoleError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
 
 
-class JournalUnavailable(ApiError):
+class JournalUnavailable(ApiError, Unavailable):
     """The journal cannot be written (disk full, read-only): nothing is accepted until it can again."""
 
     def __init__(self, message: str) -> None:
@@ -408,14 +409,7 @@ class ControlServer:
 
 
 def _describe(error: ValidationError) -> str:
-    problems = error.errors()
-    first = problems[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{where}: {message}{more}"
+    return describe_validation(error, nowhere="body", words={"extra_forbidden": "unknown field"})
 
 
 async def _answers(path: Path) -> bool:

@@ -12,9 +12,9 @@ import collections
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from agent_console.agents import coordination
 from agent_console.agents.events import (
@@ -49,7 +49,7 @@ from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
-from agent_console.agents.state import OrgState
+from agent_console.agents.state import AgentState, OrgState
 from agent_console.runtime import paths
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
@@ -63,15 +63,13 @@ from agent_console.terminal.base import (
     PaneFocused,
     PaneOutput,
     PaneStyle,
+    TerminalBackend,
     TerminalEvent,
 )
-from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
-if TYPE_CHECKING:
-    from agent_console.terminal.iterm2 import ITerm2Backend
-
 Progress = Callable[[str], None]
+Look = tuple[AgentState, int, str | None, str | None]  # what a pane shows: state, pending approvals, pane, team
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
@@ -86,7 +84,7 @@ class Supervisor:
     def __init__(
         self,
         org: Org,
-        backend: TmuxBackend | ITerm2Backend,
+        backend: TerminalBackend,
         size: tuple[int, int],
         journal_path: Path | None = None,
         progress: Progress | None = None,
@@ -125,7 +123,7 @@ class Supervisor:
         self.focus_listeners: list[Callable[[], None]] = []  # told when the terminal's focus moves
         self.focused_pane: str | None = None
         self._restyle_due: set[str] = set()
-        self._shown: dict[str, tuple[object, ...]] = {}  # agent → what its pane was last styled to show
+        self._shown: dict[str, Look] = {}  # agent → what its pane was last styled to show
         self._restyle_handle: asyncio.TimerHandle | None = None
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -352,7 +350,8 @@ class Supervisor:
                 await task
         await self.server.stop()
         self.journal.flush()
-        for future in [*self._approvals.values(), *self._locks.values()]:
+        answers: list[asyncio.Future[Any]] = [*self._approvals.values(), *self._locks.values()]
+        for future in answers:
             future.cancel()
         for waiting in self._barriers.values():
             for future in waiting:
@@ -381,11 +380,12 @@ class Supervisor:
                 self._refused_while_paused += 1
             raise
         self._schedule_flush()
-        prompt = self.state.approvals.get(event.id) if isinstance(event, ApprovalDecided) else None
+        decided = event if isinstance(event, ApprovalDecided) else None
+        prompt = self.state.approvals.get(decided.id) if decided is not None else None
         self.state.apply(record)
-        if prompt is not None and prompt.source != "agent" and actor != SUPERVISOR:
+        if decided is not None and prompt is not None and prompt.source != "agent" and actor != SUPERVISOR:
             # decided in the console: the program's own prompt is answered with its kind's keys
-            answer = self.screens.answer(prompt.agent, prompt.rule, event.approved, event.always)
+            answer = self.screens.answer(prompt.agent, prompt.rule, decided.approved, decided.always)
             asyncio.get_running_loop().create_task(answer)
         for listener in self.listeners:
             listener(record)
@@ -408,7 +408,7 @@ class Supervisor:
             if agent in self.state.agents and self._look(agent) != self._shown.get(agent):
                 self._restyle_soon(agent)
 
-    def _look(self, agent: str) -> tuple[object, ...]:
+    def _look(self, agent: str) -> Look:
         """What the agent's pane shows: its effective state, pending approvals, pane and team."""
         view = self.state.agents[agent]
         pending = sum(1 for approval in self.state.approvals.values() if approval.agent == agent)
@@ -529,24 +529,24 @@ class Supervisor:
 
     def _wake(self, event: Event) -> None:
         if isinstance(event, ApprovalDecided):
-            future = self._approvals.pop(event.id, None)
-            if future is not None and not future.done():
-                future.set_result(event)
+            approval = self._approvals.pop(event.id, None)
+            if approval is not None and not approval.done():
+                approval.set_result(event)
         elif isinstance(event, BarrierReleased):
-            for future in self._barriers.pop(event.name, []):
-                if not future.done():
-                    future.set_result(event)
+            for barrier in self._barriers.pop(event.name, []):
+                if not barrier.done():
+                    barrier.set_result(event)
         elif isinstance(event, LockGranted):
-            future = self._locks.pop((event.name, event.holder), None)
-            if future is not None and not future.done():
-                future.set_result(event)
+            lock = self._locks.pop((event.name, event.holder), None)
+            if lock is not None and not lock.done():
+                lock.set_result(event)
         elif isinstance(event, MessageSent):
             for waiting in self._inboxes.values():
                 waiting.set()  # cheap: each waiter re-reads its own outbox
 
     # --- panes ------------------------------------------------------------------------------------------
 
-    async def _watch(self, events) -> None:
+    async def _watch(self, events: AsyncIterator[TerminalEvent]) -> None:
         async for event in events:
             if self.paused is not None:
                 self._hold(event)
@@ -592,8 +592,8 @@ class Supervisor:
         for listener in self.listeners:
             listener(record)
         self.say(f"the journal can be written again: resumed ({resumed.refused} agent request(s) were refused)")
-        for listener in self.fault_listeners:
-            listener()
+        for fault_listener in self.fault_listeners:
+            fault_listener()
         held, self._held, self._held_bytes = self._held, collections.deque(), 0
         while held:
             event = held.popleft()
@@ -817,8 +817,7 @@ class Supervisor:
     def state_json(self) -> dict:
         data = self.state.to_json()
         data["malformed"] = self.malformed
-        if isinstance(self.backend, TmuxBackend):  # where `ls --org` finds the panes
-            data["tmux"] = {"socket_name": self.backend.client.socket_name, "session": self.backend.session}
+        data.update(self.backend.state_location())
         return data
 
 

@@ -7,15 +7,18 @@ A backend drives the panes of one terminal (a tmux server, an iTerm2 app). Pane 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from agent_console.agents.errors import Unavailable
 
 if TYPE_CHECKING:
     from agent_console.agents.layout import Cell
 
 
-class BackendError(Exception):
+class BackendError(Unavailable):
     """A backend operation failed; the message says what and where, for the user."""
 
 
@@ -172,43 +175,176 @@ class Launch:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-class TerminalBackend(Protocol):
-    """What the supervisor needs from a terminal. Every method raises `BackendError` with a clear message."""
+class TerminalBackend(ABC):
+    """What the console needs from a terminal. Every method raises `BackendError` with a clear message.
 
+    Abstract methods are what every terminal must do; the others are features some terminals have (a status
+    bar, a jump-back key) and do nothing where a terminal has no such thing.
+    """
+
+    session: str | None  # the tmux session, or the iTerm2 window's name, the org lives in
+    created_session: bool  # whether attaching made that session (its first pane is then the console's)
+    # A terminal that cannot apply a layout string (iTerm2) is built top-down, each pane split off its anchor.
+    splits_per_plan: ClassVar[bool] = False
+
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """The terminal, for messages (`tmux socket 'x'`, `iTerm2 at …`)."""
+
+    # --- connection -------------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def attach(self) -> None:
+        """Attach to `session` (or to the most recent one when None); `BackendGone` if there is none."""
+
+    @abstractmethod
+    async def attach_to_pane(self, pane: str) -> None:
+        """Work in the session that holds `pane` (the console's own pane, when it runs inside the terminal)."""
+
+    @abstractmethod
+    async def attach_or_create(self, size: tuple[int, int], window_name: str, launch: Launch) -> None:
+        """Attach to `session`, creating it (its first pane running `launch`) when it does not exist."""
+
+    @abstractmethod
+    async def alive(self) -> bool:
+        """Whether the terminal still answers (after an error, tells a refusal from a dying terminal)."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
+    @abstractmethod
     def events(self) -> AsyncIterator[TerminalEvent]:
         """A new subscription: every event from now on, pushed (never polled)."""
-        ...
 
-    async def list_panes(self) -> list[PaneInfo]: ...
+    # --- panes and windows ------------------------------------------------------------------------------
 
-    async def new_window(self, name: str, launch: Launch) -> PaneInfo: ...
+    @abstractmethod
+    async def list_panes(self, all_sessions: bool = True) -> list[PaneInfo]: ...
 
+    @abstractmethod
+    async def list_panes_detailed(self, all_sessions: bool = True) -> list[tuple[PaneInfo, str, dict[str, str]]]:
+        """Each pane with its session and the agent metadata stored in it (`team`, `kind`, `command`)."""
+
+    @abstractmethod
+    async def pane(self, pane: str) -> PaneInfo: ...
+
+    @abstractmethod
+    async def new_window(self, name: str, launch: Launch, hold: bool = True) -> PaneInfo:
+        """A new window running `launch`; with `hold`, the pane stays when its program exits."""
+
+    @abstractmethod
     async def split_pane(
-        self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False
-    ) -> PaneInfo: ...
+        self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False, hold: bool = True
+    ) -> PaneInfo:
+        """A new pane next to `target` (after it in pane order, or before)."""
 
+    @abstractmethod
+    async def hold_window(self, window: str) -> None:
+        """Panes of `window` stay, showing their last screen, when their program exits."""
+
+    @abstractmethod
+    async def join_pane(self, pane: str, target: str, before: bool = False) -> None:
+        """Move `pane` next to `target` (after it in pane order, or before with `before`)."""
+
+    @abstractmethod
+    async def break_pane(self, pane: str, window_name: str) -> PaneInfo:
+        """Move `pane` out into a new window of its own."""
+
+    @abstractmethod
+    async def swap_panes(self, first: str, second: str) -> None: ...
+
+    async def spread_evenly(self, window: str) -> None:
+        """Give the window's panes equal space, keeping their order (to make room for one more split)."""
+
+    @abstractmethod
     async def close_pane(self, pane: str) -> None: ...
 
+    @abstractmethod
+    async def kill_session(self, session: str | None = None) -> None:
+        """Close a session (default: this one, which ends the connection with it)."""
+
+    @abstractmethod
     async def respawn_pane(self, pane: str, launch: Launch) -> None: ...
 
-    async def send_text(self, pane: str, text: str) -> None:
-        """Type `text` literally (no key names interpreted)."""
+    async def select_window(self) -> None:
+        """Bring the session's window to the front, where the terminal has more than one on screen."""
 
+    # --- input and output -------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def send_text(self, pane: str, text: str) -> None:
+        """Paste `text` (no key names interpreted)."""
+
+    @abstractmethod
     async def send_keys(self, pane: str, keys: Sequence[str]) -> None:
         """Press named keys (`Enter`, `Escape`, `C-c`, `Up` …)."""
 
+    @abstractmethod
     async def capture(self, pane: str, escapes: bool = False, history: int = 0) -> str:
         """The pane's visible screen, preceded by up to `history` lines of scrollback."""
-        ...
 
+    # --- looks and focus --------------------------------------------------------------------------------
+
+    @abstractmethod
     async def style_pane(self, pane: str, style: PaneStyle) -> None: ...
 
+    @abstractmethod
+    async def show_pane_borders(self, window: str) -> None:
+        """Show each pane's title, team colour and badge in `window`."""
+
+    @abstractmethod
     async def select_pane(self, pane: str) -> None: ...
 
-    async def set_identity(self, pane: str, org: str, agent: str) -> None:
+    async def install_jump_back(self, key: str, pane: str) -> None:
+        """Make `key`, pressed in any pane, bring the focus back to `pane`."""
+
+    async def remove_jump_back(self) -> None:
+        """Give the jump-back key back what it did before."""
+
+    async def install_status_bar(self) -> None:
+        """Offer the org's figures in the terminal's own status bar."""
+
+    async def show_figures(self, text: str) -> None:
+        """What the terminal's status bar shows of the org."""
+
+    # --- what the terminal keeps for us -----------------------------------------------------------------
+
+    @abstractmethod
+    async def set_identity(self, pane: str, org: str, agent: str, meta: dict[str, str] | None = None) -> None:
         """Store the agent's identity in the pane, where `list_panes` finds it after a restart."""
 
+    @abstractmethod
+    async def tag_window(self, window: str, org: str, index: int) -> None:
+        """Mark `window` as the org's plan window `index`."""
+
+    @abstractmethod
+    async def window_tags(self) -> dict[str, str]:
+        """Window id → its `org:index` tag, for the windows of this session."""
+
+    @abstractmethod
+    async def session_option(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    async def set_session_option(self, name: str, value: str) -> None: ...
+
+    def state_location(self) -> dict[str, dict[str, str | None]]:
+        """Where the org's panes are, for the state others read (`ls --org` finds a tmux server by it)."""
+        return {}
+
+    # --- layout -----------------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def window_size(self, window: str) -> tuple[int, int]: ...
+
+    @abstractmethod
+    async def window_layout(self, window: str) -> str:
+        """The window's layout as text, to tell whether applying a plan changed it."""
+
+    @abstractmethod
     async def apply_layout(self, window: str, cells: Cell) -> None:
         """Arrange the window's panes (in pane order) as the plan's cell tree."""
+
+    @abstractmethod
+    async def arrange(self, window: str, cells: Cell, panes: Sequence[str]) -> bool:
+        """Lay out `window` as `cells`, its leaves taking `panes` in order; True if anything changed."""

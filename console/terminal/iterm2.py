@@ -42,6 +42,7 @@ from .base import (
     PaneOutput,
     PanePrompt,
     PaneStyle,
+    TerminalBackend,
     TerminalEvent,
     WindowClosed,
 )
@@ -210,7 +211,7 @@ def _key_pattern(key: str) -> tuple[set[Any], str]:
     return wanted, rest.lower()
 
 
-class ITerm2Backend:
+class ITerm2Backend(TerminalBackend):
     """The terminal protocol on iTerm2: an org lives in one iTerm2 window, its tmux windows are tabs."""
 
     splits_per_plan = True  # iTerm2 cannot apply a layout string: deployment splits panes in the plan's order
@@ -229,7 +230,7 @@ class ITerm2Backend:
         self._sessions: set[str] = set()
         self._focused: str | None = None
         self._own_pane: str | None = None
-        self._backgrounds: dict[str, str] = {}
+        self._backgrounds: dict[str, dict[str, str]] = {}  # pane → its profile's background colours
         self._watching = False
         self._closing = False
         self._status_bar: Any = None
@@ -494,12 +495,12 @@ class ITerm2Backend:
                     tabs[tab.tab_id] = sessions
                     shapes[tab.tab_id] = tree_shape(tab.root)
                     ours.update(session.session_id for session in tab.all_sessions)
-        for tab, panes in tabs.items():
-            if self._tab_panes.get(tab) != panes:
+        for tab_id, panes in tabs.items():
+            if self._tab_panes.get(tab_id) != panes:
                 shown = tuple(self._pane(pane) for pane in panes)
-                self._publish(LayoutChanged(tab, shape_text(self._stable_shape(shapes[tab])), shown))
-        for tab in self._tab_panes.keys() - tabs.keys():
-            self._publish(WindowClosed(tab))
+                self._publish(LayoutChanged(tab_id, shape_text(self._stable_shape(shapes[tab_id])), shown))
+        for tab_id in self._tab_panes.keys() - tabs.keys():
+            self._publish(WindowClosed(tab_id))
         for gone in sorted(self._sessions - everything):
             self._exited.discard(gone)
             self._stop_watching(gone)
@@ -1057,6 +1058,8 @@ class ITerm2Backend:
                 continue
             await self._refresh()
             moved, destination = self._app.get_session_by_id(pane), self._app.get_session_by_id(anchor)
+            if moved is None or destination is None:
+                raise BackendError(f"iTerm2 has no session {pane if moved is None else anchor}")
             await self._call(
                 self._app.async_move_session(moved, destination, direction == "h", False), f"move pane {pane}"
             )
@@ -1149,7 +1152,7 @@ class ITerm2Backend:
         )
 
         @iterm2.StatusBarRPC
-        async def agent_console_figures(knobs: Any, figures: Any = _FIGURES_REFERENCE):
+        async def agent_console_figures(knobs: Any, figures: Any = _FIGURES_REFERENCE) -> str:
             return str(figures or "agent-console")
 
         await self._call(component.async_register(self._connection, agent_console_figures), "add a status bar item")

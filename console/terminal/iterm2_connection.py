@@ -144,11 +144,11 @@ class ITerm2Connection:
     async def _dispatch(self) -> None:
         """Route replies to their requests and notifications to the library's handlers, until the end."""
         assert self.connection is not None and self.connection.websocket is not None
-        connection, loop = self.connection, asyncio.get_running_loop()
+        connection, websocket, loop = self.connection, self.connection.websocket, asyncio.get_running_loop()
         reason = "iTerm2 closed the connection"
         try:
             while True:
-                data = await connection.websocket.recv()
+                data = await websocket.recv()
                 message = api_pb2.ServerOriginatedMessage()
                 message.ParseFromString(data)
                 future = connection._get_receiver_future(message)
@@ -192,7 +192,8 @@ class ITerm2Connection:
             raise BackendGone(f"iTerm2 went away ({self._lost.result()}) before it could {what}")
         task = asyncio.ensure_future(awaitable)
         try:
-            await asyncio.wait({task, self._lost}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {task, self._lost}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             task.cancel()
             raise

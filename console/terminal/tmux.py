@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import re
 import secrets
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent_console.agents.display import pasteable, visible
 from agent_console.agents.layout import canonical
@@ -29,6 +29,7 @@ from .base import (
     PaneInfo,
     PaneOutput,
     PaneStyle,
+    TerminalBackend,
     TerminalEvent,
     WindowClosed,
 )
@@ -140,7 +141,7 @@ def _launch_args(launch: Launch) -> str:
     return " ".join(parts)
 
 
-class TmuxBackend:
+class TmuxBackend(TerminalBackend):
     """The terminal protocol on a tmux server, through one control-mode connection attached to `session`."""
 
     def __init__(self, socket_name: str | None = None, session: str | None = None, config_file: str | None = None):
@@ -330,7 +331,7 @@ class TmuxBackend:
             )
         )
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -529,6 +530,28 @@ class TmuxBackend:
 
     async def window_layout(self, window: str) -> str:
         return (await self.client.command(f"display-message -p -t {quote(window)} '#{{window_layout}}'"))[0]
+
+    def state_location(self) -> dict[str, dict[str, str | None]]:
+        return {"tmux": {"socket_name": self.client.socket_name, "session": self.session}}
+
+    async def arrange(self, window: str, cells: Cell, panes: Sequence[str]) -> bool:
+        """Put the window's panes in the order of `panes` (tmux assigns a layout's cells by pane order), then
+        apply `cells`; True if anything changed."""
+        changed = False
+        current = [
+            pane for pane in await self.client.command(f"list-panes -t {quote(window)} -F '#{{pane_id}}'") if pane
+        ]
+        for position, pane in enumerate(panes):
+            if current[position] != pane:
+                other = current.index(pane)
+                await self.swap_panes(current[position], pane)
+                current[position], current[other] = current[other], current[position]
+                changed = True
+        before = await self.window_layout(window)
+        if before != tmux_layout(cells, layout_panes(before)):
+            await self.apply_layout(window, cells)
+            changed = changed or await self.window_layout(window) != before
+        return changed
 
     async def apply_layout(self, window: str, cells: Cell) -> None:
         panes = layout_panes(await self.window_layout(window))

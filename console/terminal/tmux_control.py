@@ -91,7 +91,7 @@ class TmuxControlClient:
         self.config_file = config_file
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: deque[asyncio.Future[list[str]]] = deque()
+        self._pending: deque[asyncio.Future[tuple[bool, list[str]]]] = deque()  # (ok, lines)
         self._subscribers: list[Callable[[Notification], None]] = []
         self._ready: asyncio.Future[str] | None = None
         self._write_lock = asyncio.Lock()
@@ -147,6 +147,7 @@ class TmuxControlClient:
         process = self._process
         self._closing = True
         if process is not None and process.returncode is None:
+            assert process.stdin is not None  # started with stdin=PIPE
             with contextlib.suppress(Exception):
                 process.stdin.close()  # tmux detaches this client when its input ends
             try:
@@ -176,7 +177,7 @@ class TmuxControlClient:
             raise BackendGone(self.gone_reason if self._process is not None else f"not connected to {self.where}")
         if "\n" in command:
             raise ValueError("one command per call: it may not contain a line break")
-        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[bool, list[str]]] = asyncio.get_running_loop().create_future()
         async with self._write_lock:
             # FIFO correlation: register and write under one lock so the order matches tmux's.
             self._pending.append(future)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pydantic import ValidationError
 
 from agent_console.agents.display import control_characters
+from agent_console.agents.errors import first_problem
 from agent_console.agents.events import HUMAN, BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.runtime.deployment import agent_launch, missing_program
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would exit the whole console
+    def error(self, message: str) -> NoReturn:  # argparse would exit the whole console
         raise CommandError(f"{self.prog}: {message} (usage: {self.format_usage().strip().removeprefix('usage: ')})")
 
 
@@ -239,10 +240,8 @@ def _one_agent(app: ConsoleApp, command: str, args: list[str]) -> str:
 def _first_line(error: Exception) -> str:
     """What is wrong, in one line: a validation error's first problem, with where it is."""
     if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        return f"{where}: {message}" if where else message
+        problem = first_problem(error)
+        return f"{problem.where}: {problem.message}" if problem.where else problem.message
     lines = [line for line in str(error).splitlines() if line.strip()]
     return lines[0].strip() if lines else str(error)
 

@@ -249,9 +249,8 @@ class ConsoleApp(App[None]):
                 await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
             except BackendError as error:
                 self.notify(f"could not bind {self.jump_back_key} to come back here: {error}", severity="warning")
-        if hasattr(self.supervisor.backend, "install_status_bar"):  # iTerm2: the org's figures in its status bar
-            with contextlib.suppress(BackendError):
-                await self.supervisor.backend.install_status_bar()
+        with contextlib.suppress(BackendError):  # iTerm2: the org's figures in its status bar
+            await self.supervisor.backend.install_status_bar()
         self.refresh_views()
 
     def _on_failure(self) -> None:
@@ -269,10 +268,8 @@ class ConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         if self.start_supervisor:
-            remove_jump_back = getattr(self.supervisor.backend, "remove_jump_back", None)
-            if remove_jump_back is not None:  # the console's keys leave the terminal with it
-                with contextlib.suppress(BackendError):
-                    await remove_jump_back()
+            with contextlib.suppress(BackendError):  # the console's keys leave the terminal with it
+                await self.supervisor.backend.remove_jump_back()
             await self.supervisor.stop()
             await self.supervisor.backend.close()
 
@@ -338,10 +335,8 @@ class ConsoleApp(App[None]):
     @work(group="figures", exclusive=True)
     async def _show_figures(self, text: str) -> None:
         """The same figures in the terminal's own status bar, where it has one (iTerm2)."""
-        show = getattr(self.supervisor.backend, "show_figures", None)
-        if show is not None:
-            with contextlib.suppress(BackendError):  # cosmetic: a closing terminal need not say so
-                await show(text)
+        with contextlib.suppress(BackendError):  # cosmetic: a closing terminal need not say so
+            await self.supervisor.backend.show_figures(text)
 
     # --- commands ---------------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -49,7 +51,7 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, bindings: list[tuple[str, str, str]], columns: list[tuple[str, str, str]] = ()) -> None:
+    def __init__(self, bindings: Sequence[tuple[str, str, str]], columns: Sequence[tuple[str, str, str]] = ()) -> None:
         super().__init__()
         self.rows = list(bindings)
         self.columns = list(columns)
