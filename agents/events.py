@@ -293,6 +293,18 @@ class JournalResumed(_Event):
     refused: int = Field(ge=0)
 
 
+class CommandRan(_Event):
+    """A console command was run by the record's actor, through the front door `via`: its arguments, and whether
+    it worked (`error` says why not)."""
+
+    type: Literal["command"] = "command"
+    name: str = Field(pattern=r"^[a-z][a-z-]{0,39}$")
+    args: dict[str, Any] = Field(default_factory=dict)
+    via: Literal["key", "palette", "line", "chat", "cli", "api"]
+    ok: bool = True
+    error: str | None = Field(default=None, max_length=500)
+
+
 class Throttled(_Event):
     """`agent` went over one of its limits: `refused` of its requests were refused within `window` seconds."""
 
@@ -334,6 +346,7 @@ SYSTEM_MODELS = (
     PromptSeen,
     ProgressStalled,
     MessageTyped,
+    CommandRan,
 )
 
 AgentEvent = Annotated[Union[AGENT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)
@@ -345,3 +358,4 @@ AGENT_EVENT_TYPES = frozenset(model.model_fields["type"].default for model in AG
 
 HUMAN = "human"
 SUPERVISOR = "supervisor"
+EXECUTIVE = "executive"

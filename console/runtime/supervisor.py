@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_console.agents import coordination
+from agent_console.agents.errors import Conflict, InvalidInput, NotFound
 from agent_console.agents.events import (
     HUMAN,
     SUPERVISOR,
@@ -49,10 +50,11 @@ from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
-from agent_console.agents.state import OrgState
+from agent_console.agents.state import OrgState, PendingApproval
 from agent_console.runtime import paths
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
+from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer, JournalUnavailable
 from agent_console.terminal.base import (
@@ -142,6 +144,7 @@ class Supervisor:
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
         self.screens = ScreenReader(self)
+        self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
 
     # --- life cycle -------------------------------------------------------------------------------------
 
@@ -751,13 +754,21 @@ class Supervisor:
             raise ApiError(404, f"no pending message {message_id!r} for {agent}")
         self.submit(agent, MessageAcknowledged(id=message_id))
 
-    async def decide(self, request_id: str, approved: bool, reason: str | None, always: bool = False) -> None:
+    async def decide(
+        self, request_id: str, approved: bool, reason: str | None, always: bool = False
+    ) -> PendingApproval:
+        """The human's answer to a pending request (the one implementation of a decision); the request."""
         pending = self.state.approvals.get(request_id)
         if pending is None:
-            raise ApiError(404, f"no pending approval {request_id!r}")
+            if request_id in self.state.decided:
+                raise Conflict(f"request {request_id!r} is already decided")
+            raise NotFound(f"no pending approval {request_id!r}")
+        if always and not approved:
+            raise InvalidInput("always: only an approval can be for always")
         if always and not self.screens.can_always(pending.agent, pending.rule):
-            raise ApiError(409, f"{pending.agent}'s prompt has no 'always' answer: approve it once")
+            raise Conflict(f"{pending.agent}'s prompt has no 'always' answer: approve it once")
         self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason, always=always))
+        return pending
 
     # --- agent programs' hooks and screens ------------------------------------------------------------------
 
