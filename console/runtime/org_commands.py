@@ -177,10 +177,10 @@ async def send(supervisor: Supervisor, args: SendArgs, actor: Actor) -> str:
     to, text = args.to, args.text.strip()
     if to.startswith("@") and to[1:] not in supervisor.state.agents:
         known = ", ".join(sorted(supervisor.state.agents)) or "none yet"
-        raise CommandNotFound(f"there is no agent {to[1:]!r} (agents: {known})")
+        raise CommandNotFound(f"There is no agent {to[1:]!r} (agents: {known}).")
     if to.startswith("#") and to[1:] not in supervisor.state.teams:
         known = ", ".join(sorted(supervisor.state.teams)) or "none yet"
-        raise CommandNotFound(f"there is no team {to[1:]!r} (teams: {known})")
+        raise CommandNotFound(f"There is no team {to[1:]!r} (teams: {known}).")
     if not text:
         raise InvalidArguments(f"what should {to} be told? write: {to} your message")
     controls = control_characters(text)
