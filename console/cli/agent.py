@@ -81,6 +81,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     lock.add_argument("--lease", type=float, default=60.0, metavar="S", help="lease, renewed by heartbeats")
     lock.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S seconds (exit 2)")
     lock.add_argument("--token", type=int, help="with release: the fencing token acquire printed")
+    for parser in (emit, commands.choices["heartbeat"], send, inbox, ask, barrier, vote, lock):
+        parser.set_defaults(func=run)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -496,6 +496,10 @@ class Supervisor:
         self._submit_all(follow, record.trace)
         return record
 
+    def admit_request(self, agent: str) -> None:
+        """Count one request of `agent` against its event limit (refused with 429 when over it)."""
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
+
     def _admit(self, agent: str, limit: Limit, admitted: bool) -> None:
         """Refuse (HTTP 429, or a dropped sequence) what is over `agent`'s `limit`; refusals are journaled as a
         count: the first at once, the rest at the end of the window."""
