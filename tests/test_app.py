@@ -909,6 +909,58 @@ async def test_the_palette_asks_for_the_arguments_of_a_command_that_needs_them(d
         assert demo.notes == ["trace: what concerns api"]
 
 
+# --- every front door runs the one registry ------------------------------------------------------------------------
+
+
+SPAWN_WORDS = "helper --team backend --command true"
+
+
+@pytest.mark.parametrize("via", ["chat", "palette", "line"])
+async def test_spawn_from_each_front_door_runs_the_same_command_as_the_human(
+    demo: Console, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """`/spawn` in the chat, spawn in the palette (its arguments asked for) and `:spawn` run the registry's spawn:
+    the same journaled CommandRan, by the human, through its own front door."""
+    from agent_console.agents.events import CommandRan
+    from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
+
+    started: list[tuple[Org, str]] = []
+
+    async def reconfigure(org: Org, actor: str = HUMAN) -> None:
+        started.append((org, actor))
+
+    monkeypatch.setattr(demo.supervisor, "reconfigure", reconfigure)
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        if via == "chat":
+            await chat(pilot, f"/spawn {SPAWN_WORDS}")
+        elif via == "palette":
+            await run_in_palette(pilot, "spawn")
+            assert isinstance(demo.screen, ArgumentsDialog)
+            assert demo.screen.usage == "spawn NAME --team TEAM [--kind KIND] [--command COMMAND]"
+            demo.screen.query_one(Input).value = SPAWN_WORDS
+            await pilot.press("enter")
+            await pilot.pause()
+        else:
+            await run_in_command_line(pilot, f"spawn {SPAWN_WORDS}")
+    assert [(org.agents[-1].name, actor) for org, actor in started] == [("helper", HUMAN)]
+    ran = [(record.actor, record.event) for record in records(demo) if isinstance(record.event, CommandRan)]
+    args = {"name": "helper", "team": "backend", "command": "true"}
+    assert ran == [(HUMAN, CommandRan(name="spawn", args=args, via=via))]
+
+
+async def test_keys_decide_the_selected_request_through_the_approve_command(demo: Console) -> None:
+    from agent_console.agents.events import CommandRan
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert decisions(demo)[-1] == (HUMAN, "a1", True)
+        ran = [(r.actor, r.event) for r in records(demo) if isinstance(r.event, CommandRan)]
+        assert ran == [(HUMAN, CommandRan(name="approve", args={"id": "a1"}, via="key"))]
+
+
 # --- never crash --------------------------------------------------------------------------------------------------
 
 
