@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import unicodedata
@@ -13,10 +14,12 @@ from hypothesis import strategies as st
 
 from agent_console.agents.kinds import known_kinds
 from agent_console.cli import human as human_cli
-from agent_console.cli import main as cli
 
 from .hostile import hostile_events, private_state, write_journal
 from .test_console import CORPUS, agent_text
+
+# the module (the package's own `main` is a function that loads it lazily)
+cli = importlib.import_module("agent_console.cli.main")
 
 RAW = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 CHOICE = "\N{HEAVY RIGHT-POINTING ANGLE QUOTATION MARK ORNAMENT}"
