@@ -171,6 +171,8 @@ def test_the_command_line_spawns_an_agent_in_a_served_org(served: Served) -> Non
     assert again.returncode == 2 and "duplicate agent name 'w1'" in again.stderr  # 2: invalid arguments
     missing = served.cli("kill", "nobody", "--org", "crew")
     assert (missing.returncode, missing.stderr) == (3, "agent-console: error: kill: no agent 'nobody'\n")
+    barrier = served.cli("barrier", "create", "b1", "--count", "2", "--org", "crew")
+    assert barrier.returncode == 0 and barrier.stdout.startswith("barrier b1 waits for 2 agents;"), barrier.stderr
     served.stop()
     state = served.root / "state"
     journal = state / "agent-console" / "crew" / "journal.jsonl"
@@ -181,4 +183,5 @@ def test_the_command_line_spawns_an_agent_in_a_served_org(served: Served) -> Non
     assert [(actor, ran.name, ran.ok) for actor, ran in records[1:]] == [
         (HUMAN, "spawn", False),
         (HUMAN, "kill", False),
+        (HUMAN, "barrier", True),
     ]
