@@ -126,6 +126,11 @@ async def test_post_spawn_runs_the_command_as_the_human_and_journals_it(
     assert command_records(supervisor.journal_path, "crew") == [
         (HUMAN, CommandRan(name="spawn", args=SPAWN_ARGS, via="api"))
     ]
+    key = load_or_create_key(paths.state_dir("crew") / "journal.key")
+    journaled = list(Journal.read(supervisor.journal_path, key))
+    ran = next(record for record in journaled if isinstance(record.event, CommandRan))
+    in_its_trace = [record.event.type for record in journaled if record.trace == ran.trace]
+    assert in_its_trace == ["org.edit", "org.load", "agent.launch", "command"]  # what it did, then the command
 
 
 async def test_an_agents_token_cannot_approve_and_bad_requests_say_what_was_wrong(

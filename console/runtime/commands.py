@@ -9,6 +9,7 @@ built from the arguments' model (`argument_parser`), so the model is the one des
 from __future__ import annotations
 
 import argparse
+import secrets
 import shlex
 import types
 import typing
@@ -180,8 +181,13 @@ class CommandRegistry:
         return await self.run(supervisor, command, self.parse(command, words[1:]), actor)
 
     async def run(self, supervisor: Supervisor, command: Command, args: Args, actor: Actor) -> str:
-        """Check that `actor` may run `command`, run it, journal the run; whatever goes wrong comes back as a
-        ConsoleError naming the command (an unexpected error with its traceback kept in a log file)."""
+        """Check that `actor` may run `command`, run it, journal the run (in one trace with what the command
+        journaled); whatever goes wrong comes back as a ConsoleError naming the command (an unexpected error
+        with its traceback kept in a log file)."""
+        with supervisor.traced(secrets.token_hex(8)):
+            return await self._run(supervisor, command, args, actor)
+
+    async def _run(self, supervisor: Supervisor, command: Command, args: Args, actor: Actor) -> str:
         if actor.kind not in command.allowed:
             error = CommandForbidden(f"{actor} may not run {command.name} (only {_who(command.allowed)} may)")
             self._journal(supervisor, command, args, actor, error)

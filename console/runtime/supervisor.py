@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,6 +81,11 @@ CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs roo
 CONSOLE_MIN_COLS = 80  # below this its queue and chat are unusable: agents give way, or spill to other windows
 JOURNAL_RETRY_SECONDS = 1.0  # while the journal cannot be written: nothing tells when the disk has room again
 HELD_OUTPUT_BYTES = 8 * 1024 * 1024  # pane output kept while the journal is paused (screens are read again after)
+# The trace of what a task is doing now (a command and what it journals), with that task: tasks it starts (a
+# screen watcher outliving the command) copy the context, and must not journal under that trace forever.
+_current_trace: contextvars.ContextVar[tuple[str, asyncio.Task | None] | None] = contextvars.ContextVar(
+    "current_trace", default=None
+)
 
 
 class Supervisor:
@@ -368,8 +374,20 @@ class Supervisor:
 
     # --- the one way in ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def traced(self, trace: str) -> Iterator[None]:
+        """What this task journals inside shares `trace`."""
+        token = _current_trace.set((trace, asyncio.current_task()))
+        try:
+            yield
+        finally:
+            _current_trace.reset(token)
+
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
+        current = _current_trace.get()
+        if trace is None and current is not None and current[1] is asyncio.current_task():
+            trace = current[0]
         event = self.redactor.event(event)  # secrets are never stored, hence never shown
         try:
             if self.paused is not None:
