@@ -139,7 +139,7 @@ async def restart(supervisor: Supervisor, args: AgentArgs, actor: Actor) -> str:
 async def save(supervisor: Supervisor, args: SaveArgs, actor: Actor) -> str:
     path = (args.path or Path(supervisor.spec or f"{supervisor.org.name}.toml")).expanduser()
     try:
-        written = supervisor.save(path)
+        written = supervisor.save(path, actor.name)
     except OSError as error:
         raise InvalidArguments(f"save: cannot write {path}: {error.strerror or error}") from None
     return f"saved the org to {path}: {written}; start it again with: agent-console {path}"
@@ -148,7 +148,7 @@ async def save(supervisor: Supervisor, args: SaveArgs, actor: Actor) -> str:
 async def adopt(supervisor: Supervisor, args: AdoptArgs, actor: Actor) -> str:
     name = args.name.removeprefix("@")
     try:
-        adopted = await supervisor.adopt(None if name == "all" else [name])
+        adopted = await supervisor.adopt(None if name == "all" else [name], actor.name)
     except KeyError:
         running = ", ".join(await supervisor.orphans()) or "none"
         raise CommandNotFound(f"adopt: no pane outside the org runs an agent {name!r} (running: {running})") from None

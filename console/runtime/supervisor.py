@@ -272,12 +272,12 @@ class Supervisor:
                     await self.backend.close_pane(pane)
         return await self._deploy(remove_orphans=False)
 
-    def save(self, path: Path) -> str:
+    def save(self, path: Path, actor: str = HUMAN) -> str:
         """Write the org as it is now as a spec at `path`; saved over its own spec, the console's changes are
         in the file and are not replayed again. Returns what was written, in words."""
         paths.write_text_atomically(path, dump_spec(self.org, path))
         if self.spec is not None and str(path.absolute()) == self.spec and self.state.org_edits.get(self.spec):
-            self.submit(HUMAN, OrgEdited(spec=self.spec, edits=()))
+            self.submit(actor, OrgEdited(spec=self.spec, edits=()))
         return f"{len(self.org.teams)} team(s), {len(self.org.agents)} agent(s)"
 
     async def orphans(self) -> dict[str, Agent]:
@@ -301,7 +301,7 @@ class Supervisor:
                 continue  # pane options no agent could have: not ours to take
         return found
 
-    async def adopt(self, names: list[str] | None) -> list[str]:
+    async def adopt(self, names: list[str] | None, actor: str = HUMAN) -> list[str]:
         """Take the orphan panes named (None: all of them) back into the org, with their team (made when
         missing); their programs keep running. Returns the names adopted."""
         orphans = await self.orphans()
@@ -312,7 +312,7 @@ class Supervisor:
         teams = {team.name for team in self.org.teams}
         new_teams = [Team(name=name) for name in dict.fromkeys(a.team for a in chosen) if name not in teams]
         org = self.org.replaced(teams=(*self.org.teams, *new_teams), agents=(*self.org.agents, *chosen))
-        await self.reconfigure(org)
+        await self.reconfigure(org, actor)
         return [agent.name for agent in chosen]
 
     def _index_tokens(self) -> None:
