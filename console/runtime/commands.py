@@ -9,6 +9,7 @@ built from the arguments' model (`argument_parser`), so the model is the one des
 from __future__ import annotations
 
 import argparse
+import functools
 import secrets
 import shlex
 import types
@@ -247,7 +248,9 @@ def split_line(line: str) -> list[str]:
         raise InvalidArguments(f"cannot read that line: {error}") from None
 
 
+@functools.cache
 def argument_parser(command: Command) -> argparse.ArgumentParser:
+    """The words parser of `command`, built once (parsing leaves it as it was)."""
     parser = _Parser(prog=command.name, usage=command.usage, add_help=False)
     add_arguments(parser, command.args)
     return parser
