@@ -88,6 +88,27 @@ async def test_deciding_an_unknown_or_decided_request_names_it(idle_supervisor: 
     assert type(caught.value).__name__ == "Conflict"
 
 
+async def test_an_unexpected_error_is_one_line_with_its_log_and_journaled_as_failed(
+    idle_supervisor: Supervisor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_console.runtime.commands import CommandError
+
+    def broken(path: Path, actor: str = HUMAN) -> str:
+        raise ZeroDivisionError("division by zero")
+
+    supervisor = idle_supervisor
+    monkeypatch.setattr(supervisor, "save", broken)
+    with pytest.raises(CommandError) as caught:
+        await supervisor.commands.run_line(supervisor, "save here.toml", Actor.human("line"))
+    said = str(caught.value)
+    assert said.startswith("save failed: ZeroDivisionError: division by zero (traceback in ")
+    assert "in broken" in Path(said.rsplit("traceback in ", 1)[1].rstrip(")")).read_text(encoding="utf-8")
+    ran = [r.event for r in supervisor.recent_records() if isinstance(r.event, CommandRan)]
+    assert [(event.name, event.args, event.ok, event.error) for event in ran] == [
+        ("save", {"path": "here.toml"}, False, said)
+    ]
+
+
 def test_words_become_the_same_arguments_as_json(idle_supervisor: Supervisor) -> None:
     registry = idle_supervisor.commands
     spawn = registry.find("spawn")
