@@ -109,6 +109,17 @@ async def test_an_unexpected_error_is_one_line_with_its_log_and_journaled_as_fai
     ]
 
 
+async def test_the_trace_tells_a_command_run_in_one_line(idle_supervisor: Supervisor) -> None:
+    from agent_console.widgets.trace_view import summary
+
+    supervisor = idle_supervisor
+    with pytest.raises(NotFound):
+        await supervisor.commands.run_line(supervisor, "kill nobody", Actor.executive("chat"))
+    record = supervisor.recent_records()[-1]
+    assert record.actor == "executive"
+    assert summary(record) == "kill name=nobody (via chat) — failed: kill: no agent 'nobody'"
+
+
 def test_words_become_the_same_arguments_as_json(idle_supervisor: Supervisor) -> None:
     registry = idle_supervisor.commands
     spawn = registry.find("spawn")
