@@ -152,6 +152,7 @@ async def test_post_spawn_runs_the_command_as_the_human_and_journals_it(
         listed = {item["name"]: item for item in (await human.call("GET", "/v1/commands"))["commands"]}
         assert listed["spawn"]["args"]["required"] == ["name", "team"]
         assert listed["approve"]["args"]["properties"]["id"]["type"] == "string"
+        assert listed["approve"]["allowed"] == ["human"] and listed["kill"]["usage"] == "kill NAME"
         assert "details" not in listed and "theme" not in listed  # the screen's own commands are not offered
     finally:
         await stopped(supervisor)

@@ -124,7 +124,13 @@ class Command:
         return " ".join([self.name, *_usage_words(self.args)])
 
     def schema(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "args": self.args.model_json_schema()}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "usage": self.usage,
+            "allowed": sorted(self.allowed),
+            "args": self.args.model_json_schema(),
+        }
 
 
 HUMAN_ONLY: frozenset[ActorKind] = frozenset({"human"})
