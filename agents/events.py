@@ -293,6 +293,18 @@ class JournalResumed(_Event):
     refused: int = Field(ge=0)
 
 
+class CommandRan(_Event):
+    """A console command was run by the record's actor, through the front door `via`: its arguments, and whether
+    it worked (`error` says why not)."""
+
+    type: Literal["command"] = "command"
+    name: str = Field(pattern=r"^[a-z][a-z-]{0,39}$")
+    args: dict[str, Any] = Field(default_factory=dict)
+    via: Literal["key", "palette", "line", "chat", "cli", "api"]
+    ok: bool = True
+    error: str | None = Field(default=None, max_length=500)
+
+
 class Throttled(_Event):
     """`agent` went over one of its limits: `refused` of its requests were refused within `window` seconds."""
 
@@ -335,6 +347,7 @@ AnySystemEvent = (
     | PromptSeen
     | ProgressStalled
     | MessageTyped
+    | CommandRan
 )
 AgentEvent = Annotated[AnyAgentEvent, Field(discriminator="type")]
 Event = Annotated[AnyAgentEvent | AnySystemEvent, Field(discriminator="type")]
@@ -347,3 +360,4 @@ AGENT_EVENT_TYPES = frozenset(model.model_fields["type"].default for model in AG
 
 HUMAN = "human"
 SUPERVISOR = "supervisor"
+EXECUTIVE = "executive"

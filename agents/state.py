@@ -102,6 +102,11 @@ class PendingApproval:
     rule: str | None = None  # the screen rule that found the prompt: its keys answer it
     options: tuple[str, ...] = ()
 
+    @property
+    def request_key(self) -> tuple[str, str]:
+        """What was asked, whoever asked it: the exact command if there is one, else the question."""
+        return ("command", self.command) if self.command else ("text", self.text)
+
 
 @dataclass(slots=True)
 class Decision:
@@ -295,6 +300,14 @@ class OrgState:
             if agent in self.messages[message_id].typed:
                 return self.messages[message_id]
         return None
+
+    def identical_approvals(self, approval_id: str) -> list[str]:
+        """Ids (oldest first, `approval_id` included) of pending approvals asking the same thing, from any agent."""
+        approval = self.approvals.get(approval_id)
+        if approval is None:
+            return []
+        ordered = sorted(self.approvals.values(), key=lambda item: (item.requested, item.id))
+        return [other.id for other in ordered if other.request_key == approval.request_key]
 
     def team_agents(self, team: str) -> list[str]:
         """Agents of `team` and of its sub-teams (at any depth), sorted."""

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -219,14 +220,20 @@ def decisions(app: ConsoleApp) -> list[tuple[str, str, bool]]:
 
 
 async def chat_a_little(pilot: Pilot) -> None:
-    """Two chat exchanges that journal nothing (so the trace keeps its fixed times), then back to the table."""
+    """Two chat exchanges (journaled as commands run by the human: see `journal_at_now`), then back to the table."""
     await chat(pilot, "/status")
     await chat(pilot, "@ops are you there?")
     pilot.app.query_one(HealthTable).focus()
     await pilot.pause()
 
 
-def test_snapshot_main_screen(snap_compare: Any, demo: Console) -> None:
+@pytest.fixture
+def journal_at_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records journaled during the test are stamped with the app's clock, so the trace shows fixed times."""
+    monkeypatch.setattr("agent_console.agents.journal.time", SimpleNamespace(time=lambda: NOW))
+
+
+def test_snapshot_main_screen(snap_compare: Any, demo: Console, journal_at_now: None) -> None:
     """You should see the main screen at 120x40 (the medium layout) under the header "agent-console — demo — 3
     pending — 6 agents: 1 error · 1 idle · 1 thinking · 2 waiting · 1 working". Across the top the approvals in an
     amber frame, "3 pending" in its bottom edge: api 6m "$ pip install httpx  +1 same", db 4m "$ alembic -x
@@ -238,8 +245,9 @@ def test_snapshot_main_screen(snap_compare: Any, demo: Console) -> None:
     11m, pending 1 for api, db and tester, ci's 1 restart, and the first letters of each task. Right, the chat: the
     executive's "Ready." line, "you: /status" answered "6 agents: 1 error, 1 idle, 1 thinking, 2 waiting, 1
     working; 3 pending approval(s)", "you: @ops are you there?" answered "There is no agent 'ops' (agents: …)."; the
-    input below; then the trace, compact, from ci's agent.exit at 22:15:20 to tester's approval.request at 22:27:20
-    (a0's request with the human's decision under it at 22:20:00/22:20:20). The footer: i Evidence, ^q quit,
+    input below; then the trace, compact, from writer's status at 22:16:40 to the human's two commands at
+    22:28:20, "command status (via chat)" and "command send to=@ops text=are you there? (via chat) — failed: There
+    is no agent 'ops' …" (cut at the right edge). The footer: i Evidence, ^q quit,
     y approve, n deny, A approve all like it, d details, ? help, t theme, v view, : comman(d, cut), ^p palette."""
     assert snap_compare(demo, terminal_size=SIZE, run_before=chat_a_little)
 
@@ -263,8 +271,8 @@ def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
     y, n, A, d, ?, t, v, :, c, / ("anywhere but a text", the Where column cropped by the dialog's width), enter,
     i, ctrl+p ("command palette (asks for a command's arguments)"), escape, ctrl+q ("quit the console (the agents
     keep running)"), then the commands as ":approve" … ":save", ":adopt", ":barrier", ":jump" with their usage
-    (":spawn  spawn NAME --team T [--kind K] [--command C]") and ": line, chat /"; the dialog has a scrollbar;
-    the footer shows "i Evidence", "^q quit" and "^p palette"."""
+    (":spawn  spawn NAME --team TEAM [--kind KIND] [--command COMMAND]") and ": line, chat /"; the dialog has a
+    scrollbar; the footer shows "i Evidence", "^q quit" and "^p palette"."""
     assert snap_compare(demo, terminal_size=SIZE, press=["question_mark"])
 
 
@@ -605,14 +613,20 @@ async def test_an_unknown_agent_or_team_gets_a_helpful_answer(demo: Console) -> 
         assert "executive: There is no agent 'nobody' (agents: api, ci, db, planner, tester, writer)." in text
         assert "executive: There is no team 'ops' (teams: backend, data, product)." in text
         assert text.endswith("executive: What should I tell @api? Write: @api your message")
-        assert len(records(demo)) == before  # nothing was sent
+        added = records(demo)[before:]
+        assert not any(isinstance(record.event, MessageSent) for record in added)  # nothing was sent
+        assert [(r.event.name, r.event.via, r.event.ok) for r in added] == [("send", "chat", False)] * 2
 
 
 async def test_slash_help_in_the_chat_opens_the_help_screen(demo: Console) -> None:
     async with demo.run_test(size=SIZE) as pilot:
         await chat(pilot, "/help")
         assert isinstance(demo.screen, HelpScreen)
-        assert (":spawn", "spawn NAME --team T [--kind K] [--command C]", ": line, chat /") in demo.screen.rows
+        assert (
+            ":spawn",
+            "spawn NAME --team TEAM [--kind KIND] [--command COMMAND]",
+            ": line, chat /",
+        ) in demo.screen.rows
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(demo.screen, HelpScreen)
@@ -895,6 +909,58 @@ async def test_the_palette_asks_for_the_arguments_of_a_command_that_needs_them(d
         assert demo.notes == ["trace: what concerns api"]
 
 
+# --- every front door runs the one registry ------------------------------------------------------------------------
+
+
+SPAWN_WORDS = "helper --team backend --command true"
+
+
+@pytest.mark.parametrize("via", ["chat", "palette", "line"])
+async def test_spawn_from_each_front_door_runs_the_same_command_as_the_human(
+    demo: Console, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """`/spawn` in the chat, spawn in the palette (its arguments asked for) and `:spawn` run the registry's spawn:
+    the same journaled CommandRan, by the human, through its own front door."""
+    from agent_console.agents.events import CommandRan
+    from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
+
+    started: list[tuple[Org, str]] = []
+
+    async def reconfigure(org: Org, actor: str = HUMAN) -> None:
+        started.append((org, actor))
+
+    monkeypatch.setattr(demo.supervisor, "reconfigure", reconfigure)
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        if via == "chat":
+            await chat(pilot, f"/spawn {SPAWN_WORDS}")
+        elif via == "palette":
+            await run_in_palette(pilot, "spawn")
+            assert isinstance(demo.screen, ArgumentsDialog)
+            assert demo.screen.usage == "spawn NAME --team TEAM [--kind KIND] [--command COMMAND]"
+            demo.screen.query_one(Input).value = SPAWN_WORDS
+            await pilot.press("enter")
+            await pilot.pause()
+        else:
+            await run_in_command_line(pilot, f"spawn {SPAWN_WORDS}")
+    assert [(org.agents[-1].name, actor) for org, actor in started] == [("helper", HUMAN)]
+    ran = [(record.actor, record.event) for record in records(demo) if isinstance(record.event, CommandRan)]
+    args = {"name": "helper", "team": "backend", "command": "true"}
+    assert ran == [(HUMAN, CommandRan(name="spawn", args=args, via=via))]
+
+
+async def test_keys_decide_the_selected_request_through_the_approve_command(demo: Console) -> None:
+    from agent_console.agents.events import CommandRan
+
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert decisions(demo)[-1] == (HUMAN, "a1", True)
+        ran = [(r.actor, r.event) for r in records(demo) if isinstance(r.event, CommandRan)]
+        assert ran == [(HUMAN, CommandRan(name="approve", args={"id": "a1"}, via="key"))]
+
+
 # --- never crash --------------------------------------------------------------------------------------------------
 
 
@@ -904,7 +970,7 @@ async def test_a_terminal_error_during_a_command_is_one_line_and_the_console_sta
 ) -> None:
     from agent_console.terminal.tmux_control import TmuxCommandError
 
-    async def refused(org: Org) -> None:
+    async def refused(org: Org, actor: str = HUMAN) -> None:
         raise TmuxCommandError("set -w -t '@3' remain-on-exit on", "no such window: @3")
 
     monkeypatch.setattr(demo.supervisor, "reconfigure", refused)
@@ -953,7 +1019,7 @@ async def test_spawning_a_program_that_is_not_there_names_it_and_starts_nothing(
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
     started: list[Org] = []
 
-    async def reconfigure(org: Org) -> None:
+    async def reconfigure(org: Org, actor: str = HUMAN) -> None:
         started.append(org)
 
     monkeypatch.setattr(demo.supervisor, "reconfigure", reconfigure)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from agent_console.agents.errors import Conflict
 from agent_console.agents.events import HUMAN, AgentState, ApprovalDecided, PromptSeen, StatusReported
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.runtime.screen_reader import ANSWERED_IN_PANE
-from agent_console.runtime.server import ApiError
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 
@@ -159,7 +159,7 @@ async def test_the_hook_command_in_an_agents_pane_reports_to_the_console(running
 async def test_always_is_refused_for_a_prompt_without_an_always_answer(running, tmp_path) -> None:
     supervisor = await running(asker(tmp_path))
     approval = await until(lambda: next(iter(supervisor.state.approvals.values()), None), what="the approval")
-    with pytest.raises(ApiError, match="has no 'always' answer"):
+    with pytest.raises(Conflict, match="has no 'always' answer"):
         await supervisor.decide(approval.id, True, None, always=True)
     assert approval.id in supervisor.state.approvals  # nothing was decided
 

@@ -481,9 +481,9 @@ class Chat:
         self.supervisor = supervisor
 
     async def __call__(self, line: str) -> str | None:
-        from agent_console.tui.actions import console_commands
+        from agent_console.runtime.commands import Actor
 
-        return await console_commands().run_line(self, line.removeprefix("/"))
+        return await self.supervisor.commands.run_line(self.supervisor, line.removeprefix("/"), Actor.human("chat"))
 
 
 async def running(org, socket: str, spec: Path | None = None):

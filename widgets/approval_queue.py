@@ -23,11 +23,6 @@ COLUMNS = (
 )
 
 
-def request_key(approval: PendingApproval) -> tuple[str, str]:
-    """What was asked, whoever asked it: the exact command if there is one, else the question."""
-    return ("command", approval.command) if approval.command else ("text", approval.text)
-
-
 class ApprovalQueue(DataTable[str | Text]):
     """Pending approvals, oldest first: who asks, how long it has waited, and the command (or the question).
 
@@ -95,8 +90,8 @@ class ApprovalQueue(DataTable[str | Text]):
         approval = self._approvals.get(approval_id)
         if approval is None:
             return []
-        key = request_key(approval)
-        return [other.id for other in self._approvals.values() if request_key(other) == key]
+        key = approval.request_key
+        return [other.id for other in self._approvals.values() if other.request_key == key]
 
     def update_approvals(self, approvals: list[PendingApproval], now: float) -> None:
         """Show `approvals` (any order), with ages measured at `now` (seconds since the epoch)."""
@@ -106,8 +101,8 @@ class ApprovalQueue(DataTable[str | Text]):
         self._approvals = {approval.id: approval for approval in ordered}
         counts: dict[tuple[str, str], int] = {}
         for approval in ordered:
-            counts[request_key(approval)] = counts.get(request_key(approval), 0) + 1
-        rows = {approval.id: self._row(approval, counts[request_key(approval)], now) for approval in ordered}
+            counts[approval.request_key] = counts.get(approval.request_key, 0) + 1
+        rows = {approval.id: self._row(approval, counts[approval.request_key], now) for approval in ordered}
         with self.app.batch_update():
             for approval_id in [approval_id for approval_id in self._values if approval_id not in rows]:
                 del self._values[approval_id]

@@ -17,6 +17,7 @@ from agent_console.agents.events import (
     ApprovalDecided,
     ApprovalRequested,
     BarrierReleased,
+    CommandRan,
     LockGranted,
     LogRecorded,
     MessageSent,
@@ -63,6 +64,10 @@ def summary(record: Record) -> str:
     if isinstance(event, AgentExited):
         how = f"signal {event.signal}" if event.signal is not None else f"status {event.status}"
         return f"{event.agent} exited ({how})"
+    if isinstance(event, CommandRan):
+        words = [event.name, *(f"{key}={value}" for key, value in event.args.items())]
+        outcome = "" if event.ok else f" — failed: {event.error}"
+        return f"{' '.join(words)} (via {event.via}){outcome}"
     fields = event.model_dump(exclude={"type"}, exclude_none=True)
     return " ".join(f"{key}={value}" for key, value in fields.items())
 

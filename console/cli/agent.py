@@ -64,12 +64,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     ask.add_argument("--command", dest="exact_command", help="the exact command the approval is for, shown as is")
     ask.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 2)")
 
-    barrier = commands.add_parser("barrier", help="(in an agent's pane) wait until others arrive too")
-    barrier.add_argument("action", choices=["wait"])
+    barrier = commands.add_parser(
+        "barrier",
+        help="(in an agent's pane) wait until others arrive too; (the human) create one",
+        description="`barrier wait NAME` (in an agent's pane) waits until the others arrive. `barrier create NAME` "
+        "(the human, from any terminal) sets one up in the served org before anyone arrives.",
+    )
+    barrier.add_argument("action", choices=["wait", "create"])
     barrier.add_argument("name")
     barrier.add_argument("--count", type=int, help="how many agents the barrier waits for")
     barrier.add_argument("--members", help="comma-separated agent names the barrier waits for")
     barrier.add_argument("--timeout", type=float, metavar="S", help="open anyway after S seconds (exit 2)")
+    barrier.add_argument("--org", metavar="NAME", help="with create: the org (default: the only one served)")
 
     vote = commands.add_parser("vote", help="(in an agent's pane) cast a vote on an open vote")
     vote.add_argument("name")
@@ -81,9 +87,17 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     lock.add_argument("--lease", type=float, default=60.0, metavar="S", help="lease, renewed by heartbeats")
     lock.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S seconds (exit 2)")
     lock.add_argument("--token", type=int, help="with release: the fencing token acquire printed")
+    for parser in (emit, commands.choices["heartbeat"], send, inbox, ask, barrier, vote, lock):
+        parser.set_defaults(func=run)
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.command == "barrier" and args.action == "create":
+        from agent_console.cli import commands  # the human's side: the console's barrier command
+
+        members = [name.strip() for name in args.members.split(",")] if args.members else None
+        given = {"name": args.name, "count": args.count, "members": members, "timeout": args.timeout}
+        return await commands.call(args.org, "barrier", {key: value for key, value in given.items() if value})
     try:
         agent, token, socket = agent_environment()
     except ControlUnreachable as error:

@@ -18,3 +18,20 @@ EXIT_STATUS: dict[type[ConsoleError], int] = {
 
 def exit_status(error: ConsoleError) -> int:
     return EXIT_STATUS.get(error.kind, EXIT_FAILED)
+
+
+# The org's commands (`agent-console spawn …`) tell every kind apart: scripts branch on them.
+COMMAND_EXIT_STATUS: dict[type[ConsoleError], int] = {
+    InvalidInput: EXIT_USAGE,
+    NotFound: 3,
+    Forbidden: 4,
+    Conflict: 5,
+    Unavailable: 6,
+}
+COMMAND_EXITS_HELP = (
+    "exit status: 0 done, 2 invalid arguments, 3 not found, 4 not allowed, 5 conflict, 6 console unavailable"
+)
+
+
+def command_exit_status(error: ConsoleError) -> int:
+    return COMMAND_EXIT_STATUS.get(error.kind, EXIT_FAILED)

@@ -41,10 +41,12 @@ def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_hel
     serve.add_argument("--size", metavar="COLSxROWS", help=size_help)
 
     approvals = commands.add_parser("approvals", help="list pending approval requests")
+    approvals.set_defaults(func=run)
     approvals.add_argument("--json", action="store_true")
     approvals.add_argument("--org", metavar="NAME")
     for verb in ("approve", "deny"):
         decide = commands.add_parser(verb, help=f"{verb} a pending request (its ID from `approvals`)")
+        decide.set_defaults(func=run)
         decide.add_argument("id")
         decide.add_argument("--reason", help="said back to the agent")
         decide.add_argument("--org", metavar="NAME")
@@ -56,11 +58,13 @@ def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_hel
             )
 
     audit = commands.add_parser("audit", help="check a journal for tampering")
+    audit.set_defaults(func=run)
     audit.add_argument("action", choices=["verify"])
     audit.add_argument("path", nargs="?", type=Path, help="journal file (default: the only org's)")
     audit.add_argument("--org", metavar="NAME")
 
     replay = commands.add_parser("replay", help="print the state a journal folds to")
+    replay.set_defaults(func=run)
     replay.add_argument("path", type=Path)
     replay.add_argument("--org", metavar="NAME", help="whose key verifies it (default: the org the journal names)")
 
@@ -120,12 +124,13 @@ async def _approvals(args: argparse.Namespace) -> int:
 
 
 async def _decide(args: argparse.Namespace) -> int:
-    org = pick_org(args.org)
-    approved = args.command == "approve"
-    body = {"approved": approved, "reason": args.reason, "always": getattr(args, "always", False)}
-    await human_client(org).call("POST", f"/v1/approvals/{args.id}", body)
-    print(f"{'approved' if approved else 'denied'} {args.id}{' for always' if body['always'] else ''}")
-    return 0
+    """`approve ID` / `deny ID`: the console's approve, approve-always and deny commands, run as the human."""
+    from agent_console.cli import commands as commands_cli  # it builds on this module's client
+
+    always = getattr(args, "always", False)
+    name = "approve-always" if always else args.command
+    body = {"id": args.id} | ({"reason": args.reason} if args.reason else {})
+    return await commands_cli.call(args.org, name, body)
 
 
 def _journal_path(path: Path | None, org: str | None) -> tuple[Path, str]:

@@ -42,6 +42,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     hook.add_argument("program", choices=["claude", "codex"])
     hook.add_argument("payload", nargs="?", help="the hook's JSON (codex passes it as an argument)")
+    for parser in (detect_parser, explain, hook):
+        parser.set_defaults(func=run)
 
 
 async def run(args: argparse.Namespace) -> int:

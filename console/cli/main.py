@@ -15,6 +15,7 @@ from agent_console.agents.display import terminal_json, visible
 from agent_console.agents.errors import ConsoleError, InvalidInput
 from agent_console.agents.spec import load_spec
 from agent_console.cli import agent as agent_cli
+from agent_console.cli import commands as commands_cli
 from agent_console.cli import human as human_cli
 from agent_console.cli import kind as kind_cli
 from agent_console.cli.exits import exit_status
@@ -27,9 +28,7 @@ from agent_console.terminal.tmux import TmuxBackend
 
 DEFAULT_SIZE = (200, 50)
 SIZE_HELP = "window size when the session is created (default: this terminal's size, else 200x50)"
-AGENT_COMMANDS = {"emit", "heartbeat", "send", "inbox", "ask", "barrier", "vote", "lock"}
-HUMAN_COMMANDS = {"approvals", "approve", "deny", "audit", "replay"}
-KIND_COMMANDS = {"detect", "explain", "hook"}
+EXIT_USAGE = 2
 
 
 class UsageError(InvalidInput):
@@ -81,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="close panes of agents that are no longer in the spec (default: list them and leave them running)",
     )
 
+    up.set_defaults(func=_up)
+
     ls = commands.add_parser("ls", help="list running agents", description="List the agents running on a tmux server.")
+    ls.set_defaults(func=_ls)
     ls.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     ls.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
     ls.add_argument("--org", metavar="NAME", help="only this org's agents")
@@ -95,10 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("spec", metavar="ORG.toml", nargs="?", help="the org spec (names the org)")
     down.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
     down.add_argument("--org", metavar="NAME", help="the org to stop (instead of a spec)")
+    down.set_defaults(func=_down)
 
     human_cli.add_parsers(commands, socket_help, SIZE_HELP)
+    commands.choices["serve"].set_defaults(func=_serve)
     agent_cli.add_parsers(commands)
     kind_cli.add_parsers(commands)
+    commands_cli.add_parsers(commands)
     return parser
 
 
@@ -110,15 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     if args.command == "console":
         return _console(args, words[1:])
-    if args.command in AGENT_COMMANDS:
-        return asyncio.run(agent_cli.run(args))
-    if args.command in HUMAN_COMMANDS:
-        return asyncio.run(human_cli.run(args))
-    if args.command in KIND_COMMANDS:
-        return asyncio.run(kind_cli.run(args))
-    handler = {"up": _up, "ls": _ls, "down": _down, "serve": _serve}[args.command]
     try:
-        return asyncio.run(handler(args))
+        return asyncio.run(args.func(args))
     except ConsoleError as error:
         _error(str(error))
         return exit_status(error)

@@ -46,12 +46,19 @@ class ControlClient:
         self.socket = Path(socket)
         self.token = token
 
-    async def call(self, method: str, path: str, body: dict | None = None, wait: float | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        wait: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         """One request; `wait` bounds how long the console may take to answer (None: as long as it takes)."""
         if not self.socket.exists():
             raise ControlUnreachable(f"no console is serving on {self.socket}")
         timeout = aiohttp.ClientTimeout(total=None if wait is None else wait + 10, connect=5)
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {**(headers or {}), "Authorization": f"Bearer {self.token}"}
         try:
             connector = aiohttp.UnixConnector(path=str(self.socket))
             async with (

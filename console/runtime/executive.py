@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent_console.tui.actions import send_message
-from agent_console.tui.commands import CommandError
+from agent_console.agents.errors import ConsoleError
 
 if TYPE_CHECKING:
     from agent_console.tui.app import ConsoleApp
@@ -30,24 +29,20 @@ class BuiltinExecutive:
         text = text.strip()
         if not text:
             return "Say something: @agent text, #team text, or /help."
+        commands = self.app.commands
         try:
             if text.startswith("/"):
                 if text in ("/help", "/?"):
                     self.app.show_help()
                     return self._help()
-                return await self.app.commands.run_line(self.app, text[1:]) or "done"
+                # typed by the human: the human runs it, through the chat; this executive only routes it
+                return await commands.run_line(self.app, text[1:], "chat") or "done"
             target, _, body = text.partition(" ")
             if target.startswith(("@", "#")) or target == "all":
                 if not body.strip():
                     return f"What should I tell {target}? Write: {target} your message"
-                if target.startswith("@") and target[1:] not in self.app.supervisor.state.agents:
-                    known = ", ".join(sorted(self.app.supervisor.state.agents)) or "none yet"
-                    return f"There is no agent {target[1:]!r} (agents: {known})."
-                if target.startswith("#") and target[1:] not in self.app.supervisor.state.teams:
-                    known = ", ".join(sorted(self.app.supervisor.state.teams)) or "none yet"
-                    return f"There is no team {target[1:]!r} (teams: {known})."
-                return send_message(self.app, target, body.strip())
-        except CommandError as error:
+                return await commands.run(self.app, "send", [target, body.strip()], "chat") or "done"
+        except ConsoleError as error:
             return str(error)
         return "I did not understand that. " + self._help()
 

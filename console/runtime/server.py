@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent_console.agents.errors import ConsoleError, Unavailable, describe_validation
+from agent_console.agents.errors import (
+    Conflict,
+    ConsoleError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    describe_validation,
+)
 from agent_console.agents.events import HUMAN, BarrierArrived, LockRequested, VoteCast
 from agent_console.agents.protocol import ProtocolError, decode_object
 
@@ -30,6 +38,15 @@ HEAD_TIMEOUT = 10.0  # a connection that has not sent a whole request head by th
 IDLE_TIMEOUT = 30.0  # a kept-alive connection with no request for this long is closed
 SUPERVISOR_KEY: web.AppKey[Supervisor] = web.AppKey("supervisor")
 MAX_WAIT = 24 * 3600.0
+# The domain's kinds of error as HTTP statuses (the one place they are mapped for the API).
+STATUS_OF_KIND: tuple[tuple[type[ConsoleError], int], ...] = (
+    (InvalidInput, 400),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+)
+VIA_HEADER = "X-Agent-Console-Via"  # the command line says it is the front door; anything else is the API
 
 
 class _Body(BaseModel):
@@ -143,6 +160,10 @@ class _HeadDeadline(asyncio.Protocol):
         self.inner.resume_writing()
 
 
+def status_of(error: ConsoleError) -> int:
+    return next((status for kind, status in STATUS_OF_KIND if isinstance(error, kind)), 500)
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -160,6 +181,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     except ApiError as error:
         return _error(error.status, error.message)
+    except ConsoleError as error:
+        return _error(status_of(error), str(error))
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"request body too large (at most {MAX_BODY} bytes)")
     except web.HTTPException as error:
@@ -194,6 +217,8 @@ class ControlServer:
             web.post("/v1/approvals/{id}", self.decide),
             web.post("/v1/hooks/{program}", self.hook),
             web.get("/v1/agents/{name}/explain", self.explain),
+            web.get("/v1/commands", self.commands),
+            web.post("/v1/commands/{name}", self.run_command),
         ]
         self.app.add_routes(routes)
 
@@ -391,6 +416,26 @@ class ControlServer:
             raise ApiError(422, "always: only an approval can be for always")
         await self.supervisor.decide(request.match_info["id"], body.approved, body.reason, body.always)
         return web.json_response({"decided": True, "approved": body.approved})
+
+    async def commands(self, request: web.Request) -> web.Response:
+        self._actor(request)
+        return web.json_response({"commands": [command.schema() for command in self.supervisor.commands]})
+
+    async def run_command(self, request: web.Request) -> web.Response:
+        """Run a command of the registry as the token's holder (the human, or an agent: the registry's
+        permissions say what each may run); the body is its arguments."""
+        from agent_console.runtime.commands import Actor, Via  # the command layer sits over this server
+
+        name = self._actor(request)
+        via: Via = "cli" if request.headers.get(VIA_HEADER) == "cli" else "api"
+        if name != HUMAN:
+            self.supervisor.admit_request(name)  # refused attempts are journaled: an agent cannot flood them
+        actor = Actor.human(via) if name == HUMAN else Actor.agent(name, via)
+        registry = self.supervisor.commands
+        command = registry.find(request.match_info["name"])
+        args = registry.arguments(command, await self._json(request))
+        said = await registry.run(self.supervisor, command, args, actor)
+        return web.json_response({"command": command.name, "result": said})
 
     async def hook(self, request: web.Request) -> web.Response:
         actor = self._agent(request)

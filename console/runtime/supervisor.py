@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from agent_console.agents import coordination
+from agent_console.agents.errors import Conflict, InvalidInput, NotFound
 from agent_console.agents.events import (
     HUMAN,
     SUPERVISOR,
@@ -49,10 +51,11 @@ from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
-from agent_console.agents.state import AgentState, OrgState
+from agent_console.agents.state import AgentState, OrgState, PendingApproval
 from agent_console.runtime import paths
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
+from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer, JournalUnavailable
 from agent_console.terminal.base import (
@@ -76,6 +79,11 @@ CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs roo
 CONSOLE_MIN_COLS = 80  # below this its queue and chat are unusable: agents give way, or spill to other windows
 JOURNAL_RETRY_SECONDS = 1.0  # while the journal cannot be written: nothing tells when the disk has room again
 HELD_OUTPUT_BYTES = 8 * 1024 * 1024  # pane output kept while the journal is paused (screens are read again after)
+# The trace of what a task is doing now (a command and what it journals), with that task: tasks it starts (a
+# screen watcher outliving the command) copy the context, and must not journal under that trace forever.
+_current_trace: contextvars.ContextVar[tuple[str, asyncio.Task | None] | None] = contextvars.ContextVar(
+    "current_trace", default=None
+)
 
 
 class Supervisor:
@@ -140,6 +148,7 @@ class Supervisor:
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
         self.screens = ScreenReader(self)
+        self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
 
     # --- life cycle -------------------------------------------------------------------------------------
 
@@ -261,12 +270,12 @@ class Supervisor:
                     await self.backend.close_pane(pane)
         return await self._deploy(remove_orphans=False)
 
-    def save(self, path: Path) -> str:
+    def save(self, path: Path, actor: str = HUMAN) -> str:
         """Write the org as it is now as a spec at `path`; saved over its own spec, the console's changes are
         in the file and are not replayed again. Returns what was written, in words."""
         paths.write_text_atomically(path, dump_spec(self.org, path))
         if self.spec is not None and str(path.absolute()) == self.spec and self.state.org_edits.get(self.spec):
-            self.submit(HUMAN, OrgEdited(spec=self.spec, edits=()))
+            self.submit(actor, OrgEdited(spec=self.spec, edits=()))
         return f"{len(self.org.teams)} team(s), {len(self.org.agents)} agent(s)"
 
     async def orphans(self) -> dict[str, Agent]:
@@ -290,7 +299,7 @@ class Supervisor:
                 continue  # pane options no agent could have: not ours to take
         return found
 
-    async def adopt(self, names: list[str] | None) -> list[str]:
+    async def adopt(self, names: list[str] | None, actor: str = HUMAN) -> list[str]:
         """Take the orphan panes named (None: all of them) back into the org, with their team (made when
         missing); their programs keep running. Returns the names adopted."""
         orphans = await self.orphans()
@@ -301,7 +310,7 @@ class Supervisor:
         teams = {team.name for team in self.org.teams}
         new_teams = [Team(name=name) for name in dict.fromkeys(a.team for a in chosen) if name not in teams]
         org = self.org.replaced(teams=(*self.org.teams, *new_teams), agents=(*self.org.agents, *chosen))
-        await self.reconfigure(org)
+        await self.reconfigure(org, actor)
         return [agent.name for agent in chosen]
 
     def _index_tokens(self) -> None:
@@ -364,8 +373,20 @@ class Supervisor:
 
     # --- the one way in ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def traced(self, trace: str) -> Iterator[None]:
+        """What this task journals inside shares `trace`."""
+        token = _current_trace.set((trace, asyncio.current_task()))
+        try:
+            yield
+        finally:
+            _current_trace.reset(token)
+
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
         """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
+        current = _current_trace.get()
+        if trace is None and current is not None and current[1] is asyncio.current_task():
+            trace = current[0]
         event = self.redactor.event(event)  # secrets are never stored, hence never shown
         try:
             if self.paused is not None:
@@ -492,6 +513,10 @@ class Supervisor:
             follow = coordination.on_vote_cast(self.state, agent, event, now)
         self._submit_all(follow, record.trace)
         return record
+
+    def admit_request(self, agent: str) -> None:
+        """Count one request of `agent` against its event limit (refused with 429 when over it)."""
+        self._admit(agent, "events", self.limiter.admit_event(agent, time.time()))
 
     def _admit(self, agent: str, limit: Limit, admitted: bool) -> None:
         """Refuse (HTTP 429, or a dropped sequence) what is over `agent`'s `limit`; refusals are journaled as a
@@ -751,13 +776,21 @@ class Supervisor:
             raise ApiError(404, f"no pending message {message_id!r} for {agent}")
         self.submit(agent, MessageAcknowledged(id=message_id))
 
-    async def decide(self, request_id: str, approved: bool, reason: str | None, always: bool = False) -> None:
+    async def decide(
+        self, request_id: str, approved: bool, reason: str | None, always: bool = False
+    ) -> PendingApproval:
+        """The human's answer to a pending request (the one implementation of a decision); the request."""
         pending = self.state.approvals.get(request_id)
         if pending is None:
-            raise ApiError(404, f"no pending approval {request_id!r}")
+            if request_id in self.state.decided:
+                raise Conflict(f"request {request_id!r} is already decided")
+            raise NotFound(f"no pending approval {request_id!r}")
+        if always and not approved:
+            raise InvalidInput("always: only an approval can be for always")
         if always and not self.screens.can_always(pending.agent, pending.rule):
-            raise ApiError(409, f"{pending.agent}'s prompt has no 'always' answer: approve it once")
+            raise Conflict(f"{pending.agent}'s prompt has no 'always' answer: approve it once")
         self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason, always=always))
+        return pending
 
     # --- agent programs' hooks and screens ------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -25,16 +24,16 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, RichLog, Static, TextArea
 
 from agent_console.agents.display import visible
-from agent_console.agents.events import HUMAN, ApprovalDecided
+from agent_console.agents.errors import ConsoleError
 from agent_console.agents.journal import Record
 from agent_console.runtime import crash
+from agent_console.runtime.commands import split_line
 from agent_console.runtime.executive import BuiltinExecutive
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.base import BackendError
 from agent_console.themes import CONSOLE_TCSS, team_color
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
-from agent_console.tui.actions import console_commands
-from agent_console.tui.commands import Command, CommandError
+from agent_console.tui.commands import KEYS, ConsoleCommands
 from agent_console.tui.dialogs.agent_details import AgentDetails
 from agent_console.tui.dialogs.approval_details import ApprovalDetails
 from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
@@ -102,11 +101,7 @@ class ConsoleApp(App[None]):
     # inputs and dialogs.
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True),
-        *(
-            Binding(command.key, f"command('{command.name}')", command.key_label or command.name, priority=True)
-            for command in console_commands()
-            if command.key
-        ),
+        *(Binding(key, f"command('{name}')", label, priority=True) for name, (key, label) in KEYS.items()),
         Binding("c", "focus_chat", "chat", priority=True),
         Binding("slash", "focus_chat('/')", show=False, priority=True),
         Binding("escape", "leave_input", show=False, priority=True),
@@ -124,7 +119,7 @@ class ConsoleApp(App[None]):
         self.start_supervisor = start_supervisor
         self.clock = clock
         self.jump_back_key = jump_back_key
-        self.commands = console_commands()
+        self.commands = ConsoleCommands(supervisor.commands)
         self.executive = BuiltinExecutive(self)
         # The trace gets at most the newest TRACE_BATCH records a refresh: more is a blur, and costs.
         self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
@@ -344,36 +339,37 @@ class ConsoleApp(App[None]):
         """The command palette offers every registered command, next to Textual's own."""
         yield from super().get_system_commands(screen)
         for command in self.commands:
-            yield SystemCommand(command.name, command.description, partial(self.run_from_palette, command))
+            yield SystemCommand(command.name, command.description, partial(self.run_from_palette, command.name))
 
-    def run_from_palette(self, command: Command) -> None:
+    def run_from_palette(self, name: str) -> None:
         """A command that takes arguments asks for them first; the others run at once."""
-        if not command.usage:
-            self.run_worker(self.action_command(command.name))
+        command = self.commands.listed(name)
+        if command is None:
+            return
+        if not command.asks:
+            self.run_worker(self._toast(self.commands.run(self, name, [], "palette")))
             return
 
         async def given(text: str | None) -> None:
             if text is None:
                 return
             try:
-                args = shlex.split(text)
-            except ValueError as error:
-                self.notify(f"{command.name}: cannot read those arguments: {error}", severity="warning")
+                words = split_line(text)
+            except ConsoleError as error:
+                self.notify(f"{name}: {error}", severity="warning")
                 return
-            await self._toast(self.commands.run(self, command, args))
+            await self._toast(self.commands.run(self, name, words, "palette"))
 
-        self.push_screen(ArgumentsDialog(command.name, command.usage, command.description), given)
+        self.push_screen(ArgumentsDialog(name, command.usage, command.description), given)
 
     async def action_command(self, name: str) -> None:
-        command = self.commands.get(name)
-        if command is not None:
-            await self._toast(self.commands.run(self, command, []))
+        await self._toast(self.commands.run(self, name, [], "key"))
 
     async def _toast(self, running: Awaitable[str | None]) -> None:
         """Run a command and show its answer (or what went wrong) as a notification."""
         try:
             said = await running
-        except CommandError as error:
+        except ConsoleError as error:
             self.notify(str(error), severity="warning", timeout=15)
             return
         if said:
@@ -419,8 +415,8 @@ class ConsoleApp(App[None]):
         self.command_input.add_class("hidden")
         self.focus_lists()
         try:
-            said = await self.commands.run_line(self, event.value.lstrip(":"))
-        except CommandError as error:
+            said = await self.commands.run_line(self, event.value.lstrip(":"), "line")
+        except ConsoleError as error:
             self._show_result(str(error), failed=True)
             return
         if said:
@@ -446,38 +442,15 @@ class ConsoleApp(App[None]):
 
     # --- approvals --------------------------------------------------------------------------------------
 
-    async def decide_selected(self, approved: bool) -> str | None:
-        approval_id = self.queue_view.selected_id
-        if approval_id is None:
-            return "no pending request"
-        return await self.decide(approval_id, approved)
-
     async def decide(self, approval_id: str, approved: bool, always: bool = False) -> str:
-        pending = self.supervisor.state.approvals.get(approval_id)
-        if pending is None:
-            return f"request {approval_id} is no longer pending"
-        if always and not self.supervisor.screens.can_always(pending.agent, pending.rule):
-            return f"{pending.agent}'s prompt has no 'always' answer: approve it once with y"
-        self.supervisor.submit(HUMAN, ApprovalDecided(id=approval_id, approved=approved, always=always))
+        """Decide one request, as the `approve`/`deny` commands do (from the details dialog); what happened."""
+        name = "approve-always" if always else "approve" if approved else "deny"
+        try:
+            said = await self.commands.run(self, name, [approval_id], "key")
+        except ConsoleError as error:
+            return str(error)
         self.refresh_views()
-        verb = "approved for always" if always else "approved" if approved else "denied"
-        return f"{verb} {pending.agent}: {pending.command or pending.text}"
-
-    async def approve_always_selected(self) -> str | None:
-        approval_id = self.queue_view.selected_id
-        if approval_id is None:
-            return "no pending request"
-        return await self.decide(approval_id, True, always=True)
-
-    async def approve_identical(self) -> str | None:
-        queue = self.queue_view
-        if queue.selected_id is None:
-            return "no pending request"
-        ids = queue.identical_to(queue.selected_id)
-        for approval_id in ids:
-            self.supervisor.submit(HUMAN, ApprovalDecided(id=approval_id, approved=True))
-        self.refresh_views()
-        return f"approved {len(ids)} identical request(s)"
+        return said or ""
 
     def show_details(self) -> None:
         approval_id = self.queue_view.selected_id
@@ -577,11 +550,18 @@ class ConsoleApp(App[None]):
 
     # --- help and themes ----------------------------------------------------------------------------------
 
+    def _description(self, name: str) -> str:
+        listed = self.commands.listed(name)
+        return listed.description if listed is not None else ""
+
     def binding_rows(self) -> list[tuple[str, str, str]]:
         rows = [
-            (self.get_key_display(Binding(command.key, command.name)), command.description, "anywhere but a text input")
-            for command in self.commands
-            if command.key
+            (
+                self.get_key_display(Binding(key, name)),
+                self._description(name),
+                "anywhere but a text input",
+            )
+            for name, (key, _) in KEYS.items()
         ]
         rows += [
             ("c", "type in the chat", "anywhere but a text input"),

@@ -1,77 +1,211 @@
-"""One command registry for every front door: key bindings, the command palette, the `:` line, chat
-slash-commands (and, later, the control API and an LLM executive's tools)."""
+"""The console's commands: the org's (the runtime's one registry, run as the human) and, on top, the screen's
+own (details, help, theme, view, the `:` line, jump, trace), which only keys, the palette, the `:` line and
+chat `/…` offer — never the command line nor the control API."""
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agent_console.agents.errors import ConsoleError
 from agent_console.runtime import crash
+from agent_console.runtime.commands import (
+    Actor,
+    CommandError,
+    CommandNotFound,
+    CommandRegistry,
+    CommandUnavailable,
+    InvalidArguments,
+    Via,
+    split_line,
+)
+from agent_console.runtime.org_commands import one_agent
 from agent_console.terminal.base import BackendError
 
 if TYPE_CHECKING:
     from agent_console.tui.app import ConsoleApp
 
-Runner = Callable[["ConsoleApp", list[str]], Awaitable[str | None]]
+UiRunner = Callable[["ConsoleApp", list[str]], Awaitable[str | None]]
 
-
-class CommandError(Exception):
-    """A command was used wrongly, or failed; the message says how to use it, or what failed."""
+# Key bindings: command → (key, what the footer shows).
+KEYS = {
+    "approve": ("y", "approve"),
+    "deny": ("n", "deny"),
+    "approve-identical": ("A", "approve all like it"),
+    "details": ("d", "details"),
+    "help": ("question_mark", "help"),
+    "theme": ("t", "theme"),
+    "view": ("v", "view"),
+    "command": ("colon", "command"),
+}
+# Commands on a request that take the one selected in the queue when none is named.
+ON_SELECTED_REQUEST = frozenset({"approve", "deny", "approve-always", "approve-identical"})
+# How the palette and the help list them: the keys' commands first.
+ORDER = (
+    "approve",
+    "deny",
+    "approve-identical",
+    "approve-always",
+    "details",
+    "help",
+    "theme",
+    "view",
+    "command",
+    "status",
+    "spawn",
+    "team",
+    "kill",
+    "restart",
+    "save",
+    "adopt",
+    "barrier",
+    "jump",
+    "send",
+    "outbox",
+    "trace",
+)
 
 
 @dataclass(frozen=True)
-class Command:
+class UiCommand:
+    """A command of the screen itself; `run(app, words)`."""
+
     name: str
     description: str
-    run: Runner
+    run: UiRunner
     usage: str = ""
-    key: str | None = None  # a key binding, when the command has one
-    key_label: str | None = None  # what the footer shows for it
 
 
-class CommandRegistry:
-    """Commands by name, in the order registered."""
+@dataclass(frozen=True)
+class Listed:
+    """A command as the palette, the help and the footer show it."""
 
-    def __init__(self) -> None:
-        self._commands: dict[str, Command] = {}
+    name: str
+    description: str
+    usage: str
+    asks: bool  # the palette asks for its arguments first
+    key: str | None = None
+    key_label: str | None = None
 
-    def register(self, command: Command) -> Command:
-        if command.name in self._commands:
-            raise ValueError(f"command {command.name!r} is registered twice")
-        self._commands[command.name] = command
-        return command
 
-    def __iter__(self):
-        return iter(self._commands.values())
+async def _details(app: ConsoleApp, words: list[str]) -> str | None:
+    app.show_details()
+    return None
 
-    def get(self, name: str) -> Command | None:
-        return self._commands.get(name)
 
-    async def run_line(self, app: ConsoleApp, line: str) -> str | None:
+async def _help(app: ConsoleApp, words: list[str]) -> str | None:
+    app.show_help()
+    return None
+
+
+async def _theme(app: ConsoleApp, words: list[str]) -> str | None:
+    return app.toggle_theme()
+
+
+async def _view(app: ConsoleApp, words: list[str]) -> str | None:
+    app.next_view()
+    return None
+
+
+async def _command_line(app: ConsoleApp, words: list[str]) -> str | None:
+    app.open_command_line()
+    return None
+
+
+async def _trace(app: ConsoleApp, words: list[str]) -> str | None:
+    if not words or words == ["all"]:
+        app.filter_trace(None)
+        return "trace: every agent"
+    name = one_agent(app.supervisor, "trace", _one_word("trace", words))
+    app.filter_trace(name)
+    return f"trace: what concerns {name}"
+
+
+async def _jump(app: ConsoleApp, words: list[str]) -> str | None:
+    await app.jump_to(one_agent(app.supervisor, "jump", _one_word("jump", words)))
+    return None
+
+
+def _one_word(command: str, words: list[str]) -> str:
+    if len(words) != 1:
+        raise InvalidArguments(f"{command}: name one agent ({command} NAME)")
+    return words[0]
+
+
+UI_COMMANDS = (
+    UiCommand("details", "show the selected request in full", _details),
+    UiCommand("help", "list every key binding and command", _help),
+    UiCommand("theme", "switch between the dark and the light theme", _theme),
+    UiCommand("view", "show the next view: health, org, chat, trace", _view),
+    UiCommand("command", "open the : command line", _command_line),
+    UiCommand("jump", "focus an agent's pane", _jump, usage="jump NAME"),
+    UiCommand("trace", "show the trace of one agent, or of all", _trace, usage="trace [NAME|all]"),
+)
+
+
+class ConsoleCommands:
+    """The org's registry plus the screen's commands, run for the human through one front door (`via`)."""
+
+    def __init__(self, org: CommandRegistry) -> None:
+        self.org = org
+        self.ui = {command.name: command for command in UI_COMMANDS}
+
+    def __iter__(self) -> Iterator[Listed]:
+        names = [*ORDER, *(name for name in (*self.ui, *(c.name for c in self.org)) if name not in ORDER)]
+        for name in names:
+            listed = self.listed(name)
+            if listed is not None:
+                yield listed
+
+    def listed(self, name: str) -> Listed | None:
+        key, label = KEYS.get(name, (None, None))
+        ui = self.ui.get(name)
+        if ui is not None:
+            return Listed(name, ui.description, ui.usage, asks=bool(ui.usage), key=key, key_label=label)
+        command = self.org.get(name)
+        if command is None:
+            return None
+        asks = bool(command.args.model_fields) and name not in ON_SELECTED_REQUEST
+        return Listed(name, command.description, command.usage if asks else "", asks, key=key, key_label=label)
+
+    def names(self) -> list[str]:
+        return sorted({*self.ui, *(command.name for command in self.org)})
+
+    async def run_line(self, app: ConsoleApp, line: str, via: Via) -> str | None:
         """Run `name args…` as typed at the `:` line or after `/` in the chat."""
-        try:
-            words = shlex.split(line)
-        except ValueError as error:
-            raise CommandError(f"cannot read that line: {error}") from None
+        words = split_line(line)
         if not words:
             return None
-        command = self.get(words[0])
-        if command is None:
-            names = ", ".join(sorted(self._commands))
-            raise CommandError(f"no command {words[0]!r}; commands: {names}")
-        return await self.run(app, command, words[1:])
+        return await self.run(app, words[0], words[1:], via)
 
-    async def run(self, app: ConsoleApp, command: Command, args: list[str]) -> str | None:
-        """Run `command`; whatever goes wrong comes back as one CommandError naming the command (the
-        console stays up), an unexpected error with its traceback kept in a log file."""
+    async def run(self, app: ConsoleApp, name: str, words: list[str], via: Via) -> str | None:
+        ui = self.ui.get(name)
+        if ui is not None:
+            return await self._run_ui(app, ui, words)
+        command = self.org.get(name)
+        if command is None:
+            raise CommandNotFound(f"no command {name!r}; commands: {', '.join(self.names())}")
+        if name in ON_SELECTED_REQUEST and (not words or words[0].startswith("-")):
+            selected = app.queue_view.selected_id
+            if selected is None:
+                return "no pending request"
+            words = [selected, *words]
+        args = self.org.parse(command, words)
+        said = await self.org.run(app.supervisor, command, args, Actor.human(via))
+        if name in ON_SELECTED_REQUEST:
+            app.refresh_views()  # the queue moves on at once: the next key acts on the next request
+        return said or None
+
+    async def _run_ui(self, app: ConsoleApp, command: UiCommand, words: list[str]) -> str | None:
+        """Whatever goes wrong comes back as one error naming the command (the console stays up), an
+        unexpected error with its traceback kept in a log file."""
         try:
-            return await command.run(app, args)
-        except CommandError:
+            return await command.run(app, words)
+        except ConsoleError:
             raise
         except BackendError as error:
-            raise CommandError(f"{command.name} failed: {error}") from None
+            raise CommandUnavailable(f"{command.name} failed: {error}") from None
         except Exception as error:
             log = crash.write_log(app.supervisor.org.name, error)
             raise CommandError(f"{command.name} failed: {crash.summary(error)} (traceback in {log})") from None

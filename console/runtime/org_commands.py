@@ -1,0 +1,301 @@
+"""The commands over the running org: what any front door (keys, palette, `:` line, chat, CLI, API) can run."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
+
+from agent_console.agents.display import control_characters
+from agent_console.agents.events import BarrierCreated, MessageSent
+from agent_console.agents.model import Agent, AgentKind, Org, Team
+from agent_console.runtime.commands import (
+    HUMAN_ONLY,
+    HUMAN_OR_EXECUTIVE,
+    POSITIONAL,
+    REST,
+    Actor,
+    Args,
+    Command,
+    CommandConflict,
+    CommandNotFound,
+    CommandRegistry,
+    InvalidArguments,
+    one_line,
+)
+from agent_console.runtime.deployment import agent_launch, missing_program
+
+if TYPE_CHECKING:
+    from agent_console.runtime.supervisor import Supervisor
+
+AgentName = Annotated[str, POSITIONAL, Field(description="the agent's name (@name also works)", max_length=80)]
+
+
+# --- arguments ---------------------------------------------------------------------------------------------------
+
+
+class SpawnArgs(Args):
+    name: Annotated[str, POSITIONAL, Field(description="the new agent's name")]
+    team: str = Field(description="the team it joins")
+    kind: AgentKind = Field(default=AgentKind.SHELL, description="what program it runs")
+    command: str | None = Field(default=None, description="the program to run instead of its kind's")
+
+
+class TeamArgs(Args):
+    action: Annotated[Literal["new"], POSITIONAL, Field(description="what to do: new")]
+    name: Annotated[str, POSITIONAL, Field(description="the team's name")]
+    parent: str | None = Field(default=None, description="the team it sits under")
+
+
+class AgentArgs(Args):
+    name: AgentName
+
+
+class SaveArgs(Args):
+    path: Annotated[Path | None, POSITIONAL, Field(description="where (default: the org's spec)")] = None
+
+
+class AdoptArgs(Args):
+    name: Annotated[str, POSITIONAL, Field(description="the agent whose pane to take back, or all")]
+
+
+class BarrierArgs(Args):
+    name: Annotated[str, POSITIONAL, Field(description="the barrier's name")]
+    count: int | None = Field(default=None, description="how many agents it waits for")
+    members: list[str] | None = Field(default=None, description="the agents it waits for (comma-separated)")
+    timeout: float | None = Field(default=None, description="open anyway after this many seconds")
+
+
+class SendArgs(Args):
+    to: Annotated[str, POSITIONAL, Field(description="@agent, #team or all")]
+    text: Annotated[str, REST, Field(description="the message")]
+
+
+class OutboxArgs(Args):
+    name: Annotated[str | None, POSITIONAL, Field(description="one agent (default: all)")] = None
+
+
+class DecideArgs(Args):
+    id: Annotated[str, POSITIONAL, Field(description="the request's id (from `approvals`)", max_length=80)]
+    reason: str | None = Field(default=None, max_length=500, description="said back to the agent")
+
+
+class ApprovalArgs(Args):
+    id: Annotated[str, POSITIONAL, Field(description="the request's id (from `approvals`)", max_length=80)]
+
+
+# --- the commands ------------------------------------------------------------------------------------------------
+
+
+async def status(supervisor: Supervisor, args: Args, actor: Actor) -> str:
+    state = supervisor.state
+    counts: dict[str, int] = {}
+    for view in state.agents.values():
+        counts[view.state.value] = counts.get(view.state.value, 0) + 1
+    figures = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no agents"
+    return f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
+
+
+async def spawn(supervisor: Supervisor, args: SpawnArgs, actor: Actor) -> str:
+    org = supervisor.org
+    try:
+        agent = Agent(name=args.name, team=args.team, kind=args.kind, command=args.command)
+        new = org.model_validate({**org.model_dump(), "agents": (*org.agents, agent)})
+    except ValueError as error:
+        raise InvalidArguments(f"spawn: {one_line(error)}") from None
+    _check_program("spawn", new, agent)
+    await supervisor.reconfigure(new, actor.name)
+    return f"spawned {args.name} ({args.kind.value}) in team {args.team}"
+
+
+async def team(supervisor: Supervisor, args: TeamArgs, actor: Actor) -> str:
+    org = supervisor.org
+    try:
+        new_team = Team(name=args.name, parent=args.parent)
+        new = org.model_validate({**org.model_dump(), "teams": (*org.teams, new_team)})
+    except ValueError as error:
+        raise InvalidArguments(f"team: {one_line(error)}") from None
+    await supervisor.reconfigure(new, actor.name)
+    return f"team {args.name} created" + (f" under {args.parent}" if args.parent else "")
+
+
+async def kill(supervisor: Supervisor, args: AgentArgs, actor: Actor) -> str:
+    name = one_agent(supervisor, "kill", args.name)
+    org = supervisor.org
+    new = org.model_validate({**org.model_dump(), "agents": tuple(a for a in org.agents if a.name != name)})
+    await supervisor.reconfigure(new, actor.name)
+    return f"killed {name} and closed its pane"
+
+
+async def restart(supervisor: Supervisor, args: AgentArgs, actor: Actor) -> str:
+    name = one_agent(supervisor, "restart", args.name)
+    _check_program("restart", supervisor.org, supervisor.org.agent(name))
+    await supervisor.restart_agent(name)
+    return f"restarted {name}"
+
+
+async def save(supervisor: Supervisor, args: SaveArgs, actor: Actor) -> str:
+    path = (args.path or Path(supervisor.spec or f"{supervisor.org.name}.toml")).expanduser()
+    try:
+        written = supervisor.save(path, actor.name)
+    except OSError as error:
+        raise InvalidArguments(f"save: cannot write {path}: {error.strerror or error}") from None
+    return f"saved the org to {path}: {written}; start it again with: agent-console {path}"
+
+
+async def adopt(supervisor: Supervisor, args: AdoptArgs, actor: Actor) -> str:
+    name = args.name.removeprefix("@")
+    try:
+        adopted = await supervisor.adopt(None if name == "all" else [name], actor.name)
+    except KeyError:
+        running = ", ".join(await supervisor.orphans()) or "none"
+        raise CommandNotFound(f"adopt: no pane outside the org runs an agent {name!r} (running: {running})") from None
+    if not adopted:
+        return "adopt: every pane of the org runs one of its agents: nothing to adopt"
+    kept = "its program kept running" if len(adopted) == 1 else "their programs kept running"
+    return f"adopted {', '.join(adopted)}: back in the org ({kept})"
+
+
+async def barrier(supervisor: Supervisor, args: BarrierArgs, actor: Actor) -> str:
+    members = tuple(args.members) if args.members else None
+    if args.count is None and members is None:
+        raise InvalidArguments("barrier: give --count N or --members a,b,c")
+    try:
+        created = BarrierCreated(name=args.name, count=args.count, members=members, timeout=args.timeout)
+    except ValueError as error:
+        raise InvalidArguments(f"barrier: {one_line(error)}") from None
+    supervisor.submit(actor.name, created)
+    size = f"{args.count} agents" if args.count else ", ".join(members or ())
+    return f"barrier {args.name} waits for {size}; agents join with: agent-console barrier wait {args.name}"
+
+
+async def send(supervisor: Supervisor, args: SendArgs, actor: Actor) -> str:
+    """A message to `@agent`, `#team` or `all`, through the agents' outboxes. It is pasted into the agents' panes
+    as text, so control characters (Ctrl-C, Ctrl-U, Ctrl-D, escapes…) are refused."""
+    to, text = args.to, args.text.strip()
+    if to.startswith("@") and to[1:] not in supervisor.state.agents:
+        known = ", ".join(sorted(supervisor.state.agents)) or "none yet"
+        raise CommandNotFound(f"There is no agent {to[1:]!r} (agents: {known}).")
+    if to.startswith("#") and to[1:] not in supervisor.state.teams:
+        known = ", ".join(sorted(supervisor.state.teams)) or "none yet"
+        raise CommandNotFound(f"There is no team {to[1:]!r} (teams: {known}).")
+    if not text:
+        raise InvalidArguments(f"what should {to} be told? write: {to} your message")
+    controls = control_characters(text)
+    if controls:
+        raise InvalidArguments(
+            f"not sent to {to}: the message holds control characters ({' '.join(controls)}); "
+            "a message is pasted as text and cannot press keys: write it without them"
+        )
+    try:
+        message = MessageSent(id=uuid.uuid4().hex, to=to, text=text)
+    except ValueError as error:
+        raise InvalidArguments(f"cannot send to {to}: {one_line(error)}") from None
+    supervisor.submit(actor.name, message)
+    pending = supervisor.state.messages.get(message.id)
+    recipients = sorted(pending.pending) if pending else []
+    waiting = [supervisor.typist.why_waiting(agent) or "typing it in now" for agent in recipients]
+    if len(recipients) > 1:
+        waiting = [f"{agent}: {why}" for agent, why in zip(recipients, waiting, strict=True)]
+    return f"queued for {to}" + (f" — {'; '.join(waiting)}" if waiting else "")
+
+
+async def outbox(supervisor: Supervisor, args: OutboxArgs, actor: Actor) -> str:
+    state = supervisor.state
+    if args.name is not None:
+        agents = [one_agent(supervisor, "outbox", args.name)]
+    else:
+        agents = [agent for agent in state.agents if agent in state.outboxes]
+    lines = [line for agent in agents for line in supervisor.typist.describe_outbox(agent)]
+    if not lines:
+        return f"nothing waits for {agents[0]}" if args.name is not None else "no message waits"
+    return "\n".join(lines)
+
+
+async def approve(supervisor: Supervisor, args: DecideArgs, actor: Actor) -> str:
+    return await _decide(supervisor, args.id, True, args.reason)
+
+
+async def deny(supervisor: Supervisor, args: DecideArgs, actor: Actor) -> str:
+    return await _decide(supervisor, args.id, False, args.reason)
+
+
+async def approve_always(supervisor: Supervisor, args: DecideArgs, actor: Actor) -> str:
+    return await _decide(supervisor, args.id, True, args.reason, always=True)
+
+
+async def approve_identical(supervisor: Supervisor, args: ApprovalArgs, actor: Actor) -> str:
+    ids = supervisor.state.identical_approvals(args.id)
+    if not ids:
+        await _decide(supervisor, args.id, True, None)  # says why: unknown, or decided already
+    for approval_id in ids:
+        await supervisor.decide(approval_id, True, None)
+    return f"approved {len(ids)} identical request(s)"
+
+
+async def _decide(
+    supervisor: Supervisor, request_id: str, approved: bool, reason: str | None, always: bool = False
+) -> str:
+    pending = await supervisor.decide(request_id, approved, reason, always)
+    verb = "approved for always" if always else "approved" if approved else "denied"
+    return f"{verb} {pending.agent}: {pending.command or pending.text}"
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def one_agent(supervisor: Supervisor, command: str, name: str) -> str:
+    """`name` (or `@name`) when the org has that agent."""
+    name = name.removeprefix("@")
+    if name not in {agent.name for agent in supervisor.org.agents}:
+        raise CommandNotFound(f"{command}: no agent {name!r}")
+    return name
+
+
+def _check_program(command: str, org: Org, agent: Agent) -> None:
+    """Refuse to start a program that is not there: say which, rather than leave a dead pane."""
+    program = missing_program(agent_launch(org, agent))
+    if program is not None:
+        other = ", or give another with --command" if command == "spawn" else ""
+        raise CommandConflict(
+            f"{command}: program {program!r} not found (not on PATH): install it{other}; {agent.name} was not started"
+        )
+
+
+def org_commands() -> CommandRegistry:
+    """Every command over the org, with who may run it: only the human decides approvals."""
+    registry = CommandRegistry()
+    for command in (
+        Command("approve", "approve a pending request", approve, DecideArgs, HUMAN_ONLY),
+        Command("deny", "deny a pending request", deny, DecideArgs, HUMAN_ONLY),
+        Command(
+            "approve-identical",
+            "approve every pending request identical to this one",
+            approve_identical,
+            ApprovalArgs,
+            HUMAN_ONLY,
+        ),
+        Command(
+            "approve-always",
+            "answer a program's prompt: yes, and don't ask again",
+            approve_always,
+            DecideArgs,
+            HUMAN_ONLY,
+        ),
+        Command("status", "agents by state and pending approvals", status, Args, HUMAN_OR_EXECUTIVE),
+        Command("spawn", "start a new agent", spawn, SpawnArgs, HUMAN_OR_EXECUTIVE),
+        Command("team", "create a team", team, TeamArgs, HUMAN_OR_EXECUTIVE),
+        Command("kill", "stop an agent and close its pane", kill, AgentArgs, HUMAN_OR_EXECUTIVE),
+        Command("restart", "restart an agent's program in its pane", restart, AgentArgs, HUMAN_OR_EXECUTIVE),
+        Command("save", "write the org as it is now as a spec (ORG.toml)", save, SaveArgs, HUMAN_OR_EXECUTIVE),
+        Command(
+            "adopt", "take running panes of agents outside the org back into it", adopt, AdoptArgs, HUMAN_OR_EXECUTIVE
+        ),
+        Command("barrier", "set up a barrier for agents to wait at", barrier, BarrierArgs, HUMAN_OR_EXECUTIVE),
+        Command("send", "message @agent, #team or all", send, SendArgs, HUMAN_OR_EXECUTIVE),
+        Command("outbox", "messages waiting for agents, and why they wait", outbox, OutboxArgs, HUMAN_OR_EXECUTIVE),
+    ):
+        registry.register(command)
+    return registry
