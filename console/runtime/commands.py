@@ -209,15 +209,15 @@ class CommandRegistry:
             raise error
         try:
             said = await command.run(supervisor, args, actor)
-        except ConsoleError as error:
-            self._journal(supervisor, command, args, actor, error)
-            raise
-        except (BackendError, JournalUnavailable) as error:
+        except (BackendError, JournalUnavailable) as error:  # the terminal's or the disk's words: say whose
             failed: CommandError = CommandUnavailable(
                 f"{command.name} failed: {getattr(error, 'message', None) or error}"
             )
             self._journal(supervisor, command, args, actor, failed)
             raise failed from None
+        except ConsoleError as error:
+            self._journal(supervisor, command, args, actor, error)
+            raise
         except Exception as error:
             log = crash.write_log(supervisor.org.name, error)
             failed = CommandError(f"{command.name} failed: {crash.summary(error)} (traceback in {log})")

@@ -202,10 +202,10 @@ class ConsoleCommands:
         unexpected error with its traceback kept in a log file."""
         try:
             return await command.run(app, words)
+        except BackendError as error:  # the terminal's words: say whose
+            raise CommandUnavailable(f"{command.name} failed: {error}") from None
         except ConsoleError:
             raise
-        except BackendError as error:
-            raise CommandUnavailable(f"{command.name} failed: {error}") from None
         except Exception as error:
             log = crash.write_log(app.supervisor.org.name, error)
             raise CommandError(f"{command.name} failed: {crash.summary(error)} (traceback in {log})") from None
