@@ -16,8 +16,10 @@ import json
 import os
 import secrets
 import stat
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -301,7 +303,12 @@ def _read_tail(descriptor: int, size: int) -> tuple[bytes, int]:
 
 
 class Journal:
-    """An open journal, appended to by one process (an exclusive lock on the file keeps others out)."""
+    """An open journal, appended to by one process (an exclusive lock on the file keeps others out).
+
+    Opened with `sync=False`, appends only write (to the page cache) and `commit` makes them durable on a
+    thread of the journal's own: one fsync for every record appended while the previous one ran (group
+    commit), and the appender never waits on the disk. Appending stays on one thread: that keeps the order.
+    """
 
     def __init__(self, path: Path, key: bytes, descriptor: int, seq: int, head: str, sync: bool = True) -> None:
         self.path = path
@@ -311,6 +318,11 @@ class Journal:
         self._seq = seq
         self._head = head
         self._unsynced = False
+        self._commits = threading.Condition()
+        self._wanted: list[tuple[int, Future[None]]] = []  # (seq to make durable, told when it is)
+        self._durable = 0  # the seq known to be on disk (0: not known yet, the first commit syncs)
+        self._committer: threading.Thread | None = None
+        self._closing = False
         self.dropped: bytes | None = None
         """The cut-off final line `open` removed (a write interrupted by a crash), if any."""
 
@@ -376,6 +388,10 @@ class Journal:
         return self._seq
 
     @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    @property
     def anchor(self) -> Anchor:
         """The last record's seq and line hash, to keep elsewhere and give to `verify` later."""
         return Anchor(self._seq, self._head)
@@ -435,10 +451,51 @@ class Journal:
             self._unsynced = True
 
     def flush(self) -> None:
-        """Make every record appended so far durable (one fsync), for a journal opened with `sync=False`."""
-        if self._unsynced and self._fd is not None:
-            os.fsync(self._fd)
-        self._unsynced = False
+        """Make every record appended so far durable, waiting for it (`OSError` when the disk refuses)."""
+        self.commit().result()
+
+    def commit(self) -> Future[None]:
+        """A future done once every record appended so far is on disk; its exception is the fsync's `OSError`
+        (disk full, I/O error), and a later commit tries again."""
+        future: Future[None] = Future()
+        target = self._seq
+        with self._commits:
+            if self.sync or (target <= self._durable and not self._unsynced):
+                future.set_result(None)
+            elif self._fd is None or self._closing:
+                future.set_exception(JournalError(f"the journal {self.path} is closed"))
+            else:
+                self._wanted.append((target, future))
+                if self._committer is None:
+                    self._committer = threading.Thread(target=self._commit_loop, name="journal commit", daemon=True)
+                    self._committer.start()
+                self._commits.notify()
+        return future
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._commits:
+                while not self._wanted and not self._closing:
+                    self._commits.wait()
+                if not self._wanted:
+                    return
+                batch, self._wanted = self._wanted, []
+                # cleared before the fsync: a record written meanwhile sets it again, or is covered by this fsync
+                self._unsynced = False
+                descriptor = self._fd
+            try:
+                if descriptor is None:
+                    raise JournalError(f"the journal {self.path} is closed")
+                os.fsync(descriptor)
+            except (OSError, JournalError) as error:
+                self._unsynced = True
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            with self._commits:
+                self._durable = max(self._durable, *(seq for seq, _ in batch))
+            for _, future in batch:
+                future.set_result(None)
 
     def records(self) -> Iterator[Record]:
         """Every record written so far, from the first (read from the file, not kept in memory)."""
@@ -451,10 +508,19 @@ class Journal:
         return read_records(path, key)
 
     def close(self) -> None:
-        """Close the file (and give up its lock); closing twice is harmless."""
-        if self._fd is not None:
-            descriptor, self._fd = self._fd, None
-            os.close(descriptor)
+        """Make what was appended durable (as far as the disk allows), close the file and give up its lock;
+        closing twice is harmless."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError, JournalError):
+            self.flush()
+        with self._commits:
+            self._closing = True
+            self._commits.notify()
+        if self._committer is not None:
+            self._committer.join()
+        descriptor, self._fd = self._fd, None
+        os.close(descriptor)
 
     def __enter__(self) -> Journal:
         return self

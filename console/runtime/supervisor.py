@@ -109,9 +109,11 @@ class Supervisor:
         key = self._key = load_or_create_key(self.state_dir / "journal.key")
         existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
         self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
-        # One fsync per batch of records (group commit), not per record: see _flush.
+        # Appends only write; the journal's own thread makes them durable, one fsync per batch: see _commit.
         self.journal = Journal.open(self.journal_path, key, sync=False)
-        self._flushed: asyncio.Future[None] | None = None
+        self._commit_due = False
+        self._committing: asyncio.Future[None] | None = None
+        self._committing_seq = 0
         self.server = ControlServer(self, self.socket_path)
         self.pane_agent: dict[str, str] = {}
         self.malformed = 0
@@ -351,7 +353,6 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.server.stop()
-        self.journal.flush()
         for future in [*self._approvals.values(), *self._locks.values()]:
             future.cancel()
         for waiting in self._barriers.values():
@@ -437,31 +438,34 @@ class Supervisor:
                 await self.backend.style_pane(pane, PaneStyle(border=border, badge=badge))
 
     def _schedule_flush(self) -> None:
-        if self._flushed is None:
-            loop = asyncio.get_running_loop()
-            self._flushed = loop.create_future()
-            loop.call_soon(self._flush)
+        if not self._commit_due:
+            self._commit_due = True
+            asyncio.get_running_loop().call_soon(self._commit)
 
-    def _flush(self) -> None:
-        """Everything journaled in this turn of the event loop becomes durable with one fsync."""
-        flushed, self._flushed = self._flushed, None
-        try:
-            self.journal.flush()
-        except OSError as error:
-            if flushed is not None and not flushed.done():
-                flushed.set_exception(error)
-            return
-        if flushed is not None and not flushed.done():
-            flushed.set_result(None)
+    def _commit(self) -> asyncio.Future[None]:
+        """Everything journaled so far becomes durable on the journal's commit thread (the loop never waits on
+        the disk); records of the same turn, and of turns while an fsync runs, share one fsync."""
+        self._commit_due = False
+        committing = self._committing
+        failed = committing is not None and committing.done() and (committing.cancelled() or committing.exception())
+        if committing is None or failed or self._committing_seq != self.journal.seq:
+            self._committing_seq = self.journal.seq
+            committing = self._committing = asyncio.wrap_future(self.journal.commit())
+            committing.add_done_callback(self._committed)
+        return committing
+
+    def _committed(self, committing: asyncio.Future[None]) -> None:
+        error = None if committing.cancelled() else committing.exception()
+        if error is not None and not self.journal.closed:
+            self._pause(f"cannot make the journal {self.journal_path} durable: {_reason(error)}")
 
     async def durable(self) -> None:
         """Wait until everything journaled so far is on disk (before acknowledging it to anyone)."""
-        if self._flushed is not None:
-            try:
-                await asyncio.shield(self._flushed)
-            except OSError as error:
-                self._pause(f"cannot make the journal {self.journal_path} durable: {error.strerror or error}")
-                raise JournalUnavailable(self.paused or str(error)) from None
+        try:
+            await asyncio.shield(self._commit())
+        except (OSError, JournalError) as error:
+            self._pause(f"cannot make the journal {self.journal_path} durable: {_reason(error)}")
+            raise JournalUnavailable(self.paused or str(error)) from None
 
     def _submit_all(self, events: list[Event], trace: str) -> None:
         for event in events:
@@ -830,6 +834,10 @@ def _process_environment(pid: int) -> dict[str, str] | None:
         return None
     pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
     return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
+
+
+def _reason(error: BaseException) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)
 
 
 def _names(org: Org) -> set[str]:
