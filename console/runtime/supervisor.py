@@ -617,7 +617,7 @@ class Supervisor:
             if agent is None:
                 return
             parser = self._parsers.get(event.pane)
-            if parser is None:
+            if parser is None or event.gap:  # after a gap, a sequence begun before it can never end
                 parser = self._parsers[event.pane] = SequenceParser()
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
