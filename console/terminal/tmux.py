@@ -48,9 +48,9 @@ META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_co
 # A pane printing faster than we read holds tmux back from reading it (its program blocks in write): such a
 # flood is paused for this connection (tmux reads on and lets it go) and resumed a moment later. Output only
 # feeds the escape-sequence scanner and says "the screen changed"; screens are read with capture-pane.
-FLOOD_BYTES = 128 * 1024  # more than this within FLOOD_SECONDS is a flood
+FLOOD_BYTES = 64 * 1024  # more than this within FLOOD_SECONDS is a flood
 FLOOD_SECONDS = 0.25
-PAUSE_SECONDS = 1.0  # how long a flooding pane's output is let go
+PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)  # how long a flood's output is let go: longer while it goes on
 BEHIND_SECONDS = 1  # tmux pauses a pane itself when its output reaches us this late (pause-after)
 _DEAD_SUBSCRIPTION = "agent-console-dead"
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
@@ -161,6 +161,7 @@ class TmuxBackend:
         self._tasks: set[asyncio.Task] = set()
         self._printed: dict[str, tuple[float, int]] = {}  # pane → start of its flood window, bytes in it
         self._paused: dict[str, asyncio.TimerHandle] = {}  # pane → when its output is resumed
+        self._floods: dict[str, tuple[int, float]] = {}  # pane → pauses in a row, when it was last resumed
         self._jump_back: tuple[str, str, str | None] | None = None  # key, pane, the key's binding before
         self.client.subscribe(self._on_notification)
 
@@ -195,6 +196,7 @@ class TmuxBackend:
         self._window_panes.clear()
         self._dead.clear()
         self._printed.clear()
+        self._floods.clear()
         for handle in self._paused.values():
             handle.cancel()
         self._paused.clear()
@@ -327,7 +329,12 @@ class TmuxBackend:
         """Let the pane's output go for PAUSE_SECONDS (tmux reads it on, its program never waits for us)."""
         if pane in self._paused:
             return
-        self._paused[pane] = asyncio.get_running_loop().call_later(PAUSE_SECONDS, self._resume, pane)
+        now = time.monotonic()
+        streak, resumed = self._floods.get(pane, (0, 0.0))
+        streak = streak + 1 if now - resumed < 2 * FLOOD_SECONDS + 1.0 else 0  # flooding again since the resume
+        self._floods[pane] = (streak, now)
+        delay = PAUSE_SECONDS[min(streak, len(PAUSE_SECONDS) - 1)]
+        self._paused[pane] = asyncio.get_running_loop().call_later(delay, self._resume, pane)
         if tell_tmux:
             self._spawn(self._pane_flow(pane, "pause"))
         self._publish(PaneOutput(pane, b"", time.monotonic(), gap=True))
@@ -335,6 +342,7 @@ class TmuxBackend:
     def _resume(self, pane: str) -> None:
         self._paused.pop(pane, None)
         self._printed.pop(pane, None)
+        self._floods[pane] = (self._floods.get(pane, (0, 0.0))[0], time.monotonic())
         # said before any output that follows the resume: what it printed meanwhile is gone, its screen is not
         self._publish(PaneOutput(pane, b"", time.monotonic(), gap=True))
         self._spawn(self._pane_flow(pane, "continue"))
