@@ -227,6 +227,39 @@ def test_a_failed_commit_says_why_and_the_next_one_tries_again(tmp_path: Path, m
         assert journal.commit().result(timeout=10) is None
 
 
+def test_a_batch_the_disk_refuses_is_taken_back_whole_and_the_chain_goes_on_after_rewind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    full = [False]
+
+    def write(descriptor: int, data: bytes) -> int:
+        if full[0] and threading.current_thread().name == "journal commit":
+            real_write(descriptor, bytes(data)[:10])  # part of it, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr("agent_console.agents.journal.os.write", write)
+    path = tmp_path / "j.jsonl"
+    with Journal.open(path, KEY, sync=False) as journal:
+        journal.append(SUPERVISOR, LogRecorded(text="kept"))
+        journal.commit().result(timeout=10)
+        full[0] = True
+        journal.append(SUPERVISOR, LogRecorded(text="refused 1"))
+        journal.append(SUPERVISOR, LogRecorded(text="refused 2"))
+        with pytest.raises(JournalError, match=f"cannot write to the journal {path}: No space left"):
+            journal.commit().result(timeout=10)
+        with pytest.raises(JournalError, match="No space left"):
+            journal.append(SUPERVISOR, LogRecorded(text="while full"))
+        assert verify(path, KEY) == VerifyResult(ok=True, count=1)  # nothing half-written
+        assert journal.rewind() == 2 and journal.seq == 1
+        full[0] = False
+        journal.append(SUPERVISOR, LogRecorded(text="after"))
+        journal.commit().result(timeout=10)
+    assert verify(path, KEY) == VerifyResult(ok=True, count=2)
+    assert [record.event.text for record in read_records(path)] == ["kept", "after"]
+
+
 def test_key_is_created_private_and_reused(tmp_path: Path) -> None:
     path = tmp_path / "state" / "org" / "journal.key"
     key = load_or_create_key(path)

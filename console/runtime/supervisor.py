@@ -456,8 +456,18 @@ class Supervisor:
 
     def _committed(self, committing: asyncio.Future[None]) -> None:
         error = None if committing.cancelled() else committing.exception()
-        if error is not None and not self.journal.closed:
-            self._pause(f"cannot make the journal {self.journal_path} durable: {_reason(error)}")
+        if error is None or self.journal.closed:
+            return
+        if self.journal.failed is not None:
+            self._take_back()
+        self._pause(f"cannot make the journal {self.journal_path} durable: {_reason(error)}")
+
+    def _take_back(self) -> None:
+        """The disk refused records already applied (none of them acknowledged: that waits for the commit):
+        the journal goes on from its last record on disk, and the state is folded again from the file."""
+        forgotten = self.journal.rewind()
+        self.state = OrgState.replay(Journal.read(self.journal_path, self._key))
+        self.say(f"{forgotten} record(s) the disk refused were taken back (none had been acknowledged)")
 
     async def durable(self) -> None:
         """Wait until everything journaled so far is on disk (before acknowledging it to anyone)."""
@@ -465,6 +475,7 @@ class Supervisor:
             await asyncio.shield(self._commit())
         except (OSError, JournalError) as error:
             self._pause(f"cannot make the journal {self.journal_path} durable: {_reason(error)}")
+            self._refused_while_paused += 1  # the request that waits here is refused, its records taken back
             raise JournalUnavailable(self.paused or str(error)) from None
 
     def _submit_all(self, events: list[Event], trace: str) -> None:
@@ -590,12 +601,24 @@ class Supervisor:
         except JournalError:
             asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
             return
+        committing = asyncio.wrap_future(self.journal.commit())
+        committing.add_done_callback(lambda done: self._resume_if_written(record, done))
+
+    def _resume_if_written(self, record: Record, committing: asyncio.Future[None]) -> None:
+        """Resume once the resume record itself is on disk; else try again later."""
+        if self.journal.closed:
+            return
+        if committing.cancelled() or committing.exception() is not None:
+            if self.journal.failed is not None:
+                self.journal.rewind()
+            asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+            return
         self.paused = None
-        self._schedule_flush()
         self.state.apply(record)
         for listener in self.listeners:
             listener(record)
-        self.say(f"the journal can be written again: resumed ({resumed.refused} agent request(s) were refused)")
+        refused = self._refused_while_paused
+        self.say(f"the journal can be written again: resumed ({refused} agent request(s) were refused)")
         for listener in self.fault_listeners:
             listener()
         held, self._held, self._held_bytes = self._held, collections.deque(), 0
