@@ -301,7 +301,7 @@ async def test_flood_bookkeeping_pauses_drops_and_resumes(tmux_socket: str, monk
     recorder = Recorder(terminal)
     await asyncio.sleep(0)
     chunk = b"y\r\n" * 10_000  # 30 kB
-    for _ in range(4):  # 120 kB at one instant: a flood from the third chunk on
+    for _ in range(6):  # 180 kB at one instant: a flood from the fifth chunk on
         terminal._on_notification(Notification("output", ("%7",), chunk, 100.0))
     terminal._on_notification(Notification("output", ("%8",), b"calm", 100.0))
     terminal._on_notification(Notification("output", ("%7",), b"let go", 100.0))
@@ -310,9 +310,7 @@ async def test_flood_bookkeeping_pauses_drops_and_resumes(tmux_socket: str, monk
     await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and e.data == b"flows again")
     seen = [(e.pane, e.data if len(e.data) < 100 else len(e.data), e.gap) for e in recorder.events]
     assert seen == [
-        ("%7", len(chunk), False),
-        ("%7", len(chunk), False),
-        ("%7", len(chunk), False),
+        *[("%7", len(chunk), False)] * 5,
         ("%7", b"", True),  # paused after the chunk that made it a flood
         ("%8", b"calm", False),  # other panes untouched
         ("%7", b"", True),  # resumed; "let go" never came through

@@ -48,10 +48,10 @@ META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_co
 # A pane printing faster than we read holds tmux back from reading it (its program blocks in write): such a
 # flood is paused for this connection (tmux reads on and lets it go) and resumed a moment later. Output only
 # feeds the escape-sequence scanner and says "the screen changed"; screens are read with capture-pane.
-FLOOD_BYTES = 64 * 1024  # more than this within FLOOD_SECONDS is a flood
+FLOOD_BYTES = 128 * 1024  # more than this within FLOOD_SECONDS is a flood
 FLOOD_SECONDS = 0.25
 PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)  # how long a flood's output is let go: longer while it goes on
-BEHIND_SECONDS = 1  # tmux pauses a pane itself when its output reaches us this late (pause-after)
+BEHIND_SECONDS = 5  # tmux pauses a pane itself when its output reaches us this late (pause-after)
 _DEAD_SUBSCRIPTION = "agent-console-dead"
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
 _SEP = "\t"
