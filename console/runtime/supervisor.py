@@ -109,7 +109,7 @@ class Supervisor:
         key = self._key = load_or_create_key(self.state_dir / "journal.key")
         existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
         self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
-        # Appends only write; the journal's own thread makes them durable, one fsync per batch: see _commit.
+        # Appends only queue; the journal's own thread writes and syncs them, a batch at a time: see _commit.
         self.journal = Journal.open(self.journal_path, key, sync=False)
         self._commit_due = False
         self._committing: asyncio.Future[None] | None = None
@@ -444,7 +444,7 @@ class Supervisor:
 
     def _commit(self) -> asyncio.Future[None]:
         """Everything journaled so far becomes durable on the journal's commit thread (the loop never waits on
-        the disk); records of the same turn, and of turns while an fsync runs, share one fsync."""
+        the disk); records of the same turn, and of turns while a batch is written, share one write and fsync."""
         self._commit_due = False
         committing = self._committing
         failed = committing is not None and committing.done() and (committing.cancelled() or committing.exception())
