@@ -230,7 +230,9 @@ async def supervised(root: Path, name: str, floods: int, size: int, quiet: bool,
         if quiet:
             sent = await wait_file(Path(f"{stop}.sent"), 10)
             outcome.sent = int(sent) if sent else 0
-            await asyncio.sleep(0.5)  # the last sequences on their way
+            deadline = time.monotonic() + 15  # the last sequences on their way (bounded)
+            while len(outcome.latencies) < outcome.sent and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
         for index in range(floods):
             took = (results / f"f{index:03d}").read_text().strip() if (results / f"f{index:03d}").exists() else ""
             if took:
