@@ -332,7 +332,7 @@ class TmuxBackend:
         now = time.monotonic()
         streak, resumed = self._floods.get(pane, (0, 0.0))
         streak = streak + 1 if now - resumed < 2 * FLOOD_SECONDS + 1.0 else 0  # flooding again since the resume
-        self._floods[pane] = (streak, now)
+        self._floods[pane] = (streak, resumed)
         delay = PAUSE_SECONDS[min(streak, len(PAUSE_SECONDS) - 1)]
         self._paused[pane] = asyncio.get_running_loop().call_later(delay, self._resume, pane)
         if tell_tmux:
