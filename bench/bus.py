@@ -70,6 +70,7 @@ from benchlib import percentile, proc_cpu, tmux_executable
 import agent_console.agents.journal as journal_module
 from agent_console.agents.events import StatusReported
 from agent_console.agents.journal import load_or_create_key, read_records
+from agent_console.agents.limits import Limits
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.base import PaneOutput
@@ -224,7 +225,7 @@ def kill_server(socket_name: str, socket_file: Path | None) -> None:
         socket_file.unlink()
 
 
-def make_org(count: int, command_for: dict[str, str], cwd: Path) -> Org:
+def make_org(count: int, command_for: dict[str, str], cwd: Path, limits: Limits | None = None) -> Org:
     """`count` shell agents in teams of `TEAM_SIZE` (the layout plan spreads them over several windows)."""
     names = list(command_for)
     teams = [Team(name=f"t{index}") for index in range(math.ceil(count / TEAM_SIZE))]
@@ -232,7 +233,7 @@ def make_org(count: int, command_for: dict[str, str], cwd: Path) -> Org:
         Agent(name=name, team=f"t{index // TEAM_SIZE}", kind="shell", command=command_for[name], cwd=cwd)
         for index, name in enumerate(names)
     ]
-    return Org(name=ORG_NAME, teams=tuple(teams), agents=tuple(agents))
+    return Org(name=ORG_NAME, teams=tuple(teams), agents=tuple(agents), limits=limits or Limits())
 
 
 def fsync_probe(folder: Path, seconds: float = 1.0, line_size: int = 365) -> tuple[int, float]:
@@ -444,7 +445,9 @@ async def run_one(transport: str, args: argparse.Namespace, root: Path) -> RunRe
         )
         for index in range(count)
     }
-    org = make_org(count, commands, work)
+    # Per-agent limits (20 events/s by default) well above the rate: the bus is measured, not the limiter.
+    limits = Limits(events_per_second=max(20.0, 2 * rate), event_burst=max(200, round(2 * rate)))
+    org = make_org(count, commands, work, limits)
     socket_name = f"ac-bus-{os.getpid()}-{transport}-{os.urandom(3).hex()}"
     _live_sockets[socket_name] = Path("/tmp") / f"tmux-{os.getuid()}" / socket_name  # until tmux says
     backend = TmuxBackend(socket_name, org.name, config_file="/dev/null")
@@ -593,6 +596,7 @@ def report(results: list[RunResult], args: argparse.Namespace, elapsed: float) -
         f"host: {os.cpu_count()} CPUs; the journal's disk alone (append a 365-byte line + fsync, nothing else "
         f"running): {fsyncs / took:.0f} fsyncs/s ({took / max(fsyncs, 1) * 1e3:.3f} ms each)."
     )
+    print("limits     = each agent may send twice the rate (the default, 20 events/s, would refuse most of it).")
     print("latency    = sender's time_ns just before building the event → supervisor.state.apply returned.")
     print("lost       = sent - distinct status records in the journal (read back, HMACs and chain verified).")
     print("supervisor cpu = this process (event loop: tmux -C reader, API server, journal, state), user+sys, over")
