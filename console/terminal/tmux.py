@@ -46,12 +46,13 @@ BORDER_OPTION = "@agent_console_border"
 LABEL_OPTION = "@agent_console_label"  # the console's title for the pane: programs overwrite pane_title (OSC 2)
 META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
 # A pane printing faster than we read holds tmux back from reading it (its program blocks in write): such a
-# flood is paused for this connection (tmux reads on and lets it go) and resumed a moment later. Output only
-# feeds the escape-sequence scanner and says "the screen changed"; screens are read with capture-pane.
+# flood is paused for this connection (`refresh-client -A %N:pause`, tmux 3.2+: tmux reads on and lets it go)
+# and resumed a moment later. Output only feeds the escape-sequence scanner and says "the screen changed";
+# screens are read with capture-pane. tmux's own pause-after is not used: when the console falls behind on
+# many moderate panes it would drop their status sequences; those writers are slowed instead.
 FLOOD_BYTES = 128 * 1024  # more than this within FLOOD_SECONDS is a flood
 FLOOD_SECONDS = 0.25
 PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)  # how long a flood's output is let go: longer while it goes on
-BEHIND_SECONDS = 5  # tmux pauses a pane itself when its output reaches us this late (pause-after)
 _DEAD_SUBSCRIPTION = "agent-console-dead"
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
 _SEP = "\t"
@@ -261,8 +262,6 @@ class TmuxBackend:
     async def _watch(self) -> None:
         self._forget()
         await self.client.command(f"refresh-client -B {quote(_DEAD_SUBSCRIPTION + ':%*:' + _DEAD_FORMAT)}")
-        with contextlib.suppress(TmuxCommandError):  # tmux before 3.2 has no flow control: floods slow the panes
-            await self.client.command(f"refresh-client -f pause-after={BEHIND_SECONDS}")
 
     async def alive(self) -> bool:
         """Whether the server still answers (after an error, tells a refusal from a dying server)."""
@@ -297,9 +296,7 @@ class TmuxBackend:
                 return  # sent before the pause took effect
             self._publish(PaneOutput(pane, note.data, note.received))
             if self._flooding(pane, len(note.data), note.received):
-                self._pause(pane, tell_tmux=True)
-        elif name == "pause" and args:
-            self._pause(args[0], tell_tmux=False)  # tmux paused it: we were BEHIND_SECONDS late
+                self._pause(pane)
         elif name == "window-pane-changed" and len(args) >= 2:
             self._publish(PaneFocused(pane=args[1], window=args[0]))
         elif name == "layout-change" and len(args) >= 2:
@@ -325,7 +322,7 @@ class TmuxBackend:
         self._printed[pane] = (start, printed + size)
         return printed + size > FLOOD_BYTES
 
-    def _pause(self, pane: str, tell_tmux: bool) -> None:
+    def _pause(self, pane: str) -> None:
         """Let the pane's output go for PAUSE_SECONDS (tmux reads it on, its program never waits for us)."""
         if pane in self._paused:
             return
@@ -335,8 +332,7 @@ class TmuxBackend:
         self._floods[pane] = (streak, resumed)
         delay = PAUSE_SECONDS[min(streak, len(PAUSE_SECONDS) - 1)]
         self._paused[pane] = asyncio.get_running_loop().call_later(delay, self._resume, pane)
-        if tell_tmux:
-            self._spawn(self._pane_flow(pane, "pause"))
+        self._spawn(self._pane_flow(pane, "pause"))
         self._publish(PaneOutput(pane, b"", time.monotonic(), gap=True))
 
     def _resume(self, pane: str) -> None:
