@@ -16,8 +16,10 @@ import json
 import os
 import secrets
 import stat
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -301,7 +303,14 @@ def _read_tail(descriptor: int, size: int) -> tuple[bytes, int]:
 
 
 class Journal:
-    """An open journal, appended to by one process (an exclusive lock on the file keeps others out)."""
+    """An open journal, appended to by one process (an exclusive lock on the file keeps others out).
+
+    Opened with `sync=False`, an append only queues its line, and `commit` makes the queue durable on a thread
+    of the journal's own: one write and one fsync for every record appended while the previous batch was
+    written (group commit), so the appender never waits on the disk. Appending stays on one thread, which keeps
+    the order and the chain. A batch the disk refuses is taken back whole: appends then fail (`failed`) until
+    `rewind` goes back to the last record written.
+    """
 
     def __init__(self, path: Path, key: bytes, descriptor: int, seq: int, head: str, sync: bool = True) -> None:
         self.path = path
@@ -311,6 +320,15 @@ class Journal:
         self._seq = seq
         self._head = head
         self._unsynced = False
+        self._commits = threading.Condition()
+        self._wanted: list[tuple[int, Future[None]]] = []  # (seq to make durable, told when it is)
+        self._queued: list[bytes] = []  # lines appended and not yet written
+        self._durable = 0  # the seq known to be on disk (0: not known yet, the first commit syncs)
+        self._written = (seq, head)  # seq and line hash of the last record in the file
+        self.failed: JournalError | None = None
+        """Why the last batch could not be written (appends refuse until `rewind`)."""
+        self._committer: threading.Thread | None = None
+        self._closing = False
         self.dropped: bytes | None = None
         """The cut-off final line `open` removed (a write interrupted by a crash), if any."""
 
@@ -369,11 +387,16 @@ class Journal:
             self._write(b"\n")
         self._seq = record.seq
         self._head = line_digest(line)
+        self._written = (self._seq, self._head)
 
     @property
     def seq(self) -> int:
         """The seq of the last record (0 when empty)."""
         return self._seq
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
 
     @property
     def anchor(self) -> Anchor:
@@ -407,9 +430,17 @@ class Journal:
         fields = record.model_dump(mode="json")
         fields["hmac"] = sign(self._key, fields)
         line = canonical(fields).encode("utf-8")
-        self._write(line + b"\n")
-        self._seq = record.seq
-        self._head = line_digest(line)
+        if self.sync:
+            self._write(line + b"\n")
+            self._seq, self._head = record.seq, line_digest(line)
+            self._written = (self._seq, self._head)
+        else:
+            digest = line_digest(line)
+            with self._commits:  # the commit thread takes the queue and the seq it ends at together
+                if self.failed is not None:
+                    raise JournalError(str(self.failed))
+                self._queued.append(line + b"\n")
+                self._seq, self._head = record.seq, digest
         return record.model_copy(update={"hmac": fields["hmac"]})
 
     def _write(self, data: bytes) -> None:
@@ -435,14 +466,91 @@ class Journal:
             self._unsynced = True
 
     def flush(self) -> None:
-        """Make every record appended so far durable (one fsync), for a journal opened with `sync=False`."""
-        if self._unsynced and self._fd is not None:
-            os.fsync(self._fd)
-        self._unsynced = False
+        """Make every record appended so far durable, waiting for it (`OSError` when the disk refuses)."""
+        self.commit().result()
+
+    def commit(self) -> Future[None]:
+        """A future done once every record appended so far is on disk; its exception is the fsync's `OSError`
+        (disk full, I/O error), and a later commit tries again."""
+        future: Future[None] = Future()
+        target = self._seq
+        with self._commits:
+            if self.sync or (target <= self._durable and not self._unsynced and not self._queued):
+                future.set_result(None)
+            elif self._fd is None or self._closing:
+                future.set_exception(JournalError(f"the journal {self.path} is closed"))
+            else:
+                self._wanted.append((target, future))
+                if self._committer is None:
+                    self._committer = threading.Thread(target=self._commit_loop, name="journal commit", daemon=True)
+                    self._committer.start()
+                self._commits.notify()
+        return future
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._commits:
+                while not self._wanted and not self._closing:
+                    self._commits.wait()
+                if not self._wanted:
+                    return
+                batch, self._wanted = self._wanted, []
+                lines, self._queued = self._queued, []
+                last = (self._seq, self._head) if lines else self._written  # the queue ends at the newest record
+                # cleared before the fsync: a record written meanwhile sets it again, or is covered by this fsync
+                self._unsynced = False
+                descriptor = self._fd
+            error: Exception | None = None
+            try:
+                if descriptor is None:
+                    raise JournalError(f"the journal {self.path} is closed")
+                if lines:
+                    self._write_batch(descriptor, b"".join(lines))
+                    self._written = last
+                os.fsync(descriptor)
+            except JournalError as refused:
+                with self._commits:
+                    self.failed = refused
+                error = refused
+            except OSError as refused:  # written, not known to be on disk: the next commit syncs again
+                self._unsynced = True
+                error = refused
+            if error is None:
+                with self._commits:
+                    self._durable = max(self._durable, *(seq for seq, _ in batch))
+            for _, future in batch:
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+    def _write_batch(self, descriptor: int, data: bytes) -> None:
+        size = os.fstat(descriptor).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+        except OSError as error:
+            # a half-written line would break every later record: take the whole batch back
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, size)
+            raise JournalError(f"cannot write to the journal {self.path}: {error.strerror or error}") from None
+
+    def rewind(self) -> int:
+        """After a refused batch: forget what was not written, go on from the last record in the file, and
+        accept appends again. Returns how many records were forgotten."""
+        with self._commits:
+            forgotten = self._seq - self._written[0]
+            self._queued.clear()
+            self._seq, self._head = self._written
+            self.failed = None
+            return forgotten
 
     def records(self) -> Iterator[Record]:
         """Every record written so far, from the first (read from the file, not kept in memory)."""
         self._require_open()
+        if not self.sync:
+            self.flush()
         return read_records(self.path)
 
     @staticmethod
@@ -451,10 +559,19 @@ class Journal:
         return read_records(path, key)
 
     def close(self) -> None:
-        """Close the file (and give up its lock); closing twice is harmless."""
-        if self._fd is not None:
-            descriptor, self._fd = self._fd, None
-            os.close(descriptor)
+        """Make what was appended durable (as far as the disk allows), close the file and give up its lock;
+        closing twice is harmless."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError, JournalError):
+            self.flush()
+        with self._commits:
+            self._closing = True
+            self._commits.notify()
+        if self._committer is not None:
+            self._committer.join()
+        descriptor, self._fd = self._fd, None
+        os.close(descriptor)
 
     def __enter__(self) -> Journal:
         return self

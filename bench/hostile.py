@@ -45,7 +45,7 @@ What is measured (the bench wraps `supervisor.state.apply` on the *instance*; pr
   first refusal of a window at once, then one record a window, 60 s by default), so the refusals and forgeries
   still waiting for their window to close are reported as well;
 * where the time goes: how late a 10 ms sleep in this event loop wakes (p50/p99/max: how long the loop was busy
-  or the process was not scheduled), the time spent in the journal's fsync (`journal.flush`, on the event loop),
+  or the process was not scheduled), the time spent in the journal's fsync (on its commit thread, off the event loop),
   and the host's load average at the start and end of the window (the machine may be shared).
 
 Run it from the repository root, in the project's venv:
@@ -73,6 +73,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ from pathlib import Path
 from benchlib import percentile, proc_cpu, tmux_executable
 from bus import SENDER, kill_server, read_results, wait_files
 
+import agent_console.agents.journal as journal_module
 from agent_console.agents.events import SpoofRejected, StatusReported, Throttled
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.agents.protocol import encode
@@ -311,7 +313,7 @@ class Probe:
     types: Counter = field(default_factory=Counter)
     throttled_refused: int = 0  # the sum of the journaled Throttled.refused
     spoofed: int = 0  # the sum of the journaled SpoofRejected.count
-    fsync_s: float = 0.0  # time in journal.flush (the group commit's fsync, on the event loop)
+    fsync_s: float = 0.0  # time in the group commit's fsync (on the journal's commit thread)
     fsyncs: int = 0
     fsync_max: float = 0.0
     stalls: list[float] = field(default_factory=list)  # event-loop lag samples in the window, ms
@@ -343,12 +345,12 @@ def instrument(supervisor: Supervisor, probe: Probe, legitimate: set[str]) -> No
         probe.applied += 1
         probe.last_applied_ns = now_ns
 
-    journal_flush = supervisor.journal.flush
-
-    def flush() -> None:
+    def fsync(descriptor: int) -> None:
+        if threading.current_thread().name != "journal commit":
+            return real_fsync(descriptor)
         began = time.perf_counter()
         try:
-            journal_flush()
+            real_fsync(descriptor)
         finally:
             took = time.perf_counter() - began
             if probe.counting:
@@ -357,7 +359,14 @@ def instrument(supervisor: Supervisor, probe: Probe, legitimate: set[str]) -> No
                 probe.fsync_max = max(probe.fsync_max, took)
 
     supervisor.state.apply = apply
-    supervisor.journal.flush = flush
+    journal_module.os.fsync = fsync  # the os module itself: put back by `uninstrument`
+
+
+real_fsync = os.fsync
+
+
+def uninstrument() -> None:
+    journal_module.os.fsync = real_fsync
 
 
 async def loop_lag(probe: Probe, period: float = 0.01) -> None:
@@ -574,6 +583,7 @@ async def run_one(kind: str, args: argparse.Namespace, root: Path) -> RunResult:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(supervisor.stop(), 10)
             await asyncio.sleep(0.5)  # screen reads already under way finish before their tmux client closes
+        uninstrument()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(backend.close(), 5)
         kill_server(socket_name, _live_sockets.pop(socket_name, None))

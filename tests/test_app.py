@@ -204,6 +204,7 @@ def chat_text(app: ConsoleApp) -> str:
 
 def records(app: ConsoleApp) -> list[Record]:
     supervisor = app.supervisor
+    supervisor.journal.flush()  # appends are written by the journal's commit thread
     key = load_or_create_key(paths.state_dir(supervisor.org.name) / "journal.key")
     return list(Journal.read(supervisor.journal_path, key))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -181,6 +183,81 @@ def test_open_completes_a_record_that_lost_only_its_newline(tmp_path: Path) -> N
 
 
 # --- keys --------------------------------------------------------------------------------------------------------
+
+
+def test_commit_makes_every_record_appended_before_it_durable_on_its_own_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced_sizes: list[tuple[str, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced_sizes.append((threading.current_thread().name, os.fstat(descriptor).st_size))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr("agent_console.agents.journal.os.fsync", fsync)
+    path = tmp_path / "j.jsonl"
+    with Journal.open(path, KEY, sync=False) as journal:
+        for n in range(5):
+            journal.append(SUPERVISOR, LogRecorded(text=f"entry {n}"))
+        assert synced_sizes == []  # appending never syncs
+        journal.commit().result(timeout=10)
+        assert synced_sizes == [("journal commit", path.stat().st_size)]
+        journal.commit().result(timeout=10)  # nothing new: nothing to sync
+        assert len(synced_sizes) == 1
+        journal.append(SUPERVISOR, LogRecorded(text="entry 5"))
+    assert synced_sizes[-1][1] == path.stat().st_size  # closing makes the rest durable
+    assert verify(path, KEY) == VerifyResult(ok=True, count=6)
+
+
+def test_a_failed_commit_says_why_and_the_next_one_tries_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_fsync = os.fsync
+    refusals = [OSError(errno.ENOSPC, "No space left on device")]
+
+    def fsync(descriptor: int) -> None:
+        if refusals:
+            raise refusals.pop()
+        real_fsync(descriptor)
+
+    monkeypatch.setattr("agent_console.agents.journal.os.fsync", fsync)
+    with Journal.open(tmp_path / "j.jsonl", KEY, sync=False) as journal:
+        journal.append(SUPERVISOR, LogRecorded(text="entry"))
+        with pytest.raises(OSError, match="No space left"):
+            journal.commit().result(timeout=10)
+        assert journal.commit().result(timeout=10) is None
+
+
+def test_a_batch_the_disk_refuses_is_taken_back_whole_and_the_chain_goes_on_after_rewind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    full = [False]
+
+    def write(descriptor: int, data: bytes) -> int:
+        if full[0] and threading.current_thread().name == "journal commit":
+            real_write(descriptor, bytes(data)[:10])  # part of it, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr("agent_console.agents.journal.os.write", write)
+    path = tmp_path / "j.jsonl"
+    with Journal.open(path, KEY, sync=False) as journal:
+        journal.append(SUPERVISOR, LogRecorded(text="kept"))
+        journal.commit().result(timeout=10)
+        full[0] = True
+        journal.append(SUPERVISOR, LogRecorded(text="refused 1"))
+        journal.append(SUPERVISOR, LogRecorded(text="refused 2"))
+        with pytest.raises(JournalError, match=f"cannot write to the journal {path}: No space left"):
+            journal.commit().result(timeout=10)
+        with pytest.raises(JournalError, match="No space left"):
+            journal.append(SUPERVISOR, LogRecorded(text="while full"))
+        assert verify(path, KEY) == VerifyResult(ok=True, count=1)  # nothing half-written
+        assert journal.rewind() == 2 and journal.seq == 1
+        full[0] = False
+        journal.append(SUPERVISOR, LogRecorded(text="after"))
+        journal.commit().result(timeout=10)
+    assert verify(path, KEY) == VerifyResult(ok=True, count=2)
+    assert [record.event.text for record in read_records(path)] == ["kept", "after"]
 
 
 def test_key_is_created_private_and_reused(tmp_path: Path) -> None:

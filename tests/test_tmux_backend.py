@@ -18,6 +18,7 @@ from agent_console.terminal.base import (
     PaneStyle,
 )
 from agent_console.terminal.tmux import TmuxBackend, layout_checksum, layout_panes
+from agent_console.terminal.tmux_control import Notification
 
 from .conftest import tmux
 from .event_recorder import Recorder
@@ -270,3 +271,49 @@ async def test_dead_pane_report_is_parsed_into_status_and_signal(backend: TmuxBa
     )
     await asyncio.sleep(0.05)
     assert len([e for e in recorder.events if isinstance(e, PaneExited) and e.pane == "%71"]) == 1  # once per death
+
+
+async def test_a_flood_is_let_go_and_resumed_while_other_panes_output_flows(
+    backend: TmuxBackend, recorder: Recorder, tmp_path: Path
+) -> None:
+    done = tmp_path / "flooded"
+    flood = await backend.split_pane(
+        "%0", Launch(f"yes | head -c 3000000; touch {done}; while sleep 0.2; do echo tick; done", cwd=str(tmp_path))
+    )
+    await backend.split_pane("%0", Launch("while sleep 0.2; do echo quiet-here; done", cwd=str(tmp_path)))
+    gap = await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and e.pane == flood.pane and e.gap, 20)
+    after_gap = recorder.events.index(gap)
+    await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and b"quiet-here" in e.data, start=after_gap)
+    await _until(done.exists, 60)
+    # let go: far less than it printed reached us; resumed: what it prints afterwards flows again
+    assert len(recorder.output(flood.pane)) < 3000000
+    ticked = len(recorder.events)
+
+    def ticks(event) -> bool:
+        return isinstance(event, PaneOutput) and event.pane == flood.pane and b"tick" in event.data
+
+    await recorder.wait_for(ticks, 30, ticked)
+
+
+async def test_flood_bookkeeping_pauses_drops_and_resumes(tmux_socket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent_console.terminal.tmux.PAUSE_SECONDS", (0.05,))
+    terminal = TmuxBackend(tmux_socket, "org")  # never connected: its pause commands fail quietly
+    recorder = Recorder(terminal)
+    await asyncio.sleep(0)
+    chunk = b"y\r\n" * 10_000  # 30 kB
+    for _ in range(6):  # 180 kB at one instant: a flood from the fifth chunk on
+        terminal._on_notification(Notification("output", ("%7",), chunk, 100.0))
+    terminal._on_notification(Notification("output", ("%8",), b"calm", 100.0))
+    terminal._on_notification(Notification("output", ("%7",), b"let go", 100.0))
+    await _until(lambda: sum(1 for e in recorder.events if isinstance(e, PaneOutput) and e.gap) == 2)  # resumed
+    terminal._on_notification(Notification("output", ("%7",), b"flows again", 200.0))
+    await recorder.wait_for(lambda e: isinstance(e, PaneOutput) and e.data == b"flows again")
+    seen = [(e.pane, e.data if len(e.data) < 100 else len(e.data), e.gap) for e in recorder.events]
+    assert seen == [
+        *[("%7", len(chunk), False)] * 5,
+        ("%7", b"", True),  # paused after the chunk that made it a flood
+        ("%8", b"calm", False),  # other panes untouched
+        ("%7", b"", True),  # resumed; "let go" never came through
+        ("%7", b"flows again", False),
+    ]
+    await recorder.stop()

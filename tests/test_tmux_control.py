@@ -8,6 +8,8 @@ import os
 import subprocess
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent_console.terminal.base import BackendError, BackendGone
 from agent_console.terminal.tmux_control import (
@@ -55,6 +57,41 @@ def test_decode_output_undoes_octal_escapes_only() -> None:
     assert decode_output(rb"back\134slash") == b"back\\slash"
     assert decode_output("é→".encode()) == "é→".encode()  # UTF-8 passes raw
     assert decode_output(rb"\134012") == b"\\012"  # an escaped backslash followed by digits stays literal
+
+
+def tmux_escape(raw: bytes) -> bytes:
+    """Escape as tmux does for control clients (control.c, control_append_data): \\ooo below 0x20 and for \\."""
+    return b"".join(b"\\%03o" % byte if byte < 0x20 or byte == 0x5C else bytes((byte,)) for byte in raw)
+
+
+def reference_decode(escaped: bytes) -> bytes:
+    """The plain reading: each backslash starts three octal digits."""
+    out, index = bytearray(), 0
+    while index < len(escaped):
+        if escaped[index] == 0x5C:
+            out.append(int(escaped[index + 1 : index + 4], 8))
+            index += 4
+        else:
+            out.append(escaped[index])
+            index += 1
+    return bytes(out)
+
+
+TERMINAL_PIECES = st.sampled_from([b"\r\n", b"\x1b[", b"\\", b"\x00", b"7", b"x"])
+
+
+@given(st.binary(max_size=2000) | st.lists(TERMINAL_PIECES).map(b"".join))
+def test_decode_output_matches_a_plain_reading_of_what_tmux_writes(raw: bytes) -> None:
+    escaped = tmux_escape(raw)
+    assert decode_output(escaped) == reference_decode(escaped) == raw
+
+
+def test_decode_output_leaves_escapes_tmux_never_writes_as_before() -> None:
+    # not tmux's \ooo: the regex reads them, not Python's unescaping
+    assert decode_output(rb"\x41\012") == b"\\x41\n"
+    assert decode_output(rb"a\1b\\") == rb"a\1b\\"
+    assert decode_output(rb"\n\015") == b"\\n\r"
+    assert decode_output(rb"\12") == rb"\12"
 
 
 async def test_quote_survives_tmux_parser(client: TmuxControlClient) -> None:

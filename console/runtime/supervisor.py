@@ -115,9 +115,11 @@ class Supervisor:
         key = self._key = load_or_create_key(self.state_dir / "journal.key")
         existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
         self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
-        # One fsync per batch of records (group commit), not per record: see _flush.
+        # Appends only queue; the journal's own thread writes and syncs them, a batch at a time: see _commit.
         self.journal = Journal.open(self.journal_path, key, sync=False)
-        self._flushed: asyncio.Future[None] | None = None
+        self._commit_due = False
+        self._committing: asyncio.Future[None] | None = None
+        self._committing_seq = 0
         self.server = ControlServer(self, self.socket_path)
         self.pane_agent: dict[str, str] = {}
         self.malformed = 0
@@ -358,7 +360,6 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.server.stop()
-        self.journal.flush()
         answers: list[asyncio.Future[Any]] = [*self._approvals.values(), *self._locks.values()]
         for future in answers:
             future.cancel()
@@ -458,31 +459,45 @@ class Supervisor:
                 await self.backend.style_pane(pane, PaneStyle(border=border, badge=badge))
 
     def _schedule_flush(self) -> None:
-        if self._flushed is None:
-            loop = asyncio.get_running_loop()
-            self._flushed = loop.create_future()
-            loop.call_soon(self._flush)
+        if not self._commit_due:
+            self._commit_due = True
+            asyncio.get_running_loop().call_soon(self._commit)
 
-    def _flush(self) -> None:
-        """Everything journaled in this turn of the event loop becomes durable with one fsync."""
-        flushed, self._flushed = self._flushed, None
-        try:
-            self.journal.flush()
-        except OSError as error:
-            if flushed is not None and not flushed.done():
-                flushed.set_exception(error)
+    def _commit(self) -> asyncio.Future[None]:
+        """Everything journaled so far becomes durable on the journal's commit thread (the loop never waits on
+        the disk); records of the same turn, and of turns while a batch is written, share one write and fsync."""
+        self._commit_due = False
+        committing = self._committing
+        failed = committing is not None and committing.done() and (committing.cancelled() or committing.exception())
+        if committing is None or failed or self._committing_seq != self.journal.seq:
+            self._committing_seq = self.journal.seq
+            committing = self._committing = asyncio.wrap_future(self.journal.commit())
+            committing.add_done_callback(self._committed)
+        return committing
+
+    def _committed(self, committing: asyncio.Future[None]) -> None:
+        error = None if committing.cancelled() else committing.exception()
+        if error is None or self.journal.closed:
             return
-        if flushed is not None and not flushed.done():
-            flushed.set_result(None)
+        if self.journal.failed is not None:
+            self._take_back()
+        self._pause(f"cannot make the journal {self.journal_path} durable: {_reason(error)}")
+
+    def _take_back(self) -> None:
+        """The disk refused records already applied (none of them acknowledged: that waits for the commit):
+        the journal goes on from its last record on disk, and the state is folded again from the file."""
+        forgotten = self.journal.rewind()
+        self.state = OrgState.replay(Journal.read(self.journal_path, self._key))
+        self.say(f"{forgotten} record(s) the disk refused were taken back (none had been acknowledged)")
 
     async def durable(self) -> None:
         """Wait until everything journaled so far is on disk (before acknowledging it to anyone)."""
-        if self._flushed is not None:
-            try:
-                await asyncio.shield(self._flushed)
-            except OSError as error:
-                self._pause(f"cannot make the journal {self.journal_path} durable: {error.strerror or error}")
-                raise JournalUnavailable(self.paused or str(error)) from None
+        try:
+            await asyncio.shield(self._commit())
+        except (OSError, JournalError) as error:
+            self._pause(f"cannot make the journal {self.journal_path} durable: {_reason(error)}")
+            self._refused_while_paused += 1  # the request that waits here is refused, its records taken back
+            raise JournalUnavailable(self.paused or str(error)) from None
 
     def _submit_all(self, events: list[Event], trace: str) -> None:
         for event in events:
@@ -611,12 +626,24 @@ class Supervisor:
         except JournalError:
             asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
             return
+        committing = asyncio.wrap_future(self.journal.commit())
+        committing.add_done_callback(lambda done: self._resume_if_written(record, done))
+
+    def _resume_if_written(self, record: Record, committing: asyncio.Future[None]) -> None:
+        """Resume once the resume record itself is on disk; else try again later."""
+        if self.journal.closed:
+            return
+        if committing.cancelled() or committing.exception() is not None:
+            if self.journal.failed is not None:
+                self.journal.rewind()
+            asyncio.get_running_loop().call_later(JOURNAL_RETRY_SECONDS, self._retry_journal)
+            return
         self.paused = None
-        self._schedule_flush()
         self.state.apply(record)
         for listener in self.listeners:
             listener(record)
-        self.say(f"the journal can be written again: resumed ({resumed.refused} agent request(s) were refused)")
+        refused = self._refused_while_paused
+        self.say(f"the journal can be written again: resumed ({refused} agent request(s) were refused)")
         for fault_listener in self.fault_listeners:
             fault_listener()
         held, self._held, self._held_bytes = self._held, collections.deque(), 0
@@ -638,7 +665,7 @@ class Supervisor:
             if agent is None:
                 return
             parser = self._parsers.get(event.pane)
-            if parser is None:
+            if parser is None or event.gap:  # after a gap, a sequence begun before it can never end
                 parser = self._parsers[event.pane] = SequenceParser()
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
@@ -862,6 +889,10 @@ def _process_environment(pid: int) -> dict[str, str] | None:
         return None
     pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
     return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
+
+
+def _reason(error: BaseException) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)
 
 
 def _names(org: Org) -> set[str]:

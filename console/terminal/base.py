@@ -40,6 +40,8 @@ class PaneOutput:
     pane: str
     data: bytes
     received: float  # time.monotonic() when the backend read it
+    gap: bool = False
+    """Output was let go before this (a flood): what follows does not continue what came before."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,6 +46,14 @@ BADGE_OPTION = "@badge"
 BORDER_OPTION = "@agent_console_border"
 LABEL_OPTION = "@agent_console_label"  # the console's title for the pane: programs overwrite pane_title (OSC 2)
 META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
+# A pane printing faster than we read holds tmux back from reading it (its program blocks in write): such a
+# flood is paused for this connection (`refresh-client -A %N:pause`, tmux 3.2+: tmux reads on and lets it go)
+# and resumed a moment later. Output only feeds the escape-sequence scanner and says "the screen changed";
+# screens are read with capture-pane. tmux's own pause-after is not used: when the console falls behind on
+# many moderate panes it would drop their status sequences; those writers are slowed instead.
+FLOOD_BYTES = 128 * 1024  # more than this within FLOOD_SECONDS is a flood
+FLOOD_SECONDS = 0.25
+PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)  # how long a flood's output is let go: longer while it goes on
 _DEAD_SUBSCRIPTION = "agent-console-dead"
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
 _SEP = "\t"
@@ -152,6 +161,9 @@ class TmuxBackend(TerminalBackend):
         self._window_panes: dict[str, tuple[str, ...]] = {}
         self._dead: dict[str, bool] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._printed: dict[str, tuple[float, int]] = {}  # pane → start of its flood window, bytes in it
+        self._paused: dict[str, asyncio.TimerHandle] = {}  # pane → when its output is resumed
+        self._floods: dict[str, tuple[int, float]] = {}  # pane → pauses in a row, when it was last resumed
         self._jump_back: tuple[str, str, str | None] | None = None  # key, pane, the key's binding before
         self.client.subscribe(self._on_notification)
 
@@ -185,6 +197,11 @@ class TmuxBackend(TerminalBackend):
         """Drop what the last connection told us (a reconnect starts from what tmux says now)."""
         self._window_panes.clear()
         self._dead.clear()
+        self._printed.clear()
+        self._floods.clear()
+        for handle in self._paused.values():
+            handle.cancel()
+        self._paused.clear()
 
     async def attach_to_pane(self, pane: str) -> None:
         """Attach to the session that holds `pane` (the console's own pane, when it runs inside tmux)."""
@@ -256,6 +273,7 @@ class TmuxBackend(TerminalBackend):
         return True
 
     async def close(self) -> None:
+        self._forget()
         for task in list(self._tasks):
             task.cancel()
         await self.client.close()
@@ -274,7 +292,12 @@ class TmuxBackend(TerminalBackend):
     def _on_notification(self, note: Notification) -> None:
         name, args = note.name, note.args
         if name == "output":
-            self._publish(PaneOutput(args[0], note.data, note.received))
+            pane = args[0]
+            if pane in self._paused:
+                return  # sent before the pause took effect
+            self._publish(PaneOutput(pane, note.data, note.received))
+            if self._flooding(pane, len(note.data), note.received):
+                self._pause(pane)
         elif name == "window-pane-changed" and len(args) >= 2:
             self._publish(PaneFocused(pane=args[1], window=args[0]))
         elif name == "layout-change" and len(args) >= 2:
@@ -292,6 +315,38 @@ class TmuxBackend(TerminalBackend):
         elif name == "exit":
             self._publish(BackendLost(args[0] if args else f"{self.where} went away"))
             self._feed.end()
+
+    def _flooding(self, pane: str, size: int, now: float) -> bool:
+        start, printed = self._printed.get(pane, (now, 0))
+        if now - start > FLOOD_SECONDS:
+            start, printed = now, 0
+        self._printed[pane] = (start, printed + size)
+        return printed + size > FLOOD_BYTES
+
+    def _pause(self, pane: str) -> None:
+        """Let the pane's output go for PAUSE_SECONDS (tmux reads it on, its program never waits for us)."""
+        if pane in self._paused:
+            return
+        now = time.monotonic()
+        streak, resumed = self._floods.get(pane, (0, 0.0))
+        streak = streak + 1 if now - resumed < 2 * FLOOD_SECONDS + 1.0 else 0  # flooding again since the resume
+        self._floods[pane] = (streak, resumed)
+        delay = PAUSE_SECONDS[min(streak, len(PAUSE_SECONDS) - 1)]
+        self._paused[pane] = asyncio.get_running_loop().call_later(delay, self._resume, pane)
+        self._spawn(self._pane_flow(pane, "pause"))
+        self._publish(PaneOutput(pane, b"", time.monotonic(), gap=True))
+
+    def _resume(self, pane: str) -> None:
+        self._paused.pop(pane, None)
+        self._printed.pop(pane, None)
+        self._floods[pane] = (self._floods.get(pane, (0, 0.0))[0], time.monotonic())
+        # said before any output that follows the resume: what it printed meanwhile is gone, its screen is not
+        self._publish(PaneOutput(pane, b"", time.monotonic(), gap=True))
+        self._spawn(self._pane_flow(pane, "continue"))
+
+    async def _pane_flow(self, pane: str, action: Literal["pause", "continue"]) -> None:
+        with contextlib.suppress(BackendError):  # the pane closed meanwhile, or the connection ended
+            await self.client.command(f"refresh-client -A {quote(f'{pane}:{action}')}")
 
     def _on_dead_report(self, args: tuple[str, ...]) -> None:
         # %subscription-changed NAME $session @window index %pane : dead/status/signal

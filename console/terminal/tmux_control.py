@@ -7,6 +7,7 @@ One connection per server. Replies are correlated in FIFO order, counting only `
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import re
@@ -44,10 +45,17 @@ def decode_output(escaped: bytes) -> bytes:
     """Undo tmux's escaping of %output data: `\\ooo` octal for bytes below 0x20 and the backslash."""
     if b"\\" not in escaped:
         return escaped
+    # tmux writes no escape but \ooo, which Python's own unescaping (in C) reads alike. Python's other escapes
+    # (\n, \\, a short octal) shorten the data by less than 3 bytes a backslash, all but \xhh: data tmux would
+    # not have written takes the regex, so the result is the same byte for byte.
+    decoded = _escape_decode(escaped)[0]
+    if len(decoded) == len(escaped) - 3 * escaped.count(b"\\") and b"\\x" not in escaped:
+        return decoded
     return _OCTAL.sub(_octal_byte, escaped)
 
 
 _OCTAL = re.compile(rb"\\([0-7]{3})")
+_escape_decode = codecs.escape_decode  # undocumented, in CPython since 2.x
 
 
 def _octal_byte(match: re.Match[bytes]) -> bytes:
