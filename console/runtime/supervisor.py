@@ -341,7 +341,9 @@ class Supervisor:
         await self.backend.select_pane(self.pane_of(name))
 
     def recent_records(self, limit: int = 1000) -> list[Record]:
-        """The journal's last records, for the trace viewer at start."""
+        """The journal's last records, for the trace viewer at start (what is still queued for the disk too)."""
+        with contextlib.suppress(OSError, JournalError):
+            self.journal.flush()
         return list(collections.deque(Journal.read(self.journal_path, self._key), maxlen=limit))
 
     def pane_of(self, name: str) -> str:
