@@ -1,4 +1,11 @@
-"""Shared fixtures: every tmux server a test starts is private (-L) and killed at the end."""
+"""Shared fixtures, and the test tiers.
+
+Every tmux server a test starts is private (-L) and killed at the end. Each test gets a tier marker from what it
+uses (see docs/architecture.md, "Tests"): `tmux` (a private tmux server), `iterm2` (the fake iTerm2 server),
+`real_agents` (real agent CLIs, tests/test_real_*), and `unit` for everything else: no terminal server and no
+agent processes, so `pytest -m unit` runs without tmux in well under a minute. `security` (tests/security) is a
+theme, not a tier: a security test also has its tier.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,30 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
+TIER_OF_FIXTURE = {"tmux_socket": "tmux", "fake_iterm2": "iterm2"}
+TIERS = ("tmux", "iterm2", "real_agents")
+
+
+def tiers_of(item: pytest.Item) -> set[str]:
+    """The tiers a test belongs to by the fixtures it uses (directly or through other fixtures) and its module."""
+    found = {tier for fixture, tier in TIER_OF_FIXTURE.items() if fixture in getattr(item, "fixturenames", ())}
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "terminal" in callspec.params:  # the conformance suite's backend parameter
+        found.add("tmux" if callspec.params["terminal"] == "tmux" else "iterm2")
+    if item.path.name.startswith("test_real_"):
+        found.add("real_agents")
+    found |= {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+    return found
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tiers = tiers_of(item)
+        for tier in sorted(tiers - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(tier)
+        if not tiers:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(autouse=True)

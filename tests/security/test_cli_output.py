@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import agent_console.cli.main as cli  # the module: `from agent_console.cli import main` is the function until imported
 from agent_console.agents.kinds import known_kinds
 from agent_console.cli import human as human_cli
-from agent_console.cli import main as cli
 
 from .hostile import hostile_events, private_state, write_journal
 from .test_console import CORPUS, agent_text
