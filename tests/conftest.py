@@ -1,25 +1,37 @@
-"""Shared fixtures, and the test tiers.
+"""Shared fixtures, and the test tiers (docs/architecture.md, "Tests").
 
 Every tmux server a test starts is private (-L) and killed at the end. Each test gets a tier marker from what it
-uses (see docs/architecture.md, "Tests"): `tmux` (a private tmux server), `iterm2` (the fake iTerm2 server),
-`real_agents` (real agent CLIs, tests/test_real_*), and `unit` for everything else: no terminal server and no
-agent processes, so `pytest -m unit` runs without tmux in well under a minute. `security` (tests/security) is a
-theme, not a tier: a security test also has its tier.
+uses: `tmux` (a private tmux server), `iterm2` (the fake iTerm2 server), `real_agents` (real agent CLIs,
+tests/test_real_*), `ui` (runs a Textual app under Pilot or as a snapshot: no terminal server, but up to seconds
+a test), and `unit` for everything else: no terminal server, no agent processes, no app, so `pytest -m unit`
+runs without tmux in about a minute. `security` (tests/security) is a theme, not a tier: those tests have a tier too.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 TIER_OF_FIXTURE = {"tmux_socket": "tmux", "fake_iterm2": "iterm2"}
-TIERS = ("tmux", "iterm2", "real_agents")
+TIERS = ("tmux", "iterm2", "real_agents", "ui")
+
+
+@functools.cache
+def _runs_an_app(function: Callable[..., object]) -> bool:
+    """Whether a test's own code runs a Textual app (`run_test`); apps run by helpers are marked per module."""
+    try:
+        return "run_test(" in inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
 
 
 def tiers_of(item: pytest.Item) -> set[str]:
@@ -30,6 +42,9 @@ def tiers_of(item: pytest.Item) -> set[str]:
         found.add("tmux" if callspec.params["terminal"] == "tmux" else "iterm2")
     if item.path.name.startswith("test_real_"):
         found.add("real_agents")
+    function = getattr(item, "function", None)
+    if "snap_compare" in getattr(item, "fixturenames", ()) or (function is not None and _runs_an_app(function)):
+        found.add("ui")
     found |= {mark.name for mark in item.iter_markers() if mark.name in TIERS}
     return found
 
@@ -44,11 +59,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Never reach the user's tmux server or their config: no TMUX, a private HOME."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Never reach the user's tmux server, config, state or sockets, nor another test's (tests run in parallel):
+    no TMUX, a private HOME (state and config default under it), a private runtime dir for control sockets."""
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("TMUX_PANE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    for name in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    # Without it sockets go to /tmp/agent-console-<uid>, one for every test. Short: a unix socket's path is capped.
+    runtime = tempfile.mkdtemp(prefix="acrun", dir="/tmp")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    yield
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture
