@@ -20,6 +20,12 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge their examples, not the machine's speed: no deadline or slow-generation check, which fail
+# on a loaded machine or under `pytest -n auto` (a test's own @settings still chooses its examples).
+settings.register_profile("agent-console", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("agent-console")
 
 TIER_OF_FIXTURE = {"tmux_socket": "tmux", "fake_iterm2": "iterm2"}
 TIERS = ("tmux", "iterm2", "real_agents", "ui")
@@ -67,6 +73,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     for name in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         monkeypatch.delenv(name, raising=False)
+    # pytest-xdist workers have COLUMNS=80 LINES=24: a console a test starts in a pane would size itself by them
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     # Without it sockets go to /tmp/agent-console-<uid>, one for every test. Short: a unix socket's path is capped.
     runtime = tempfile.mkdtemp(prefix="acrun", dir="/tmp")
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
