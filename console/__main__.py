@@ -7,6 +7,6 @@ if sys.argv[1:2] == ["hook"] and "-h" not in sys.argv and "--help" not in sys.ar
 
     raise SystemExit(hook_main(sys.argv[2:]))
 
-from agent_console.cli.main import main
+from agent_console.cli.entry import main
 
 raise SystemExit(main())

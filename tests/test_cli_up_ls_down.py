@@ -15,7 +15,7 @@ import pytest
 
 from agent_console.agents.layout import layout_cells, plan_layout
 from agent_console.agents.spec import load_spec
-from agent_console.cli.main import main
+from agent_console.cli.entry import main
 
 from .conftest import tmux
 

@@ -375,7 +375,9 @@ def _console_in_tmux(socket: str, tmp_path: Path, prelude: str) -> tuple[str, di
     """The console (an empty org) as the program of a private tmux pane that stays when it ends, after
     `prelude` (Python run first in the same process); the pane and the environment."""
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-    env.update(XDG_STATE_HOME=str(tmp_path / "state"), XDG_RUNTIME_DIR=str(tmp_path / "run"), TERM="xterm-256color")
+    # the control socket's path must stay short: not under tmp_path, longer still in a pytest-xdist worker
+    runtime = tempfile.mkdtemp(prefix="acrt", dir="/tmp")
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"), XDG_RUNTIME_DIR=runtime, TERM="xterm-256color")
     code = f"{prelude}\nimport sys\nfrom agent_console.cli import main\nsys.exit(main([]))"
     command = shlex.join([sys.executable, "-c", code])
     tmux_command = ["tmux", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "console", "-x", "120"]
@@ -386,7 +388,10 @@ def _console_in_tmux(socket: str, tmp_path: Path, prelude: str) -> tuple[str, di
         cwd=tmp_path,
     )
     pane = tmux(socket, "display", "-p", "-t", "console:", "#{pane_id}").strip()
-    wait_for(lambda: "Ready." in tmux(socket, "capture-pane", "-p", "-t", pane), 60, "the console on screen")
+    try:
+        wait_for(lambda: "Ready." in tmux(socket, "capture-pane", "-p", "-t", pane), 60, "the console on screen")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the pane shows:\n{tmux(socket, 'capture-pane', '-p', '-t', pane)}") from None
     wait_for(lambda: "switch-client" in tmux(socket, "list-keys", "-T", "root", "M-e"), 15, "the jump-back key")
     return pane, env
 

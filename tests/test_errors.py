@@ -22,9 +22,9 @@ from agent_console.agents.kinds.hooks import HookError
 from agent_console.agents.model import OrgError
 from agent_console.agents.protocol import ProtocolError
 from agent_console.agents.spec import SpecError
+from agent_console.cli.entry import UsageError
 from agent_console.cli.exits import EXIT_FAILED, EXIT_USAGE, exit_status
 from agent_console.cli.human import HumanCommandError
-from agent_console.cli.main import UsageError
 from agent_console.runtime.client import ControlRefused, ControlUnreachable
 from agent_console.runtime.paths import StateError
 from agent_console.runtime.server import JournalUnavailable

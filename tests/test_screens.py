@@ -147,7 +147,7 @@ async def test_the_hook_command_in_an_agents_pane_reports_to_the_console(running
     assert (view.hook_state, view.state) == (AgentState.WORKING, AgentState.WORKING)
     await supervisor.backend.send_text(supervisor.pane_of("dee"), f"echo 'not json' | {hook}; echo hook-rc=$?")
     await supervisor.backend.send_keys(supervisor.pane_of("dee"), ["Enter"])
-    for _ in range(100):
+    for _ in range(400):  # a Python process starting: seconds on a loaded machine
         screen = await supervisor.backend.capture(supervisor.pane_of("dee"))
         if screen.count("hook-rc=0") == 2:
             break

@@ -531,7 +531,7 @@ async def test_save_writes_a_spec_that_loads_as_the_org_and_that_up_accepts(
 ) -> None:
     from agent_console.agents.model import Org
     from agent_console.agents.spec import load_spec
-    from agent_console.cli.main import main
+    from agent_console.cli.entry import main
 
     console, _ = await running(Org(name="console"), tmux_socket)
     chat = Chat(console)

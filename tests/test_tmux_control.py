@@ -196,6 +196,7 @@ def test_missing_tmux_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
 def test_inside_tmux_the_default_server_is_the_current_one(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent_console.terminal.tmux_control import tmux_base_command
 
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")  # a unit test: no tmux needed
     monkeypatch.setenv("TMUX", "/tmp/tmux-1000/work,1234,0")
     assert tmux_base_command(None)[1:] == ["-S", "/tmp/tmux-1000/work"]
     assert tmux_base_command("private")[1:] == ["-L", "private"]  # an explicit socket name wins

@@ -8,6 +8,6 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agent_console.cli.main import main as run
+    from agent_console.cli.entry import main as run
 
     return run(argv)

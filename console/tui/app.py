@@ -28,7 +28,6 @@ from agent_console.agents.errors import ConsoleError
 from agent_console.agents.journal import Record
 from agent_console.runtime import crash
 from agent_console.runtime.commands import split_line
-from agent_console.runtime.executive import BuiltinExecutive
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.base import BackendError
 from agent_console.themes import CONSOLE_TCSS, team_color
@@ -38,6 +37,7 @@ from agent_console.tui.dialogs.agent_details import AgentDetails
 from agent_console.tui.dialogs.approval_details import ApprovalDetails
 from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
 from agent_console.tui.dialogs.help_screen import HelpScreen
+from agent_console.tui.executive import BuiltinExecutive
 from agent_console.widgets.approval_preview import ApprovalPreview
 from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
 from agent_console.widgets.approval_queue import ApprovalQueue

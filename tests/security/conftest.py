@@ -15,10 +15,6 @@ from ..test_serve import Served, served  # noqa: F401 (a fixture)
 HERE = Path(__file__).parent
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "security: attacks from agents' text (tests/security)")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).parents:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import unicodedata
@@ -13,12 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent_console.agents.kinds import known_kinds
+from agent_console.cli import entry as cli
 from agent_console.cli import human as human_cli
 
 from .hostile import hostile_events, private_state, write_journal
 from .test_console import CORPUS, agent_text
-
-cli = importlib.import_module("agent_console.cli.main")  # the module: the package's main() takes its name
 
 RAW = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 CHOICE = "\N{HEAVY RIGHT-POINTING ANGLE QUOTATION MARK ORNAMENT}"
@@ -73,7 +71,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return out + err
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(texts=st.lists(agent_text, min_size=1, max_size=6))
 def test_approvals_explain_and_ls_print_agent_text_as_text(
     texts: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -98,7 +98,9 @@ def test_approvals_explain_and_ls_print_agent_text_as_text(
             json.loads(output)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(screen=agent_text, kind=st.sampled_from(known_kinds()))
 def test_detect_prints_a_hostile_screen_as_text(
     screen: str, kind: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

