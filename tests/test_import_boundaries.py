@@ -64,9 +64,9 @@ KNOWN_CYCLES = [
     ],
     # the app and its commands type-import one another; the executive type-imports the app
     [
-        "agent_console.tui.executive",
         "agent_console.tui.app",
         "agent_console.tui.commands",
+        "agent_console.tui.executive",
     ],
 ]
 
