@@ -20,7 +20,7 @@ from agent_console.terminal.base import (
 from agent_console.terminal.tmux import TmuxBackend, layout_checksum, layout_panes
 from agent_console.terminal.tmux_control import Notification
 
-from .conftest import tmux
+from .conftest import tmux, wait_for
 from .event_recorder import Recorder
 
 
@@ -317,3 +317,19 @@ async def test_flood_bookkeeping_pauses_drops_and_resumes(tmux_socket: str, monk
         ("%7", b"flows again", False),
     ]
     await recorder.stop()
+
+
+async def test_a_shell_agent_in_a_new_window_runs_the_shell_not_the_placeholder(
+    backend: TmuxBackend, tmux_socket: str, tmp_path: Path
+) -> None:
+    """A held window starts with a placeholder; a launch without a command (the user's shell) must replace it,
+    also when the pane is restarted (tmux re-runs a pane's first command when told none)."""
+    shell = Path(tmux(tmux_socket, "show", "-gv", "default-shell").strip()).name
+
+    def running(pane: str) -> str:
+        return tmux(tmux_socket, "display-message", "-p", "-t", pane, "#{pane_current_command}").strip()
+
+    info = await backend.new_window("team", Launch(None, cwd=str(tmp_path)))
+    wait_for(lambda: running(info.pane) == shell, what=f"{shell} in the new window")
+    await backend.respawn_pane(info.pane, Launch(None, cwd=str(tmp_path)))
+    wait_for(lambda: running(info.pane) == shell, what=f"{shell} after a restart")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import secrets
+import shlex
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -161,6 +163,7 @@ class TmuxBackend(TerminalBackend):
         self._window_panes: dict[str, tuple[str, ...]] = {}
         self._dead: dict[str, bool] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._shell: str | None = None
         self._printed: dict[str, tuple[float, int]] = {}  # pane → start of its flood window, bytes in it
         self._paused: dict[str, asyncio.TimerHandle] = {}  # pane → when its output is resumed
         self._floods: dict[str, tuple[int, float]] = {}  # pane → pauses in a row, when it was last resumed
@@ -434,7 +437,7 @@ class TmuxBackend(TerminalBackend):
         if not hold:
             return pane
         await self.hold_window(pane.window)
-        await self.client.command(f"respawn-pane -k -t {quote(pane.pane)} {_launch_args(launch)}")
+        await self.respawn_pane(pane.pane, launch)
         return await self.pane(pane.pane)
 
     async def split_pane(
@@ -487,7 +490,17 @@ class TmuxBackend(TerminalBackend):
 
     async def respawn_pane(self, pane: str, launch: Launch) -> None:
         self._dead.pop(pane, None)
+        if not launch.command:
+            # Without a command tmux runs the pane's first one again (for a held window, its placeholder).
+            launch = dataclasses.replace(launch, command=await self._login_shell())
         await self.client.command(f"respawn-pane -k -t {quote(pane)} {_launch_args(launch)}")
+
+    async def _login_shell(self) -> str:
+        """The command tmux starts in a pane given none: its default shell, as a login shell."""
+        if self._shell is None:
+            lines = await self.client.command("show -gv default-shell")
+            self._shell = f"exec {shlex.quote(lines[0] if lines and lines[0] else '/bin/sh')} -l"
+        return self._shell
 
     async def send_text(self, pane: str, text: str) -> None:
         """Paste `text` into `pane` (bracketed, when its program asked for that): a line break in it does not
