@@ -53,15 +53,6 @@ KNOWN_VIOLATIONS = {
     "agent_console.runtime.demo_agent imports agent_console.cli.agent",
 }
 KNOWN_CYCLES = [
-    # the supervisor's collaborators type-import it (under TYPE_CHECKING) to call back into it
-    [
-        "agent_console.runtime.commands",
-        "agent_console.runtime.delivery",
-        "agent_console.runtime.org_commands",
-        "agent_console.runtime.screen_reader",
-        "agent_console.runtime.server",
-        "agent_console.runtime.supervisor",
-    ],
     # the app and its commands type-import one another; the executive type-imports the app
     [
         "agent_console.tui.app",
