@@ -41,6 +41,10 @@ class JournalError(Unavailable):
     """The journal or its key cannot be used: which file, and what is wrong with it."""
 
 
+class JournalUnavailable(Unavailable):
+    """The journal cannot be written (disk full, read-only): nothing is accepted until it can again."""
+
+
 class Record(BaseModel):
     """One journaled event: who did it, when, in which trace, and its place in the chain."""
 

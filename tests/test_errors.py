@@ -16,7 +16,7 @@ from agent_console.agents.errors import (
     describe_validation,
     first_problem,
 )
-from agent_console.agents.journal import JournalError
+from agent_console.agents.journal import JournalError, JournalUnavailable
 from agent_console.agents.kinds import KindError
 from agent_console.agents.kinds.hooks import HookError
 from agent_console.agents.model import OrgError
@@ -27,7 +27,7 @@ from agent_console.cli.exits import EXIT_FAILED, EXIT_USAGE, exit_status
 from agent_console.cli.human import HumanCommandError
 from agent_console.runtime.client import ControlRefused, ControlUnreachable
 from agent_console.runtime.paths import StateError
-from agent_console.runtime.server import JournalUnavailable
+from agent_console.runtime.server import status_of
 from agent_console.terminal.base import BackendError, BackendGone
 from agent_console.terminal.tmux_control import TmuxCommandError
 
@@ -59,6 +59,11 @@ from agent_console.terminal.tmux_control import TmuxCommandError
 def test_each_domain_error_has_its_kind(error: ConsoleError, kind: type[ConsoleError]) -> None:
     assert isinstance(error, ConsoleError)
     assert error.kind is kind
+
+
+def test_the_api_answers_a_full_journal_with_507_and_other_unavailability_with_503() -> None:
+    assert status_of(JournalUnavailable("disk full")) == 507
+    assert status_of(JournalError("cannot write to the journal")) == 503
 
 
 def test_errors_that_were_value_errors_still_are() -> None:

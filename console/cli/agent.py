@@ -8,15 +8,13 @@ be reached, so it also works from a remote host inside an ssh session in the pan
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import sys
 import time
 import uuid
 
-from agent_console.agents.events import AgentEvent, Heartbeat, MessageSent, StatusReported, VoteCast
-from agent_console.agents.protocol import encode
+from agent_console.agents.events import Heartbeat, MessageSent, StatusReported, VoteCast
+from agent_console.runtime.agent_api import ask_and_wait, tell, wire
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 
 EXIT_DENIED = 1
@@ -126,7 +124,7 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
             return await tell(client, token, message)
         if client is None:
             raise ControlUnreachable("AGENT_CONSOLE_SOCKET is not set: waiting for a reply needs the console")
-        await client.call("POST", "/v1/events", _wire(message))
+        await client.call("POST", "/v1/events", wire(message))
         return await _await_reply(client, message.id, args.wait)
     if command == "vote":
         if client is not None:
@@ -178,20 +176,6 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
     raise AssertionError(f"unhandled command {command}")
 
 
-async def ask_and_wait(client: ControlClient, text: str, command: str | None, timeout: float | None) -> dict:
-    """Ask, then wait for the answer, waiting again through a restart of the console."""
-    created = await client.call("POST", "/v1/approvals", {"text": text, "command": command})
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        left = None if deadline is None else max(0.1, deadline - time.monotonic())
-        try:
-            return await client.call("POST", f"/v1/approvals/{created['id']}/wait", {"timeout": left}, wait=left)
-        except ControlUnreachable:
-            if deadline is not None and time.monotonic() >= deadline:
-                return {"timed_out": True}
-            await asyncio.sleep(0.5)  # the console is restarting: the request is in its journal
-
-
 async def _await_reply(client: ControlClient, message_id: str, wait: float) -> int:
     """Wait for a message answering `message_id`; print and acknowledge it. Other messages stay pending."""
     deadline = time.monotonic() + wait
@@ -209,33 +193,3 @@ async def _await_reply(client: ControlClient, message_id: str, wait: float) -> i
         query = f"wait={left:.3f}&new=1"  # sleep until another message arrives
     print(f"no reply within {wait:g} s", file=sys.stderr)
     return EXIT_TIMED_OUT
-
-
-def _wire(event: AgentEvent) -> dict:
-    return {"v": 1, **event.model_dump(mode="json", exclude_none=True)}
-
-
-async def tell(client: ControlClient | None, token: str, event: AgentEvent) -> int:
-    """Send an event that needs no answer: through the socket, else as an escape sequence on the terminal."""
-    if client is not None:
-        try:
-            await client.call("POST", "/v1/events", _wire(event))
-            return 0
-        except ControlUnreachable:
-            pass
-    _write_to_terminal(encode(token, event))
-    return 0
-
-
-def _write_to_terminal(sequence: bytes) -> None:
-    # The pane's terminal, even when our stdout is captured (as in an agent's hook); else stdout.
-    try:
-        descriptor = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY)
-    except OSError:
-        sys.stdout.buffer.write(sequence)
-        sys.stdout.flush()
-        return
-    try:
-        os.write(descriptor, sequence)
-    finally:
-        os.close(descriptor)

@@ -1,7 +1,7 @@
 """The headless command layer: typed commands over the running org, one registry for every front door.
 
-A command has pydantic arguments (hence a JSON schema), runs on the `Supervisor` for an `Actor`, and answers
-with one line. The registry checks who may run it before it runs, and journals every run with its actor.
+A command has pydantic arguments (hence a JSON schema), runs on a `CommandHost` (the supervisor) for an `Actor`,
+and answers with one line. The registry checks who may run it before it runs, and journals every run with its actor.
 Words typed at the `:` line, after `/` in the chat or on the command line become arguments through a parser
 built from the arguments' model (`argument_parser`), so the model is the one description of a command.
 """
@@ -32,12 +32,12 @@ from agent_console.agents.errors import (
     first_problem,
 )
 from agent_console.agents.events import EXECUTIVE, HUMAN, CommandRan
+from agent_console.agents.journal import JournalUnavailable
 from agent_console.runtime import crash
-from agent_console.runtime.server import JournalUnavailable
 from agent_console.terminal.base import BackendError
 
 if TYPE_CHECKING:
-    from agent_console.runtime.supervisor import Supervisor
+    from agent_console.runtime.host import CommandHost
 
 ActorKind = Literal["human", "executive", "agent"]
 Via = Literal["key", "palette", "line", "chat", "cli", "api"]
@@ -122,7 +122,7 @@ class Command:
 
     name: str
     description: str
-    run: Callable[[Supervisor, Any, Actor], Awaitable[str]]
+    run: Callable[[CommandHost, Any, Actor], Awaitable[str]]
     args: type[Args] = Args
     allowed: frozenset[ActorKind] = frozenset({"human", "executive"})
 
@@ -187,7 +187,7 @@ class CommandRegistry:
         options = argument_parser(command).parse_args(words)
         return self.arguments(command, arguments_from(options, command.args))
 
-    async def run_line(self, supervisor: Supervisor, line: str, actor: Actor) -> str:
+    async def run_line(self, supervisor: CommandHost, line: str, actor: Actor) -> str:
         """Run `name args…` as typed at the `:` line or after `/` in the chat."""
         words = split_line(line)
         if not words:
@@ -195,14 +195,14 @@ class CommandRegistry:
         command = self.find(words[0])
         return await self.run(supervisor, command, self.parse(command, words[1:]), actor)
 
-    async def run(self, supervisor: Supervisor, command: Command, args: Args, actor: Actor) -> str:
+    async def run(self, supervisor: CommandHost, command: Command, args: Args, actor: Actor) -> str:
         """Check that `actor` may run `command`, run it, journal the run (in one trace with what the command
         journaled); whatever goes wrong comes back as a ConsoleError naming the command (an unexpected error
         with its traceback kept in a log file)."""
         with supervisor.traced(secrets.token_hex(8)):
             return await self._run(supervisor, command, args, actor)
 
-    async def _run(self, supervisor: Supervisor, command: Command, args: Args, actor: Actor) -> str:
+    async def _run(self, supervisor: CommandHost, command: Command, args: Args, actor: Actor) -> str:
         if actor.kind not in command.allowed:
             error = CommandForbidden(f"{actor} may not run {command.name} (only {_who(command.allowed)} may)")
             self._journal(supervisor, command, args, actor, error)
@@ -227,7 +227,7 @@ class CommandRegistry:
         return said
 
     def _journal(
-        self, supervisor: Supervisor, command: Command, args: Args, actor: Actor, error: ConsoleError | None
+        self, supervisor: CommandHost, command: Command, args: Args, actor: Actor, error: ConsoleError | None
     ) -> None:
         data = supervisor.redactor.data(args.model_dump(mode="json", exclude_defaults=True))
         ran = CommandRan(

@@ -13,22 +13,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from agent_console.agents.display import pasteable
 from agent_console.agents.events import (
     HUMAN,
     SUPERVISOR,
     AgentState,
+    Event,
     MessageAcknowledged,
     MessageSent,
     MessageTyped,
 )
 from agent_console.agents.journal import Record
-from agent_console.terminal.base import BackendError
-
-if TYPE_CHECKING:
-    from agent_console.runtime.supervisor import Supervisor
+from agent_console.agents.kinds import KindDefinition
+from agent_console.agents.state import OrgState
+from agent_console.terminal.base import BackendError, TerminalBackend
 
 BUSY = {AgentState.WORKING, AgentState.THINKING}
 # An agent that leaves idle this way after a message was typed in has taken it up.
@@ -37,10 +37,43 @@ EXCERPT = 60
 _STATE_WORDS = {AgentState.ERROR: "in error", AgentState.UNKNOWN: "in an unknown state"}
 
 
+class Screens(Protocol):
+    """What the typist asks of the screen reader: what runs in a pane, and when its screen has settled."""
+
+    def kind_of(self, agent: str) -> KindDefinition | None: ...
+
+    async def snapshot(self, agent: str) -> str | None: ...
+
+    async def settled(self, agent: str, since: float) -> None: ...
+
+
+class TypistHost(Protocol):
+    """What the typist needs of the supervisor: its state and records, the panes, and where the human types."""
+
+    @property
+    def state(self) -> OrgState: ...
+
+    @property
+    def backend(self) -> TerminalBackend: ...
+
+    @property
+    def screens(self) -> Screens: ...
+
+    @property
+    def listeners(self) -> list[Callable[[Record], None]]: ...
+
+    @property
+    def focus_listeners(self) -> list[Callable[[], None]]: ...
+
+    def human_at(self) -> set[str]: ...
+
+    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
+
+
 class OutboxTypist:
     """Delivers the human's messages by typing them, as the supervisor's records say when it may."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: TypistHost) -> None:
         self.supervisor = supervisor
         self.note_listeners: list[Callable[[str], None]] = []  # told, in a line, of a message typed or delivered
         self._typing: set[str] = set()  # agents whose message is being typed right now

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 
 from agent_console.agents.events import MessageSent, StatusReported
-from agent_console.cli.agent import ask_and_wait, tell
+from agent_console.runtime.agent_api import ask_and_wait, tell
 from agent_console.runtime.client import ControlClient, ControlUnreachable, agent_environment
 
 # Each role's day: (action, *arguments). Actions: work TASK STEPS, ask TEXT COMMAND, fail TEXT,

@@ -28,7 +28,7 @@ from agent_console.runtime.commands import (
 from agent_console.runtime.deployment import agent_launch, missing_program
 
 if TYPE_CHECKING:
-    from agent_console.runtime.supervisor import Supervisor
+    from agent_console.runtime.host import CommandHost
 
 AgentName = Annotated[str, POSITIONAL, Field(description="the agent's name (@name also works)", max_length=80)]
 
@@ -89,7 +89,7 @@ class ApprovalArgs(Args):
 # --- the commands ------------------------------------------------------------------------------------------------
 
 
-async def status(supervisor: Supervisor, args: Args, actor: Actor) -> str:
+async def status(supervisor: CommandHost, args: Args, actor: Actor) -> str:
     state = supervisor.state
     counts: dict[str, int] = {}
     for view in state.agents.values():
@@ -98,7 +98,7 @@ async def status(supervisor: Supervisor, args: Args, actor: Actor) -> str:
     return f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
 
 
-async def spawn(supervisor: Supervisor, args: SpawnArgs, actor: Actor) -> str:
+async def spawn(supervisor: CommandHost, args: SpawnArgs, actor: Actor) -> str:
     org = supervisor.org
     try:
         agent = Agent(name=args.name, team=args.team, kind=args.kind, command=args.command)
@@ -110,7 +110,7 @@ async def spawn(supervisor: Supervisor, args: SpawnArgs, actor: Actor) -> str:
     return f"spawned {args.name} ({args.kind.value}) in team {args.team}"
 
 
-async def team(supervisor: Supervisor, args: TeamArgs, actor: Actor) -> str:
+async def team(supervisor: CommandHost, args: TeamArgs, actor: Actor) -> str:
     org = supervisor.org
     try:
         new_team = Team(name=args.name, parent=args.parent)
@@ -121,7 +121,7 @@ async def team(supervisor: Supervisor, args: TeamArgs, actor: Actor) -> str:
     return f"team {args.name} created" + (f" under {args.parent}" if args.parent else "")
 
 
-async def kill(supervisor: Supervisor, args: AgentArgs, actor: Actor) -> str:
+async def kill(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
     name = one_agent(supervisor, "kill", args.name)
     org = supervisor.org
     new = org.model_validate({**org.model_dump(), "agents": tuple(a for a in org.agents if a.name != name)})
@@ -129,14 +129,14 @@ async def kill(supervisor: Supervisor, args: AgentArgs, actor: Actor) -> str:
     return f"killed {name} and closed its pane"
 
 
-async def restart(supervisor: Supervisor, args: AgentArgs, actor: Actor) -> str:
+async def restart(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
     name = one_agent(supervisor, "restart", args.name)
     _check_program("restart", supervisor.org, supervisor.org.agent(name))
     await supervisor.restart_agent(name)
     return f"restarted {name}"
 
 
-async def save(supervisor: Supervisor, args: SaveArgs, actor: Actor) -> str:
+async def save(supervisor: CommandHost, args: SaveArgs, actor: Actor) -> str:
     path = (args.path or Path(supervisor.spec or f"{supervisor.org.name}.toml")).expanduser()
     try:
         written = supervisor.save(path, actor.name)
@@ -145,7 +145,7 @@ async def save(supervisor: Supervisor, args: SaveArgs, actor: Actor) -> str:
     return f"saved the org to {path}: {written}; start it again with: agent-console {path}"
 
 
-async def adopt(supervisor: Supervisor, args: AdoptArgs, actor: Actor) -> str:
+async def adopt(supervisor: CommandHost, args: AdoptArgs, actor: Actor) -> str:
     name = args.name.removeprefix("@")
     try:
         adopted = await supervisor.adopt(None if name == "all" else [name], actor.name)
@@ -158,7 +158,7 @@ async def adopt(supervisor: Supervisor, args: AdoptArgs, actor: Actor) -> str:
     return f"adopted {', '.join(adopted)}: back in the org ({kept})"
 
 
-async def barrier(supervisor: Supervisor, args: BarrierArgs, actor: Actor) -> str:
+async def barrier(supervisor: CommandHost, args: BarrierArgs, actor: Actor) -> str:
     members = tuple(args.members) if args.members else None
     if args.count is None and members is None:
         raise InvalidArguments("barrier: give --count N or --members a,b,c")
@@ -171,7 +171,7 @@ async def barrier(supervisor: Supervisor, args: BarrierArgs, actor: Actor) -> st
     return f"barrier {args.name} waits for {size}; agents join with: agent-console barrier wait {args.name}"
 
 
-async def send(supervisor: Supervisor, args: SendArgs, actor: Actor) -> str:
+async def send(supervisor: CommandHost, args: SendArgs, actor: Actor) -> str:
     """A message to `@agent`, `#team` or `all`, through the agents' outboxes. It is pasted into the agents' panes
     as text, so control characters (Ctrl-C, Ctrl-U, Ctrl-D, escapes…) are refused."""
     to, text = args.to, args.text.strip()
@@ -202,7 +202,7 @@ async def send(supervisor: Supervisor, args: SendArgs, actor: Actor) -> str:
     return f"queued for {to}" + (f" — {'; '.join(waiting)}" if waiting else "")
 
 
-async def outbox(supervisor: Supervisor, args: OutboxArgs, actor: Actor) -> str:
+async def outbox(supervisor: CommandHost, args: OutboxArgs, actor: Actor) -> str:
     state = supervisor.state
     if args.name is not None:
         agents = [one_agent(supervisor, "outbox", args.name)]
@@ -214,19 +214,19 @@ async def outbox(supervisor: Supervisor, args: OutboxArgs, actor: Actor) -> str:
     return "\n".join(lines)
 
 
-async def approve(supervisor: Supervisor, args: DecideArgs, actor: Actor) -> str:
+async def approve(supervisor: CommandHost, args: DecideArgs, actor: Actor) -> str:
     return await _decide(supervisor, args.id, True, args.reason)
 
 
-async def deny(supervisor: Supervisor, args: DecideArgs, actor: Actor) -> str:
+async def deny(supervisor: CommandHost, args: DecideArgs, actor: Actor) -> str:
     return await _decide(supervisor, args.id, False, args.reason)
 
 
-async def approve_always(supervisor: Supervisor, args: DecideArgs, actor: Actor) -> str:
+async def approve_always(supervisor: CommandHost, args: DecideArgs, actor: Actor) -> str:
     return await _decide(supervisor, args.id, True, args.reason, always=True)
 
 
-async def approve_identical(supervisor: Supervisor, args: ApprovalArgs, actor: Actor) -> str:
+async def approve_identical(supervisor: CommandHost, args: ApprovalArgs, actor: Actor) -> str:
     ids = supervisor.state.identical_approvals(args.id)
     if not ids:
         await _decide(supervisor, args.id, True, None)  # says why: unknown, or decided already
@@ -236,7 +236,7 @@ async def approve_identical(supervisor: Supervisor, args: ApprovalArgs, actor: A
 
 
 async def _decide(
-    supervisor: Supervisor, request_id: str, approved: bool, reason: str | None, always: bool = False
+    supervisor: CommandHost, request_id: str, approved: bool, reason: str | None, always: bool = False
 ) -> str:
     pending = await supervisor.decide(request_id, approved, reason, always)
     verb = "approved for always" if always else "approved" if approved else "denied"
@@ -246,7 +246,7 @@ async def _decide(
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
-def one_agent(supervisor: Supervisor, command: str, name: str) -> str:
+def one_agent(supervisor: CommandHost, command: str, name: str) -> str:
     """`name` (or `@name`) when the org has that agent."""
     name = name.removeprefix("@")
     if name not in {agent.name for agent in supervisor.org.agents}:

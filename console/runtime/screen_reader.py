@@ -11,25 +11,25 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from agent_console.agents.events import (
     SUPERVISOR,
     AgentState,
     ApprovalDecided,
+    Event,
     ProgressStalled,
     PromptSeen,
     StateObserved,
 )
+from agent_console.agents.journal import JournalUnavailable, Record
 from agent_console.agents.kinds import Answer, Detection, KindDefinition, KindError, detect, load_kind, normalized
 from agent_console.agents.kinds.hooks import HookReading, brief
-from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE
-from agent_console.runtime.server import JournalUnavailable
-from agent_console.terminal.base import BackendError
-
-if TYPE_CHECKING:
-    from agent_console.runtime.supervisor import Supervisor
+from agent_console.agents.model import Org
+from agent_console.agents.state import REPORT_TRUST_SECONDS, SCREEN_OVER_REPORT_CONFIDENCE, OrgState
+from agent_console.terminal.base import BackendError, TerminalBackend
 
 SETTLE_SECONDS = 0.15  # output this recent means the program is still drawing: read a little later
 PROMPT_SETTLE_SECONDS = 0.3  # a prompt must stay this long to be one (not a frame drawn on the way elsewhere)
@@ -59,10 +59,37 @@ class _Watch:
     printed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class ScreenWatcher(Protocol):
+    """Who else is told that an agent's screen moved (the typist, to see a message taken up)."""
+
+    def screen_moved(self, agent: str, screen: str) -> None: ...
+
+
+class ReaderHost(Protocol):
+    """What the screen reader needs of the supervisor: the org and its state, the panes, and the journal."""
+
+    @property
+    def org(self) -> Org: ...
+
+    @property
+    def state(self) -> OrgState: ...
+
+    @property
+    def backend(self) -> TerminalBackend: ...
+
+    @property
+    def typist(self) -> ScreenWatcher: ...
+
+    @property
+    def say(self) -> Callable[[str], None]: ...
+
+    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
+
+
 class ScreenReader:
     """Reads the screens of a supervisor's agents and journals what they show."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: ReaderHost) -> None:
         self.supervisor = supervisor
         self._watches: dict[str, _Watch] = {}
         self.reads = 0

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,17 +26,27 @@ from agent_console.agents.errors import (
     Unavailable,
     describe_validation,
 )
-from agent_console.agents.events import HUMAN, BarrierArrived, LockRequested, VoteCast
+from agent_console.agents.events import (
+    HUMAN,
+    ApprovalDecided,
+    BarrierArrived,
+    BarrierReleased,
+    Event,
+    LockGranted,
+    LockRequested,
+    VoteCast,
+    VoteOpened,
+)
+from agent_console.agents.journal import JournalUnavailable, Record
 from agent_console.agents.protocol import ProtocolError, decode_object
-
-if TYPE_CHECKING:
-    from agent_console.runtime.supervisor import Supervisor
+from agent_console.runtime.commands import Actor, CommandRegistry, Via
+from agent_console.runtime.host import CommandHost
 
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 32  # no request of the API nests deeper; a deeper body is an attack on the parser
 HEAD_TIMEOUT = 10.0  # a connection that has not sent a whole request head by then is closed
 IDLE_TIMEOUT = 30.0  # a kept-alive connection with no request for this long is closed
-SUPERVISOR_KEY: web.AppKey[Supervisor] = web.AppKey("supervisor")
+SUPERVISOR_KEY: web.AppKey[ServedOrg] = web.AppKey("supervisor")
 MAX_WAIT = 24 * 3600.0
 # The domain's kinds of error as HTTP statuses (the one place they are mapped for the API).
 STATUS_OF_KIND: tuple[tuple[type[ConsoleError], int], ...] = (
@@ -44,6 +54,7 @@ STATUS_OF_KIND: tuple[tuple[type[ConsoleError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (JournalUnavailable, 507),  # Insufficient Storage: the disk, not the request, is at fault
     (Unavailable, 503),
 )
 VIA_HEADER = "X-Agent-Console-Via"  # the command line says it is the front door; anything else is the API
@@ -98,18 +109,58 @@ class DecisionBody(_Body):
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
+class ServedOrg(CommandHost, Protocol):
+    """What the control API asks of the supervisor it serves: each route's one call, and the org's commands."""
+
+    @property
+    def commands(self) -> CommandRegistry: ...
+
+    async def durable(self) -> None: ...
+
+    def actor_for_token(self, token: str) -> str | None: ...
+
+    def admit_request(self, agent: str) -> None: ...
+
+    def handle(self, agent: str, event: Event) -> Record: ...
+
+    def hook(self, agent: str, program: str, payload: dict) -> None: ...
+
+    def request_approval(self, agent: str, text: str, command: str | None) -> str: ...
+
+    async def wait_approval(self, agent: str, request_id: str, timeout: float | None) -> ApprovalDecided | None: ...
+
+    async def barrier_wait(self, agent: str, arrival: BarrierArrived) -> BarrierReleased: ...
+
+    async def lock_acquire(self, agent: str, want: LockRequested, timeout: float | None) -> LockGranted | None: ...
+
+    async def lock_release(self, agent: str, name: str, token: int | None) -> None: ...
+
+    async def open_vote(
+        self,
+        name: str,
+        question: str | None,
+        voters: list[str] | None,
+        rule: str,
+        quorum: int | None,
+        deadline: float | None,
+    ) -> VoteOpened: ...
+
+    async def wait_messages(self, agent: str, timeout: float | None, new: bool = False) -> list[dict]: ...
+
+    async def acknowledge(self, agent: str, message_id: str) -> None: ...
+
+    async def explain(self, agent: str) -> dict: ...
+
+    def pending_approvals(self) -> list[dict]: ...
+
+    def state_json(self) -> dict: ...
+
+
 class ApiError(ConsoleError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-class JournalUnavailable(ApiError, Unavailable):
-    """The journal cannot be written (disk full, read-only): nothing is accepted until it can again."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(507, message)
 
 
 def _depth(data: Any) -> int:
@@ -194,7 +245,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 class ControlServer:
     """Serves `supervisor` on `path`; `start()` binds the socket (0600), `stop()` removes it."""
 
-    def __init__(self, supervisor: Supervisor, path: Path) -> None:
+    def __init__(self, supervisor: ServedOrg, path: Path) -> None:
         self.supervisor = supervisor
         self.path = path
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
@@ -424,8 +475,6 @@ class ControlServer:
     async def run_command(self, request: web.Request) -> web.Response:
         """Run a command of the registry as the token's holder (the human, or an agent: the registry's
         permissions say what each may run); the body is its arguments."""
-        from agent_console.runtime.commands import Actor, Via  # the command layer sits over this server
-
         name = self._actor(request)
         via: Via = "cli" if request.headers.get(VIA_HEADER) == "cli" else "api"
         if name != HUMAN:

@@ -43,7 +43,7 @@ from agent_console.agents.events import (
     VoteCast,
     VoteOpened,
 )
-from agent_console.agents.journal import Journal, JournalError, Record, load_or_create_key
+from agent_console.agents.journal import Journal, JournalError, JournalUnavailable, Record, load_or_create_key
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.layout import EXEC_SHARE_PERCENT, MIN_PANE_COLS
 from agent_console.agents.limits import AgentLimiter, Limit
@@ -57,7 +57,7 @@ from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.screen_reader import ScreenReader
-from agent_console.runtime.server import ApiError, ControlServer, JournalUnavailable
+from agent_console.runtime.server import ApiError, ControlServer
 from agent_console.terminal.base import (
     BackendError,
     BackendLost,
@@ -705,6 +705,8 @@ class Supervisor:
         except ApiError as error:  # over a limit (counted there), or e.g. a vote on no open vote: dropped
             if error.status != 429:
                 self.malformed += 1
+        except JournalUnavailable:  # the disk is full: dropped, as any event refused
+            self.malformed += 1
 
     def _agent_gone(self, agent: str, status: int | None, signal: int | None) -> None:
         self.screens.forget(agent)

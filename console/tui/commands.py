@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from agent_console.agents.errors import ConsoleError
 from agent_console.runtime import crash
@@ -20,13 +20,39 @@ from agent_console.runtime.commands import (
     Via,
     split_line,
 )
+from agent_console.runtime.host import CommandHost
 from agent_console.runtime.org_commands import one_agent
 from agent_console.terminal.base import BackendError
+from agent_console.widgets.approval_queue import ApprovalQueue
 
-if TYPE_CHECKING:
-    from agent_console.tui.app import ConsoleApp
 
-UiRunner = Callable[["ConsoleApp", list[str]], Awaitable[str | None]]
+class CommandScreen(Protocol):
+    """What the console's commands need of the app: the supervisor they run on, and the screen they move."""
+
+    @property
+    def supervisor(self) -> CommandHost: ...
+
+    @property
+    def queue_view(self) -> ApprovalQueue: ...
+
+    def show_details(self) -> None: ...
+
+    def show_help(self) -> None: ...
+
+    def toggle_theme(self) -> str: ...
+
+    def next_view(self) -> None: ...
+
+    def open_command_line(self) -> None: ...
+
+    def filter_trace(self, agent: str | None) -> None: ...
+
+    async def jump_to(self, agent: str) -> None: ...
+
+    def refresh_views(self) -> None: ...
+
+
+UiRunner = Callable[[CommandScreen, list[str]], Awaitable[str | None]]
 
 # Key bindings: command → (key, what the footer shows).
 KEYS = {
@@ -89,31 +115,31 @@ class Listed:
     key_label: str | None = None
 
 
-async def _details(app: ConsoleApp, words: list[str]) -> str | None:
+async def _details(app: CommandScreen, words: list[str]) -> str | None:
     app.show_details()
     return None
 
 
-async def _help(app: ConsoleApp, words: list[str]) -> str | None:
+async def _help(app: CommandScreen, words: list[str]) -> str | None:
     app.show_help()
     return None
 
 
-async def _theme(app: ConsoleApp, words: list[str]) -> str | None:
+async def _theme(app: CommandScreen, words: list[str]) -> str | None:
     return app.toggle_theme()
 
 
-async def _view(app: ConsoleApp, words: list[str]) -> str | None:
+async def _view(app: CommandScreen, words: list[str]) -> str | None:
     app.next_view()
     return None
 
 
-async def _command_line(app: ConsoleApp, words: list[str]) -> str | None:
+async def _command_line(app: CommandScreen, words: list[str]) -> str | None:
     app.open_command_line()
     return None
 
 
-async def _trace(app: ConsoleApp, words: list[str]) -> str | None:
+async def _trace(app: CommandScreen, words: list[str]) -> str | None:
     if not words or words == ["all"]:
         app.filter_trace(None)
         return "trace: every agent"
@@ -122,7 +148,7 @@ async def _trace(app: ConsoleApp, words: list[str]) -> str | None:
     return f"trace: what concerns {name}"
 
 
-async def _jump(app: ConsoleApp, words: list[str]) -> str | None:
+async def _jump(app: CommandScreen, words: list[str]) -> str | None:
     await app.jump_to(one_agent(app.supervisor, "jump", _one_word("jump", words)))
     return None
 
@@ -172,14 +198,14 @@ class ConsoleCommands:
     def names(self) -> list[str]:
         return sorted({*self.ui, *(command.name for command in self.org)})
 
-    async def run_line(self, app: ConsoleApp, line: str, via: Via) -> str | None:
+    async def run_line(self, app: CommandScreen, line: str, via: Via) -> str | None:
         """Run `name args…` as typed at the `:` line or after `/` in the chat."""
         words = split_line(line)
         if not words:
             return None
         return await self.run(app, words[0], words[1:], via)
 
-    async def run(self, app: ConsoleApp, name: str, words: list[str], via: Via) -> str | None:
+    async def run(self, app: CommandScreen, name: str, words: list[str], via: Via) -> str | None:
         ui = self.ui.get(name)
         if ui is not None:
             return await self._run_ui(app, ui, words)
@@ -197,7 +223,7 @@ class ConsoleCommands:
             app.refresh_views()  # the queue moves on at once: the next key acts on the next request
         return said or None
 
-    async def _run_ui(self, app: ConsoleApp, command: UiCommand, words: list[str]) -> str | None:
+    async def _run_ui(self, app: CommandScreen, command: UiCommand, words: list[str]) -> str | None:
         """Whatever goes wrong comes back as one error naming the command (the console stays up), an
         unexpected error with its traceback kept in a log file."""
         try:

@@ -6,12 +6,18 @@ one registry; anything else gets a helpful answer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from agent_console.agents.errors import ConsoleError
+from agent_console.tui.commands import CommandScreen, ConsoleCommands
 
-if TYPE_CHECKING:
-    from agent_console.tui.app import ConsoleApp
+
+class ChatScreen(CommandScreen, Protocol):
+    """What the executive needs of the app: the console's commands, to route the chat to."""
+
+    @property
+    def commands(self) -> ConsoleCommands: ...
+
 
 HELP = (
     "I understand: @agent text (message one agent), #team text (message a team), all text (everyone), "
@@ -22,7 +28,7 @@ HELP = (
 class BuiltinExecutive:
     name = "executive"
 
-    def __init__(self, app: ConsoleApp) -> None:
+    def __init__(self, app: ChatScreen) -> None:
         self.app = app
 
     async def answer(self, text: str) -> str:

@@ -1,0 +1,59 @@
+"""What the console's commands need of the org they run on: a narrow interface, so that the command registry and
+the org's commands depend on it rather than on the `Supervisor` (which builds them, and would make a cycle).
+
+The supervisor satisfies it structurally; `tests/typecheck.py` proves so where it is passed.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Protocol
+
+from agent_console.agents.events import Event
+from agent_console.agents.journal import Record
+from agent_console.agents.model import Agent, Org
+from agent_console.agents.redaction import Redactor
+from agent_console.agents.state import OrgState, PendingApproval
+from agent_console.runtime.delivery import OutboxTypist
+from agent_console.runtime.deployment import UpReport
+
+
+class CommandHost(Protocol):
+    """What the command registry and the org's commands read, journal and change."""
+
+    @property
+    def org(self) -> Org: ...
+
+    @property
+    def spec(self) -> str | None: ...
+
+    @property
+    def state(self) -> OrgState: ...
+
+    @property
+    def paused(self) -> str | None: ...
+
+    @property
+    def redactor(self) -> Redactor: ...
+
+    @property
+    def typist(self) -> OutboxTypist: ...
+
+    def traced(self, trace: str) -> AbstractContextManager[None]: ...
+
+    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
+
+    async def reconfigure(self, org: Org, actor: str = ...) -> UpReport: ...
+
+    def save(self, path: Path, actor: str = ...) -> str: ...
+
+    async def orphans(self) -> dict[str, Agent]: ...
+
+    async def adopt(self, names: list[str] | None, actor: str = ...) -> list[str]: ...
+
+    async def restart_agent(self, name: str) -> None: ...
+
+    async def decide(
+        self, request_id: str, approved: bool, reason: str | None, always: bool = False
+    ) -> PendingApproval: ...
