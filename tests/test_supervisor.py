@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from agent_console.agents.events import HUMAN, AgentExited, AgentState, MessageSent, SpoofRejected, StatusReported
-from agent_console.agents.journal import Journal
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import encode
 from agent_console.runtime.supervisor import Supervisor
@@ -132,7 +131,7 @@ async def test_an_agents_exit_is_journaled_with_its_status(supervisor: Superviso
     terminal(supervisor).exit(ann(supervisor).pane, status=3)
     await until(lambda: not supervisor.state.agents["ann"].alive, "ann to be gone")
     supervisor.journal.flush()
-    exits = [record.event for record in Journal.read(supervisor.journal_path, supervisor._key)]
+    exits = [record.event for record in supervisor.recent_records()]
     assert [event for event in exits if isinstance(event, AgentExited)] == [AgentExited(agent="ann", status=3)]
 
 
@@ -143,6 +142,6 @@ async def test_a_report_with_the_agents_token_counts_and_a_forged_one_is_journal
     fake.print(pane, encode("forged-token-0000", StatusReported(state=AgentState.WORKING, task="forged")))
     fake.print(pane, encode(supervisor.tokens["ann"], StatusReported(state=AgentState.WORKING, task="real")))
     await until(lambda: supervisor.state.agents["ann"].task == "real", "ann's own report")
-    records = [record.event for record in Journal.read(supervisor.journal_path, supervisor._key)]
+    records = [record.event for record in supervisor.recent_records()]
     assert [event for event in records if isinstance(event, SpoofRejected)] == [SpoofRejected(pane=pane, agent="ann")]
     assert all(getattr(event, "task", None) != "forged" for event in records)
