@@ -60,6 +60,7 @@ class HealthTable(DataTable[str | Text]):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
         self._values: dict[str, tuple[str | Text, ...]] = {}
+        self._inputs: dict[str, tuple[object, ...]] = {}  # what each row was made from: unchanged rows are skipped
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -80,13 +81,19 @@ class HealthTable(DataTable[str | Text]):
         for approval in state.approvals.values():
             pending[approval.agent] = pending.get(approval.agent, 0) + 1
         self._add_columns()
+        dark = is_dark(self)  # once a refresh: the theme lookup is not free
         with self.app.batch_update():
             for agent in [agent for agent in self._values if agent not in state.agents]:
                 del self._values[agent]
+                self._inputs.pop(agent, None)
                 self.remove_row(agent)
             for agent, view in state.agents.items():
-                values = self._row(view, pending.get(agent, 0), now)
+                inputs = self._row_inputs(view, pending.get(agent, 0), now, dark)
                 previous = self._values.get(agent)
+                if previous is not None and self._inputs.get(agent) == inputs:
+                    continue  # most rows, most refreshes: building their cells again would cost the most
+                self._inputs[agent] = inputs
+                values = self._row(view, pending.get(agent, 0), now, dark)
                 if previous is None:
                     self.add_row(*values, key=agent)
                 else:
@@ -95,9 +102,25 @@ class HealthTable(DataTable[str | Text]):
                             self.update_cell(agent, column, new, update_width=grows(self, column, new))
                 self._values[agent] = values
 
-    def _row(self, view: AgentView, pending: int, now: float) -> tuple[str | Text, ...]:
+    @staticmethod
+    def _row_inputs(view: AgentView, pending: int, now: float, dark: bool) -> tuple[object, ...]:
+        """Everything `_row` reads, as shown (ages as their text): equal inputs make equal cells."""
+        return (
+            view.name,
+            view.alive,
+            view.state,
+            None if view.last_event is None else format_age(now - view.last_event),
+            pending,
+            view.restarts,
+            view.task,
+            view.team,
+            view.throttled_at is not None and now - view.throttled_at < THROTTLED_SHOWN_SECONDS,
+            None if view.stalled_since is None else format_age(now - view.stalled_since),
+            dark,
+        )
+
+    def _row(self, view: AgentView, pending: int, now: float, dark: bool) -> tuple[str | Text, ...]:
         age = None if view.last_event is None else now - view.last_event
-        dark = is_dark(self)
         return (
             Text(view.name, style="bold" if view.alive else "dim"),
             state_text(view.state, dark=dark),
