@@ -12,8 +12,9 @@ commands), which the human decides (`ApprovalDecided`) 1-4 s later, so the appro
 
 Measured over the S seconds of feeding (plus a short drain), with the product code untouched:
 
-* update: the wall time of each `app.refresh_views()` call, wrapped on the app *instance* (the app
-  coalesces records and refreshes at most every `REFRESH_SECONDS`, so refreshes/s should stay <= 5);
+* update: the wall time the loop is held by one step of a refresh (the app coalesces records, refreshes at
+  most every `REFRESH_SECONDS`, so refreshes/s should stay <= 5, and runs a refresh one view a message) or
+  by a direct `app.refresh_views()` call, wrapped on the app *instance*;
 * loop lag: an asyncio `call_later` probe every 50 ms records how late it runs (p99): a stall of the one
   event loop that the supervisor, the widgets and Textual's own rendering share shows up here;
 * paint: Textual's own work after an update (layout + compositor render of the dirty widgets), timed by
@@ -168,7 +169,7 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
     )
     from agent_console.runtime.supervisor import Supervisor
     from agent_console.terminal.tmux import TmuxBackend
-    from agent_console.tui.app import ConsoleApp
+    from agent_console.tui.app import ConsoleApp, freeze_long_lived
     from agent_console.widgets.approval_queue import ApprovalQueue
     from agent_console.widgets.health_table import HealthTable
     from agent_console.widgets.org_tree import OrgTree
@@ -192,8 +193,12 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
         supervisor.submit(SUPERVISOR, AgentLaunched(agent=name, pane=f"%{index + 1}"))
 
     app = ConsoleApp(supervisor, start_supervisor=False)
-    updates, paints, submits = Timed(), Timed(), Timed()
-    app.refresh_views = updates.wrap(app.refresh_views)  # on the instance: the product code is untouched
+    updates, paints, submits, refreshes = Timed(), Timed(), Timed(), Timed()
+    # on the instance: the product code is untouched. The coalesced refresh runs one step (view) a message;
+    # a direct refresh_views() runs them all at once: either holds the loop that long.
+    app.refresh_views = updates.wrap(app.refresh_views)
+    app._refresh_step = updates.wrap(app._refresh_step)
+    app._refresh_in_steps = refreshes.wrap(app._refresh_in_steps)
     submit = submits.wrap(supervisor.submit)
     commits: list[float] = []  # journal commit latencies, measured on the journal's thread
     journal_commit = supervisor.journal.commit
@@ -284,6 +289,7 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
     try:
         async with app.run_test(size=APP_SIZE) as pilot:
             await pilot.pause()
+            freeze_long_lived()  # as the console does once it started its org (start_supervisor is off here)
             screen = app.screen
             for name in ("_refresh_layout", "_compositor_refresh"):  # Textual's paint, timed on the instance
                 if hasattr(screen, name):
@@ -333,7 +339,7 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
             await asyncio.sleep(0.3)  # the first full paint is done before measuring
             cpu_began = time.process_time()
             measuring = True
-            for timed in (updates, paints, submits, *parts.values()):
+            for timed in (updates, paints, submits, refreshes, *parts.values()):
                 timed.recording = True
             if profiler is not None:
                 profiler.enable()
@@ -347,7 +353,7 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
             await pressing
             if profiler is not None:
                 profiler.disable()
-            for timed in (updates, paints, submits, *parts.values()):
+            for timed in (updates, paints, submits, refreshes, *parts.values()):
                 timed.recording = False
             window = time.perf_counter() - began
             cpu = time.process_time() - cpu_began
@@ -385,7 +391,7 @@ async def run_one(count: int, args: argparse.Namespace, workdir: Path) -> dict:
         "events": events,
         "sent": sent,
         "events_per_s": events / fed if fed > 0 else math.nan,
-        "refreshes_per_s": len(updates.durations) / window,
+        "refreshes_per_s": len(refreshes.durations) / window,
         "update": ms(updates.durations),
         "paint": ms(paints.durations),
         "commit": ms(commits),
@@ -455,7 +461,7 @@ def run_child(count: int, args: argparse.Namespace, root: Path) -> dict:
 
 def report(results: list[dict], elapsed: float) -> None:
     print()
-    print("update  = wall time of one ConsoleApp.refresh_views() (widgets updated from the supervisor's state).")
+    print("update  = wall time of one refresh step (one view updated from the supervisor's state) or refresh_views().")
     print("lag     = how late a 50 ms asyncio call_later probe ran: stalls of the shared event loop.")
     print("paint   = Textual's layout + compositor render after updates (Screen._refresh_layout/_compositor_refresh).")
     print("RSS     = VmRSS of the run's own process at the end; peak = VmHWM.")
