@@ -75,14 +75,22 @@ def layout_for(width: int, height: int) -> str:
 FULL_COLLECTION_EVERY = 100  # middle-generation collections between two full ones (Python's default: 10)
 
 
-def freeze_long_lived() -> None:
+def freeze_long_lived() -> tuple[int, int, int]:
     """Put what start-up left alive (modules, the org, the widgets) out of the garbage collector's sight: its
     full collections then scan only what came since, instead of stalling the event loop for hundreds of ms;
-    and collect the oldest generation ten times less often (a refresh makes many short-lived objects)."""
+    and collect the oldest generation ten times less often (a refresh makes many short-lived objects).
+    Returns the collector's thresholds before, for `thaw`."""
+    before = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+    gc.set_threshold(before[0], before[1], FULL_COLLECTION_EVERY)
+    return before
+
+
+def thaw(thresholds: tuple[int, int, int]) -> None:
+    """Undo `freeze_long_lived`: what was frozen can be collected again once the console is gone."""
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 RESULT_SECONDS = 30  # a `:` command's answer stays where the line was this long (or until escape)
@@ -149,6 +157,7 @@ class ConsoleApp(App[None]):
         self._last_list: Widget | None = None  # where escape goes back to from an input
         self.crash_log: Path | None = None  # set when an unexpected error ends the console
         self.crash_error: BaseException | None = None
+        self._thresholds: tuple[int, int, int] | None = None  # the collector's, before the console froze start-up
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -262,7 +271,7 @@ class ConsoleApp(App[None]):
         with contextlib.suppress(BackendError):  # iTerm2: the org's figures in its status bar
             await self.supervisor.backend.install_status_bar()
         self.refresh_views()
-        freeze_long_lived()
+        self._thresholds = freeze_long_lived()
 
     def _on_failure(self) -> None:
         """A supervisor that stops on its own (a task failed, the terminal went away) ends the console, saying why."""
@@ -278,6 +287,9 @@ class ConsoleApp(App[None]):
             self.notify("the journal can be written again: the console accepts requests again")
 
     async def on_unmount(self) -> None:
+        if self._thresholds is not None:
+            thaw(self._thresholds)
+            self._thresholds = None
         if self.start_supervisor:
             with contextlib.suppress(BackendError):  # the console's keys leave the terminal with it
                 await self.supervisor.backend.remove_jump_back()
