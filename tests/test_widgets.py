@@ -364,6 +364,21 @@ async def test_health_table_updates_only_the_cells_that_changed() -> None:
         assert {column for _, column in table.updates} == {"last"}
 
 
+async def test_health_table_updates_in_steps_and_never_measures_its_fixed_width_columns() -> None:
+    org = build_org()
+    async with health_host(org).run_test() as pilot:
+        table = pilot.app.query_one(CountingHealthTable)
+        org.do("api", StatusReported(state=AgentState.ERROR, task="x" * 60), at=NOW - 5)  # api: 2nd row
+        org.do("ui", StatusReported(state=AgentState.IDLE, task="done"), at=NOW - 5)  # ui: 4th row
+        steps = table.update_health_in_steps(org.state, NOW, rows=3)
+        next(steps)  # the first three rows, then the caller's turn
+        assert {agent for agent, _ in table.updates} == {"api"}
+        assert list(steps) == [None]  # rows 4-6, the caller's turn, rows 7-8
+        assert {agent for agent, _ in table.updates} == {"api", "ui"}
+        assert row_text(table, "ui")[1] == "○ idle"
+        assert not table._updated_cells, "a task wider than its fixed-width column: nothing to measure"
+
+
 async def test_an_agent_over_its_limits_is_flagged_throttled_for_a_minute() -> None:
     org = build_org()
     org.do(SUPERVISOR, Throttled(agent="api", limit="approvals", refused=1, window=60), at=NOW - 5)

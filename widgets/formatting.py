@@ -57,6 +57,10 @@ def cell_key(value: str | Text) -> object:
 
 def grows(table: DataTable, column: str, value: str | Text) -> bool:
     """Whether `value` is wider than its column: only then is the column worth measuring again (measuring
-    a column reads every one of its cells)."""
+    a column reads every one of its cells). A fixed-width column never is: its width does not follow its cells,
+    and measuring one whose cells keep changing would read the whole column at every idle moment."""
+    shown = table.columns[ColumnKey(column)]
+    if not shown.auto_width:
+        return False
     width = value.cell_len if isinstance(value, Text) else cell_len(str(value))
-    return width > table.columns[ColumnKey(column)].content_width
+    return width > shown.content_width

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from rich.text import Text
 from textual import on
 from textual.binding import Binding
@@ -14,6 +16,7 @@ from agent_console.themes.states import STATE_STYLES, state_color
 from .formatting import agent_text, cell_key, format_age, grows, is_dark, state_text
 
 TASK_WIDTH = 32
+ROWS_PER_STEP = 50  # rows `update_health_in_steps` updates between two yields
 THROTTLED_SHOWN_SECONDS = 60.0  # a refusal journaled this recently flags the agent
 # a narrow pane crops the right-hand columns first: the short figures come before the task, and the team
 # (which the org tree shows too) comes last. Key, header, fixed width (None: as wide as its widest cell),
@@ -60,6 +63,7 @@ class HealthTable(DataTable[str | Text]):
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
         self._values: dict[str, tuple[str | Text, ...]] = {}
+        self._inputs: dict[str, tuple[object, ...]] = {}  # what each row was made from: unchanged rows are skipped
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -76,28 +80,68 @@ class HealthTable(DataTable[str | Text]):
 
     def update_health(self, state: OrgState, now: float) -> None:
         """Show `state`, with ages measured at `now` (seconds since the epoch)."""
+        for _ in self.update_health_in_steps(state, now):
+            pass
+
+    def update_health_in_steps(self, state: OrgState, now: float, rows: int = ROWS_PER_STEP) -> Iterator[None]:
+        """`update_health`, `rows` agents at a time: it yields between them, so that the caller can let the
+        event loop handle a key before the next ones (a row that changed costs; hundreds of them, more)."""
         pending: dict[str, int] = {}
         for approval in state.approvals.values():
             pending[approval.agent] = pending.get(approval.agent, 0) + 1
         self._add_columns()
+        dark = is_dark(self)  # once a refresh: the theme lookup is not free
         with self.app.batch_update():
             for agent in [agent for agent in self._values if agent not in state.agents]:
                 del self._values[agent]
+                self._inputs.pop(agent, None)
                 self.remove_row(agent)
-            for agent, view in state.agents.items():
-                values = self._row(view, pending.get(agent, 0), now)
-                previous = self._values.get(agent)
-                if previous is None:
-                    self.add_row(*values, key=agent)
-                else:
-                    for (column, *_), old, new in zip(COLUMNS, previous, values, strict=True):
-                        if cell_key(old) != cell_key(new):
-                            self.update_cell(agent, column, new, update_width=grows(self, column, new))
-                self._values[agent] = values
+        agents = list(state.agents.items())  # the state may change between steps
+        for start in range(0, len(agents), rows):
+            if start:
+                yield
+                if not self.is_attached:
+                    return
+            with self.app.batch_update():
+                for agent, view in agents[start : start + rows]:
+                    if state.agents.get(agent) is not view:
+                        continue  # gone meanwhile: the next refresh takes its row away
+                    self._update_row(agent, view, pending.get(agent, 0), now, dark)
 
-    def _row(self, view: AgentView, pending: int, now: float) -> tuple[str | Text, ...]:
+    def _update_row(self, agent: str, view: AgentView, pending: int, now: float, dark: bool) -> None:
+        inputs = self._row_inputs(view, pending, now, dark)
+        previous = self._values.get(agent)
+        if previous is not None and self._inputs.get(agent) == inputs:
+            return  # most rows, most refreshes: building their cells again would cost the most
+        self._inputs[agent] = inputs
+        values = self._row(view, pending, now, dark)
+        if previous is None:
+            self.add_row(*values, key=agent)
+        else:
+            for (column, *_), old, new in zip(COLUMNS, previous, values, strict=True):
+                if cell_key(old) != cell_key(new):
+                    self.update_cell(agent, column, new, update_width=grows(self, column, new))
+        self._values[agent] = values
+
+    @staticmethod
+    def _row_inputs(view: AgentView, pending: int, now: float, dark: bool) -> tuple[object, ...]:
+        """Everything `_row` reads, as shown (ages as their text): equal inputs make equal cells."""
+        return (
+            view.name,
+            view.alive,
+            view.state,
+            None if view.last_event is None else format_age(now - view.last_event),
+            pending,
+            view.restarts,
+            view.task,
+            view.team,
+            view.throttled_at is not None and now - view.throttled_at < THROTTLED_SHOWN_SECONDS,
+            None if view.stalled_since is None else format_age(now - view.stalled_since),
+            dark,
+        )
+
+    def _row(self, view: AgentView, pending: int, now: float, dark: bool) -> tuple[str | Text, ...]:
         age = None if view.last_event is None else now - view.last_event
-        dark = is_dark(self)
         return (
             Text(view.name, style="bold" if view.alive else "dim"),
             state_text(view.state, dark=dark),

@@ -107,13 +107,15 @@ class OrgTree(Tree[OrgNode]):
             if self._changed(("team", team), (colors.get(team),)):
                 node.set_label(self._team_label(team, colors))
         dark = is_dark(self)
+        width = self.scrollable_content_region.width  # once: the region is computed on every read
         for agent, node in self._agents.items():
             self._shown[agent] = (state.agents[agent], pending.get(agent, 0), agent in human_at, dark)
-            self._label_agent(agent, node)
+            self._label_agent(agent, node, width)
 
     def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
         for agent, node in self._agents.items():
-            self._label_agent(agent, node)  # a task is cut to the room its line has: cut it again
+            self._label_agent(agent, node, width)  # a task is cut to the room its line has: cut it again
 
     # --- structure -------------------------------------------------------------------------------------------
 
@@ -233,19 +235,18 @@ class OrgTree(Tree[OrgNode]):
         color = colors.get(team, team_color(0))
         return Text.assemble(("■ ", color), (team, f"bold {color}"))
 
-    def _label_agent(self, agent: str, node: TreeNode[OrgNode]) -> None:
+    def _label_agent(self, agent: str, node: TreeNode[OrgNode], width: int) -> None:
         shown = self._shown.get(agent)
         if shown is None:
             return
         view, pending, human, dark = shown
-        room = self._line_room(node)
+        room = self._line_room(node, width)
         key = (view.state, view.task, view.progress, view.alive, pending, human, dark, room)
         if self._changed(("agent", agent), key):
             node.set_label(self._agent_label(view, pending, human, dark, room))
 
-    def _line_room(self, node: TreeNode[OrgNode]) -> int | None:
-        """Cells left for a node's label after its guides (None before the tree has a size)."""
-        width = self.scrollable_content_region.width
+    def _line_room(self, node: TreeNode[OrgNode], width: int) -> int | None:
+        """Cells left for a node's label after its guides in a tree `width` cells wide (None before it has a size)."""
         if width <= 0:
             return None
         depth = 0

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from agent_console.widgets.trace_view import TraceView
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
 AGE_SECONDS = 1.0  # ages in the queue and the table move on even when no record comes
 TRACE_BATCH = 200
+TRACE_STEP = 50  # records added to the trace in one step of a refresh (a step holds the event loop)
 # Keys that reach the app this soon after a paste came in the same burst of input: a pasted end-of-paste
 # sequence (ESC [ 201 ~) ends a bracketed paste early and turns the rest of the paste into key presses.
 PASTE_TAIL_SECONDS = 0.05
@@ -68,6 +70,27 @@ def layout_for(width: int, height: int) -> str:
     if width < COMPACT_COLS or height < COMPACT_ROWS:
         return "-compact"
     return "-medium" if width < WIDE_COLS else "-wide"
+
+
+FULL_COLLECTION_EVERY = 100  # middle-generation collections between two full ones (Python's default: 10)
+
+
+def freeze_long_lived() -> tuple[int, int, int]:
+    """Put what start-up left alive (modules, the org, the widgets) out of the garbage collector's sight: its
+    full collections then scan only what came since, instead of stalling the event loop for hundreds of ms;
+    and collect the oldest generation ten times less often (a refresh makes many short-lived objects).
+    Returns the collector's thresholds before, for `thaw`."""
+    before = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(before[0], before[1], FULL_COLLECTION_EVERY)
+    return before
+
+
+def thaw(thresholds: tuple[int, int, int]) -> None:
+    """Undo `freeze_long_lived`: what was frozen can be collected again once the console is gone."""
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 RESULT_SECONDS = 30  # a `:` command's answer stays where the line was this long (or until escape)
@@ -134,6 +157,7 @@ class ConsoleApp(App[None]):
         self._last_list: Widget | None = None  # where escape goes back to from an input
         self.crash_log: Path | None = None  # set when an unexpected error ends the console
         self.crash_error: BaseException | None = None
+        self._thresholds: tuple[int, int, int] | None = None  # the collector's, before the console froze start-up
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -247,6 +271,7 @@ class ConsoleApp(App[None]):
         with contextlib.suppress(BackendError):  # iTerm2: the org's figures in its status bar
             await self.supervisor.backend.install_status_bar()
         self.refresh_views()
+        self._thresholds = freeze_long_lived()
 
     def _on_failure(self) -> None:
         """A supervisor that stops on its own (a task failed, the terminal went away) ends the console, saying why."""
@@ -262,6 +287,9 @@ class ConsoleApp(App[None]):
             self.notify("the journal can be written again: the console accepts requests again")
 
     async def on_unmount(self) -> None:
+        if self._thresholds is not None:
+            thaw(self._thresholds)
+            self._thresholds = None
         if self.start_supervisor:
             with contextlib.suppress(BackendError):  # the console's keys leave the terminal with it
                 await self.supervisor.backend.remove_jump_back()
@@ -297,9 +325,24 @@ class ConsoleApp(App[None]):
     def _schedule_refresh(self) -> None:
         if not self._refresh_pending:
             self._refresh_pending = True
-            self.set_timer(REFRESH_SECONDS, self.refresh_views)
+            self.set_timer(REFRESH_SECONDS, self._refresh_in_steps)
 
     def refresh_views(self) -> None:
+        """Update every view from the supervisor's state, now (all steps in one go)."""
+        with self.batch_update():
+            for _ in self._refresh_steps():
+                pass
+
+    def _refresh_in_steps(self) -> None:
+        """The coalesced refresh, one view a message: a key pressed meanwhile is handled (and painted) between
+        views, not after all of them."""
+        self._refresh_step(self._refresh_steps())
+
+    def _refresh_step(self, steps: Iterator[None]) -> None:
+        if next(steps, StopIteration) is not StopIteration:
+            self.call_later(self._refresh_step, steps)  # queued behind what came meanwhile (keys)
+
+    def _refresh_steps(self) -> Iterator[None]:
         self._refresh_pending = False
         if not self.org_view.is_attached:
             return  # shutting down: a last record arrived after the screen went
@@ -307,14 +350,24 @@ class ConsoleApp(App[None]):
         now = self.clock()
         org = self.supervisor.org
         colors = {team.name: team_color(index, team.color) for index, team in enumerate(org.teams)}
-        with self.batch_update():
-            self.org_view.update_org(state, colors, frozenset(self.supervisor.human_at()))
-            self.health_view.update_health(state, now)
-            self.queue_view.update_approvals(list(state.approvals.values()), now)
-            self.preview.show(self.queue_view.selected_approval)
-            if self._records:
-                self.trace_view.add_records(list(self._records))
-                self._records.clear()
+        self.org_view.update_org(state, colors, frozenset(self.supervisor.human_at()))
+        yield
+        if not self.health_view.is_attached:
+            return
+        yield from self.health_view.update_health_in_steps(state, now)
+        yield
+        if not self.queue_view.is_attached:
+            return
+        self.queue_view.update_approvals(list(state.approvals.values()), now)
+        self.preview.show(self.queue_view.selected_approval)
+        left = len(self._records)  # those that came by now: a flood meanwhile waits for the next refresh
+        while left and self._records:
+            yield
+            if not self.trace_view.is_attached:
+                return
+            batch = [self._records.popleft() for _ in range(min(TRACE_STEP, left, len(self._records)))]
+            left -= len(batch)
+            self.trace_view.add_records(batch)
         counts: dict[str, int] = {}
         for view in state.agents.values():
             counts[view.state.value] = counts.get(view.state.value, 0) + 1
