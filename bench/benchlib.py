@@ -33,3 +33,19 @@ def tmux_executable() -> str:
     if executable is None:
         raise SystemExit("tmux is not installed (apt-get install tmux)")
     return executable
+
+
+ISOLATED_ENVIRONMENT = ("HOME", "XDG_RUNTIME_DIR", "XDG_STATE_HOME")
+
+
+def saved_environment() -> dict[str, str | None]:
+    """The variables a bench points at its own temporary directories, as they were before."""
+    return {name: os.environ.get(name) for name in ISOLATED_ENVIRONMENT}
+
+
+def restore_environment(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

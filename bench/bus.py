@@ -65,7 +65,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import percentile, proc_cpu, tmux_executable
+from benchlib import percentile, proc_cpu, restore_environment, saved_environment, tmux_executable
 
 import agent_console.agents.journal as journal_module
 from agent_console.agents.events import StatusReported
@@ -732,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("TMUX", "TMUX_PANE"):  # never reach the user's own server
         os.environ.pop(name, None)
     tmux_executable()
-    saved = {name: os.environ.get(name) for name in ("HOME", "XDG_RUNTIME_DIR", "XDG_STATE_HOME")}
+    saved = saved_environment()
     began = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="acb-", dir="/tmp"))  # short: unix socket paths are capped ~108 bytes
     try:
@@ -744,11 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         for socket_name, socket_file in list(_live_sockets.items()):  # last resort: nothing left behind
             kill_server(socket_name, socket_file)
             _live_sockets.pop(socket_name, None)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        restore_environment(saved)
         shutil.rmtree(root, ignore_errors=True)
     report(results, args, time.monotonic() - began)
     return 0

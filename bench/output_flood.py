@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchlib import percentile, tmux_executable
+from benchlib import percentile, restore_environment, saved_environment, tmux_executable
 from bus import kill_server, make_org, self_cpu
 
 from agent_console.agents.events import StatusReported
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("TMUX", "TMUX_PANE"):  # never reach the user's own server
         os.environ.pop(name, None)
     tmux_executable()
-    saved = {name: os.environ.get(name) for name in ("HOME", "XDG_RUNTIME_DIR", "XDG_STATE_HOME")}
+    saved = saved_environment()
     root = Path(tempfile.mkdtemp(prefix="acf-", dir="/tmp"))  # short: unix socket paths are capped ~108 bytes
     try:
         results = asyncio.run(run_all(args, root))
@@ -352,11 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         for socket_name in list(_live):  # last resort: nothing left behind
             kill_server(socket_name, None)
             _live.pop(socket_name, None)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        restore_environment(saved)
         shutil.rmtree(root, ignore_errors=True)
     report(args, *results)
     return 0
