@@ -135,15 +135,16 @@ class OrgLoaded(_Event):
     teams: dict[str, str | None]
     agents: dict[str, str]
     order: tuple[str, ...] = ()  # teams then agents in spec order (the journal's JSON sorts object keys)
+    buried: tuple[str, ...] = ()  # agents running off screen
 
 
 class OrgEdit(BaseModel):
     """One change made to the org from the console: a team or an agent added (`table`: its spec table, as in
-    ORG.toml), or an agent removed."""
+    ORG.toml), an agent changed in its place (buried, unburied: `table` is its whole new table), or removed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    action: Literal["add-team", "add-agent", "remove-agent"]
+    action: Literal["add-team", "add-agent", "change-agent", "remove-agent"]
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     table: dict[str, Any] = Field(default_factory=dict)
 

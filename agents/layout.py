@@ -197,7 +197,7 @@ def plan_layout(
     exec_share: int = EXEC_SHARE_PERCENT,
     exec_min_width: int = MIN_PANE_COLS,
 ) -> LayoutPlan:
-    """Give every agent of `org` a pane in windows of `size`; with `previous`, teams keep their windows.
+    """Give every agent of `org` but the buried a pane in windows of `size`; with `previous`, teams keep their windows.
 
     The executive column takes `exec_share` percent of the width, at least `exec_min_width` columns.
     """
@@ -215,6 +215,7 @@ def plan_layout(
         dense_per_col=max(1, (height + 1) // (DENSE_PANE_ROWS + 1)),
         dense_cap=max(1, (width + 1) // (DENSE_PANE_COLS + 1)),
     )
+    org = org.on_screen()  # buried agents have no pane in any window of the plan
     teams = _top_teams(org)
     placed = _place(teams, grid, previous)
 

@@ -78,6 +78,7 @@ class Agent(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     role: Role = Role.WORKER
     stuck_after: float = Field(default=120.0, ge=5, le=86_400)  # working with an unchanged screen this long
+    buried: bool = False  # runs off screen (no pane in the layout), still watched and counted
 
     _check = field_validator("name")(_check_name)
 
@@ -161,6 +162,10 @@ class Org(_Strict):
     @property
     def executive(self) -> Agent | None:
         return next((agent for agent in self.agents if agent.role is Role.EXEC), None)
+
+    def on_screen(self) -> Org:
+        """This org without its buried agents: what the layout gives a pane."""
+        return self.model_copy(update={"agents": tuple(agent for agent in self.agents if not agent.buried)})
 
 
 class OrgError(InvalidInput, ValueError):

@@ -161,28 +161,47 @@ def spec_table(item: Team | Agent, base: Path | None = None) -> dict[str, Any]:
 
 
 def edits_between(old: Org, new: Org) -> list[OrgEdit]:
-    """What turned `old` into `new`: teams added, agents removed, agents added (a changed agent is both)."""
+    """What turned `old` into `new`: teams added, agents removed, agents changed in their place (only buried or
+    unburied: any other change is a removal and an addition), agents added."""
     teams = {team.name for team in old.teams}
     edits = [OrgEdit(action="add-team", name=t.name, table=spec_table(t)) for t in new.teams if t.name not in teams]
     before = {agent.name: agent for agent in old.agents}
     after = {agent.name: agent for agent in new.agents}
-    edits += [OrgEdit(action="remove-agent", name=agent.name) for agent in old.agents if after.get(agent.name) != agent]
+
+    def buried_only(agent: Agent) -> bool:
+        earlier = before.get(agent.name)
+        return (
+            earlier is not None and earlier != agent and earlier == agent.model_copy(update={"buried": earlier.buried})
+        )
+
+    changed = {agent.name for agent in new.agents if buried_only(agent)}
+    edits += [
+        OrgEdit(action="remove-agent", name=agent.name)
+        for agent in old.agents
+        if after.get(agent.name) != agent and agent.name not in changed
+    ]
+    edits += [OrgEdit(action="change-agent", name=name, table=spec_table(after[name])) for name in changed]
     edits += [
         OrgEdit(action="add-agent", name=agent.name, table=spec_table(agent))
         for agent in new.agents
-        if before.get(agent.name) != agent
+        if before.get(agent.name) != agent and agent.name not in changed
     ]
     return edits
 
 
 def merge_edits(earlier: Iterable[OrgEdit], later: Iterable[OrgEdit]) -> tuple[OrgEdit, ...]:
-    """`earlier` then `later`, where an agent added and then removed again leaves no trace."""
+    """`earlier` then `later`, where an agent added and then removed again leaves no trace, and an agent changed
+    keeps only its last change (folded into its addition when the console added it)."""
     merged = list(earlier)
     for edit in later:
-        if edit.action == "remove-agent":
+        if edit.action in ("remove-agent", "change-agent"):
+            merged = [e for e in merged if not (e.action == "change-agent" and e.name == edit.name)]
             added = [i for i, e in enumerate(merged) if e.action == "add-agent" and e.name == edit.name]
-            if added:
+            if added and edit.action == "remove-agent":
                 del merged[added[-1]]
+                continue
+            if added:
+                merged[added[-1]] = OrgEdit(action="add-agent", name=edit.name, table=edit.table)
                 continue
         merged.append(edit)
     return tuple(merged)
@@ -210,6 +229,8 @@ def describe_edit(edit: OrgEdit) -> str:
         return f"team new {edit.name}" + (f" --parent {parent}" if parent else "")
     if edit.action == "add-agent":
         return f"spawn {edit.name} --team {edit.table.get('team')}"
+    if edit.action == "change-agent":
+        return f"{'bury' if edit.table.get('buried') else 'unbury'} {edit.name}"
     return f"kill {edit.name}"
 
 
@@ -225,6 +246,12 @@ def _apply(org: Org, edit: OrgEdit) -> Org:
         return org.replaced(agents=(*org.agents, Agent.model_validate(edit.table)))
     if edit.name not in names:
         raise ValueError(f"the spec has no agent {edit.name!r} any more")
+    if edit.action == "change-agent":
+        # Only whether it is buried carries over: the spec's own table stays as the file says.
+        buried = bool(edit.table.get("buried", False))
+        return org.replaced(
+            agents=tuple(a.model_copy(update={"buried": buried}) if a.name == edit.name else a for a in org.agents)
+        )
     return org.replaced(agents=tuple(a for a in org.agents if a.name != edit.name))
 
 

@@ -82,6 +82,7 @@ class AgentView:
     stalled_since: float | None = None  # working, and its screen has not changed since then
     throttled: str | None = None  # the limit it last went over
     throttled_at: float | None = None
+    buried: bool = False  # off screen: no pane in the layout, still watched
 
     @property
     def restarts(self) -> int:
@@ -432,9 +433,9 @@ class OrgState:
         for name, team in event.agents.items():
             view = self.agents.get(name)
             if view is None:
-                self.agents[name] = AgentView(name=name, team=team)
-            else:
-                view.team = team
+                view = self.agents[name] = AgentView(name=name, team=team)
+            view.team = team
+            view.buried = name in event.buried
         # Spec order, as the order field keeps it through the journal's sorted JSON.
         self.agents = {name: self.agents[name] for name in sorted(self.agents, key=lambda n: rank.get(n, len(rank)))}
 

@@ -656,3 +656,12 @@ def _roundtrip_org() -> Org:
     teams = (Team(name="a"), Team(name="b", parent="a"), Team(name="c"))
     agents = tuple(Agent(name=f"x{i}", team="abc"[i % 3]) for i in range(14))
     return Org(name="rt", teams=teams, agents=agents)
+
+
+def test_buried_agents_get_no_pane_and_unburied_they_take_their_place_again() -> None:
+    agents = [Agent(name=f"w{i}", team="core") for i in range(3)] + [Agent(name="lead", team="ops", role=Role.EXEC)]
+    org = Org(name="o", teams=(Team(name="core"), Team(name="ops")), agents=tuple(agents))
+    buried = org.replaced(agents=tuple(a.model_copy(update={"buried": a.name in ("w1", "lead")}) for a in org.agents))
+    slots = [slot for window in plan_layout(buried).windows for slot in window.slots()]
+    assert slots == [EXEC_SLOT, "w0", "w2"]  # no pane for w1 nor the buried executive agent
+    assert plan_layout(buried.replaced(agents=org.agents)) == plan_layout(org)

@@ -240,3 +240,30 @@ def test_edits_the_spec_no_longer_allows_are_skipped_with_why() -> None:
         "agent[2].team: unknown team 'gone' (teams: core)",
         "the spec has no agent 'zed' any more",
     ]
+
+
+def test_a_buried_agent_is_read_written_and_its_burial_replayed_in_its_place(tmp_path: Path) -> None:
+    org = parse_spec(GOOD.replace('role = "coordinator"', 'role = "coordinator"\nburied = true'))
+    assert [agent.name for agent in org.agents if agent.buried] == ["lead"]
+    text = dump_spec(org, tmp_path / "org.toml")
+    assert "buried = true" in text.split('name = "lead"')[1].split("[[agent]]")[0]
+    assert parse_spec(text, tmp_path / "org.toml").agent("lead").buried
+
+    buried = BASE.replaced(agents=(_agent("ann").model_copy(update={"buried": True}), _agent("bob")))
+    edits = edits_between(BASE, buried)
+    assert [describe_edit(edit) for edit in edits] == ["bury ann"]
+    replayed, applied, skipped = apply_edits(BASE, edits)
+    assert applied == edits
+    assert replayed == buried and skipped == []
+    assert [agent.name for agent in replayed.agents] == ["ann", "bob"]  # in its place, not moved to the end
+    # Burying again and unburying keeps only the last change; a spawned agent's burial is folded into its spawn.
+    unbury = edits_between(buried, BASE)
+    assert [describe_edit(edit) for edit in unbury] == ["unbury ann"]
+    assert merge_edits(edits, unbury) == tuple(unbury)
+    spawn = OrgEdit(action="add-agent", name="dan", table={"name": "dan", "team": "core"})
+    bury_dan = OrgEdit(action="change-agent", name="dan", table={"name": "dan", "team": "core", "buried": True})
+    assert merge_edits([spawn], [bury_dan]) == (OrgEdit(action="add-agent", name="dan", table=bury_dan.table),)
+    assert merge_edits([spawn, bury_dan], [OrgEdit(action="remove-agent", name="dan")]) == ()
+    # A spec that no longer has the agent drops its burial, saying why.
+    _, _, skipped = apply_edits(BASE.replaced(agents=(_agent("bob"),)), edits)
+    assert [why for _, why in skipped] == ["the spec has no agent 'ann' any more"]

@@ -606,3 +606,14 @@ def test_a_prompt_seen_on_a_screen_is_an_approval_of_that_agent() -> None:
     assert org.state.approvals["s1"].rule == "permission"
     org.do(HUMAN, ApprovalDecided(id="s1", approved=True), now=202.0)
     assert org.json()["decided"]["s1"]["agent"] == "dee"
+
+
+def test_a_buried_agent_keeps_its_state_and_is_marked_until_the_org_unburies_it() -> None:
+    org = Org()
+    org.do("dee", StatusReported(state=AgentState.WORKING, task="migrate"))
+    org.do(SUPERVISOR, ORG.model_copy(update={"buried": ("dee",)}))
+    dee = org.state.agents["dee"]
+    assert dee.buried and dee.state is AgentState.WORKING and dee.alive  # counted, its state kept
+    assert not any(view.buried for name, view in org.state.agents.items() if name != "dee")
+    org.do(SUPERVISOR, ORG)
+    assert not org.state.agents["dee"].buried
