@@ -46,6 +46,7 @@ class FakePane:
     typed: list[str] = field(default_factory=list)  # text the console typed (send_text), in order
     keys: list[str] = field(default_factory=list)  # keys the console pressed (send_keys), in order
     launches: int = 1  # 1, plus one per respawn
+    buried: bool = False
 
 
 class FakeTerminal:
@@ -123,6 +124,18 @@ class FakeTerminal:
         self, target: str, launch: Launch, direction: Literal["h", "v"] = "v", before: bool = False
     ) -> PaneInfo:
         return self._info(self._make(self._get(target).window, launch))
+
+    async def bury(self, pane: str, buried: bool = True) -> PaneInfo:
+        """As iTerm2 does: a buried pane is in no window; unburied, it comes back in a window of its own."""
+        found = self._get(pane)
+        if found.buried != buried:
+            found.buried = buried
+            found.window = "buried" if buried else f"@{next(self._window_ids)}"
+            self.window_names[found.window] = found.window
+        return self._info(found)
+
+    async def join_pane(self, pane: str, target: str, before: bool = False) -> None:
+        self._get(pane).window = self._get(target).window
 
     async def close_pane(self, pane: str) -> None:
         self._get(pane)
@@ -219,4 +232,5 @@ class FakeTerminal:
             agent=pane.identity.get("agent"),
             org=pane.identity.get("org"),
             active=self.focused == pane.pane,
+            buried=pane.buried,
         )

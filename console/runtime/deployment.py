@@ -2,6 +2,8 @@
 
 Idempotent: the terminal's own pane options say which pane runs which agent, so running `up` again only
 does what is missing — a new agent's pane, a dead agent's restart, a pane moved to the plan's window.
+A buried agent has no place in the plan: its pane is kept off screen by the terminal (`TerminalBackend.bury`),
+and stays there on every `up` until the spec unburies it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class UpReport:
     moved: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    buried: list[str] = field(default_factory=list)  # taken off screen by this `up`
+    unburied: list[str] = field(default_factory=list)  # brought back to the layout by this `up`
     relaid: list[str] = field(default_factory=list)
     not_laid_out: dict[int, list[str]] = field(default_factory=dict)  # window → panes not in the plan
     missing: dict[str, str] = field(default_factory=dict)  # agent → its program, not found when it was started
@@ -55,7 +59,8 @@ class UpReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.created_session or self.started or self.restarted or self.moved or self.removed or self.relaid)
+        moves = self.moved or self.buried or self.unburied
+        return bool(self.created_session or self.started or self.restarted or moves or self.removed or self.relaid)
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,7 @@ async def bring_up(
         panes[EXEC_SLOT] = exec_info
     exec_pane_info = exec_info
     await backend.hold_window(exec_pane_info.window)
+    await _bury_or_unbury(org, backend, panes, report, say, extra_env)
     plan_size = await backend.window_size(exec_pane_info.window)
     previous = await _previous_plan(backend)
     plan = plan_layout(org, plan_size, previous=previous, exec_share=exec_share, exec_min_width=exec_min_width)
@@ -241,6 +247,43 @@ async def bring_up(
             report.not_laid_out[skipped.window] = skipped.strangers
     await backend.set_session_option(PLAN_OPTION, json.dumps(plan_to_data(plan), separators=(",", ":")))
     return report
+
+
+async def _bury_or_unbury(
+    org: Org,
+    backend: TerminalBackend,
+    panes: dict[str, PaneInfo],
+    report: UpReport,
+    say: Progress,
+    extra_env: ExtraEnv | None,
+) -> None:
+    """Buried agents off screen (started there when they have no pane), unburied ones back from it, before the
+    plan is laid out: a pane still buried would be missing from its team's place, one not yet buried a stranger."""
+    for agent in org.agents:
+        info = panes.get(agent.name)
+        if info is None and agent.buried:
+            say(f"starting {agent.name} off screen (buried; {agent.kind.value}: {agent.launch_command or 'shell'})")
+            launch = agent_launch(org, agent, extra_env)
+            program = missing_program(launch)
+            if program is not None:
+                report.missing[agent.name] = program
+            info = await backend.new_window(f"buried:{agent.name}", launch)
+            await backend.set_identity(info.pane, org.name, agent.name, _meta(agent))
+            panes[agent.name] = await backend.bury(info.pane)
+            report.started.append(agent.name)
+        elif info is not None and agent.buried != info.buried:
+            say(f"{'burying' if agent.buried else 'unburying'} {agent.name}")
+            panes[agent.name] = await backend.bury(info.pane, agent.buried)
+            (report.buried if agent.buried else report.unburied).append(agent.name)
+        elif info is not None and agent.buried:
+            if info.alive:
+                report.adopted.append(agent.name)
+            else:
+                say(f"restarting {agent.name} (its program had exited)")
+                await backend.respawn_pane(info.pane, agent_launch(org, agent, extra_env))
+                report.restarted.append(agent.name)
+        if agent.buried:
+            await backend.style_pane(panes[agent.name].pane, _style(org, agent.name))
 
 
 async def _adopt_or_make_exec(backend: TerminalBackend, org: Org, launch: Launch) -> PaneInfo:

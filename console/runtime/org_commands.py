@@ -136,6 +136,32 @@ async def restart(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str
     return f"restarted {name}"
 
 
+async def bury(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    return await _set_buried(supervisor, "bury", args.name, True, actor)
+
+
+async def unbury(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    return await _set_buried(supervisor, "unbury", args.name, False, actor)
+
+
+async def _set_buried(supervisor: CommandHost, command: str, name: str, buried: bool, actor: Actor) -> str:
+    """Change whether the agent runs off screen; the org is laid out again (and the change journaled) by
+    `reconfigure`, so a later `up` or restart keeps it so."""
+    name = one_agent(supervisor, command, name)
+    org = supervisor.org
+    if org.agent(name).buried == buried:
+        where = "off screen already" if buried else "on screen already (not buried)"
+        return f"{command}: {name} is {where}: nothing to do"
+    agents = tuple(a.model_copy(update={"buried": buried}) if a.name == name else a for a in org.agents)
+    await supervisor.reconfigure(org.replaced(agents=agents), actor.name)
+    if buried:
+        return (
+            f"buried {name}: its pane is off screen; its program runs on, still watched "
+            f"(its requests still reach the approval queue); unbury {name} brings it back"
+        )
+    return f"unburied {name}: back in its team's place in the layout"
+
+
 async def save(supervisor: CommandHost, args: SaveArgs, actor: Actor) -> str:
     path = (args.path or Path(supervisor.spec or f"{supervisor.org.name}.toml")).expanduser()
     try:
@@ -289,6 +315,10 @@ def org_commands() -> CommandRegistry:
         Command("team", "create a team", team, TeamArgs, HUMAN_OR_EXECUTIVE),
         Command("kill", "stop an agent and close its pane", kill, AgentArgs, HUMAN_OR_EXECUTIVE),
         Command("restart", "restart an agent's program in its pane", restart, AgentArgs, HUMAN_OR_EXECUTIVE),
+        Command(
+            "bury", "take an agent's pane off screen (it runs on, still watched)", bury, AgentArgs, HUMAN_OR_EXECUTIVE
+        ),
+        Command("unbury", "bring a buried agent's pane back to its team", unbury, AgentArgs, HUMAN_OR_EXECUTIVE),
         Command("save", "write the org as it is now as a spec (ORG.toml)", save, SaveArgs, HUMAN_OR_EXECUTIVE),
         Command(
             "adopt", "take running panes of agents outside the org back into it", adopt, AdoptArgs, HUMAN_OR_EXECUTIVE

@@ -197,6 +197,7 @@ class Supervisor:
             teams={team.name: team.parent for team in self.org.teams},
             agents={agent.name: agent.team for agent in self.org.agents},
             order=(*(team.name for team in self.org.teams), *(agent.name for agent in self.org.agents)),
+            buried=tuple(agent.name for agent in self.org.agents if agent.buried),
         )
         if self.state.org_event() != loaded:
             self.submit(SUPERVISOR, loaded)

@@ -156,6 +156,7 @@ class PaneInfo:
     agent: str | None  # the agent id stored in the pane, None for a pane we did not make
     org: str | None
     active: bool = False
+    buried: bool = False  # off screen (no window shows it), still running and watched
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +272,11 @@ class TerminalBackend(ABC):
 
     async def select_window(self) -> None:
         """Bring the session's window to the front, where the terminal has more than one on screen."""
+
+    @abstractmethod
+    async def bury(self, pane: str, buried: bool = True) -> PaneInfo:
+        """Take `pane` off screen (its program runs on, its output and exit still reach `events`), or bring it
+        back: an unburied pane is in a window of its own until the layout puts it in its place."""
 
     # --- input and output -------------------------------------------------------------------------------
 

@@ -719,6 +719,7 @@ class ITerm2Backend(TerminalBackend):
             agent=str(agent) if agent else None,
             org=str(org) if org else None,
             active=tab is not None and tab.active_session_id == session.session_id,
+            buried=tab is None,
         )
         meta = {key: str(value) for key, value in zip(META_KEYS, meta_values, strict=True) if value}
         return info, meta
@@ -1103,12 +1104,15 @@ class ITerm2Backend(TerminalBackend):
 
     # --- what iTerm2 has beyond tmux ------------------------------------------------------------------------
 
-    async def bury(self, pane: str, buried: bool = True) -> None:
-        """Hide a background worker's session (it keeps running, off screen), or bring it back."""
+    async def bury(self, pane: str, buried: bool = True) -> PaneInfo:
+        """Hide a background worker's session (it keeps running, off screen), or bring it back (iTerm2 puts it
+        back in the tab it came from, or a new tab). iTerm2 sends a buried session no screen updates: its
+        custom control sequences (the agent protocol) and its end still arrive; its screen is read on demand."""
         session = await self._fresh_session(pane)
         await self._call(session.async_set_buried(buried), f"{'bury' if buried else 'unbury'} pane {pane}")
         await self._refresh()
         await self._sync()
+        return await self.pane(pane)
 
     async def set_broadcast(self, groups: Sequence[Sequence[str]]) -> None:
         """Broadcast domains: typing in one pane of a group types in all of them (e.g. a team)."""

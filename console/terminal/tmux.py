@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 AGENT_OPTION = "@agent_console_agent"
 ORG_OPTION = "@agent_console_org"
 WINDOW_OPTION = "@agent_console_window"
+# A buried pane lives alone in a window of the console's own session marked with this option. Not another
+# session: a control client is told the output only of panes in windows of the session it is attached to
+# (tmux control.c, `control_write_output` drops a pane whose window is not linked into the client's session),
+# and that output is what finds the agent protocol's sequences and wakes the screen reader.
+BURIED_OPTION = "@agent_console_buried"
+BURIED_WINDOW_PREFIX = "buried:"
 BADGE_OPTION = "@badge"
 BORDER_OPTION = "@agent_console_border"
 LABEL_OPTION = "@agent_console_label"  # the console's title for the pane: programs overwrite pane_title (OSC 2)
@@ -74,6 +80,7 @@ _PANE_FIELDS = (
     "#{pane_current_command}",
     "#{window_name}",
     *(f"#{{{option}}}" for option in META_OPTIONS),
+    f"#{{{BURIED_OPTION}}}",  # a window option: a pane's options inherit its window's
 )
 PANE_FORMAT = _SEP.join(_PANE_FIELDS)
 # The console's label, the badge, then the program's own title when it set one (`q/h` doubles its '#', so a
@@ -94,8 +101,9 @@ def parse_pane_line(line: str) -> tuple[PaneInfo, str, dict[str, str]]:
     if len(fields) != len(_PANE_FIELDS):
         raise BackendError(f"unexpected list-panes line from tmux: {line!r}")
     pane, window, index, pid, dead, width, height, active, session, agent, org, current, window_name = fields[:13]
+    *meta_values, buried = fields[13:]
     meta = {
-        option.removeprefix("@agent_console_"): value for option, value in zip(META_OPTIONS, fields[13:], strict=True)
+        option.removeprefix("@agent_console_"): value for option, value in zip(META_OPTIONS, meta_values, strict=True)
     }
     info = PaneInfo(
         pane=pane,
@@ -110,6 +118,7 @@ def parse_pane_line(line: str) -> tuple[PaneInfo, str, dict[str, str]]:
         agent=agent or None,
         org=org or None,
         active=active == "1",
+        buried=buried == "1",
     )
     return info, session, meta
 
@@ -487,6 +496,27 @@ class TmuxBackend(TerminalBackend):
         info = await self.pane(pane)
         await self.hold_window(info.window)
         return info
+
+    async def bury(self, pane: str, buried: bool = True) -> PaneInfo:
+        """Buried: the pane alone in a window of its own (not selected, so nobody's view moves), marked buried and
+        untagged (no plan window is it). Unburied: the mark goes; the layout then moves the pane to its place."""
+        info = await self.pane(pane)
+        if buried == info.buried:
+            return info
+        if buried:
+            name = BURIED_WINDOW_PREFIX + (info.agent or pane)
+            await self.client.command(f"break-pane -d -s {quote(pane)} -n {quote(name)}")
+            window = quote((await self.pane(pane)).window)
+            await self.client.commands(
+                [
+                    f"set -w -t {window} {BURIED_OPTION} 1",
+                    f"set -wu -t {window} {WINDOW_OPTION}",
+                    f"set -w -t {window} remain-on-exit on",
+                ]
+            )
+        else:
+            await self.client.command(f"set -wu -t {quote(info.window)} {BURIED_OPTION}")
+        return await self.pane(pane)
 
     async def respawn_pane(self, pane: str, launch: Launch) -> None:
         self._dead.pop(pane, None)

@@ -475,9 +475,10 @@ class RequestDispatcher:
         if session_id not in self.app.sessions:
             raise RequestFailed("INVALID_TARGET")
         if name == "buried":
-            if not isinstance(value, bool):
+            # iTerm2 takes any JSON number (`[NSNumber castFrom:value]`, iTermAPIHelper.m `setBuried`).
+            if not isinstance(value, bool | int | float):
                 raise RequestFailed("INVALID_VALUE")
-            self.app.set_buried(session_id, value)
+            self.app.set_buried(session_id, bool(value))
         elif name == "grid_size":
             window, tab, _ = self.app.find_session(session_id)
             if window is None or tab is None:

@@ -153,6 +153,8 @@ class FakeApp(PaneMoves):
         self.windows: list[Window] = []
         self.sessions: dict[str, PtySession] = {}
         self.buried: list[str] = []
+        # A buried session's window, tab, tab-mates and split direction: where disinterring puts it back.
+        self.burial_places: dict[str, tuple[str, str, list[str], bool]] = {}
         self.retired: list[PtySession] = []
         self.current_window_id: str | None = None
         self.broadcast_domains: list[list[str]] = []
@@ -598,17 +600,44 @@ class FakeApp(PaneMoves):
         session.launch = replace(session.launch, env=env)
 
     def set_buried(self, session_id: str, buried: bool) -> None:
+        """Bury or disinter a session, as iTerm2's API does (iTermAPIHelper.m, the `setBuried` block of
+        `setSessionProperty`): asking for the state it is in already is OK and does nothing; burying takes
+        it out of its tab (PTYSession `bury`); disinterring (iTermBuriedSessions.m,
+        `restoreSession:withRestorableSession:`) puts it back in the tab it was buried from when that tab still
+        exists, else in a new tab of its window, else in a new window."""
         session = self.session(session_id)
         if buried == (session_id in self.buried):
             return
         if buried:
+            window, tab, _ = self.find_session(session_id)
+            if window is not None and tab is not None:
+                found = tab.root.find_parent(session_id)
+                neighbours = [pane.session_id for pane in tab.panes() if pane.session_id != session_id]
+                vertical = found[0].vertical if found else False
+                self.burial_places[session_id] = (window.window_id, tab.tab_id, neighbours, vertical)
             self._detach(session_id)
             self.buried.append(session_id)
             self.notifier.layout_changed()
+            self.notifier.changed()
+            return
+        self.buried.remove(session_id)
+        window_id, tab_id, neighbours, vertical = self.burial_places.pop(session_id, (None, None, [], False))
+        place = self.find_tab(tab_id) if tab_id else None
+        anchor = next((sid for sid in neighbours if place and place[1].contains(sid)), None)
+        if place is not None and anchor is not None:
+            # The arrangement iTerm2 recreates the tab with is approximated: next to a pane it was beside.
+            window, tab = place
+            tab.split(anchor, session, vertical, before=False)
+            tab.layout(window.columns, window.rows)
+            self.notifier.layout_changed()
+            self._report_sizes(tab)
         else:
-            # Disinterred sessions come back in a new tab of the current window.
-            self.buried.remove(session_id)
-            window = self.current_window or (self.windows[-1] if self.windows else None) or self._add_window()
+            window = (
+                (self.find_window(window_id) if window_id else None)
+                or self.current_window
+                or (self.windows[-1] if self.windows else None)
+                or self._add_window()
+            )
             tab = self._new_tab(SplitNode(False, [session]))
             window.tabs.append(tab)
             tab.layout(window.columns, window.rows)
