@@ -300,3 +300,37 @@ async def test_an_exit_is_pushed_and_the_pane_stays(terminal: Terminal, recorder
     again = await backend.pane(pane.pane)
     assert again.alive and again.pane == pane.pane
     await screen_shows(backend, recorder, pane.pane, "second life")  # the new program, in the same pane
+
+
+async def test_a_buried_pane_runs_on_off_screen_still_heard_and_comes_back(
+    terminal: Terminal, recorder: Recorder
+) -> None:
+    backend = terminal.backend
+    payload = base64.b64encode(json.dumps({"type": "status", "state": "working"}).encode()).decode()
+    script = f"read go; printf '\\033]1337;Custom=id={TOKEN}:{payload}\\007'; echo heard-while-buried; read go; exit 4"
+    pane = await backend.split_pane(terminal.first.pane, Launch(_sh(script)))
+    await terminal.settled(pane.pane)
+    buried = await backend.bury(pane.pane)
+    assert buried.buried and buried.alive and buried.window != terminal.first.window
+    shown = [info.pane for info in await backend.list_panes(all_sessions=False) if not info.buried]
+    assert pane.pane not in shown and terminal.first.pane in shown
+    assert not (await backend.pane(terminal.first.pane)).buried
+
+    parser = SequenceParser()
+    frames: list[Frame] = []
+
+    def parsed(event: TerminalEvent) -> bool:
+        if isinstance(event, PaneOutput) and event.pane == pane.pane:
+            frames.extend(item for item in parser.feed(event.data) if isinstance(item, Frame))
+        return bool(frames)
+
+    await backend.send_text(pane.pane, "go")
+    await backend.send_keys(pane.pane, ["Enter"])
+    await recorder.wait_for(parsed)  # what it prints while buried still reaches the supervisor
+    assert frames == [Frame(token=TOKEN, payload=payload.encode())]
+    await screen_shows(backend, recorder, pane.pane, "heard-while-buried")  # its screen can be read
+
+    back = await backend.bury(pane.pane, buried=False)
+    assert not back.buried and back.alive and back.pane == pane.pane
+    await backend.send_keys(pane.pane, ["Enter"])
+    await recorder.wait_for(lambda e: isinstance(e, PaneExited) and e.pane == pane.pane)  # its end is heard

@@ -200,16 +200,31 @@ async def test_a_style_is_one_batched_profile_change(backend: ITerm2Backend, fak
 
 
 async def test_a_background_worker_is_buried_and_comes_back(backend: ITerm2Backend, fake_iterm2: Any) -> None:
-    worker = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    first = await _first(backend)
+    worker = await backend.split_pane(first, Launch("sleep 30"))
+    tab = worker.window
     await backend.set_identity(worker.pane, "org", "worker", {"team": "ops"})
-    await backend.bury(worker.pane)
+    sent: list[Any] = []
+    connection = backend.link.connection
+    original = connection.async_send_message
+
+    async def spy(message: Any) -> None:
+        sent.append(message)
+        await original(message)
+
+    connection.async_send_message = spy  # type: ignore[method-assign]
+    info = await backend.bury(worker.pane)
+    requests = [m.set_property_request for m in sent if m.WhichOneof("submessage") == "set_property_request"]
+    assert [(r.session_id, r.name, r.json_value) for r in requests] == [(worker.pane, "buried", "true")]
+    assert info.buried and info.window == "buried" and info.alive  # it keeps running, off screen
     assert fake_iterm2.buried_sessions() == [worker.pane]
     listed = {info.pane: info for info in await backend.list_panes()}
-    assert listed[worker.pane].window == "buried" and listed[worker.pane].agent == "worker"
-    assert listed[worker.pane].alive  # it keeps running, off screen
-    await backend.bury(worker.pane, buried=False)
-    assert fake_iterm2.buried_sessions() == []
-    assert (await backend.pane(worker.pane)).window != "buried"
+    assert listed[worker.pane].buried and listed[worker.pane].agent == "worker"
+    assert not listed[first].buried
+    assert (await backend.bury(worker.pane)).buried  # burying a buried session is no error (iTerm2 says OK)
+    info = await backend.bury(worker.pane, buried=False)
+    assert fake_iterm2.buried_sessions() == [] and not info.buried
+    assert info.window == tab  # back in the tab it was buried from, as iTerm2 restores it
 
 
 async def test_a_team_is_a_broadcast_domain_and_private_text_stays_private(
