@@ -793,6 +793,49 @@ def test_snapshot_health_table(snap_compare: Any) -> None:
     assert snap_compare(health_host(org), terminal_size=(110, 14))
 
 
+def buried_org() -> OrgBuilder:
+    """The eight agents, db (waiting, 2 pending) and monitor (recovering) buried."""
+    org = build_org()
+    org.do(SUPERVISOR, ORG.model_copy(update={"buried": ("db", "monitor")}), at=NOW)
+    return org
+
+
+async def test_a_buried_agent_is_marked_in_the_tree_the_table_and_its_details_beside_its_state() -> None:
+    org = buried_org()
+    async with tree_host(org).run_test() as pilot:
+        await pilot.pause()
+        tree = pilot.app.query_one(OrgTree)
+        assert label_of(tree, "db").startswith("◆ db [2] ⚰ buried  mig")  # the marker before the task
+        assert "buried" not in label_of(tree, "api")
+    async with health_host(org).run_test() as pilot:
+        await pilot.pause()
+        table = pilot.app.query_one(HealthTable)
+        db = row_text(table, "db")
+        assert (db[0], db[1], db[3]) == ("db ⚰ buried", "◆ waiting", "2")  # its state and requests shown as ever
+        assert row_text(table, "monitor")[:2] == ["monitor ⚰ buried", "↻ recovering"]
+        assert row_text(table, "api")[0] == "api"
+    app = ModalHost(lambda: AgentDetails(org.state.agents["db"], now=NOW + 60))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        lines = [" ".join(str(static.render()).split()) for static in app.screen.query(Static)]
+        assert "buried its pane is off screen, still watched; unbury db brings it back" in lines
+        assert "state ◆ waiting" in lines
+
+
+def test_snapshot_health_table_with_buried_agents(snap_compare: Any) -> None:
+    """You should see the health table of the dark snapshot, but "db" reads "db ⚰ buried" (the marker in
+    italics) with its amber "◆ waiting" and its 2 pending as before, and "monitor" reads "monitor ⚰ buried"
+    with its magenta "↻ recovering" and 1 restart; every other row as in the plain health table."""
+    assert snap_compare(health_host(buried_org()), terminal_size=(110, 14))
+
+
+def test_snapshot_org_tree_with_buried_agents(snap_compare: Any) -> None:
+    """You should see the org tree of its plain snapshot (without the ⌨ marker), but "db" reads "◆ db [2] ⚰ buried"
+    then the start of its task ("mig", cropped by the narrow tree), and "monitor" reads "↻ monitor ⚰ buried":
+    their state glyphs and colours, and db's amber "[2]", come before the marker."""
+    assert snap_compare(tree_host(buried_org()), terminal_size=(60, 18))
+
+
 def test_snapshot_health_table_light(snap_compare: Any) -> None:
     """You should see the same health table as in the dark snapshot, on the light theme:
     dark text on a light background, the state glyphs and words still coloured."""

@@ -24,6 +24,9 @@ def format_age(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
+BURIED_MARKER = "⚰ buried"
+"""Beside a buried agent's name: its pane is off screen (it runs on, still watched); its state is shown as ever."""
+
 MARKER_STYLES = {"control": "reverse", "layout": "dim"}
 """How markers look beside agent text: a control character stands out, layout (breaks, runs, a cut) recedes."""
 

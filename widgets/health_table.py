@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.states import STATE_STYLES, state_color
 
-from .formatting import agent_text, cell_key, format_age, grows, is_dark, state_text
+from .formatting import BURIED_MARKER, agent_text, cell_key, format_age, grows, is_dark, state_text
 
 TASK_WIDTH = 32
 ROWS_PER_STEP = 50  # rows `update_health_in_steps` updates between two yields
@@ -22,7 +22,12 @@ THROTTLED_SHOWN_SECONDS = 60.0  # a refusal journaled this recently flags the ag
 # (which the org tree shows too) comes last. Key, header, fixed width (None: as wide as its widest cell),
 # and what it means (the help screen shows it).
 COLUMNS = (
-    ("agent", "Agent", None, "the agent's name (dim: its program is not running)"),
+    (
+        "agent",
+        "Agent",
+        None,
+        f"the agent's name (dim: its program is not running; {BURIED_MARKER}: its pane is off screen)",
+    ),
     ("state", "State", max(len(name) for name in STATE_STYLES) + 2, "its one effective state (i: the evidence)"),
     ("last", "Last", 4, "time since it was last heard of (a report, a hook, its screen, a launch)"),
     ("approvals", "Pending", 7, "its requests waiting in the approval queue"),
@@ -129,6 +134,7 @@ class HealthTable(DataTable[str | Text]):
         return (
             view.name,
             view.alive,
+            view.buried,
             view.state,
             None if view.last_event is None else format_age(now - view.last_event),
             pending,
@@ -143,7 +149,7 @@ class HealthTable(DataTable[str | Text]):
     def _row(self, view: AgentView, pending: int, now: float, dark: bool) -> tuple[str | Text, ...]:
         age = None if view.last_event is None else now - view.last_event
         return (
-            Text(view.name, style="bold" if view.alive else "dim"),
+            self._agent_cell(view),
             state_text(view.state, dark=dark),
             format_age(age),
             Text(str(pending), style="bold " + state_color("waiting", dark)) if pending else "",
@@ -151,6 +157,13 @@ class HealthTable(DataTable[str | Text]):
             self._task_cell(view, now, dark),
             view.team or "",
         )
+
+    @staticmethod
+    def _agent_cell(view: AgentView) -> Text:
+        name = Text(view.name, style="bold" if view.alive else "dim")
+        if view.buried:
+            name.append(f" {BURIED_MARKER}", style="italic")
+        return name
 
     @staticmethod
     def _task_cell(view: AgentView, now: float, dark: bool) -> Text:

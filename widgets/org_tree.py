@@ -15,7 +15,7 @@ from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.palette import team_color
 from agent_console.themes.states import state_color, state_style
 
-from .formatting import agent_text, is_dark
+from .formatting import BURIED_MARKER, agent_text, is_dark
 
 NodeKind = Literal["team", "agent"]
 
@@ -241,7 +241,7 @@ class OrgTree(Tree[OrgNode]):
             return
         view, pending, human, dark = shown
         room = self._line_room(node, width)
-        key = (view.state, view.task, view.progress, view.alive, pending, human, dark, room)
+        key = (view.state, view.task, view.progress, view.alive, view.buried, pending, human, dark, room)
         if self._changed(("agent", agent), key):
             node.set_label(self._agent_label(view, pending, human, dark, room))
 
@@ -268,6 +268,8 @@ class OrgTree(Tree[OrgNode]):
             label.append(f" [{pending}]", style=f"bold {state_color('waiting', dark)}")
         if human:
             label.append(f" {self.HUMAN_MARKER}", style="bold")
+        if view.buried:
+            label.append(f" {BURIED_MARKER}", style="italic")
         if view.task:
             label.append("  ")
             after = len(f" {view.progress}") if view.progress else 0

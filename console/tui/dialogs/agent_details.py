@@ -70,6 +70,8 @@ class AgentDetails(ModalScreen[None]):
         rows.append(("last heard", ago(view.last_event)))
         alive = "running" if view.alive else "not running"
         rows.append(("pane", f"{view.pane or '—'}, {alive}, {view.restarts} restart(s)"))
+        if view.buried:
+            rows.append(("buried", f"its pane is off screen, still watched; unbury {view.name} brings it back"))
         return rows
 
     def compose(self) -> ComposeResult:
