@@ -548,7 +548,14 @@ async def test_buried_sessions_leave_the_layout_and_come_back(fake_iterm2: FakeI
         await within(app.get_session_by_id(second).async_set_buried(False))
         await app.async_refresh()
         assert app.buried_sessions == []
-        assert len(app.current_window.tabs) == 2
+        # Back in the tab it was buried from (iTermBuriedSessions.m `restoreSession:withRestorableSession:`).
+        assert [[s.session_id for s in tab.sessions] for tab in app.current_window.tabs] == [[first, second]]
+        await within(app.get_session_by_id(first).async_set_buried(True))
+        await within(app.get_session_by_id(second).async_close())
+        await within(app.get_session_by_id(first).async_set_buried(False))
+        await app.async_refresh()
+        # Its tab gone with its last pane, a new tab of its window.
+        assert [[s.session_id for s in tab.sessions] for tab in app.current_window.tabs] == [[first]]
 
 
 async def test_broadcast_domains_send_text_to_every_member(fake_iterm2: FakeITerm2) -> None:

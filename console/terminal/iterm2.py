@@ -73,6 +73,11 @@ WINDOW_NAME_VARIABLE = "user.agent_console_window_name"  # on a tab
 FIGURES_VARIABLE = "user.agent_console_figures"  # on the app: what the status-bar component shows
 STATUS_BAR_ID = "com.agent-console.figures"
 BURIED = "buried"  # the window of a buried session (it has no tab)
+# iTerm2 sends a buried session no screen updates: `bury` (PTYSession.m) detaches the session's text view, whose
+# `textViewDidFindDirtyRects` is what posts them. A buried session's screen is read this often instead, and a
+# change published as output, so that the screen reader still sees its prompts (its custom sequences and its
+# end still arrive as they happen).
+BURIED_POLL_SECONDS = 1.0
 _PANE_VARIABLES = (AGENT_VARIABLE, ORG_VARIABLE, *(VARIABLE_PREFIX + key for key in META_KEYS), "jobName", "pid")
 _KEYS = {
     "Enter": "\r",
@@ -225,6 +230,7 @@ class ITerm2Backend(TerminalBackend):
         self._feed = EventFeed()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchers: dict[str, list[asyncio.Task[Any]]] = {}
+        self._buried_polls: dict[str, asyncio.Task[Any]] = {}
         self._exited: set[str] = set()
         self._tab_panes: dict[str, tuple[str, ...]] = {}
         self._sessions: set[str] = set()
@@ -517,6 +523,27 @@ class ITerm2Backend(TerminalBackend):
                 await self._watch_session(session_id)
         for session_id in sorted(self._watchers.keys() - ours):
             self._stop_watching(session_id)
+        buried = {session.session_id for session in app.buried_sessions} - {self._own_pane}
+        for session_id in sorted(buried - self._buried_polls.keys()):
+            if not self._closing:
+                self._buried_polls[session_id] = self._spawn(
+                    self._poll_buried(session_id), f"iterm2-buried-{session_id}"
+                )
+        for session_id in sorted(self._buried_polls.keys() - buried):
+            self._buried_polls.pop(session_id).cancel()
+
+    async def _poll_buried(self, session_id: str) -> None:
+        """A buried session's screen, read every `BURIED_POLL_SECONDS`: a change is published as output."""
+        last: str | None = None
+        while True:
+            try:
+                screen = await self.capture(self._pane(session_id))
+            except BackendError:
+                return  # gone: the layout change says so
+            if screen != last:
+                self._publish(PaneOutput(self._pane(session_id), b"", time.monotonic()))
+                last = screen
+            await asyncio.sleep(BURIED_POLL_SECONDS)
 
     async def _watch_session(self, session_id: str) -> None:
         """Screen changes of one pane, pushed by a ScreenStreamer; prompts, where shell integration exists."""

@@ -528,7 +528,10 @@ class FakeApp(PaneMoves):
     # --- SessionEvents ----------------------------------------------------------------------------------
 
     def session_output(self, session: PtySession) -> None:
-        self.notifier.screen_changed(session.session_id)
+        # A buried session's screen changes are not posted: PTYSession.m `bury` detaches its text view, whose
+        # `textViewDidFindDirtyRects` is what posts screen updates to the API.
+        if session.session_id not in self.buried:
+            self.notifier.screen_changed(session.session_id)
         self.notifier.changed()
 
     def session_sequence(self, session: PtySession, sequence: Osc1337) -> None:
