@@ -950,6 +950,41 @@ async def test_spawn_from_each_front_door_runs_the_same_command_as_the_human(
     assert ran == [(HUMAN, CommandRan(name="spawn", args=args, via=via))]
 
 
+@pytest.mark.parametrize("via", ["chat", "palette", "line"])
+async def test_bury_and_unbury_from_each_front_door_change_the_org_as_the_human(
+    demo: Console, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    """`/bury api`, bury in the palette and `:bury api` run the registry's bury (then unbury): the org the
+    console runs next has api buried (then not), journaled as the human's command through that front door."""
+    from agent_console.agents.events import CommandRan
+    from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
+
+    orgs: list[Org] = []
+
+    async def reconfigure(org: Org, actor: str = HUMAN) -> None:
+        orgs.append(org)
+        demo.supervisor.org = org
+
+    monkeypatch.setattr(demo.supervisor, "reconfigure", reconfigure)
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for name in ("bury", "unbury"):
+            if via == "chat":
+                await chat(pilot, f"/{name} api")
+            elif via == "palette":
+                await run_in_palette(pilot, name)
+                assert isinstance(demo.screen, ArgumentsDialog)
+                demo.screen.query_one(Input).value = "api"
+                await pilot.press("enter")
+                await pilot.pause()
+            else:
+                await run_in_command_line(pilot, f"{name} api")
+    assert [org.agent("api").buried for org in orgs] == [True, False]
+    assert all(not agent.buried for org in orgs for agent in org.agents if agent.name != "api")
+    ran = [(record.actor, record.event) for record in records(demo) if isinstance(record.event, CommandRan)]
+    assert ran == [(HUMAN, CommandRan(name=name, args={"name": "api"}, via=via)) for name in ("bury", "unbury")]
+
+
 async def test_keys_decide_the_selected_request_through_the_approve_command(demo: Console) -> None:
     from agent_console.agents.events import CommandRan
 
