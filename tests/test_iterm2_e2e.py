@@ -237,6 +237,44 @@ async def test_a_new_team_is_laid_out_beside_the_others(fake_iterm2: Any, runtim
         await backend.close()
 
 
+async def test_a_buried_agent_is_a_buried_session_still_read_and_unburied_it_takes_its_place(
+    fake_iterm2: Any, runtime: Path, tmp_path: Path
+) -> None:
+    """cat starts buried (a buried iTerm2 session, which iTerm2 sends no screen updates): its prompt is still
+    read from its screen and queued; `up` again keeps it buried; unburied, it is back in the tab, laid out."""
+    spec = tmp_path / "quad.toml"
+    spec.write_text(SPEC.replace('name = "cat"\nteam = "ops"', 'name = "cat"\nteam = "ops"\nburied = true'))
+    backend = ITerm2Backend("quad")
+    supervisor = Supervisor(load_spec(spec), backend, (160, 48))
+    try:
+        report = await supervisor.start()
+        cat = supervisor.pane_of("cat")
+        assert fake_iterm2.buried_sessions() == [cat] and "cat" in report.started
+        assert supervisor.state.agents["cat"].buried
+        await backend.send_text(cat, "read -p 'wipe the cache? [y/n] ' a; echo \"got=$a\"")
+        await backend.send_keys(cat, ["Enter"])
+        pending = await until(lambda: [a for a in supervisor.state.approvals.values() if a.agent == "cat"], "cat asks")
+        await supervisor.decide(pending[0].id, True, None)
+        await until(lambda: "got=y" in fake_iterm2.screen_text(cat), "the answer typed in its buried session")
+
+        again = await supervisor.reconfigure(supervisor.org)  # `up` again
+        assert fake_iterm2.buried_sessions() == [cat] and "cat" in again.adopted and not again.unburied
+
+        unburied = supervisor.org.replaced(
+            agents=tuple(a.model_copy(update={"buried": False}) for a in supervisor.org.agents)
+        )
+        report = await supervisor.reconfigure(unburied)
+        assert report.unburied == ["cat"] and fake_iterm2.buried_sessions() == []
+        exec_pane = next(info.pane for info in await backend.list_panes(False) if info.agent == "exec")
+        assert (await backend.pane(cat)).window == (await backend.pane(exec_pane)).window
+        plan = plan_from_data(json.loads(await backend.session_option(PLAN_OPTION)))
+        assert "cat" in plan.windows[0].slots()
+        assert fake_iterm2.errors == []
+    finally:
+        await supervisor.stop()
+        await backend.close()
+
+
 async def test_auto_probes_then_the_console_runs_on_the_probes_connection(
     fake_iterm2: Any, runtime: Path, tmp_path: Path
 ) -> None:
