@@ -191,17 +191,21 @@ def edits_between(old: Org, new: Org) -> list[OrgEdit]:
 
 def merge_edits(earlier: Iterable[OrgEdit], later: Iterable[OrgEdit]) -> tuple[OrgEdit, ...]:
     """`earlier` then `later`, where an agent added and then removed again leaves no trace, and an agent changed
-    keeps only its last change (folded into its addition when the console added it)."""
+    keeps only its last change (folded into its addition when the console added it). A change only ever buries
+    or unburies, so a second change of a spec agent undoes the first: both go."""
     merged = list(earlier)
     for edit in later:
         if edit.action in ("remove-agent", "change-agent"):
-            merged = [e for e in merged if not (e.action == "change-agent" and e.name == edit.name)]
+            changed = [e for e in merged if e.action == "change-agent" and e.name == edit.name]
+            merged = [e for e in merged if e not in changed]
             added = [i for i, e in enumerate(merged) if e.action == "add-agent" and e.name == edit.name]
             if added and edit.action == "remove-agent":
                 del merged[added[-1]]
                 continue
             if added:
                 merged[added[-1]] = OrgEdit(action="add-agent", name=edit.name, table=edit.table)
+                continue
+            if changed and edit.action == "change-agent":
                 continue
         merged.append(edit)
     return tuple(merged)

@@ -256,10 +256,11 @@ def test_a_buried_agent_is_read_written_and_its_burial_replayed_in_its_place(tmp
     assert applied == edits
     assert replayed == buried and skipped == []
     assert [agent.name for agent in replayed.agents] == ["ann", "bob"]  # in its place, not moved to the end
-    # Burying again and unburying keeps only the last change; a spawned agent's burial is folded into its spawn.
+    # Unburying a spec agent buried in the console leaves no edit; a spawned agent's burial is folded into its spawn.
     unbury = edits_between(buried, BASE)
     assert [describe_edit(edit) for edit in unbury] == ["unbury ann"]
-    assert merge_edits(edits, unbury) == tuple(unbury)
+    assert merge_edits(edits, unbury) == ()
+    assert merge_edits([], unbury) == tuple(unbury)  # a spec agent buried in the file, unburied in the console
     spawn = OrgEdit(action="add-agent", name="dan", table={"name": "dan", "team": "core"})
     bury_dan = OrgEdit(action="change-agent", name="dan", table={"name": "dan", "team": "core", "buried": True})
     assert merge_edits([spawn], [bury_dan]) == (OrgEdit(action="add-agent", name="dan", table=bury_dan.table),)

@@ -145,3 +145,35 @@ async def test_a_report_with_the_agents_token_counts_and_a_forged_one_is_journal
     records = [record.event for record in supervisor.recent_records()]
     assert [event for event in records if isinstance(event, SpoofRejected)] == [SpoofRejected(pane=pane, agent="ann")]
     assert all(getattr(event, "task", None) != "forged" for event in records)
+
+
+async def test_bury_takes_the_pane_off_screen_keeps_it_watched_and_is_journaled_as_an_edit(
+    supervisor: Supervisor,
+) -> None:
+    from agent_console.agents.events import CommandRan, OrgEdited
+    from agent_console.runtime.commands import Actor
+
+    registry = supervisor.commands
+    bury = registry.find("bury")
+    said = await registry.run(supervisor, bury, registry.parse(bury, ["@ann"]), Actor.human("line"))
+    assert said.startswith("buried ann: its pane is off screen")
+    assert ann(supervisor).buried and supervisor.state.agents["ann"].buried
+    edits = [r.event for r in supervisor.recent_records() if isinstance(r.event, OrgEdited)]
+    assert [(e.action, e.name, e.table.get("buried")) for e in edits[-1].edits] == [("change-agent", "ann", True)]
+
+    # Still watched: a prompt on its screen is queued, and answered with keys in its pane.
+    terminal(supervisor).show(ann(supervisor).pane, screen("waiting-bash"))
+    await until(lambda: supervisor.state.approvals, "the buried agent's prompt to become an approval")
+    [request] = supervisor.state.approvals
+    await supervisor.decide(request, approved=True, reason=None)
+    await until(lambda: ann(supervisor).keys, "the answer to be pressed")
+
+    unbury = registry.find("unbury")
+    said = await registry.run(supervisor, unbury, registry.parse(unbury, ["ann"]), Actor.human("line"))
+    assert said == "unburied ann: back in its team's place in the layout"
+    exec_window = next(p.window for p in terminal(supervisor).panes.values() if p.identity.get("agent") == "exec")
+    assert not ann(supervisor).buried and ann(supervisor).window == exec_window
+    assert not supervisor.state.agents["ann"].buried
+    assert supervisor.state.org_edits[supervisor.spec] == ()  # unburied, the spec's own ann again: no edit left
+    ran = [(r.event.name, r.event.ok) for r in supervisor.recent_records() if isinstance(r.event, CommandRan)]
+    assert ran == [("bury", True), ("unbury", True)]
