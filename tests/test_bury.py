@@ -88,7 +88,11 @@ def test_a_buried_agent_is_off_screen_yet_watched_and_unburied_it_takes_its_team
     assert cat["buried"] and not cat["dead"] and not cat["tag"]  # alive, in an untagged hidden window
     assert visible(crew.socket) == {"exec", "ann", "bob"}
     assert [row["window"] for row in rows.values()].count(cat["window"]) == 1  # alone there: full size
-    assert set(state(crew)) == {"ann", "bob", "cat"}  # still counted in the org
+    listed = state(crew)
+    assert set(listed) == {"ann", "bob", "cat"} and listed["cat"]["buried"]  # still counted in the org
+    assert not listed["ann"]["buried"]
+    table = crew.cli("ls", "--socket-name", crew.socket).stdout
+    assert "yes, buried" in next(line for line in table.splitlines() if line.startswith("cat "))
 
     # Its output is still read: the agent protocol as an escape sequence printed in its pane (no socket).
     crew.type_in("cat", "AGENT_CONSOLE_SOCKET= agent-console emit status thinking --task buried-work")
@@ -136,6 +140,14 @@ def test_up_again_keeps_a_buried_agent_buried(crew: Served) -> None:
     assert after["cat"] == before["cat"]  # not moved back, not restarted
     assert visible(crew.socket) == {"exec", "ann", "bob"}
     assert "nothing to do" in result.stdout, result.stdout
+    # The spec unburies it: `up` brings it back, and says so.
+    crew.spec.write_text(SPEC.replace("buried = true\n", ""))
+    result = crew.cli("up", str(crew.spec), "--socket-name", crew.socket, "--size", "200x60")
+    assert result.returncode == 0 and "1 unburied" in result.stdout, result.stdout + result.stderr
+    assert (
+        visible(crew.socket) == {"exec", "ann", "bob", "cat"}
+        and panes(crew.socket)["cat"]["pane"] == before["cat"]["pane"]
+    )
 
 
 def test_a_buried_agents_prompt_is_queued_and_answered_in_its_hidden_pane(crew: Served, tmp_path: Path) -> None:

@@ -207,6 +207,8 @@ def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -
                 (report.started, "started"),
                 (report.restarted, "restarted"),
                 (report.moved, "moved"),
+                (report.buried, "buried"),
+                (report.unburied, "unburied"),
                 (report.removed, "removed"),
             )
             if items
@@ -299,7 +301,7 @@ async def _ls(args: argparse.Namespace) -> int:
                 agent.kind,
                 agent.pane,
                 str(agent.pid or "-"),
-                "yes" if agent.alive else "no",
+                ("yes" if agent.alive else "no") + (", buried" if agent.buried else ""),
                 agent.command,
             ]
         ]

@@ -78,6 +78,7 @@ class AgentPane:
     current_command: str
     alive: bool
     session: str
+    buried: bool = False  # its pane is off screen (still running, still watched)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -482,6 +483,7 @@ async def list_agents(backend: TerminalBackend, org: str | None = None) -> list[
                 current_command=info.command,
                 alive=info.alive,
                 session=session,
+                buried=info.buried,
             )
         )
     return agents
