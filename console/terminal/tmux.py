@@ -46,8 +46,8 @@ ORG_OPTION = "@agent_console_org"
 WINDOW_OPTION = "@agent_console_window"
 # A buried pane lives alone in a window of the console's own session marked with this option. Not another
 # session: a control client is told the output only of panes in windows of the session it is attached to
-# (tmux control.c, `control_write_output` drops a pane whose window is not linked into the client's session),
-# and that output is what finds the agent protocol's sequences and wakes the screen reader.
+# (measured on tmux 3.3a: another window's %output arrives, another session's does not), and that output is
+# what finds the agent protocol's sequences and wakes the screen reader.
 BURIED_OPTION = "@agent_console_buried"
 BURIED_WINDOW_PREFIX = "buried:"
 BADGE_OPTION = "@badge"
