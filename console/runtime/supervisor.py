@@ -52,7 +52,7 @@ from agent_console.agents.protocol import Frame, ProtocolError, Rejected, Sequen
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
-from agent_console.runtime import paths
+from agent_console.runtime import isolation, paths
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
@@ -107,6 +107,9 @@ class Supervisor:
         self.size = size
         self.exec_pane = exec_pane
         self.say = progress or (lambda message: None)
+        # Decided before anything starts: a required boundary that cannot be had stops the start, and none
+        # at all is said (`exposure`), by every front door that starts agents.
+        self.boundary = isolation.boundary(org.isolation)
         self.state_dir = paths.state_dir(org.name)
         self.journal_path = journal_path or self.state_dir / "journal.jsonl"
         self.socket_path = paths.socket_path(org.name)
