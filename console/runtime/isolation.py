@@ -62,7 +62,8 @@ def sandbox_arguments(keep: Sequence[Path] = ()) -> list[str]:
     - `--dev /dev`: but a /dev of its own: its pane's terminal (as /dev/console and /dev/tty, and its open
       descriptors), ptys of its own, and none of the other panes' /dev/pts/N (reading one would take the
       keys a human types there, writing one would forge what that pane shows).
-    - `--tmpfs` over each hidden folder: an empty, private folder in its place (writes vanish with it).
+    - `--tmpfs` over each hidden folder: an empty folder in its place (writes vanish with it), 0700 as the
+      folders it hides are (tmux refuses a socket folder others could enter).
     - `--ro-bind` of what it keeps under those, read-only: nothing it writes there reaches another agent.
     - `--unshare-pid --proc /proc`: a PID namespace of its own; /proc lists only its own processes, so no
       other process's environment (tokens), memory or signals are in reach.
@@ -73,7 +74,7 @@ def sandbox_arguments(keep: Sequence[Path] = ()) -> list[str]:
     """
     arguments = ["--dev-bind", "/", "/", "--dev", "/dev"]
     for folder in hidden_paths():
-        arguments += ["--tmpfs", str(folder)]
+        arguments += ["--perms", "0700", "--tmpfs", str(folder)]
     for socket in hidden_sockets():
         arguments += ["--ro-bind", "/dev/null", str(socket)]
     for folder in keep:
