@@ -8,12 +8,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from agent_console.agents.model import Agent, AgentKind, Isolation, Org, Team
+from agent_console.runtime.deployment import agent_launch, program_launch
+from agent_console.runtime.isolation import LOGIN_SHELL
 
 from ..conftest import descendants, pid_namespace, runs_in_own_pid_namespace, tmux, wait_for, when
 from ..test_serve import Served, read
@@ -119,6 +124,37 @@ def test_the_legitimate_path_still_works_from_inside(bounded: Served, tmp_path: 
     ann = bounded.agents()["ann"]["pid"]
     token = json.loads((state(bounded) / "tokens.json").read_text())["ann"]
     assert f"AGENT_CONSOLE_TOKEN={token}" in Path(f"/proc/{ann}/environ").read_text().split("\0")
+
+
+# --- the wrapping ----------------------------------------------------------------------------------------------
+
+
+@needs_bwrap
+def test_every_agent_is_launched_inside_the_boundary_and_keeps_only_its_public_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    claude = Agent(name="c", team="t", kind=AgentKind.CLAUDE, cwd=tmp_path)
+    shell = Agent(name="s", team="t", cwd=tmp_path)  # no command: the user's login shell
+    org = Org(name="o", teams=(Team(name="t"),), agents=(claude, shell))
+    for agent, inner in ((claude, program_launch(org, claude, dict).command), (shell, LOGIN_SHELL)):
+        launch = agent_launch(org, agent, dict)
+        words = shlex.split(launch.command or "")
+        assert Path(words[0]).name == "bwrap" and words[-4:] == ["--", "/bin/sh", "-c", inner]
+        hidden = {words[i + 1] for i, word in enumerate(words) if word == "--tmpfs"}
+        assert str(tmp_path / "state" / "agent-console") in hidden
+        assert (
+            str(Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}") in hidden
+            or not Path("/tmp", f"tmux-{os.getuid()}").exists()
+        )
+        public = str(tmp_path / "state" / "agent-console" / "o" / "public")
+        assert words[words.index("--ro-bind", words.index("--ro-bind") if "/dev/null" in words else 0) :]
+        assert [words[i + 1 : i + 3] for i, word in enumerate(words) if word == "--ro-bind"][-1] == [public, public]
+        assert launch.env == program_launch(org, agent, dict).env  # its token and socket stay in its environment
+    settings = shlex.split(program_launch(org, claude, dict).command or "")
+    assert settings[settings.index("--settings") + 1] == f"{public}/claude-hooks.json"  # readable inside
+    unbounded = org.model_copy(update={"isolation": Isolation.NONE})
+    assert agent_launch(unbounded, claude, dict) == program_launch(unbounded, claude, dict)
 
 
 # --- the choice, and saying so --------------------------------------------------------------------------------
