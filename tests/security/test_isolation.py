@@ -230,3 +230,30 @@ def test_a_pid_namespace_check_tells_the_two_apart() -> None:
         for process in (inside, outside):
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("setting", ["none", "auto"])
+async def test_the_console_says_under_its_title_when_agents_can_act_as_you(
+    setting: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Static
+
+    from agent_console.runtime.supervisor import Supervisor
+    from agent_console.terminal.tmux import TmuxBackend
+    from agent_console.tui.app import ConsoleApp
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    supervisor = Supervisor(Org(name="o", isolation=Isolation(setting)), TmuxBackend("ac-test-unused"), (120, 40))
+    app = ConsoleApp(supervisor, start_supervisor=False)  # its backend is never started
+    try:
+        async with app.run_test(size=(120, 40)):
+            banner = app.query_one("#exposure", Static)
+            shown = str(banner.render())
+            if setting == "none" or shutil.which("bwrap") is None:
+                assert shown.startswith("⚠ agents can act as you: ") and banner.region.height == 1, shown
+                assert banner.region.y == 1  # right under the title
+            else:
+                assert shown == "" and banner.region.height == 0
+    finally:
+        supervisor.journal.close()
