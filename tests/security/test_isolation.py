@@ -180,6 +180,22 @@ def test_without_a_boundary_the_console_says_so_and_it_is_true(unserved: Served,
     assert up.returncode == 0 and "warning: agents can act as you" in up.stderr, up.stderr
 
 
+@needs_bwrap
+def test_agents_started_outside_the_boundary_are_named_at_start(unserved: Served) -> None:
+    spec = unserved.spec.read_text()
+    with_isolation(unserved, "none")
+    up = unserved.cli("up", str(unserved.spec), "--socket-name", unserved.socket, "--size", "200x60")
+    assert up.returncode == 0, up.stderr
+    unserved.spec.write_text(spec)  # auto again: the running agents stay as they were started
+    unserved.start()
+    stopped = unserved.stop()
+    assert stopped is not None
+    assert (
+        "ann, bob, cat run outside the isolation boundary (started before it, or by an older `agent-console up`): "
+        "they can act as you until restarted" in stopped.stderr
+    ), stopped.stderr
+
+
 def _path_without_bwrap(tmp_path: Path) -> str:
     """A PATH with tmux and nothing else: no bubblewrap."""
     folder = tmp_path / "bin"
