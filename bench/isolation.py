@@ -6,7 +6,8 @@
   prints (an interpreter starting, as most agent programs are). p50, p99 and the ratio.
 * Event latency: `agent-console emit status …` run as an agent would, from inside the boundary and outside it,
   against a real `agent-console serve` (private tmux server, temporary state), timed from the command's start
-  to its record in the org's journal. p50 and p99 of each, and the ratio.
+  to its record in the org's journal (mostly the command's own start-up). p50 and p99 of each, and the ratio.
+  Then the round trip of one request (`POST /v1/events`) from a client that stays up, inside and outside.
 
 Run it from the repository root, in the project's venv (Linux, with bubblewrap and tmux):
 
@@ -49,6 +50,26 @@ name = "t"
 name = "a"
 team = "t"
 command = "sleep 100000"
+"""
+
+
+# An agent's client that stays up: each request's round trip, with the console's own client (within the rate limit).
+CLIENT = """
+import asyncio, json, os, sys, time
+from agent_console.runtime.client import ControlClient
+
+async def main(count, where):
+    client = ControlClient(os.environ["AGENT_CONSOLE_SOCKET"], os.environ["AGENT_CONSOLE_TOKEN"])
+    times = []
+    for index in range(count):
+        started = time.perf_counter()
+        event = {"v": 1, "type": "status", "state": "working", "task": f"{where}-r{index}"}
+        await client.call("POST", "/v1/events", event)
+        times.append(time.perf_counter() - started)
+        await asyncio.sleep(0.06)
+    print(json.dumps(times))
+
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
 """
 
 
@@ -134,6 +155,16 @@ def event_latency(boundary: isolation.Boundary, events: int, root: Path) -> None
         (o50, o99), (i50, i99) = figures(results["outside"]), figures(results["inside"])
         print(f"  outside p50 {o50:.1f} ms  p99 {o99:.1f} ms")
         print(f"  inside  p50 {i50:.1f} ms  p99 {i99:.1f} ms  (ratio p50 {i50 / o50:.2f}x)")
+        print(f"request latency: POST /v1/events from a running client ({events * 5} requests each way)")
+        for where in ("outside", "inside"):
+            command = shlex.join([sys.executable, "-c", CLIENT, str(events * 5), where])
+            if where == "inside":
+                command = boundary.wrap(Launch(command=command)).command or command
+            done = subprocess.run(["/bin/sh", "-c", command], env=agent_env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"the client failed {where}: {done.stderr}")
+            p50, p99 = figures(json.loads(done.stdout))
+            print(f"  {where:<7} p50 {p50:.2f} ms  p99 {p99:.2f} ms")
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=30)
