@@ -92,6 +92,19 @@ def test_an_agent_sees_only_its_own_processes(bounded: Served, tmp_path: Path) -
     assert all(int(row.split()[0]) < 100 for row in rows), rows
 
 
+def test_an_agent_cannot_read_or_write_another_panes_terminal(bounded: Served, tmp_path: Path) -> None:
+    console = tmux(bounded.socket, "display", "-p", "-t", "%0", "#{pane_tty}").strip()  # the human's pane
+    bob = tmux(bounded.socket, "display", "-p", "-t", bounded.pane("bob"), "#{pane_tty}").strip()
+    assert console.startswith("/dev/pts/") and bob.startswith("/dev/pts/")
+    attacks = [f"timeout 2 cat {console}", f"echo FORGED-BY-ANN > {bob}", "tty", "ls /dev/pts"]
+    out = run_in(bounded, "ann", " ; ".join(attacks), tmp_path / "pts.out")
+    refused = [line for line in out.splitlines() if line.endswith(("No such file or directory", "Permission denied"))]
+    assert len(refused) == 2, out  # neither terminal is there (and nothing can be made in its own /dev/pts)
+    assert "/dev/console" in out.splitlines()  # its own pane is its terminal still
+    assert out.splitlines()[-2] == "ptmx", out  # ptys of its own only
+    assert "FORGED-BY-ANN" not in tmux(bounded.socket, "capture-pane", "-p", "-t", bounded.pane("bob"))
+
+
 def test_an_agent_cannot_reach_the_tmux_server(bounded: Served, tmp_path: Path) -> None:
     marker = tmp_path / "typed-by-ann"
     sockets = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
