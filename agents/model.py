@@ -28,6 +28,14 @@ class Role(StrEnum):
     WORKER = "worker"
 
 
+class Isolation(StrEnum):
+    """The boundary agents run in: bubblewrap when it works here (auto), bubblewrap or fail (bwrap), none."""
+
+    AUTO = "auto"
+    BWRAP = "bwrap"
+    NONE = "none"
+
+
 class AgentKind(StrEnum):
     CLAUDE = "claude"
     CODEX = "codex"
@@ -114,6 +122,7 @@ class Org(_Strict):
     agents: tuple[Agent, ...] = ()
     limits: Limits = Limits()  # what each agent may send, per second and pending
     redact: tuple[str, ...] = ()  # regular expressions for secrets of the org's own (besides the known formats)
+    isolation: Isolation = Isolation.AUTO  # what hides the human's credentials and the terminal from agents
 
     _check = field_validator("name")(_check_name)
 

@@ -20,7 +20,7 @@ from .model import Agent, Org, Team, find_problem, format_location
 
 TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
 _TOP_LEVEL_KEYS = ("org", "team", "agent")
-_ORG_KEYS = ("name", "limits", "redact")
+_ORG_KEYS = ("name", "limits", "redact", "isolation")
 
 
 class SpecError(InvalidInput):
@@ -89,6 +89,7 @@ def parse_spec(text: str, path: Path | str = "<spec>") -> Org:
             agents=tuple(agents),
             limits=org_table.get("limits", {}),
             redact=org_table.get("redact", ()),
+            isolation=org_table.get("isolation", "auto"),
         )
     except ValidationError as error:
         raise _spec_error(error, ("org",), path, data) from None
@@ -274,6 +275,8 @@ def dump_spec(org: Org, path: Path | str) -> str:
     lines = ["[org]", f"name = {_toml_value(org.name)}"]
     if org.redact:
         lines.append(f"redact = {_toml_value(org.redact)}")
+    if org.isolation != "auto":
+        lines.append(f"isolation = {_toml_value(org.isolation.value)}")
     limits = org.limits.model_dump(exclude_defaults=True)
     if limits:
         lines.append(f"limits = {_toml_value(limits)}")

@@ -9,6 +9,7 @@ runs without tmux in about a minute. `security` (tests/security) is a theme, not
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -18,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -116,3 +118,34 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
 def when(value, test):
     """`value` if `test(value)`, else None: lets `wait_for` return what it waited for."""
     return value if test(value) else None
+
+
+def pid_namespace(pid: int) -> str:
+    """The PID namespace a process runs in (`pid:[4026531836]`)."""
+    return os.readlink(f"/proc/{pid}/ns/pid")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` (children first), as this side of any namespace numbers them."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(child) for child in children]
+        todo += [int(child) for child in children]
+    return found
+
+
+def runs_in_own_pid_namespace(pane_pid: int) -> bool:
+    """Whether the program of a pane (whose pid is the pane's first process: bubblewrap, when bounded) runs in
+    another PID namespace than this test: every process under the pane, and at least one."""
+    ours = pid_namespace(os.getpid())
+    under = []
+    for pid in descendants(pane_pid):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            under.append(pid_namespace(pid))
+    return bool(under) and all(namespace != ours for namespace in under)

@@ -17,7 +17,7 @@ from agent_console.agents.layout import layout_cells, plan_layout
 from agent_console.agents.spec import load_spec
 from agent_console.cli.entry import main
 
-from .conftest import tmux
+from .conftest import descendants, tmux
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PANE_FIELDS = (
@@ -96,7 +96,9 @@ def test_up_lays_out_the_org_chart_and_runs_each_agent(spec: Path, tmux_socket: 
     assert environ["SERVICE"] == "api" and environ["AGENT_CONSOLE_AGENT"] == "api"
     assert environ["AGENT_CONSOLE_ORG"] == "api"
     assert Path(f"/proc/{api['pid']}/cwd").resolve() == spec.parent.resolve()
-    assert Path(f"/proc/{api['pid']}/cmdline").read_text().split("\0")[:2] == ["bash", "--norc"]
+    # The pane's process is the boundary (bubblewrap, where it works); the agent's program runs inside it.
+    program = descendants(api["pid"])[-1] if shutil.which("bwrap") else api["pid"]
+    assert Path(f"/proc/{program}/cmdline").read_text().split("\0")[:2] == ["bash", "--norc"]
     title = tmux(tmux_socket, "display", "-p", "-t", api["pane"], "#{T:pane-border-format}")
     assert "api · backend" in title and "#3b82f6" in title
 
@@ -221,8 +223,9 @@ def test_bad_spec_is_one_line_and_starts_nothing(tmp_path: Path, tmux_socket: st
 
 
 def test_server_killed_under_up_is_a_clear_error(tmp_path: Path, tmux_socket: str) -> None:
-    # The first agent's program kills the tmux server while `up` is still placing the others.
-    lines = ['[org]\nname = "doomed"\n[[team]]\nname = "t"\n']
+    # The first agent's program kills the tmux server while `up` is still placing the others (it can reach the
+    # server only without an isolation boundary).
+    lines = ['[org]\nname = "doomed"\nisolation = "none"\n[[team]]\nname = "t"\n']
     lines.append(f'[[agent]]\nname = "killer"\nteam = "t"\ncommand = "tmux -L {tmux_socket} kill-server"\n')
     for n in range(6):
         lines.append(f'[[agent]]\nname = "w{n}"\nteam = "t"\ncommand = "sleep 60"\n')

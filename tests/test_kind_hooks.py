@@ -14,7 +14,7 @@ from agent_console.agents.kinds import load_kind
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.runtime.agent_hooks import CLAUDE_HOOK_EVENTS, claude_settings, hook_arguments
-from agent_console.runtime.deployment import agent_launch
+from agent_console.runtime.deployment import agent_launch, program_launch
 
 HOOKS = Path(__file__).parent / "fixtures" / "hooks"
 
@@ -84,12 +84,12 @@ def test_a_wrapper_script_keeps_its_kinds_arguments_and_hooks(tmp_path: Path, mo
     )
     given = Agent(name="cy", team="t", kind=AgentKind.CODEX, command="codex --no-daemon", cwd=tmp_path)
     org = Org(name="wrap", teams=(Team(name="t"),), agents=(wrapped, given))
-    served = shlex.split(agent_launch(org, wrapped, lambda agent: {}).command)
+    served = shlex.split(program_launch(org, wrapped, lambda agent: {}).command)  # (what runs in the boundary)
     assert served[:3] == ["/opt/wrap/codex-in-box.sh", "--model", "m"]
     assert "--no-daemon" in served  # its app-server would outlive the pane
     assert served[served.index("-c") + 1].startswith("notify=")
-    assert shlex.split(agent_launch(org, wrapped).command) == [*served[:3], "--no-daemon"]  # `up`: no hooks
-    assert shlex.split(agent_launch(org, given).command) == ["codex", "--no-daemon"]  # not twice
+    assert shlex.split(program_launch(org, wrapped).command) == [*served[:3], "--no-daemon"]  # `up`: no hooks
+    assert shlex.split(program_launch(org, given).command) == ["codex", "--no-daemon"]  # not twice
 
 
 def test_codex_notify_says_idle_when_a_turn_ends_but_not_for_its_title_turn() -> None:

@@ -32,7 +32,7 @@ from tests.stub_models.anthropic import AnthropicStub
 from tests.stub_models.gemini import GeminiStub
 from tests.stub_models.openai import OpenAIStub
 
-from .conftest import tmux
+from .conftest import descendants, runs_in_own_pid_namespace, tmux
 
 START_TIMEOUT = 60.0  # a cold first start of a large native binary
 STEP_TIMEOUT = 30.0
@@ -108,6 +108,12 @@ class Run:
                 break
             await asyncio.sleep(0.05)
         await self.supervisor.backend.send_keys(pane, ["Enter"])
+
+    async def assert_inside_boundary(self) -> None:
+        """The program runs in its isolation boundary: every process under its pane is in another PID namespace
+        than this test's (the pane's own process, bubblewrap, stays here with the environment tmux gave it)."""
+        info = await self.supervisor.backend.pane(self.supervisor.pane_of(self.agent))
+        assert info.pid is not None and runs_in_own_pid_namespace(info.pid), descendants(info.pid or 0)
 
     async def pending(self) -> PendingApproval:
         return await self.until(
@@ -234,6 +240,7 @@ async def claude_asks_to_touch(run: Run) -> PendingApproval:
 
 async def test_claude_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
     run = await claude(start, tmp_path)
+    await run.assert_inside_boundary()
     approval = await claude_asks_to_touch(run)
     stub: AnthropicStub = run.stub  # type: ignore[assignment]
     stub.hold()
@@ -305,6 +312,7 @@ async def openai_agent(start: Starter, tmp_path: Path, kind: AgentKind) -> tuple
 
 async def test_codex_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
     run, stub = await openai_agent(start, tmp_path, AgentKind.CODEX)
+    await run.assert_inside_boundary()
     stub.hold()
     stub.run_command(["touch", "hello.txt"], justification="Create hello.txt?")
     stub.hold()
@@ -343,6 +351,7 @@ async def test_a_forced_api_error_in_codex_shows_as_error(start: Starter, tmp_pa
 
 async def test_aider_is_followed_through_an_approval_from_the_queue(start: Starter, tmp_path: Path) -> None:
     run, stub = await openai_agent(start, tmp_path, AgentKind.AIDER)
+    await run.assert_inside_boundary()
     stub.hold()
     stub.run_command(["sh", "-c", "sleep 2; touch ran.txt"])
     await run.type_prompt("make ran.txt")

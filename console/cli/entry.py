@@ -19,7 +19,7 @@ from agent_console.cli import commands as commands_cli
 from agent_console.cli import human as human_cli
 from agent_console.cli import kind as kind_cli
 from agent_console.cli.exits import exit_status
-from agent_console.runtime import paths
+from agent_console.runtime import isolation, paths
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
 from agent_console.runtime.deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
 from agent_console.runtime.paths import StateError
@@ -170,6 +170,9 @@ def _attach_hint(socket_name: str | None, session: str) -> str:
 async def _up(args: argparse.Namespace) -> int:
     org = load_spec(args.spec)
     size = _parse_size(args.size)
+    exposure = isolation.boundary(org.isolation).exposure  # raises when a required boundary cannot be had
+    if exposure:
+        print(f"warning: {exposure}", file=sys.stderr, flush=True)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
     # Agents get their tokens as `serve` would give them, so a later `serve` (or console) hears them.
     tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])

@@ -196,6 +196,8 @@ async def serve(args: argparse.Namespace, size: tuple[int, int], progress: Calla
     org = load_spec(args.spec)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
     supervisor = Supervisor(org, backend, size, journal_path=args.journal, progress=progress, spec=Path(args.spec))
+    if supervisor.boundary.exposure:
+        print(f"warning: {supervisor.boundary.exposure}", file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

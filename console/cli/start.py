@@ -18,6 +18,7 @@ from agent_console.agents.model import Org
 from agent_console.agents.spec import SpecError, load_spec
 from agent_console.runtime import crash
 from agent_console.runtime.demo import demo_org, fresh_or_resumed
+from agent_console.runtime.isolation import IsolationError, boundary
 from agent_console.runtime.paths import StateError
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.base import BackendError, Launch
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int
     org = load_org(args)
     try:
         return _run(org, args, argv, size)
-    except (SpecError, BackendError, StateError, JournalError):
+    except (SpecError, BackendError, StateError, JournalError, IsolationError):
         raise  # a user's mistake, a terminal that said no, a state file to fix: one line, from the command line
     except Exception as error:
         print(crash.crash_message(error, crash.write_log(org.name, error)), file=sys.stderr)
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int
 def _run(org: Org, args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
     choice = choose_backend(getattr(args, "backend", "auto"), os.environ)
     print(f"agent-console: {choice.message}", file=sys.stderr, flush=True)
+    exposure = boundary(org.isolation).exposure  # raises when the org requires a boundary not to be had
+    if exposure:
+        print(f"agent-console: warning: {exposure}", file=sys.stderr, flush=True)
     if choice.name == "iterm2":
         return _run_iterm2(org, _spec_path(args), argv, size)
     pane = os.environ.get("TMUX_PANE")

@@ -53,13 +53,14 @@ def claude_settings(path: Path) -> Path:
     return path
 
 
-def hook_arguments(kind: KindDefinition, command: str | None, state_dir: Path) -> list[str]:
+def hook_arguments(kind: KindDefinition, command: str | None, public_dir: Path) -> list[str]:
     """Arguments that wire the kind's hooks into `command`: by the kind, whatever the command's file is called
-    (a wrapper script passes them on to the program)."""
+    (a wrapper script passes them on to the program). Files they name are kept in `public_dir`, the part of
+    the state an agent's boundary lets it read."""
     if command is None or kind.program is None:
         return []
     if kind.kind == "claude":
-        return ["--settings", str(claude_settings(state_dir / "claude-hooks.json"))]
+        return ["--settings", str(claude_settings(public_dir / "claude-hooks.json"))]
     if kind.kind == "codex":
         return ["-c", "notify=" + json.dumps([*hook_program(), "hook", "codex"])]
     return []

@@ -30,7 +30,7 @@ from agent_console.agents.layout import (
     plan_to_data,
 )
 from agent_console.agents.model import EXEC_SLOT, Agent, Org
-from agent_console.runtime import paths
+from agent_console.runtime import isolation, paths
 from agent_console.runtime.agent_hooks import hook_arguments
 from agent_console.terminal.base import Launch, PaneInfo, PaneStyle, TerminalBackend
 from agent_console.terminal.iterm2_layout import split_steps
@@ -88,6 +88,14 @@ ExtraEnv = Callable[[Agent], dict[str, str]]
 
 
 def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
+    """How the agent is started, every time (up, spawn, restart, respawn): its program as `program_launch`
+    says, inside the org's isolation boundary (raises `IsolationError` when the org requires one that cannot
+    be had here)."""
+    launch = program_launch(org, agent, extra_env)
+    return isolation.boundary(org.isolation).wrap(launch, keep=[paths.public_dir(org.name)])
+
+
+def program_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
     """The agent's command with its kind's environment and arguments, and hooks wired to the console (when it
     serves). Both go by the agent's kind, so a command of the spec's own (a wrapper script that passes its
     arguments on) keeps them."""
@@ -103,7 +111,7 @@ def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> L
     added = _missing_kind_arguments(kind.args, agent.command)
     if extra_env is not None:
         env.update(extra_env(agent))
-        added += hook_arguments(kind, command, paths.state_dir(org.name))
+        added += hook_arguments(kind, command, paths.public_dir(org.name))
     if added:
         command = f"{command} {shlex.join(added)}"
     return Launch(command=command, cwd=str(agent.cwd), env=env)
@@ -360,8 +368,8 @@ class _Placer:
             agent = self.org.agent(slot)
             if info is None:
                 self.say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
+                self._check_program(slot, agent)
                 launch = agent_launch(self.org, agent, self.extra_env)
-                self._check_program(slot, launch)
                 info = await self._place(window, slots, position, None, launch, splits.get(slot))
                 await self.backend.set_identity(info.pane, self.org.name, agent.name, _meta(agent))
                 self.report.started.append(slot)
@@ -371,9 +379,8 @@ class _Placer:
                 self.report.moved.append(slot)
             elif not info.alive:
                 self.say(f"restarting {slot} (its program had exited)")
-                launch = agent_launch(self.org, agent, self.extra_env)
-                self._check_program(slot, launch)
-                await self.backend.respawn_pane(info.pane, launch)
+                self._check_program(slot, agent)
+                await self.backend.respawn_pane(info.pane, agent_launch(self.org, agent, self.extra_env))
                 self.report.restarted.append(slot)
             else:
                 self.report.adopted.append(slot)
@@ -383,9 +390,9 @@ class _Placer:
         for slot in slots:
             await self.backend.style_pane(self.panes[slot].pane, _style(self.org, slot))
 
-    def _check_program(self, slot: str, launch: Launch) -> None:
+    def _check_program(self, slot: str, agent: Agent) -> None:
         """A program that is not there is still started (its pane shows the shell's complaint), and named."""
-        program = missing_program(launch)
+        program = missing_program(program_launch(self.org, agent))
         if program is not None:
             self.report.missing[slot] = program
             self.say(f"{slot}'s program {program!r} is not found (not on its PATH)")

@@ -25,7 +25,7 @@ from agent_console.runtime.commands import (
     InvalidArguments,
     one_line,
 )
-from agent_console.runtime.deployment import agent_launch, missing_program
+from agent_console.runtime.deployment import missing_program, program_launch
 
 if TYPE_CHECKING:
     from agent_console.runtime.host import CommandHost
@@ -282,7 +282,7 @@ def one_agent(supervisor: CommandHost, command: str, name: str) -> str:
 
 def _check_program(command: str, org: Org, agent: Agent) -> None:
     """Refuse to start a program that is not there: say which, rather than leave a dead pane."""
-    program = missing_program(agent_launch(org, agent))
+    program = missing_program(program_launch(org, agent))
     if program is not None:
         other = ", or give another with --command" if command == "spawn" else ""
         raise CommandConflict(

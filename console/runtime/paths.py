@@ -18,12 +18,29 @@ class StateError(Unavailable):
     """A state file is missing, unreadable or too open; the message says which and what to do."""
 
 
-def state_dir(org: str, create: bool = True) -> Path:
-    """`$XDG_STATE_HOME/agent-console/<org>` (default `~/.local/state/agent-console/<org>`), made 0700."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    path = Path(base) / "agent-console" / org
+def state_root(create: bool = False, default: bool = False) -> Path:
+    """`$XDG_STATE_HOME/agent-console` (default, or with `default`: `~/.local/state/agent-console`): every
+    org's state, hidden from agents."""
+    base = None if default else os.environ.get("XDG_STATE_HOME")
+    path = Path(base or Path.home() / ".local" / "state") / "agent-console"
     if create:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def state_dir(org: str, create: bool = True) -> Path:
+    """`$XDG_STATE_HOME/agent-console/<org>` (default `~/.local/state/agent-console/<org>`), made 0700."""
+    path = state_root() / org
+    if create:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def public_dir(org: str) -> Path:
+    """What an org's agents may read of its state (the hook settings their programs load): the one folder of
+    the state directory they see, read-only."""
+    path = state_dir(org) / "public"
+    path.mkdir(exist_ok=True, mode=0o700)
     return path
 
 

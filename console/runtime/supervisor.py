@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -52,7 +53,7 @@ from agent_console.agents.protocol import Frame, ProtocolError, Rejected, Sequen
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
-from agent_console.runtime import paths
+from agent_console.runtime import isolation, paths
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
@@ -107,6 +108,9 @@ class Supervisor:
         self.size = size
         self.exec_pane = exec_pane
         self.say = progress or (lambda message: None)
+        # Decided before anything starts: a required boundary that cannot be had stops the start, and none
+        # at all is said (`exposure`), by every front door that starts agents.
+        self.boundary = isolation.boundary(org.isolation)
         self.state_dir = paths.state_dir(org.name)
         self.journal_path = journal_path or self.state_dir / "journal.jsonl"
         self.socket_path = paths.socket_path(org.name)
@@ -159,12 +163,17 @@ class Supervisor:
         self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
         self.report = await self._deploy(remove_orphans=False)
-        untokened = await self._untokened()
+        untokened, unbounded = await self._unprepared()
         if untokened:
             self.notices.append(
                 f"{', '.join(untokened)} started without this org's token (by an older `agent-console up`?): "
                 "their `agent-console ask`, `emit` and hooks cannot reach the console. Restart them to give them "
                 "one: `/restart NAME` in the console; under `serve`, end the program and start `serve` again"
+            )
+        if unbounded:
+            self.notices.append(
+                f"{', '.join(unbounded)} run outside the isolation boundary (started before it, or by an older "
+                "`agent-console up`): they can act as you until restarted (`/restart NAME` in the console)"
             )
         self._tasks = [
             asyncio.create_task(self._watch(events), name="watching the panes"),
@@ -226,17 +235,21 @@ class Supervisor:
             self._restyle_soon(agent)
         return report
 
-    async def _untokened(self) -> list[str]:
-        """Running agents whose program did not start with their token (read where /proc shows it: Linux)."""
-        missing = []
+    async def _unprepared(self) -> tuple[list[str], list[str]]:
+        """Running agents whose program did not start with their token, and those that run outside the org's
+        boundary (read where /proc shows it: Linux; the pane's process is bubblewrap's when bounded)."""
+        untokened, unbounded = [], []
+        bwrap = os.path.realpath(self.boundary.bwrap) if self.boundary.bwrap else None
         for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
             agent = self.pane_agent.get(info.pane)
             if agent is None or not info.alive or info.pid is None:
                 continue
             environment = _process_environment(info.pid)
             if environment is not None and environment.get("AGENT_CONSOLE_TOKEN") != self.tokens.get(agent):
-                missing.append(agent)
-        return missing
+                untokened.append(agent)
+            if bwrap is not None and _executable(info.pid) not in (bwrap, None):
+                unbounded.append(agent)
+        return untokened, unbounded
 
     def _rebuild(self) -> None:
         """The org as the spec says, with the changes made from the console since (journaled) replayed over it."""
@@ -894,6 +907,14 @@ def _process_environment(pid: int) -> dict[str, str] | None:
         return None
     pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
     return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
+
+
+def _executable(pid: int) -> str | None:
+    """The program a process runs, or None where it cannot be read."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def _reason(error: BaseException) -> str:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .base import BackendError, BackendGone
 
@@ -89,6 +90,18 @@ def tmux_base_command(socket_name: str | None, config_file: str | None = None) -
     if config_file:
         command += ["-f", config_file]
     return command
+
+
+def server_directories() -> list[Path]:
+    """Where this user's tmux servers keep their sockets: `$TMUX_TMPDIR` (or /tmp) `/tmux-<uid>` — the folder of
+    every `-L` socket (tmux's `expand_paths`/`make_label`) — and the folder of the server `$TMUX` names, when a
+    `-S` socket lives elsewhere. Whoever can reach one of them can type into every pane of that server."""
+    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    found = [Path(base) / f"tmux-{os.getuid()}"]
+    inside = os.environ.get("TMUX", "").split(",")[0]
+    if inside and Path(inside).parent not in found:
+        found.append(Path(inside).parent)
+    return found
 
 
 class TmuxControlClient:

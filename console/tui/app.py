@@ -111,6 +111,13 @@ class ConsoleApp(App[None]):
     #command-result.-failed {
         color: $text-warning;
     }
+    #exposure {
+        height: auto;
+        padding: 0 1;
+        background: $warning;
+        color: $text;
+        text-style: bold;
+    }
     #fault {
         height: auto;
         padding: 0 1;
@@ -161,6 +168,8 @@ class ConsoleApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        exposure = self.supervisor.boundary.exposure  # under the title, for as long as the console runs
+        yield Static(f"⚠ {exposure}" if exposure else "", id="exposure", classes="" if exposure else "hidden")
         yield Static(id="fault", classes="hidden", markup=False)  # what stops the console accepting anything
         with Vertical(id="work"):
             yield ApprovalQueue(id="approvals")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ..test_serve import Served, served  # noqa: F401 (a fixture)
+from ..test_serve import Served, served, unserved  # noqa: F401 (fixtures)
 
 HERE = Path(__file__).parent
 
