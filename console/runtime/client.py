@@ -87,7 +87,9 @@ class _OwnUnixConnector(aiohttp.UnixConnector):
     async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
         protocol = await super()._create_connection(req, traces, timeout)
         transport = protocol.transport
-        peer = transport.get_extra_info("socket") if transport is not None else None
+        if transport is None:
+            return protocol
+        peer = transport.get_extra_info("socket")
         uid = _peer_uid(peer) if peer is not None else None
         if uid is not None and uid != os.getuid():
             transport.abort()
