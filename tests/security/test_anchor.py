@@ -14,6 +14,7 @@ import pytest
 
 from agent_console.agents.events import Heartbeat, OrgLoaded
 from agent_console.agents.journal import (
+    ANCHOR_SLOT,
     Anchor,
     Journal,
     JournalError,
@@ -56,6 +57,13 @@ def audit(capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str]:
     return status, captured.out + captured.err
 
 
+def slots(anchor: Path) -> list[dict]:
+    """The anchors an anchor file holds, parsed (unchecked), newest first."""
+    data = anchor.read_bytes()
+    found = [json.loads(data[i : i + ANCHOR_SLOT]) for i in range(0, len(data), ANCHOR_SLOT)]
+    return sorted(found, key=lambda fields: -fields["seq"])  # a slot never written fails here: none should be
+
+
 def lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True)
 
@@ -65,7 +73,8 @@ def test_the_anchor_is_kept_apart_private_signed_and_names_the_journal_end(state
     assert anchor_path == state / "journal.anchor" and anchor_path.stat().st_mode & 0o777 == 0o600
     anchor = read_anchor(anchor_path, key)
     assert (anchor.seq, len(lines(path))) == (11, 11)
-    assert set(json.loads(anchor_path.read_text())) == {"v", "seq", "digest", "first", "time", "hmac"}
+    assert [fields["seq"] for fields in slots(anchor_path)] == [11, 6]  # two slots, written in turn
+    assert set(slots(anchor_path)[0]) == {"v", "seq", "digest", "first", "time", "hmac"}
 
 
 def test_a_deleted_tail_is_caught_with_the_anchor_and_not_without(
@@ -118,9 +127,9 @@ def test_a_forged_anchor_is_refused(state: Path, capsys: pytest.CaptureFixture[s
     path, anchor_path, key = journal_in(state, [10])
     path.write_bytes(b"".join(lines(path)[:-3]))
     # the attacker cut the tail and lowers the anchor to match, without the key
-    fields = json.loads(anchor_path.read_text())
-    fields["seq"] = 8
-    anchor_path.write_text(json.dumps(fields))
+    (newest,) = slots(anchor_path)  # one batch: one slot
+    newest["seq"] = 8
+    anchor_path.write_bytes(json.dumps(newest).encode().ljust(ANCHOR_SLOT))
     status, said = audit(capsys, str(path), "--anchor")
     assert status == 1
     assert f"NOT VERIFIED: the anchor {anchor_path} is not signed with this journal's key: it was forged" in said
@@ -180,3 +189,14 @@ def test_a_missing_anchor_is_not_a_pass(state: Path, capsys: pytest.CaptureFixtu
     anchor_path.unlink()
     status, said = audit(capsys, str(path), "--anchor")
     assert status == 1 and f"NOT VERIFIED: there is no anchor at {anchor_path}" in said
+
+
+def test_an_anchor_write_torn_by_a_crash_leaves_the_other_slot(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, anchor_path, key = journal_in(state, [5, 5])
+    data = bytearray(anchor_path.read_bytes())
+    newest = 0 if slots(anchor_path)[0] == json.loads(data[:ANCHOR_SLOT]) else 1
+    data[newest * ANCHOR_SLOT + 40 : (newest + 1) * ANCHOR_SLOT] = b"\0" * (ANCHOR_SLOT - 40)  # cut mid-write
+    anchor_path.write_bytes(bytes(data))
+    assert read_anchor(anchor_path, key).seq == 6
+    status, said = audit(capsys, str(path), "--anchor")
+    assert status == 0 and "reaches its anchor" in said and "5 record(s) after it" in said
