@@ -91,8 +91,13 @@ _ANCHOR_CONTEXT = b"agent-console journal anchor\n"  # an anchor's signature can
 
 
 def anchor_path_for(journal: Path, key: Path) -> Path:
-    """Where a journal's anchor is kept: beside its key (the state directory), not beside the journal."""
-    return Path(key).parent / f"{Path(journal).stem}.anchor"
+    """Where a journal's anchor is kept: beside its key (the state directory), not beside the journal. A journal
+    kept elsewhere (`serve --journal`) gets an anchor of its own, named after its real path."""
+    journal, folder = Path(journal), Path(key).parent
+    if os.path.realpath(journal.parent) == os.path.realpath(folder):
+        return folder / f"{journal.stem}.anchor"
+    where = hashlib.sha256(os.path.realpath(journal).encode()).hexdigest()[:12]
+    return folder / f"{journal.stem}-{where}.anchor"
 
 
 def _sign_anchor(key: bytes, fields: dict[str, Any]) -> str:

@@ -200,3 +200,12 @@ def test_an_anchor_write_torn_by_a_crash_leaves_the_other_slot(state: Path, caps
     assert read_anchor(anchor_path, key).seq == 6
     status, said = audit(capsys, str(path), "--anchor")
     assert status == 0 and "reaches its anchor" in said and "5 record(s) after it" in said
+
+
+def test_a_journal_kept_elsewhere_has_an_anchor_of_its_own(state: Path, tmp_path: Path) -> None:
+    key = state / "journal.key"
+    default = anchor_path_for(state / "journal.jsonl", key)
+    elsewhere = anchor_path_for(tmp_path / "disk" / "journal.jsonl", key)
+    assert default == state / "journal.anchor"
+    assert elsewhere.parent == state and elsewhere.name.startswith("journal-") and elsewhere != default
+    assert anchor_path_for(tmp_path / "other" / "journal.jsonl", key) != elsewhere
