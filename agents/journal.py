@@ -603,11 +603,14 @@ class Journal:
         """Refuse to go on from a journal that no longer reaches its anchor: appending would hide the loss."""
         if self.anchor_path is None or not os.path.lexists(self.anchor_path):
             return
-        anchor = read_anchor(self.anchor_path, self._key)
         fix = (
             f"check it with `agent-console audit verify {self.path} --anchor {self.anchor_path}`; to start a new "
             f"journal on purpose, move both {self.path} and {self.anchor_path} aside"
         )
+        try:
+            anchor = read_anchor(self.anchor_path, self._key)
+        except AnchorError as error:
+            raise AnchorError(f"{error}; {fix}") from None
         if anchor.seq > self._seq:
             raise JournalError(
                 f"the journal {self.path} ends at record {self._seq}, but its anchor {self.anchor_path} says it "
