@@ -25,6 +25,8 @@ from agent_console.agents.journal import (
 )
 from agent_console.cli.entry import main
 
+from ..test_serve import Served
+
 
 @pytest.fixture
 def state(tmp_path: Path) -> Path:
@@ -209,3 +211,31 @@ def test_a_journal_kept_elsewhere_has_an_anchor_of_its_own(state: Path, tmp_path
     assert default == state / "journal.anchor"
     assert elsewhere.parent == state and elsewhere.name.startswith("journal-") and elsewhere != default
     assert anchor_path_for(tmp_path / "other" / "journal.jsonl", key) != elsewhere
+
+
+def test_a_tail_cut_from_a_served_journal_is_caught_by_audit_and_by_the_next_serve(served: Served) -> None:
+    """End to end: a real `serve` journals what an agent reports, then, once it stopped, someone cuts the end
+    of its journal (say, the approvals that embarrass them). `audit verify --anchor` names the cut, and serving
+    again refuses to go on from the shorter journal; put back, it serves again."""
+    for task in ("first", "second"):
+        reported = served.cli_as("ann", "emit", "status", "working", "--task", task)
+        assert reported.returncode == 0, reported.stderr
+    served.stop()
+    state = served.root / "state" / "agent-console" / "crew"
+    journal = state / "journal.jsonl"
+    whole = journal.read_bytes()
+    kept = whole.splitlines(keepends=True)[:-2]
+    journal.write_bytes(b"".join(kept))
+
+    plain = served.cli("audit", "verify", str(journal))
+    assert plain.returncode == 0 and "the tail is not checked" in plain.stdout
+    anchored = served.cli("audit", "verify", str(journal), "--anchor")
+    assert anchored.returncode == 1, anchored.stdout
+    cut = f"records {len(kept) + 1} to {len(kept) + 2} are missing (the journal ends at {len(kept)}"
+    assert cut in anchored.stderr and "Traceback" not in anchored.stderr
+
+    with pytest.raises(AssertionError, match=f"ends at record {len(kept)}, but its anchor"):
+        served.start()
+    journal.write_bytes(whole)
+    served.start()
+    assert served.cli("audit", "verify", str(journal), "--anchor").returncode == 0
