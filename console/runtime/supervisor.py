@@ -126,6 +126,7 @@ class Supervisor:
         # Its anchor (last record's seq and hash, signed) is kept beside the key: a removed tail is then found.
         anchor = anchor_path_for(self.journal_path, self.state_dir / "journal.key")
         self.journal = Journal.open(self.journal_path, key, sync=False, anchor=anchor)
+        self._anchor_problem: str | None = None  # the last said of why the anchor cannot be written
         self._commit_due = False
         self._committing: asyncio.Future[None] | None = None
         self._committing_seq = 0
@@ -488,6 +489,9 @@ class Supervisor:
 
     def _committed(self, committing: asyncio.Future[None]) -> None:
         error = None if committing.cancelled() else committing.exception()
+        if self.journal.anchor_problem != self._anchor_problem:  # said once, and once more when it is over
+            self._anchor_problem = self.journal.anchor_problem
+            self.say(self._anchor_problem or f"the journal's anchor {self.journal.anchor_path} is written again")
         if error is None or self.journal.closed:
             return
         if self.journal.failed is not None:

@@ -7,6 +7,7 @@ the anchor replaced after each batch); the attacks are made on the files, then c
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from agent_console.agents.events import Heartbeat, OrgLoaded
 from agent_console.agents.journal import (
     ANCHOR_SLOT,
     Anchor,
+    AnchorFile,
     Journal,
     JournalError,
     anchor_path_for,
@@ -239,3 +241,23 @@ def test_a_tail_cut_from_a_served_journal_is_caught_by_audit_and_by_the_next_ser
     journal.write_bytes(whole)
     served.start()
     assert served.cli("audit", "verify", str(journal), "--anchor").returncode == 0
+
+
+def test_an_anchor_that_cannot_be_written_says_why_and_the_journal_goes_on(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, anchor_path, key = journal_in(state, [3])
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(AnchorFile, "write", full)
+    with Journal.open(path, key, sync=False, anchor=anchor_path) as journal:
+        journal.append("a", Heartbeat())
+        journal.commit().result()  # the records are durable all the same
+        assert journal.seq == 5
+        assert journal.anchor_problem == f"cannot write the anchor {anchor_path}: No space left on device"
+        monkeypatch.undo()
+        journal.append("a", Heartbeat())
+        journal.commit().result()
+        assert journal.anchor_problem is None and read_anchor(anchor_path, key).seq == 6
