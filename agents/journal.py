@@ -3,7 +3,8 @@
 Each record carries the SHA-256 of the previous line (`prev`) and an HMAC over all its other fields, so
 an edit, a deletion, a swap or a cut-off line is found by `verify`. The chain alone cannot tell that the
 *last* records were removed cleanly (the shorter file is a valid journal); an `Anchor` (seq and hash of a
-line, kept elsewhere) taken earlier lets `verify` catch that too.
+line, kept elsewhere) taken earlier lets `verify` catch that too. A journal opened with an anchor file keeps
+one there, signed with the key and replaced after every batch it writes (see docs/journal.md).
 """
 
 from __future__ import annotations
@@ -61,11 +62,18 @@ class Record(BaseModel):
     hmac: str
 
 
+class AnchorError(JournalError):
+    """An anchor file that cannot be trusted or read: which file, and what is wrong with it."""
+
+
 class Anchor(NamedTuple):
-    """A record's seq and the SHA-256 of its line: kept outside the journal, it pins the journal's length."""
+    """A record's seq and the SHA-256 of its line: kept outside the journal, it pins the journal's length.
+    `first` (the SHA-256 of record 1's line) names the journal it belongs to; `time` is when it was taken."""
 
     seq: int
     digest: str
+    first: str | None = None
+    time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,148 @@ class VerifyResult:
     count: int
     first_bad: int | None = None
     problem: str | None = None
+
+
+ANCHOR_VERSION = 1
+_ANCHOR_CONTEXT = b"agent-console journal anchor\n"  # an anchor's signature can never pass for a record's
+
+
+def anchor_path_for(journal: Path, key: Path) -> Path:
+    """Where a journal's anchor is kept: beside its key (the state directory), not beside the journal. A journal
+    kept elsewhere (`serve --journal`) gets an anchor of its own, named after its real path."""
+    journal, folder = Path(journal), Path(key).parent
+    if os.path.realpath(journal.parent) == os.path.realpath(folder):
+        return folder / f"{journal.stem}.anchor"
+    where = hashlib.sha256(os.path.realpath(journal).encode()).hexdigest()[:12]
+    return folder / f"{journal.stem}-{where}.anchor"
+
+
+def _sign_anchor(key: bytes, fields: dict[str, Any]) -> str:
+    body = {name: value for name, value in fields.items() if name != "hmac"}
+    return hmac.new(key, _ANCHOR_CONTEXT + canonical(body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+ANCHOR_SLOT = 512
+"""An anchor file holds two slots of this many bytes, overwritten in place in turn: a write cut off by a crash
+spoils one slot at most, and no write replaces the file (on ext4 a rename over a file costs about 0.5 ms: it
+flushes the new file's data; an overwrite in place costs microseconds)."""
+_ANCHOR_FIELDS = {"v", "seq", "digest", "first", "time", "hmac"}
+
+
+def anchor_slot(key: bytes, anchor: Anchor) -> bytes:
+    """The signed JSON of `anchor`, padded to one slot of an anchor file."""
+    fields: dict[str, Any] = {
+        "v": ANCHOR_VERSION,
+        "seq": anchor.seq,
+        "digest": anchor.digest,
+        "first": anchor.first,
+        "time": anchor.time if anchor.time is not None else time.time(),
+    }
+    fields["hmac"] = _sign_anchor(key, fields)
+    return canonical(fields).encode("utf-8").ljust(ANCHOR_SLOT - 1) + b"\n"
+
+
+def write_anchor(path: Path, key: bytes, anchor: Anchor) -> None:
+    """A new anchor file at `path` holding `anchor` alone, put in place in one step (mode 0600)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(descriptor, anchor_slot(key, anchor))
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+class AnchorFile:
+    """The anchor file a journal keeps, open for as long as the journal: each `write` overwrites the slot that
+    does not hold the newest anchor, so the newest one survives a write torn by a crash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        data = os.pread(self._fd, 2 * ANCHOR_SLOT, 0)
+        seqs = [_slot_seq(data[index * ANCHOR_SLOT : (index + 1) * ANCHOR_SLOT]) for index in (0, 1)]
+        self._slot = 0 if seqs[0] <= seqs[1] else 1  # the older (or empty) one goes first
+
+    def write(self, key: bytes, anchor: Anchor) -> None:
+        os.pwrite(self._fd, anchor_slot(key, anchor), self._slot * ANCHOR_SLOT)
+        self._slot ^= 1
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _slot_seq(slot: bytes) -> int:
+    """The seq a slot says it holds (unchecked: only to pick the slot to overwrite), -1 when none."""
+    try:
+        seq = json.loads(slot).get("seq")
+    except (ValueError, AttributeError):
+        return -1
+    return seq if isinstance(seq, int) else -1
+
+
+def read_anchor(path: Path, key: bytes) -> Anchor:
+    """The newest anchor kept at `path`, its signature checked with `key`; `AnchorError` says what is wrong.
+    A slot that is not an anchor at all (never written, or torn by a crash) is passed over; a slot that is one
+    but is not signed with `key` is a forgery, and refused."""
+    path = Path(path)
+    for _ in range(3):  # a slot being overwritten right now reads as damaged: read again
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise AnchorError(f"there is no anchor at {path}") from None
+        except OSError as error:
+            raise AnchorError(f"cannot read the anchor {path}: {error.strerror or error}") from None
+        found, forged = _read_slots(data, key)
+        if not forged:
+            break
+    if len(data) > 2 * ANCHOR_SLOT:
+        raise AnchorError(f"the anchor {path} is not an anchor of this version (it is {len(data)} bytes)")
+    if forged:
+        raise AnchorError(
+            f"the anchor {path} is not signed with this journal's key: it was forged or edited, "
+            "or it is another org's anchor"
+        )
+    if not found:
+        empty = " (it is empty: it may have been lost in a crash, or emptied)" if not data.strip() else ""
+        raise AnchorError(f"the anchor {path} holds no anchor of this version{empty}")
+    return max(found)
+
+
+def _read_slots(data: bytes, key: bytes) -> tuple[list[Anchor], bool]:
+    """The anchors signed with `key` in an anchor file's slots, and whether a slot holds one that is not."""
+    found, forged = [], False
+    for index in range(0, min(len(data), 2 * ANCHOR_SLOT), ANCHOR_SLOT):
+        try:
+            fields = json.loads(data[index : index + ANCHOR_SLOT])
+        except ValueError:
+            continue  # never written, or torn by a crash
+        if not isinstance(fields, dict) or set(fields) != _ANCHOR_FIELDS or fields["v"] != ANCHOR_VERSION:
+            continue
+        if not hmac.compare_digest(str(fields["hmac"]), _sign_anchor(key, fields)):
+            forged = True
+        elif isinstance(fields["seq"], int) and fields["seq"] >= 1 and isinstance(fields["time"], int | float):
+            found.append(Anchor(fields["seq"], str(fields["digest"]), fields["first"], float(fields["time"])))
+        else:
+            forged = True  # signed, yet not what the journal writes
+    return found, forged
+
+
+def describe_anchor(anchor: Anchor) -> str:
+    """`record 40 (anchored 2026-12-02 03:12:01 UTC)`: how messages name an anchor."""
+    when = (
+        time.strftime(" (anchored %Y-%m-%d %H:%M:%S UTC)", time.gmtime(anchor.time)) if anchor.time is not None else ""
+    )
+    return f"record {anchor.seq}{when}"
 
 
 def canonical(data: Any) -> str:
@@ -226,6 +376,13 @@ def _scan(path: Path, key: bytes, anchor: Anchor | None = None) -> Iterator[Reco
         if record.prev != prev:
             raise _Bad(number, "chain", f"record {record.seq} does not follow line {number - 1} (prev hash differs)")
         prev = line_digest(line)
+        if anchor is not None and record.seq == 1 and anchor.first is not None and prev != anchor.first:
+            raise _Bad(
+                number,
+                "anchor",
+                "record 1 is not the first record of the anchored journal: the anchor belongs to another journal, "
+                "or this one was rewritten from its start by someone holding the key",
+            )
         if anchor is not None and record.seq == anchor.seq:
             anchored = prev
         yield record
@@ -234,11 +391,20 @@ def _scan(path: Path, key: bytes, anchor: Anchor | None = None) -> Iterator[Reco
     if anchor is not None:
         count = expected - 1
         if anchor.seq > count:
+            said = f"the anchor says it reached {describe_anchor(anchor)}" if anchor.time is not None else ""
             raise _Bad(
-                count + 1, "missing", f"records {count + 1} to {anchor.seq} are missing (the journal ends at {count})"
+                count + 1,
+                "missing",
+                f"records {count + 1} to {anchor.seq} are missing (the journal ends at {count}"
+                + (f"; {said})" if said else ")"),
             )
         if anchor.seq >= 1 and anchored != anchor.digest:
-            raise _Bad(anchor.seq, "anchor", f"record {anchor.seq} is not the one anchored (its line hash differs)")
+            raise _Bad(
+                anchor.seq,
+                "anchor",
+                f"record {anchor.seq} is not the one anchored (its line hash differs): the journal was rewritten "
+                "up to it by someone holding the key, or the anchor belongs to another journal",
+            )
 
 
 def verify(path: Path, key: bytes, anchor: Anchor | None = None) -> VerifyResult:
@@ -253,7 +419,14 @@ def verify(path: Path, key: bytes, anchor: Anchor | None = None) -> VerifyResult
         for _ in _scan(Path(path), key, anchor):
             count += 1
     except _Bad as bad:
-        return VerifyResult(ok=False, count=count, first_bad=bad.line, problem=bad.problem)
+        problem = bad.problem
+        if bad.kind == "truncated" and anchor is not None:
+            problem += (
+                f"; the anchor says the journal reached {describe_anchor(anchor)}: records were cut off"
+                if anchor.seq > count
+                else f"; it follows the anchored {describe_anchor(anchor)}: consistent with a crash mid-write"
+            )
+        return VerifyResult(ok=False, count=count, first_bad=bad.line, problem=problem)
     return VerifyResult(ok=True, count=count)
 
 
@@ -289,6 +462,17 @@ def read_records(path: Path, key: bytes | None = None) -> Iterator[Record]:
 # --- writing --------------------------------------------------------------------------------------------------
 
 
+def _read_head(descriptor: int) -> bytes:
+    """The first line of the file, without its newline."""
+    data, offset = b"", 0
+    while b"\n" not in data:
+        block = os.pread(descriptor, _TAIL_BLOCK, offset)
+        if not block:
+            break
+        data, offset = data + block, offset + len(block)
+    return data.split(b"\n", 1)[0]
+
+
 def _read_tail(descriptor: int, size: int) -> tuple[bytes, int]:
     """The last line of the file (with its newline, if any) and the offset it starts at."""
     end = size
@@ -314,11 +498,30 @@ class Journal:
     written (group commit), so the appender never waits on the disk. Appending stays on one thread, which keeps
     the order and the chain. A batch the disk refuses is taken back whole: appends then fail (`failed`) until
     `rewind` goes back to the last record written.
+
+    With `anchor` (a file path), the journal keeps its signed anchor there: checked at open (the journal must
+    still reach it), replaced after every batch is on disk (never before: an anchor is a lower bound), and
+    synced at close.
     """
 
-    def __init__(self, path: Path, key: bytes, descriptor: int, seq: int, head: str, sync: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        key: bytes,
+        descriptor: int,
+        seq: int,
+        head: str,
+        sync: bool = True,
+        anchor: Path | None = None,
+    ) -> None:
         self.path = path
         self.sync = sync
+        self.anchor_path = anchor
+        self.anchor_problem: str | None = None
+        """Why the anchor could not be written last time (the journal itself goes on), if it could not."""
+        self._first: str | None = None  # the line hash of record 1: names this journal in its anchor
+        self._anchored = seq  # the seq the anchor file holds (as far as this process wrote it)
+        self._anchor_file: AnchorFile | None = None
         self._key = key
         self._fd: int | None = descriptor
         self._seq = seq
@@ -337,11 +540,12 @@ class Journal:
         """The cut-off final line `open` removed (a write interrupted by a crash), if any."""
 
     @classmethod
-    def open(cls, path: Path, key: bytes, sync: bool = True) -> Journal:
+    def open(cls, path: Path, key: bytes, sync: bool = True, anchor: Path | None = None) -> Journal:
         """Open (or create, mode 0600) the journal at `path`, continuing its seq and chain from its last line.
 
         A final line cut off mid-write is dropped (its append never returned, so nothing acted on it); a
-        final line that is complete but does not verify with `key` refuses the open.
+        final line that is complete but does not verify with `key` refuses the open, and so does a journal
+        that no longer reaches the anchor kept at `anchor` (its tail was removed, or it is another journal).
         """
         _check_key(key)
         path = Path(path)
@@ -357,8 +561,9 @@ class Journal:
                 raise JournalError(f"the journal {path} is open in another process (or another Journal)") from None
             if created and sync:
                 _sync_folder(path.parent)
-            journal = cls(path, key, descriptor, 0, GENESIS, sync=sync)
+            journal = cls(path, key, descriptor, 0, GENESIS, sync=sync, anchor=anchor)
             journal._continue()
+            journal._check_anchor()
         except OSError as error:
             os.close(descriptor)
             raise JournalError(f"cannot open the journal {path}: {error.strerror or error}") from None
@@ -392,6 +597,61 @@ class Journal:
         self._seq = record.seq
         self._head = line_digest(line)
         self._written = (self._seq, self._head)
+        self._first = self._head if record.seq == 1 else line_digest(_read_head(descriptor))
+
+    def _check_anchor(self) -> None:
+        """Refuse to go on from a journal that no longer reaches its anchor: appending would hide the loss."""
+        if self.anchor_path is None or not os.path.lexists(self.anchor_path):
+            return
+        fix = (
+            f"check it with `agent-console audit verify {self.path} --anchor {self.anchor_path}`; to start a new "
+            f"journal on purpose, move both {self.path} and {self.anchor_path} aside"
+        )
+        try:
+            anchor = read_anchor(self.anchor_path, self._key)
+        except AnchorError as error:
+            raise AnchorError(f"{error}; {fix}") from None
+        if anchor.seq > self._seq:
+            raise JournalError(
+                f"the journal {self.path} ends at record {self._seq}, but its anchor {self.anchor_path} says it "
+                f"reached {describe_anchor(anchor)}: records {self._seq + 1} to {anchor.seq} were removed; {fix}"
+            )
+        digest = self._head if anchor.seq == self._seq else self._digest_of(anchor.seq)
+        if digest != anchor.digest or (anchor.first is not None and self._first != anchor.first):
+            raise JournalError(
+                f"the journal {self.path} is not the one its anchor {self.anchor_path} pins: its record "
+                f"{anchor.seq} differs from the anchored one (rewritten, or another journal); {fix}"
+            )
+
+    def _digest_of(self, seq: int) -> str | None:
+        """The line hash of record `seq`, read backwards from the end (an anchor lags a batch at most)."""
+        descriptor = self._require_open()
+        end = os.fstat(descriptor).st_size
+        while end > 0:
+            tail, start = _read_tail(descriptor, end)
+            line = tail.removesuffix(b"\n")
+            try:
+                found = json.loads(line).get("seq")
+            except (ValueError, AttributeError):
+                return None
+            if found == seq:
+                return line_digest(line)
+            if not isinstance(found, int) or found < seq:
+                return None
+            end = start
+        return None
+
+    def _write_anchor(self, seq: int, head: str) -> None:
+        if self.anchor_path is None or seq < 1:
+            return
+        try:
+            if self._anchor_file is None:
+                self._anchor_file = AnchorFile(self.anchor_path)
+            self._anchor_file.write(self._key, Anchor(seq, head, self._first))
+            self._anchored = seq
+            self.anchor_problem = None
+        except OSError as error:
+            self.anchor_problem = f"cannot write the anchor {self.anchor_path}: {error.strerror or error}"
 
     @property
     def seq(self) -> int:
@@ -404,8 +664,8 @@ class Journal:
 
     @property
     def anchor(self) -> Anchor:
-        """The last record's seq and line hash, to keep elsewhere and give to `verify` later."""
-        return Anchor(self._seq, self._head)
+        """The last record's seq and line hash (and the journal's first), to keep elsewhere and give to `verify`."""
+        return Anchor(self._seq, self._head, self._first if self._seq >= 1 else None)
 
     def append(
         self,
@@ -438,6 +698,9 @@ class Journal:
             self._write(line + b"\n")
             self._seq, self._head = record.seq, line_digest(line)
             self._written = (self._seq, self._head)
+            if record.seq == 1:
+                self._first = self._head
+            self._write_anchor(self._seq, self._head)
         else:
             digest = line_digest(line)
             with self._commits:  # the commit thread takes the queue and the seq it ends at together
@@ -445,6 +708,8 @@ class Journal:
                     raise JournalError(str(self.failed))
                 self._queued.append(line + b"\n")
                 self._seq, self._head = record.seq, digest
+                if record.seq == 1:
+                    self._first = digest
         return record.model_copy(update={"hmac": fields["hmac"]})
 
     def _write(self, data: bytes) -> None:
@@ -522,6 +787,10 @@ class Journal:
             if error is None:
                 with self._commits:
                     self._durable = max(self._durable, *(seq for seq, _ in batch))
+            if error is None and self._written[0] != self._anchored:
+                # only once the batch is on disk (never ahead of it), and before it is acknowledged: what an
+                # agent was told is journaled is also anchored
+                self._write_anchor(*self._written)
             for _, future in batch:
                 if error is None:
                     future.set_result(None)
@@ -574,6 +843,12 @@ class Journal:
             self._commits.notify()
         if self._committer is not None:
             self._committer.join()
+        if self.failed is None and self._written[0] == self._seq and self._written[0] != self._anchored:
+            self._write_anchor(*self._written)
+        if self._anchor_file is not None:
+            with contextlib.suppress(OSError):
+                self._anchor_file.sync()  # the one fsync an anchor gets: batches do not wait for it
+            self._anchor_file.close()
         descriptor, self._fd = self._fd, None
         os.close(descriptor)
 

@@ -277,18 +277,23 @@ def test_demo_starts_afresh_unless_its_agents_still_run(
     tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agent_console.agents.events import ApprovalRequested
-    from agent_console.agents.journal import Journal, load_or_create_key
+    from agent_console.agents.journal import Journal, load_or_create_key, read_anchor
     from agent_console.runtime import paths
     from agent_console.runtime.demo import fresh_or_resumed
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     folder = paths.state_dir("demo")
     key = load_or_create_key(folder / "journal.key")
-    with Journal.open(folder / "journal.jsonl", key) as journal:  # the last demo left a request pending
+    anchor = folder / "journal.anchor"
+    with Journal.open(folder / "journal.jsonl", key, anchor=anchor) as journal:  # the last demo left a request
         journal.append("api", ApprovalRequested(id="a1", text="stale", command="make migrate"))
     said = fresh_or_resumed(tmux_socket)
     assert said == f"a fresh demo (the last one's journal is kept as {folder / 'journal.previous.jsonl'})"
     assert not (folder / "journal.jsonl").exists()
+    assert read_anchor(folder / "journal.previous.anchor", key).seq == 1  # the anchor went with its journal
+    with Journal.open(folder / "journal.jsonl", key, anchor=anchor) as journal:  # and the fresh one may start
+        assert journal.seq == 0
+    (folder / "journal.jsonl").unlink()
 
     (folder / "journal.jsonl").write_text("")
     tmux(tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "demo", "sleep 600")

@@ -446,7 +446,8 @@ def test_clean_removal_of_the_last_records_needs_an_anchor(tmp_path: Path) -> No
     write_journal(path, count=10)
     with Journal.open(path, KEY, sync=False) as journal:
         anchor = journal.anchor
-    assert anchor == Anchor(10, line_digest(lines_of(path)[9].rstrip(b"\n")))
+    lines = lines_of(path)
+    assert anchor == Anchor(10, line_digest(lines[9].rstrip(b"\n")), line_digest(lines[0].rstrip(b"\n")))
     assert verify(path, KEY, anchor=anchor).ok
     write_lines(path, lines_of(path)[:8])
     assert verify(path, KEY).ok  # the chain alone cannot tell
@@ -463,7 +464,11 @@ def test_an_anchor_catches_a_rewritten_history(tmp_path: Path) -> None:
     path.unlink()
     write_journal(path, count=6)  # rewritten from scratch by someone holding the key
     result = verify(path, KEY, anchor=anchor)
+    assert (result.ok, result.first_bad) == (False, 1)
+    assert "the anchor belongs to another journal, or this one was rewritten from its start" in str(result.problem)
+    result = verify(path, KEY, anchor=anchor._replace(first=None))  # an anchor that does not name its journal
     assert (result.ok, result.first_bad) == (False, 5)
+    assert "record 5 is not the one anchored (its line hash differs)" in str(result.problem)
 
 
 def test_verify_of_a_missing_journal_is_an_io_error(tmp_path: Path) -> None:

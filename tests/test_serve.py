@@ -597,7 +597,8 @@ async def test_panes_outside_the_org_are_adopted_with_their_identity(org_home: P
     await chat(f"/spawn b --team ops --kind shell --command '{SHELL} -i'")
     panes = {name: console.pane_of(name) for name in ("a", "b")}
     await stopped(console)
-    (org_home / "state" / "agent-console" / "console" / "journal.jsonl").unlink()  # the org is forgotten
+    for name in ("journal.jsonl", "journal.anchor"):  # the org is forgotten (its journal and the anchor pinning it)
+        (org_home / "state" / "agent-console" / "console" / name).unlink()
 
     again, report = await running(Org(name="console"), tmux_socket)
     try:

@@ -22,7 +22,7 @@ from agent_console.cli.exits import exit_status
 from agent_console.runtime import isolation, paths
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
 from agent_console.runtime.deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
-from agent_console.runtime.paths import StateError
+from agent_console.runtime.paths import StateError, UnsafeRuntimeDir
 from agent_console.terminal.base import BackendError, BackendGone
 from agent_console.terminal.tmux import TmuxBackend
 
@@ -246,6 +246,8 @@ async def _live_states(orgs: set[str]) -> dict[tuple[str, str], dict]:
         try:
             client = ControlClient(paths.socket_path(org), paths.human_token(org))
             state = await client.call("GET", "/v1/state", wait=5)
+        except UnsafeRuntimeDir:
+            raise  # not a console that is down: one that must not be trusted, and the user must hear it
         except (ControlUnreachable, ControlRefused, StateError):
             continue
         for name, view in state.get("agents", {}).items():

@@ -10,6 +10,7 @@ import json
 import sys
 
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
+from agent_console.runtime.paths import UnsafeRuntimeDir
 
 HOOK_TIMEOUT = 3.0
 MAX_HOOK_INPUT = 1024 * 1024
@@ -37,7 +38,7 @@ async def report(program: str, payload_text: str | None) -> int:
             return _warn("AGENT_CONSOLE_SOCKET is not set: this hook runs only in an agent's pane")
         client = ControlClient(socket, token)
         await asyncio.wait_for(client.call("POST", f"/v1/hooks/{program}", payload), HOOK_TIMEOUT)
-    except (ControlUnreachable, ControlRefused) as error:
+    except (ControlUnreachable, ControlRefused, UnsafeRuntimeDir) as error:
         return _warn(getattr(error, "message", None) or str(error))
     except TimeoutError:
         return _warn(f"the console did not answer within {HOOK_TIMEOUT:.0f} s")

@@ -13,7 +13,16 @@ from pathlib import Path
 from agent_console.agents.display import terminal_json, visible
 from agent_console.agents.errors import ConsoleError, NotFound
 from agent_console.agents.events import OrgLoaded
-from agent_console.agents.journal import Journal, JournalError, load_or_create_key, read_records, verify
+from agent_console.agents.journal import (
+    Journal,
+    JournalError,
+    anchor_path_for,
+    describe_anchor,
+    load_or_create_key,
+    read_anchor,
+    read_records,
+    verify,
+)
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
 from agent_console.cli.exits import exit_status
@@ -62,6 +71,15 @@ def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_hel
     audit.add_argument("action", choices=["verify"])
     audit.add_argument("path", nargs="?", type=Path, help="journal file (default: the only org's)")
     audit.add_argument("--org", metavar="NAME")
+    audit.add_argument(
+        "--anchor",
+        nargs="?",
+        const=True,
+        metavar="ANCHOR",
+        type=Path,
+        help="also check that the journal still reaches its signed anchor (default: the one the console keeps "
+        "beside the key; give a copy kept elsewhere to rule out an anchor rolled back with the journal)",
+    )
 
     replay = commands.add_parser("replay", help="print the state a journal folds to")
     replay.set_defaults(func=run)
@@ -154,6 +172,10 @@ def _org_named_in(journal: Path) -> str | None:
 
 
 def _key_for(journal: Path, org: str) -> bytes:
+    return load_or_create_key(_key_path(journal, org))
+
+
+def _key_path(journal: Path, org: str) -> Path:
     key_path = journal.parent / "journal.key"
     if not key_path.exists():
         key_path = paths.state_dir(org, create=False) / "journal.key"
@@ -162,19 +184,42 @@ def _key_for(journal: Path, org: str) -> bytes:
             f"no journal key next to {journal} nor in org {org!r}'s state directory ({key_path.parent}): "
             "name the org with --org"
         )
-    return load_or_create_key(key_path)
+    return key_path
 
 
 def _audit(args: argparse.Namespace) -> int:
     path, org = _journal_path(args.path, args.org)
     if not path.exists():
         raise HumanCommandError(f"no journal at {path}")
-    result = verify(path, _key_for(path, org))
-    if result.ok:
-        print(f"{path}: ok, {result.count} records, chain and signatures intact")
-        return 0
-    print(f"{path}: TAMPERED: {result.problem}", file=sys.stderr)
-    return 1
+    key_path = _key_path(path, org)
+    key = load_or_create_key(key_path)
+    if args.anchor is None:
+        result = verify(path, key)
+        if result.ok:
+            print(
+                f"{path}: ok, {result.count} records, chain and signatures intact; the tail is not checked "
+                "(records removed from the end leave a valid chain): add --anchor to check it"
+            )
+            return 0
+        print(f"{path}: TAMPERED: {result.problem}", file=sys.stderr)
+        return 1
+    anchor_path = anchor_path_for(path, key_path) if args.anchor is True else args.anchor
+    try:
+        anchor = read_anchor(anchor_path, key)
+    except JournalError as error:
+        print(f"{path}: NOT VERIFIED: {error}", file=sys.stderr)
+        return 1
+    result = verify(path, key, anchor)
+    if not result.ok:
+        print(f"{path}: TAMPERED: {result.problem}", file=sys.stderr)
+        return 1
+    after = result.count - anchor.seq
+    beyond = f"; {after} record(s) after it, written since it was taken" if after else ""
+    print(
+        f"{path}: ok, {result.count} records, chain and signatures intact, and it reaches its anchor "
+        f"{anchor_path}: {describe_anchor(anchor)}{beyond}"
+    )
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:

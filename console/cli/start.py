@@ -16,7 +16,7 @@ from pathlib import Path
 from agent_console.agents.journal import JournalError
 from agent_console.agents.model import Org
 from agent_console.agents.spec import SpecError, load_spec
-from agent_console.runtime import crash
+from agent_console.runtime import crash, paths
 from agent_console.runtime.demo import demo_org, fresh_or_resumed
 from agent_console.runtime.isolation import IsolationError, boundary
 from agent_console.runtime.paths import StateError
@@ -47,6 +47,7 @@ def _spec_path(args: argparse.Namespace) -> Path | None:
 def run(args: argparse.Namespace, argv: list[str], size: tuple[int, int]) -> int:
     """Run the console; its exit status (1 when it stopped on an error it did not expect)."""
     org = load_org(args)
+    paths.socket_dir()  # a runtime directory that is not ours is refused here, before any terminal is touched
     try:
         return _run(org, args, argv, size)
     except (SpecError, BackendError, StateError, JournalError, IsolationError):

@@ -54,6 +54,9 @@ def fresh_or_resumed(socket_name: str | None) -> str:
     journal = folder / "journal.jsonl"
     if journal.exists():
         os.replace(journal, folder / "journal.previous.jsonl")
+        anchor = folder / "journal.anchor"
+        if anchor.exists():  # it pins the journal it goes with: the fresh journal starts without one
+            os.replace(anchor, folder / "journal.previous.anchor")
         return f"a fresh demo (the last one's journal is kept as {folder / 'journal.previous.jsonl'})"
     return "a fresh demo"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import secrets
 import socket
 import stat
@@ -44,12 +45,96 @@ def public_dir(org: str) -> Path:
     return path
 
 
+FALLBACK_PARENT = Path("/tmp")
+"""Where the runtime directory goes without `XDG_RUNTIME_DIR` (a module constant so that tests can move it)."""
+
+
+class UnsafeRuntimeDir(StateError):
+    """The directory of control sockets is not private to this user: someone else could plant or read sockets."""
+
+
 def socket_dir() -> Path:
-    """`$XDG_RUNTIME_DIR/agent-console`, else `/tmp/agent-console-<uid>`, made 0700."""
+    """`$XDG_RUNTIME_DIR/agent-console`, else `/tmp/agent-console-<uid>`, made 0700 and checked to be ours alone.
+
+    Another user who creates the fallback first (anyone may write to /tmp) would receive every bearer token sent
+    to a socket in it, and could answer requests as the console: such a directory is refused, never used."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    path = Path(runtime) / "agent-console" if runtime else Path(f"/tmp/agent-console-{os.getuid()}")
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = Path(runtime) / "agent-console" if runtime else FALLBACK_PARENT / f"agent-console-{os.getuid()}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise StateError(f"cannot create the runtime directory {path}: {error.strerror or error}") from None
+    check_private_dir(path, runtime is None)
     return path
+
+
+def check_private_dir(path: Path, fallback: bool = False) -> None:
+    """Refuse `path` unless it is a real directory (not a symlink), owned by this user, closed to others."""
+    try:
+        info = os.lstat(path)
+    except OSError as error:
+        raise StateError(f"cannot read the runtime directory {path}: {error.strerror or error}") from None
+    uid = os.getuid()
+    fix = f"remove it (`rm -r {path}`, as its owner or root)" + (
+        " or set XDG_RUNTIME_DIR to a directory of your own" if fallback else ""
+    )
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(path)
+        raise UnsafeRuntimeDir(f"the runtime directory {path} is a symlink (to {target}), not a directory: {fix}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeRuntimeDir(f"the runtime directory {path} is not a directory: {fix}")
+    if info.st_uid != uid:
+        raise UnsafeRuntimeDir(
+            f"the runtime directory {path} belongs to {_user(info.st_uid)}, not to {_you()}: "
+            f"whoever made it could read your tokens; {fix}"
+        )
+    if info.st_mode & 0o077:
+        raise UnsafeRuntimeDir(
+            f"the runtime directory {path} is open to others (mode {stat.filemode(info.st_mode)}, not drwx------): "
+            f"someone may have placed sockets in it; {fix}"
+        )
+
+
+def check_socket(path: Path) -> None:
+    """Refuse a control socket that another user owns or could have swapped: it would receive the bearer token."""
+    try:
+        info = os.lstat(path)
+        folder = os.lstat(path.parent)
+    except FileNotFoundError:
+        return  # nothing to trust yet: connecting fails and says so
+    except OSError as error:
+        raise StateError(f"cannot read the control socket {path}: {error.strerror or error}") from None
+    uid = os.getuid()
+    if not stat.S_ISSOCK(info.st_mode):
+        raise UnsafeRuntimeDir(f"{path} is not a socket (mode {stat.filemode(info.st_mode)}): no token is sent to it")
+    if info.st_uid != uid:
+        raise UnsafeRuntimeDir(
+            f"the control socket {path} belongs to {_user(info.st_uid)}, not to {_you()}: "
+            "it is not your console, and no token is sent to it"
+        )
+    if folder.st_uid != uid or folder.st_mode & 0o022 or stat.S_ISLNK(folder.st_mode):
+        raise UnsafeRuntimeDir(
+            f"the folder of the control socket {path} belongs to {_user(folder.st_uid)} "
+            f"(mode {stat.filemode(folder.st_mode)}): someone else could swap the socket, so no token is sent to it"
+        )
+
+
+def _you() -> str:
+    uid = os.getuid()
+    try:
+        return f"you ({pwd.getpwuid(uid).pw_name}, uid {uid})"
+    except KeyError:
+        return f"you (uid {uid})"
+
+
+def _user(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def socket_path(org: str) -> Path:
@@ -57,10 +142,17 @@ def socket_path(org: str) -> Path:
 
 
 def running_sockets() -> dict[str, Path]:
-    """Org name → control socket, for every console that is listening. A socket file nothing listens on
-    (left by a console that was killed) is removed."""
+    """Org name → control socket, for every console of ours that is listening. A socket file of ours nothing
+    listens on (left by a console that was killed) is removed; one that is not ours is neither used nor touched."""
     found = {}
+    uid = os.getuid()
     for path in sorted(socket_dir().glob("*.sock")):
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISSOCK(info.st_mode) or info.st_uid != uid:
+            continue
         if _listening(path):
             found[path.stem] = path
     return found

@@ -44,7 +44,14 @@ from agent_console.agents.events import (
     VoteCast,
     VoteOpened,
 )
-from agent_console.agents.journal import Journal, JournalError, JournalUnavailable, Record, load_or_create_key
+from agent_console.agents.journal import (
+    Journal,
+    JournalError,
+    JournalUnavailable,
+    Record,
+    anchor_path_for,
+    load_or_create_key,
+)
 from agent_console.agents.kinds.hooks import HookError, read_claude_hook, read_codex_notify
 from agent_console.agents.layout import EXEC_SHARE_PERCENT, MIN_PANE_COLS
 from agent_console.agents.limits import AgentLimiter, Limit
@@ -120,7 +127,10 @@ class Supervisor:
         existing = Journal.read(self.journal_path, key) if self.journal_path.exists() else ()
         self.state = OrgState.replay(existing)  # pending approvals, barriers and outboxes survive a restart
         # Appends only queue; the journal's own thread writes and syncs them, a batch at a time: see _commit.
-        self.journal = Journal.open(self.journal_path, key, sync=False)
+        # Its anchor (last record's seq and hash, signed) is kept beside the key: a removed tail is then found.
+        anchor = anchor_path_for(self.journal_path, self.state_dir / "journal.key")
+        self.journal = Journal.open(self.journal_path, key, sync=False, anchor=anchor)
+        self._anchor_problem: str | None = None  # the last said of why the anchor cannot be written
         self._commit_due = False
         self._committing: asyncio.Future[None] | None = None
         self._committing_seq = 0
@@ -493,6 +503,9 @@ class Supervisor:
 
     def _committed(self, committing: asyncio.Future[None]) -> None:
         error = None if committing.cancelled() else committing.exception()
+        if self.journal.anchor_problem != self._anchor_problem:  # said once, and once more when it is over
+            self._anchor_problem = self.journal.anchor_problem
+            self.say(self._anchor_problem or f"the journal's anchor {self.journal.anchor_path} is written again")
         if error is None or self.journal.closed:
             return
         if self.journal.failed is not None:
