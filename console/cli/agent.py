@@ -13,7 +13,9 @@ import sys
 import time
 import uuid
 
+from agent_console.agents.errors import Forbidden
 from agent_console.agents.events import Heartbeat, MessageSent, StatusReported, VoteCast
+from agent_console.cli.exits import COMMAND_EXIT_STATUS
 from agent_console.runtime.agent_api import ask_and_wait, tell, wire
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 
@@ -106,7 +108,7 @@ async def run(args: argparse.Namespace) -> int:
         return await _dispatch(args, agent, token, client)
     except ControlRefused as error:
         print(f"agent-console: error: the console refused: {error.message}", file=sys.stderr)
-        return 1
+        return COMMAND_EXIT_STATUS[Forbidden] if error.kind is Forbidden else 1
     except ControlUnreachable as error:
         print(f"agent-console: error: {error}", file=sys.stderr)
         return EXIT_NO_CONSOLE

@@ -1,9 +1,11 @@
 """The org's commands on the command line: one verb per command of the registry (`agent-console spawn w1 --team t`),
-its options built from the command's arguments, run by the org's console as the human (`POST /v1/commands/NAME`)."""
+its options built from the command's arguments, run by the org's console (`POST /v1/commands/NAME`) as the human,
+or, in an agent's pane, as that agent (its token: the permission matrix says what it may run)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from agent_console.agents.errors import Unavailable
 from agent_console.cli import human as human_cli
 from agent_console.cli.exits import COMMAND_EXIT_STATUS, COMMAND_EXITS_HELP, command_exit_status
 from agent_console.runtime import paths
-from agent_console.runtime.client import ControlRefused, ControlUnreachable
+from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 from agent_console.runtime.commands import Command, add_arguments, arguments_from, path_fields
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.server import VIA_HEADER
@@ -31,7 +33,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
             command.name,
             help=f"{command.description} (in the served org)",
             description=f"{command.description[:1].upper()}{command.description[1:]}: run by the console serving "
-            "the org, as the human. The same command as in the console (`:` line, chat /, palette).",
+            "the org, as the human (in an agent's pane: as that agent, within its role). The same command as in the "
+            "console (`:` line, chat /, palette).",
             epilog=COMMAND_EXITS_HELP,
         )
         add_arguments(parser, command.args, DEST)
@@ -51,7 +54,7 @@ async def run(args: argparse.Namespace) -> int:
 async def call(org: str | None, name: str, data: dict) -> int:
     """Run command `name` in the served org; print its result, or what was wrong (exit status by its kind)."""
     try:
-        client = human_cli.human_client(human_cli.pick_org(org))
+        client = _client(org)
         answer = await client.call("POST", f"/v1/commands/{name}", data, headers={VIA_HEADER: "cli"})
     except ControlRefused as error:
         _error(error.message)
@@ -61,6 +64,15 @@ async def call(org: str | None, name: str, data: dict) -> int:
         return COMMAND_EXIT_STATUS[Unavailable]
     print(visible(answer.get("result") or "done", multiline=True))
     return 0
+
+
+def _client(org: str | None) -> ControlClient:
+    """The agent's own client in an agent's pane (it acts as itself, never as the human); else the human's."""
+    if os.environ.get("AGENT_CONSOLE_TOKEN") and os.environ.get("AGENT_CONSOLE_SOCKET"):
+        _, token, socket = agent_environment()
+        assert socket is not None
+        return ControlClient(socket, token)
+    return human_cli.human_client(human_cli.pick_org(org))
 
 
 def _error(message: str) -> None:
