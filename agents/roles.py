@@ -170,8 +170,11 @@ def describe(org: Org, principal: Principal) -> str:
         return principal.name
 
 
-def denial(org: Org, principal: Principal, kind: str, name: str, target: Target | None = None) -> str | None:
-    """Why `principal` may not do `name` (a command, route or event, as `kind` says) to `target`; None: it may."""
+def denial(
+    org: Org, principal: Principal, kind: str, name: str, target: Target | None = None, scoped_later: bool = False
+) -> str | None:
+    """Why `principal` may not do `name` (a command, route or event, as `kind` says) to `target`; None: it may.
+    With `scoped_later`, only whether it may at all (a route whose handler checks the target once it has it)."""
     row = MATRICES[kind].get(name)
     label = {"command": f"run {name}", "route": name, "event": f"send a {name} event"}[kind]
     if row is None:
@@ -183,7 +186,7 @@ def denial(org: Org, principal: Principal, kind: str, name: str, target: Target 
     reach = row.reach(column)
     if reach is NO:
         return f"{describe(org, principal)} may not {label}: {row.why}"
-    if reach in (ALL, OWN) or agent is None:
+    if reach in (ALL, OWN) or agent is None or scoped_later:
         return None
     if target is None:
         return f"{describe(org, principal)} may not {label}: there is nothing to check its reach against"

@@ -47,7 +47,7 @@ MAX_DEPTH = 32  # no request of the API nests deeper; a deeper body is an attack
 HEAD_TIMEOUT = 10.0  # a connection that has not sent a whole request head by then is closed
 IDLE_TIMEOUT = 30.0  # a kept-alive connection with no request for this long is closed
 SUPERVISOR_KEY: web.AppKey[ServedOrg] = web.AppKey("supervisor")
-PRINCIPAL = "principal"  # the request's key for who sent it, as its token proved
+PRINCIPAL: web.RequestKey[roles.Principal] = web.RequestKey("principal", roles.Principal)  # as its token proved
 MAX_WAIT = 24 * 3600.0
 # The domain's kinds of error as HTTP statuses (the one place they are mapped for the API).
 STATUS_OF_KIND: tuple[tuple[type[ConsoleError], int], ...] = (
@@ -248,13 +248,46 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
 
 
+def _authenticate(supervisor: ServedOrg, request: web.Request) -> roles.Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
+    principal = supervisor.principal_for_token(token.strip())
+    if principal is None:
+        raise ApiError(401, "unknown token: it is not this org's human token nor any of its agents'")
+    return principal
+
+
+@web.middleware
+async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one check of every route: who the token names (a kind, never a name compared), and the route's row of
+    the permission matrix. A refusal is journaled with who and why (an agent's counted against its limit first:
+    refusals cannot flood the journal)."""
+    route = request.match_info.route
+    if route.resource is None:  # no such route: 404/405 say so
+        return await handler(request)
+    supervisor = request.app[SUPERVISOR_KEY]
+    principal = _authenticate(supervisor, request)
+    method = "GET" if route.method == "HEAD" else route.method  # aiohttp answers HEAD with the GET handler
+    operation = f"{method} {route.resource.canonical}"
+    refused = roles.denial(supervisor.org, principal, "route", operation, scoped_later=True)
+    if refused is not None:
+        if principal.kind == "agent":
+            supervisor.admit_request(principal.name)
+        supervisor.journal_denial(principal, operation, refused)
+        raise ApiError(403, refused)
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
 class ControlServer:
     """Serves `supervisor` on `path`; `start()` binds the socket (0600), `stop()` removes it."""
 
     def __init__(self, supervisor: ServedOrg, path: Path) -> None:
         self.supervisor = supervisor
         self.path = path
-        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, web.middleware(self._authorize)])
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _authorize])
         self.app[SUPERVISOR_KEY] = supervisor
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
@@ -314,38 +347,8 @@ class ControlServer:
 
     # --- helpers ----------------------------------------------------------------------------------------
 
-    def _authenticate(self, request: web.Request) -> roles.Principal:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
-        principal = self.supervisor.principal_for_token(token.strip())
-        if principal is None:
-            raise ApiError(401, "unknown token: it is not this org's human token nor any of its agents'")
-        return principal
-
-    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The one check of every route: who the token names (a kind, never a name compared), and the route's
-        row of the permission matrix. A refusal is journaled with who and why (an agent's counted against its
-        limit first: refusals cannot flood the journal)."""
-        route = request.match_info.route
-        if route.resource is None:  # no such route: 404/405 say so
-            return await handler(request)
-        principal = self._authenticate(request)
-        method = "GET" if route.method == "HEAD" else route.method  # aiohttp answers HEAD with the GET handler
-        operation = f"{method} {route.resource.canonical}"
-        refused = roles.denial(self.supervisor.org, principal, "route", operation)
-        if refused is not None:
-            if principal.kind == "agent":
-                self.supervisor.admit_request(principal.name)
-            self.supervisor.journal_denial(principal, operation, refused)
-            raise ApiError(403, refused)
-        request[PRINCIPAL] = principal
-        return await handler(request)
-
     def _principal(self, request: web.Request) -> roles.Principal:
-        principal: roles.Principal = request[PRINCIPAL]
-        return principal
+        return request[PRINCIPAL]
 
     def _agent(self, request: web.Request) -> str:
         """The agent a route for agents only serves (the matrix let no one else through)."""
