@@ -40,6 +40,7 @@ from agent_console.runtime.commands import Actor
 from agent_console.runtime.supervisor import Supervisor
 
 from ..fake_terminal import FakeTerminal
+from ..test_serve import Served
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -512,3 +513,46 @@ async def test_identity_is_the_tokens_kind_never_a_name(org: Supervisor) -> None
     # the exec, the highest agent, is still an agent: nothing of the human's is open to it
     status, answer = await attempt(supervisor, "boss", "GET", "/v1/approvals", None)
     assert (status, answer) == (403, "exec boss may not GET /v1/approvals: the approval queue is the human's")
+
+
+# --- the command line, in an agent's pane: its own token, never the human's -----------------------------------------
+
+
+def test_an_agent_runs_the_org_commands_as_itself_from_the_command_line(served: Served) -> None:
+    killed = served.cli_as("ann", "kill", "bob")
+    assert killed.returncode == 4, killed.stderr  # 4: not allowed
+    assert killed.stderr == (
+        "agent-console: error: worker ann may not run kill: the human and the executive run the org; the exec "
+        "within it, a coordinator within its team, and only over agents of a lower role\n"
+    )
+    everyone = served.cli_as("ann", "send", "all", "hello")
+    assert everyone.returncode == 4, everyone.stderr
+    assert "worker ann may message its team 'core'; everyone is beyond that" in everyone.stderr
+    assert served.cli_as("ann", "send", "@bob", "hello").returncode == 0
+    status = served.cli_as("ann", "status")
+    assert status.returncode == 0 and status.stdout.startswith("3 agents: ") and "approval" not in status.stdout
+    assert "bob" in served.agents()
+    served.stop()
+    records = [
+        (record.actor, record.event)
+        for record in _journal(served)
+        if isinstance(record.event, (CommandRan, AccessDenied))
+    ]
+    said = [
+        (actor_name, f"{event.name} via {event.via}, ok={event.ok}")
+        if isinstance(event, CommandRan)
+        else (actor_name, f"denied {event.operation}: {event.reason}")
+        for actor_name, event in records
+    ]
+    assert said == [
+        ("ann", "kill via cli, ok=False"),
+        ("ann", "denied event message: worker ann may message its team 'core'; everyone is beyond that"),
+        ("ann", "status via cli, ok=True"),
+    ]
+
+
+def _journal(served: Served) -> list:
+    from agent_console.agents.journal import Journal, load_or_create_key
+
+    state = served.root / "state" / "agent-console" / "crew"
+    return list(Journal.read(state / "journal.jsonl", load_or_create_key(state / "journal.key")))
