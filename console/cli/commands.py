@@ -5,7 +5,6 @@ or, in an agent's pane, as that agent (its token: the permission matrix says wha
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from agent_console.agents.errors import Unavailable
 from agent_console.cli import human as human_cli
 from agent_console.cli.exits import COMMAND_EXIT_STATUS, COMMAND_EXITS_HELP, command_exit_status
 from agent_console.runtime import paths
-from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
+from agent_console.runtime.client import ControlRefused, ControlUnreachable
 from agent_console.runtime.commands import Command, add_arguments, arguments_from, path_fields
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.server import VIA_HEADER
@@ -54,7 +53,7 @@ async def run(args: argparse.Namespace) -> int:
 async def call(org: str | None, name: str, data: dict) -> int:
     """Run command `name` in the served org; print its result, or what was wrong (exit status by its kind)."""
     try:
-        client = _client(org)
+        client = human_cli.console_client(org)
         answer = await client.call("POST", f"/v1/commands/{name}", data, headers={VIA_HEADER: "cli"})
     except ControlRefused as error:
         _error(error.message)
@@ -64,15 +63,6 @@ async def call(org: str | None, name: str, data: dict) -> int:
         return COMMAND_EXIT_STATUS[Unavailable]
     print(visible(answer.get("result") or "done", multiline=True))
     return 0
-
-
-def _client(org: str | None) -> ControlClient:
-    """The agent's own client in an agent's pane (it acts as itself, never as the human); else the human's."""
-    if os.environ.get("AGENT_CONSOLE_TOKEN") and os.environ.get("AGENT_CONSOLE_SOCKET"):
-        _, token, socket = agent_environment()
-        assert socket is not None
-        return ControlClient(socket, token)
-    return human_cli.human_client(human_cli.pick_org(org))
 
 
 def _error(message: str) -> None:

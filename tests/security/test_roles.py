@@ -532,6 +532,12 @@ def test_an_agent_runs_the_org_commands_as_itself_from_the_command_line(served: 
     status = served.cli_as("ann", "status")
     assert status.returncode == 0 and status.stdout.startswith("3 agents: ") and "approval" not in status.stdout
     assert "bob" in served.agents()
+    for words, why in (
+        (("approve", "a0123abcd"), "only the human decides approvals"),
+        (("approvals",), "the approval queue is the human's"),
+    ):
+        refused = served.cli_as("ann", *words)  # in its pane the agent is itself, even where the human's token is
+        assert (refused.returncode, why in refused.stderr) == (4, True), refused.stderr
     served.stop()
     records = [
         (record.actor, record.event)
@@ -548,6 +554,8 @@ def test_an_agent_runs_the_org_commands_as_itself_from_the_command_line(served: 
         ("ann", "kill via cli, ok=False"),
         ("ann", "denied event message: worker ann may message its team 'core'; everyone is beyond that"),
         ("ann", "status via cli, ok=True"),
+        ("ann", "approve via cli, ok=False"),
+        ("ann", "denied GET /v1/approvals: worker ann may not GET /v1/approvals: the approval queue is the human's"),
     ]
 
 
