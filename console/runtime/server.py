@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -262,8 +262,7 @@ def _authenticate(supervisor: ServedOrg, request: web.Request) -> roles.Principa
 @web.middleware
 async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one check of every route: who the token names (a kind, never a name compared), and the route's row of
-    the permission matrix. A refusal is journaled with who and why (an agent's counted against its limit first:
-    refusals cannot flood the journal)."""
+    the permission matrix (a route scoped by team checks its target in its handler, once it has read it)."""
     route = request.match_info.route
     if route.resource is None:  # no such route: 404/405 say so
         return await handler(request)
@@ -273,12 +272,18 @@ async def _authorize(request: web.Request, handler: Handler) -> web.StreamRespon
     operation = f"{method} {route.resource.canonical}"
     refused = roles.denial(supervisor.org, principal, "route", operation, scoped_later=True)
     if refused is not None:
-        if principal.kind == "agent":
-            supervisor.admit_request(principal.name)
-        supervisor.journal_denial(principal, operation, refused)
-        raise ApiError(403, refused)
+        _refuse(supervisor, principal, operation, refused)
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+def _refuse(supervisor: ServedOrg, principal: roles.Principal, operation: str, reason: str) -> NoReturn:
+    """Refuse with 403 saying why, journaled with who and why; an agent's refusal counts against its limit first
+    (429 past it, unjournaled but for the count): refusals cannot flood the journal."""
+    if principal.kind == "agent":
+        supervisor.admit_request(principal.name)
+    supervisor.journal_denial(principal, operation, reason)
+    raise ApiError(403, reason)
 
 
 class ControlServer:
@@ -448,10 +453,8 @@ class ControlServer:
             voters = roles.Target(agents=tuple(body.voters or ()), everyone=body.voters is None, talk=True)
             refused = roles.denial(self.supervisor.org, principal, "route", "POST /v1/votes/{name}", voters)
             if refused is not None:
-                self.supervisor.journal_denial(principal, "POST /v1/votes/{name}", refused)
-                raise ApiError(
-                    403, refused + " (name the voters with voters: [...])" if body.voters is None else refused
-                )
+                hint = " (name the voters with voters: [...])" if body.voters is None else ""
+                _refuse(self.supervisor, principal, "POST /v1/votes/{name}", refused + hint)
         try:
             opened = await self.supervisor.open_vote(
                 principal.name,
