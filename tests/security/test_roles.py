@@ -568,3 +568,23 @@ def _journal(served: Served) -> list:
 
     state = served.root / "state" / "agent-console" / "crew"
     return list(Journal.read(state / "journal.jsonl", load_or_create_key(state / "journal.key")))
+
+
+async def test_head_is_checked_as_get(org: Supervisor) -> None:
+    import aiohttp
+
+    supervisor = org
+    supervisor.request_approval("w2", "ship it?", "make ship")
+
+    async def head(token: str) -> int:
+        connector = aiohttp.UnixConnector(path=str(supervisor.socket_path))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.head("http://console/v1/approvals", headers={"Authorization": f"Bearer {token}"}) as response,
+        ):
+            return response.status
+
+    assert await head(supervisor.tokens["w1"]) == 403
+    assert await head(supervisor.human_token) == 200
+    [(actor_name, denied)] = [(a, e) for a, e in denials(supervisor) if isinstance(e, AccessDenied)]
+    assert (actor_name, denied.operation) == ("w1", "GET /v1/approvals")
