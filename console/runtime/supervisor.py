@@ -515,9 +515,10 @@ class Supervisor:
             self._admit(agent, "messages", self.limiter.admit_message(agent, now))
         else:
             self._admit(agent, "events", self.limiter.admit_event(agent, now))
-        refused = roles.denial(self.org, roles.Principal("agent", agent), "event", event.type, _event_target(event))
+        sender = roles.Principal("agent", agent)
+        refused = roles.denial(self.org, sender, "event", event.type, _event_target(event))
         if refused is not None:  # counted against its limit above: refusals cannot flood the journal
-            self.submit(agent, AccessDenied(operation=f"event {event.type}", reason=refused[:500]))
+            self.journal_denial(sender, f"event {event.type}", refused)
             raise ApiError(403, refused)
         if isinstance(event, VoteCast) and event.name not in self.state.open_votes():
             raise ApiError(409, f"no open vote named {event.name!r}")
