@@ -88,13 +88,19 @@ def actor(name: str) -> Actor:
     return Actor.agent(name, "api")
 
 
+# What the supervisor observes on its own while a test runs (screens read after they settle), and when an agent was
+# last heard of (its refusal is journaled, under its name): no attempt of an agent's changes these.
+OBSERVED = ("last_event", "state", "screen_state", "screen_rule", "hook_state", "hook_event", "stalled_since")
+
+
 def snapshot(supervisor: Supervisor) -> str:
-    """Everything an unauthorised attempt could change: the org, the state (approvals, messages, barriers…); not
-    the journal's count nor when each agent was last heard of (its refusal is journaled, under its name)."""
+    """Everything an unauthorised attempt could change: the org, and the state (agents, their panes and launches,
+    approvals, messages and outboxes, barriers, votes, locks…)."""
     state = supervisor.state.to_json()
     state.pop("seq")
     for view in state["agents"].values():
-        view.pop("last_event")
+        for observed in OBSERVED:
+            view.pop(observed)
     return supervisor.org.model_dump_json() + json.dumps(state, sort_keys=True)
 
 
