@@ -306,6 +306,15 @@ class CommandRan(_Event):
     error: str | None = Field(default=None, max_length=500)
 
 
+class AccessDenied(_Event):
+    """The record's actor was refused `operation` (a route of the control API, or an event it sent): `reason` says
+    who may do what. Refused commands are `CommandRan` records; agents' denials are bounded by their limits."""
+
+    type: Literal["denied"] = "denied"
+    operation: str = Field(max_length=200)
+    reason: str = Field(max_length=500)
+
+
 class Throttled(_Event):
     """`agent` went over one of its limits: `refused` of its requests were refused within `window` seconds."""
 
@@ -349,6 +358,7 @@ AnySystemEvent = (
     | ProgressStalled
     | MessageTyped
     | CommandRan
+    | AccessDenied
 )
 AgentEvent = Annotated[AnyAgentEvent, Field(discriminator="type")]
 Event = Annotated[AnyAgentEvent | AnySystemEvent, Field(discriminator="type")]

@@ -20,6 +20,9 @@ _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 EXEC_SLOT = "exec"
 """The plan's name for the executive pane (the console's own pane)."""
+RESERVED_NAMES = frozenset({"human", "supervisor", "executive", "console", "system", EXEC_SLOT, "all", "root", "admin"})
+"""Names the console gives meaning to (the journal's actors, the executive pane, `all` in messages), or that would
+look like authority: no agent or team may take one, so no name is ever mistaken for them."""
 
 
 class Role(StrEnum):
@@ -54,6 +57,14 @@ def _check_name(value: str) -> str:
     return value
 
 
+def _check_member_name(value: str) -> str:
+    """An agent's or a team's name: valid, and not one of the reserved names."""
+    _check_name(value)
+    if value in RESERVED_NAMES:
+        raise ValueError(f"{value!r} is reserved (reserved: {', '.join(sorted(RESERVED_NAMES))}): choose another name")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,7 +76,7 @@ class Team(_Strict):
     color: str | None = None
     parent: str | None = None
 
-    _check = field_validator("name")(_check_name)
+    _check = field_validator("name")(_check_member_name)
 
     @field_validator("color")
     @classmethod
@@ -88,7 +99,7 @@ class Agent(_Strict):
     stuck_after: float = Field(default=120.0, ge=5, le=86_400)  # working with an unchanged screen this long
     buried: bool = False  # runs off screen (no pane in the layout), still watched and counted
 
-    _check = field_validator("name")(_check_name)
+    _check = field_validator("name")(_check_member_name)
 
     @field_validator("command")
     @classmethod
@@ -226,8 +237,6 @@ def find_problem(teams: Sequence[Team], agents: Sequence[Agent]) -> OrgError | N
     for index, agent in enumerate(agents):
         if agent.name in agent_names:
             return OrgError(("agent", index, "name"), f"duplicate agent name {agent.name!r}")
-        if agent.name == EXEC_SLOT:
-            return OrgError(("agent", index, "name"), f"{EXEC_SLOT!r} is reserved for the executive pane")
         agent_names.add(agent.name)
         if agent.team not in team_names:
             return OrgError(("agent", index, "team"), f"unknown team {agent.team!r}{_known(team_names)}")

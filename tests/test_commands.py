@@ -55,8 +55,8 @@ async def test_only_the_human_decides_approvals(idle_supervisor: Supervisor) -> 
     request = supervisor.request_approval("ann", "ship it?", "make ship")
     approve = registry.find("approve")
     args = registry.parse(approve, [request])
-    for actor in (Actor.executive("chat"), Actor.agent("ann", "api")):
-        with pytest.raises(Forbidden, match=f"{actor} may not run approve \\(only the human may\\)"):
+    for actor, who in ((Actor.executive("chat"), "the executive"), (Actor.agent("ann", "api"), "worker ann")):
+        with pytest.raises(Forbidden, match=f"^{who} may not run approve: only the human decides approvals$"):
             await registry.run(supervisor, approve, args, actor)
     assert request in supervisor.state.approvals  # nothing decided
     assert await registry.run(supervisor, approve, args, Actor.human("key")) == "approved ann: make ship"
@@ -65,16 +65,24 @@ async def test_only_the_human_decides_approvals(idle_supervisor: Supervisor) -> 
     assert ran == [("executive", "chat", False), ("ann", "api", False), (HUMAN, "key", True)]
 
 
-async def test_the_executive_may_change_the_org_but_an_agent_may_run_nothing(idle_supervisor: Supervisor) -> None:
+async def test_the_executive_may_change_the_org_but_a_worker_only_what_its_row_allows(
+    idle_supervisor: Supervisor,
+) -> None:
     supervisor = idle_supervisor
     registry = supervisor.commands
     status = registry.find("status")
     assert (await registry.run(supervisor, status, registry.parse(status, []), Actor.executive("chat"))).startswith(
         "0 agents"
     )
+    ann = Actor.agent("ann", "api")
+    assert await registry.run(supervisor, status, registry.parse(status, []), ann) == "0 agents: no agents"
+    words = {"spawn": ["w1", "--team", "core"], "team": ["new", "t2"], "kill": ["ann"], "restart": ["ann"]}
+    words |= {"adopt": ["all"], **{name: ["a1"] for name in ("approve", "deny", "approve-identical", "approve-always")}}
     for command in registry:
-        with pytest.raises(Forbidden):
-            await registry.run(supervisor, command, command.args.model_construct(), Actor.agent("ann", "api"))
+        if command.name in ("status", "send", "barrier"):  # the worker's rows (its team); tests/security/test_roles.py
+            continue
+        with pytest.raises(Forbidden, match=f"^worker ann may not run {command.name}: "):
+            await registry.run(supervisor, command, registry.parse(command, words.get(command.name, [])), ann)
 
 
 async def test_deciding_an_unknown_or_decided_request_names_it(idle_supervisor: Supervisor) -> None:
@@ -177,7 +185,7 @@ async def test_an_agents_token_cannot_approve_and_bad_requests_say_what_was_wron
         with pytest.raises(ControlRefused) as refused:
             await ann.call("POST", "/v1/commands/approve", {"id": request})
         assert refused.value.status == 403
-        assert refused.value.message == "ann may not run approve (only the human may)"
+        assert refused.value.message == "worker ann may not run approve: only the human decides approvals"
         assert request in supervisor.state.approvals  # nothing decided
 
         human = ControlClient(supervisor.socket_path, supervisor.human_token)

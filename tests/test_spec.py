@@ -131,6 +131,8 @@ def test_spec_fields_and_defaults(tmp_path: Path) -> None:
             "agent[1] (\"lead\").role: only one agent may have role 'exec' ('api' has it already)",
         ),
         (GOOD.replace('name = "lead"', 'name = "exec"'), "agent[1] (\"exec\").name: 'exec' is reserved"),
+        (GOOD.replace('name = "lead"', 'name = "human"'), "agent[1] (\"human\").name: 'human' is reserved"),
+        (GOOD.replace('name = "backend"', 'name = "supervisor"', 1), "team[0] (\"supervisor\").name: 'supervisor' is"),
     ],
 )
 def test_bad_spec_names_file_key_and_problem(tmp_path: Path, text: str, expected: str) -> None:

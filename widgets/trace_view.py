@@ -12,6 +12,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from agent_console.agents.events import (
+    AccessDenied,
     AgentExited,
     AgentLaunched,
     ApprovalDecided,
@@ -68,6 +69,8 @@ def summary(record: Record) -> str:
         words = [event.name, *(f"{key}={value}" for key, value in event.args.items())]
         outcome = "" if event.ok else f" — failed: {event.error}"
         return f"{' '.join(words)} (via {event.via}){outcome}"
+    if isinstance(event, AccessDenied):
+        return f"refused {event.operation}: {event.reason}"
     fields = event.model_dump(exclude={"type"}, exclude_none=True)
     return " ".join(f"{key}={value}" for key, value in fields.items())
 

@@ -13,7 +13,9 @@ import sys
 import time
 import uuid
 
+from agent_console.agents.errors import Forbidden
 from agent_console.agents.events import Heartbeat, MessageSent, StatusReported, VoteCast
+from agent_console.cli.exits import EXIT_FORBIDDEN
 from agent_console.runtime.agent_api import ask_and_wait, tell, wire
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 
@@ -56,7 +58,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "ask",
         help="(in an agent's pane) ask the human; exit 0 approved, 1 denied, 2 timed out",
         description="Ask the human for approval and wait. Exit status: 0 approved, 1 denied, 2 timed out, "
-        "3 no console reachable.",
+        "3 no console reachable, 4 not allowed.",
     )
     ask.add_argument("text", nargs="+")
     ask.add_argument("--command", dest="exact_command", help="the exact command the approval is for, shown as is")
@@ -106,7 +108,7 @@ async def run(args: argparse.Namespace) -> int:
         return await _dispatch(args, agent, token, client)
     except ControlRefused as error:
         print(f"agent-console: error: the console refused: {error.message}", file=sys.stderr)
-        return 1
+        return EXIT_FORBIDDEN if error.kind is Forbidden else 1
     except ControlUnreachable as error:
         print(f"agent-console: error: {error}", file=sys.stderr)
         return EXIT_NO_CONSOLE

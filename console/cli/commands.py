@@ -1,5 +1,6 @@
 """The org's commands on the command line: one verb per command of the registry (`agent-console spawn w1 --team t`),
-its options built from the command's arguments, run by the org's console as the human (`POST /v1/commands/NAME`)."""
+its options built from the command's arguments, run by the org's console (`POST /v1/commands/NAME`) as the human,
+or, in an agent's pane, as that agent (its token: the permission matrix says what it may run)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
             command.name,
             help=f"{command.description} (in the served org)",
             description=f"{command.description[:1].upper()}{command.description[1:]}: run by the console serving "
-            "the org, as the human. The same command as in the console (`:` line, chat /, palette).",
+            "the org, as the human (in an agent's pane: as that agent, within its role). The same command as in the "
+            "console (`:` line, chat /, palette).",
             epilog=COMMAND_EXITS_HELP,
         )
         add_arguments(parser, command.args, DEST)
@@ -51,7 +53,7 @@ async def run(args: argparse.Namespace) -> int:
 async def call(org: str | None, name: str, data: dict) -> int:
     """Run command `name` in the served org; print its result, or what was wrong (exit status by its kind)."""
     try:
-        client = human_cli.human_client(human_cli.pick_org(org))
+        client = human_cli.console_client(org)
         answer = await client.call("POST", f"/v1/commands/{name}", data, headers={VIA_HEADER: "cli"})
     except ControlRefused as error:
         _error(error.message)

@@ -6,11 +6,12 @@ from agent_console.agents.errors import Conflict, ConsoleError, Forbidden, Inval
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # what was asked is wrong: the command line, a spec, a kind file
+EXIT_FORBIDDEN = 4  # not allowed: the same status from every command (the org's verbs, the agents', the human's)
 
 EXIT_STATUS: dict[type[ConsoleError], int] = {
     InvalidInput: EXIT_USAGE,
     NotFound: EXIT_FAILED,
-    Forbidden: EXIT_FAILED,
+    Forbidden: EXIT_FORBIDDEN,
     Conflict: EXIT_FAILED,
     Unavailable: EXIT_FAILED,
 }
@@ -24,7 +25,7 @@ def exit_status(error: ConsoleError) -> int:
 COMMAND_EXIT_STATUS: dict[type[ConsoleError], int] = {
     InvalidInput: EXIT_USAGE,
     NotFound: 3,
-    Forbidden: 4,
+    Forbidden: EXIT_FORBIDDEN,
     Conflict: 5,
     Unavailable: 6,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -27,7 +28,7 @@ from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
 from agent_console.cli.exits import exit_status
 from agent_console.runtime import paths
-from agent_console.runtime.client import ControlClient
+from agent_console.runtime.client import ControlClient, agent_environment
 from agent_console.terminal.tmux import TmuxBackend
 
 
@@ -99,6 +100,16 @@ def pick_org(name: str | None) -> str:
     return running[0]
 
 
+def console_client(org: str | None) -> ControlClient:
+    """Who runs this is who asks: in an agent's pane the agent, with its own token (never the human's, even where
+    the human's could be read); elsewhere the human, of the org named (or the only one served)."""
+    if os.environ.get("AGENT_CONSOLE_TOKEN") and os.environ.get("AGENT_CONSOLE_SOCKET"):
+        _, token, socket = agent_environment()
+        assert socket is not None
+        return ControlClient(socket, token)
+    return human_client(pick_org(org))
+
+
 def human_client(org: str) -> ControlClient:
     try:
         token = paths.human_token(org)
@@ -124,8 +135,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _approvals(args: argparse.Namespace) -> int:
-    org = pick_org(args.org)
-    pending = (await human_client(org).call("GET", "/v1/approvals"))["approvals"]
+    pending = (await console_client(args.org).call("GET", "/v1/approvals"))["approvals"]
     if args.json:
         print(terminal_json(pending, indent=2))
         return 0
@@ -142,7 +152,8 @@ async def _approvals(args: argparse.Namespace) -> int:
 
 
 async def _decide(args: argparse.Namespace) -> int:
-    """`approve ID` / `deny ID`: the console's approve, approve-always and deny commands, run as the human."""
+    """`approve ID` / `deny ID`: the console's approve, approve-always and deny commands, run as the human (in an
+    agent's pane, as that agent: refused)."""
     from agent_console.cli import commands as commands_cli  # it builds on this module's client
 
     always = getattr(args, "always", False)

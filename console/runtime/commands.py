@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agent_console.agents import roles
 from agent_console.agents.errors import (
     Conflict,
     ConsoleError,
@@ -39,7 +40,7 @@ from agent_console.terminal.base import BackendError
 if TYPE_CHECKING:
     from agent_console.runtime.host import CommandHost
 
-ActorKind = Literal["human", "executive", "agent"]
+ActorKind = roles.PrincipalKind
 Via = Literal["key", "palette", "line", "chat", "cli", "api"]
 ERROR_CHARS = 500  # what a journaled failure keeps of its message
 
@@ -52,7 +53,6 @@ class Actor(BaseModel):
     kind: ActorKind
     name: str
     via: Via
-    role: str | None = None
 
     @classmethod
     def human(cls, via: Via) -> Actor:
@@ -68,6 +68,10 @@ class Actor(BaseModel):
 
     def __str__(self) -> str:
         return self.name if self.kind == "agent" else f"the {self.kind}"
+
+    @property
+    def principal(self) -> roles.Principal:
+        return roles.Principal(kind=self.kind, name=self.name)
 
 
 # --- one error type, of the domain's kinds -----------------------------------------------------------------
@@ -118,13 +122,15 @@ NO_ARGS = Args
 
 @dataclass(frozen=True)
 class Command:
-    """A typed command: `run(supervisor, args, actor)` answers with its result line."""
+    """A typed command: `run(supervisor, args, actor)` answers with its result line. Who may run it is its row of
+    the permission matrix (`agents/roles.py`); `target` says what a run reaches (the agents or teams it names),
+    for the rows that let an agent run it within its team."""
 
     name: str
     description: str
     run: Callable[[CommandHost, Any, Actor], Awaitable[str]]
     args: type[Args] = Args
-    allowed: frozenset[ActorKind] = frozenset({"human", "executive"})
+    target: Callable[[Any], roles.Target] | None = None
 
     @property
     def usage(self) -> str:
@@ -136,13 +142,9 @@ class Command:
             "name": self.name,
             "description": self.description,
             "usage": self.usage,
-            "allowed": sorted(self.allowed),
+            "allowed": roles.allowed_to(self.name),
             "args": self.args.model_json_schema(),
         }
-
-
-HUMAN_ONLY: frozenset[ActorKind] = frozenset({"human"})
-HUMAN_OR_EXECUTIVE: frozenset[ActorKind] = frozenset({"human", "executive"})
 
 
 class CommandRegistry:
@@ -203,8 +205,10 @@ class CommandRegistry:
             return await self._run(supervisor, command, args, actor)
 
     async def _run(self, supervisor: CommandHost, command: Command, args: Args, actor: Actor) -> str:
-        if actor.kind not in command.allowed:
-            error = CommandForbidden(f"{actor} may not run {command.name} (only {_who(command.allowed)} may)")
+        target = command.target(args) if command.target is not None else None
+        refused = roles.denial(supervisor.org, actor.principal, "command", command.name, target)
+        if refused is not None:
+            error = CommandForbidden(refused)
             self._journal(supervisor, command, args, actor, error)
             raise error
         try:
@@ -242,10 +246,6 @@ class CommandRegistry:
         except JournalUnavailable:
             if error is None:  # done, but the journal cannot say so: its pause is reported on its own
                 raise CommandUnavailable(f"{command.name}: {supervisor.paused}") from None
-
-
-def _who(kinds: frozenset[ActorKind]) -> str:
-    return " or ".join(f"the {kind}" for kind in ("human", "executive", "agent") if kind in kinds) or "nobody"
 
 
 # --- words → arguments -----------------------------------------------------------------------------------------

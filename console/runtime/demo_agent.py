@@ -23,7 +23,7 @@ DAYS: dict[str, list[tuple]] = {
     "planner": [
         ("think", "reading the backlog"),
         ("work", "planning the sprint", 3),
-        ("send", "#backend", "orders API first, then the index clean-up"),
+        ("send", "#product", "release notes once the orders API lands"),  # a coordinator messages its team
         ("idle", 8),
     ],
     "writer": [

@@ -11,9 +11,8 @@ from pydantic import Field
 from agent_console.agents.display import control_characters
 from agent_console.agents.events import BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Org, Team
+from agent_console.agents.roles import Target
 from agent_console.runtime.commands import (
-    HUMAN_ONLY,
-    HUMAN_OR_EXECUTIVE,
     POSITIONAL,
     REST,
     Actor,
@@ -95,6 +94,8 @@ async def status(supervisor: CommandHost, args: Args, actor: Actor) -> str:
     for view in state.agents.values():
         counts[view.state.value] = counts.get(view.state.value, 0) + 1
     figures = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no agents"
+    if actor.kind == "agent":  # the approval queue is the human's
+        return f"{len(state.agents)} agents: {figures}"
     return f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
 
 
@@ -291,41 +292,37 @@ def _check_program(command: str, org: Org, agent: Agent) -> None:
 
 
 def org_commands() -> CommandRegistry:
-    """Every command over the org, with who may run it: only the human decides approvals."""
+    """Every command over the org; who may run each is its row of the permission matrix (`agents/roles.py`)."""
     registry = CommandRegistry()
     for command in (
-        Command("approve", "approve a pending request", approve, DecideArgs, HUMAN_ONLY),
-        Command("deny", "deny a pending request", deny, DecideArgs, HUMAN_ONLY),
+        Command("approve", "approve a pending request", approve, DecideArgs),
+        Command("deny", "deny a pending request", deny, DecideArgs),
         Command(
-            "approve-identical",
-            "approve every pending request identical to this one",
-            approve_identical,
-            ApprovalArgs,
-            HUMAN_ONLY,
+            "approve-identical", "approve every pending request identical to this one", approve_identical, ApprovalArgs
         ),
+        Command("approve-always", "answer a program's prompt: yes, and don't ask again", approve_always, DecideArgs),
+        Command("status", "agents by state and pending approvals", status, Args),
+        Command("spawn", "start a new agent", spawn, SpawnArgs, lambda args: Target(teams=(args.team,))),
+        Command("team", "create a team", team, TeamArgs, lambda args: Target(teams=(args.parent,))),
+        Command("kill", "stop an agent and close its pane", kill, AgentArgs, _named_agent),
+        Command("restart", "restart an agent's program in its pane", restart, AgentArgs, _named_agent),
+        Command("bury", "take an agent's pane off screen (it runs on, still watched)", bury, AgentArgs, _named_agent),
+        Command("unbury", "bring a buried agent's pane back to its team", unbury, AgentArgs, _named_agent),
+        Command("save", "write the org as it is now as a spec (ORG.toml)", save, SaveArgs),
+        Command("adopt", "take running panes of agents outside the org back into it", adopt, AdoptArgs),
         Command(
-            "approve-always",
-            "answer a program's prompt: yes, and don't ask again",
-            approve_always,
-            DecideArgs,
-            HUMAN_ONLY,
+            "barrier",
+            "set up a barrier for agents to wait at",
+            barrier,
+            BarrierArgs,
+            lambda args: Target(agents=tuple(args.members or ()), talk=True),
         ),
-        Command("status", "agents by state and pending approvals", status, Args, HUMAN_OR_EXECUTIVE),
-        Command("spawn", "start a new agent", spawn, SpawnArgs, HUMAN_OR_EXECUTIVE),
-        Command("team", "create a team", team, TeamArgs, HUMAN_OR_EXECUTIVE),
-        Command("kill", "stop an agent and close its pane", kill, AgentArgs, HUMAN_OR_EXECUTIVE),
-        Command("restart", "restart an agent's program in its pane", restart, AgentArgs, HUMAN_OR_EXECUTIVE),
-        Command(
-            "bury", "take an agent's pane off screen (it runs on, still watched)", bury, AgentArgs, HUMAN_OR_EXECUTIVE
-        ),
-        Command("unbury", "bring a buried agent's pane back to its team", unbury, AgentArgs, HUMAN_OR_EXECUTIVE),
-        Command("save", "write the org as it is now as a spec (ORG.toml)", save, SaveArgs, HUMAN_OR_EXECUTIVE),
-        Command(
-            "adopt", "take running panes of agents outside the org back into it", adopt, AdoptArgs, HUMAN_OR_EXECUTIVE
-        ),
-        Command("barrier", "set up a barrier for agents to wait at", barrier, BarrierArgs, HUMAN_OR_EXECUTIVE),
-        Command("send", "message @agent, #team or all", send, SendArgs, HUMAN_OR_EXECUTIVE),
-        Command("outbox", "messages waiting for agents, and why they wait", outbox, OutboxArgs, HUMAN_OR_EXECUTIVE),
+        Command("send", "message @agent, #team or all", send, SendArgs, lambda args: Target.address(args.to)),
+        Command("outbox", "messages waiting for agents, and why they wait", outbox, OutboxArgs),
     ):
         registry.register(command)
     return registry
+
+
+def _named_agent(args: AgentArgs) -> Target:
+    return Target(agents=(args.name.removeprefix("@"),))

@@ -12,11 +12,12 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent_console.agents import roles
 from agent_console.agents.errors import (
     Conflict,
     ConsoleError,
@@ -27,7 +28,6 @@ from agent_console.agents.errors import (
     describe_validation,
 )
 from agent_console.agents.events import (
-    HUMAN,
     ApprovalDecided,
     BarrierArrived,
     BarrierReleased,
@@ -47,6 +47,7 @@ MAX_DEPTH = 32  # no request of the API nests deeper; a deeper body is an attack
 HEAD_TIMEOUT = 10.0  # a connection that has not sent a whole request head by then is closed
 IDLE_TIMEOUT = 30.0  # a kept-alive connection with no request for this long is closed
 SUPERVISOR_KEY: web.AppKey[ServedOrg] = web.AppKey("supervisor")
+PRINCIPAL: web.RequestKey[roles.Principal] = web.RequestKey("principal", roles.Principal)  # as its token proved
 MAX_WAIT = 24 * 3600.0
 # The domain's kinds of error as HTTP statuses (the one place they are mapped for the API).
 STATUS_OF_KIND: tuple[tuple[type[ConsoleError], int], ...] = (
@@ -117,7 +118,9 @@ class ServedOrg(CommandHost, Protocol):
 
     async def durable(self) -> None: ...
 
-    def actor_for_token(self, token: str) -> str | None: ...
+    def principal_for_token(self, token: str) -> roles.Principal | None: ...
+
+    def journal_denial(self, principal: roles.Principal, operation: str, reason: str) -> None: ...
 
     def admit_request(self, agent: str) -> None: ...
 
@@ -137,6 +140,7 @@ class ServedOrg(CommandHost, Protocol):
 
     async def open_vote(
         self,
+        actor: str,
         name: str,
         question: str | None,
         voters: list[str] | None,
@@ -154,6 +158,8 @@ class ServedOrg(CommandHost, Protocol):
     def pending_approvals(self) -> list[dict]: ...
 
     def state_json(self) -> dict: ...
+
+    def public_state(self, agent: str) -> dict: ...
 
 
 class ApiError(ConsoleError):
@@ -242,13 +248,51 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
 
 
+def _authenticate(supervisor: ServedOrg, request: web.Request) -> roles.Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
+    principal = supervisor.principal_for_token(token.strip())
+    if principal is None:
+        raise ApiError(401, "unknown token: it is not this org's human token nor any of its agents'")
+    return principal
+
+
+@web.middleware
+async def _authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one check of every route: who the token names (a kind, never a name compared), and the route's row of
+    the permission matrix (a route scoped by team checks its target in its handler, once it has read it)."""
+    route = request.match_info.route
+    if route.resource is None:  # no such route: 404/405 say so
+        return await handler(request)
+    supervisor = request.app[SUPERVISOR_KEY]
+    principal = _authenticate(supervisor, request)
+    method = "GET" if route.method == "HEAD" else route.method  # aiohttp answers HEAD with the GET handler
+    operation = f"{method} {route.resource.canonical}"
+    refused = roles.denial(supervisor.org, principal, "route", operation, scoped_later=True)
+    if refused is not None:
+        _refuse(supervisor, principal, operation, refused)
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def _refuse(supervisor: ServedOrg, principal: roles.Principal, operation: str, reason: str) -> NoReturn:
+    """Refuse with 403 saying why, journaled with who and why; an agent's refusal counts against its limit first
+    (429 past it, unjournaled but for the count): refusals cannot flood the journal."""
+    if principal.kind == "agent":
+        supervisor.admit_request(principal.name)
+    supervisor.journal_denial(principal, operation, reason)
+    raise ApiError(403, reason)
+
+
 class ControlServer:
     """Serves `supervisor` on `path`; `start()` binds the socket (0600), `stop()` removes it."""
 
     def __init__(self, supervisor: ServedOrg, path: Path) -> None:
         self.supervisor = supervisor
         self.path = path
-        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _authorize])
         self.app[SUPERVISOR_KEY] = supervisor
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
@@ -308,27 +352,14 @@ class ControlServer:
 
     # --- helpers ----------------------------------------------------------------------------------------
 
-    def _actor(self, request: web.Request) -> str:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
-        actor = self.supervisor.actor_for_token(token.strip())
-        if actor is None:
-            raise ApiError(401, "unknown token: it is not this org's human token nor any of its agents'")
-        return actor
+    def _principal(self, request: web.Request) -> roles.Principal:
+        return request[PRINCIPAL]
 
     def _agent(self, request: web.Request) -> str:
-        actor = self._actor(request)
-        if actor == HUMAN:
-            raise ApiError(403, "this request is an agent's: use the agent's token")
-        return actor
-
-    def _human(self, request: web.Request) -> str:
-        actor = self._actor(request)
-        if actor != HUMAN:
-            raise ApiError(403, "only the human token may do this")
-        return actor
+        """The agent a route for agents only serves (the matrix let no one else through)."""
+        principal = self._principal(request)
+        assert principal.kind == "agent", principal
+        return principal.name
 
     async def _json(self, request: web.Request) -> Any:
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -416,11 +447,23 @@ class ControlServer:
         return web.json_response({"released": True})
 
     async def vote_open(self, request: web.Request) -> web.Response:
-        self._human(request)
+        principal = self._principal(request)
         body = await self._body(request, VoteOpenBody)
+        if principal.kind == "agent":  # an agent opens votes among those it may address
+            voters = roles.Target(agents=tuple(body.voters or ()), everyone=body.voters is None, talk=True)
+            refused = roles.denial(self.supervisor.org, principal, "route", "POST /v1/votes/{name}", voters)
+            if refused is not None:
+                hint = " (name the voters with voters: [...])" if body.voters is None else ""
+                _refuse(self.supervisor, principal, "POST /v1/votes/{name}", refused + hint)
         try:
             opened = await self.supervisor.open_vote(
-                request.match_info["name"], body.question, body.voters, body.rule, body.quorum, body.deadline
+                principal.name,
+                request.match_info["name"],
+                body.question,
+                body.voters,
+                body.rule,
+                body.quorum,
+                body.deadline,
             )
         except ValidationError as error:
             raise ApiError(422, _describe(error)) from None
@@ -453,15 +496,15 @@ class ControlServer:
         return web.json_response({"acknowledged": True})
 
     async def state(self, request: web.Request) -> web.Response:
-        self._actor(request)
-        return web.json_response(self.supervisor.state_json())
+        principal = self._principal(request)
+        if principal.kind == "human":
+            return web.json_response(self.supervisor.state_json())
+        return web.json_response(self.supervisor.public_state(principal.name))
 
     async def approvals(self, request: web.Request) -> web.Response:
-        self._human(request)
         return web.json_response({"approvals": self.supervisor.pending_approvals()})
 
     async def decide(self, request: web.Request) -> web.Response:
-        self._human(request)
         body = await self._body(request, DecisionBody)
         if body.always and not body.approved:
             raise ApiError(422, "always: only an approval can be for always")
@@ -469,17 +512,16 @@ class ControlServer:
         return web.json_response({"decided": True, "approved": body.approved})
 
     async def commands(self, request: web.Request) -> web.Response:
-        self._actor(request)
         return web.json_response({"commands": [command.schema() for command in self.supervisor.commands]})
 
     async def run_command(self, request: web.Request) -> web.Response:
         """Run a command of the registry as the token's holder (the human, or an agent: the registry's
         permissions say what each may run); the body is its arguments."""
-        name = self._actor(request)
+        principal = self._principal(request)
         via: Via = "cli" if request.headers.get(VIA_HEADER) == "cli" else "api"
-        if name != HUMAN:
-            self.supervisor.admit_request(name)  # refused attempts are journaled: an agent cannot flood them
-        actor = Actor.human(via) if name == HUMAN else Actor.agent(name, via)
+        if principal.kind == "agent":
+            self.supervisor.admit_request(principal.name)  # refused attempts are journaled: an agent cannot flood them
+        actor = Actor.human(via) if principal.kind == "human" else Actor.agent(principal.name, via)
         registry = self.supervisor.commands
         command = registry.find(request.match_info["name"])
         args = registry.arguments(command, await self._json(request))
@@ -498,7 +540,6 @@ class ControlServer:
         return web.json_response({"recorded": True}, status=202)
 
     async def explain(self, request: web.Request) -> web.Response:
-        self._human(request)
         return web.json_response(await self.supervisor.explain(request.match_info["name"]))
 
 

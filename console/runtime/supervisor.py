@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from agent_console.agents import coordination
+from agent_console.agents import coordination, roles
 from agent_console.agents.errors import Conflict, InvalidInput, NotFound
 from agent_console.agents.events import (
     HUMAN,
     SUPERVISOR,
+    AccessDenied,
     AgentExited,
     AgentLaunched,
     ApprovalDecided,
@@ -342,10 +343,12 @@ class Supervisor:
     def _index_tokens(self) -> None:
         """Each agent of the org keeps its token (new agents get one); the human's token names the human."""
         self.tokens = paths.agent_tokens(self.org.name, [agent.name for agent in self.org.agents])
-        self._actors = {token: agent for agent, token in self.tokens.items() if agent in _names(self.org)}
-        self._actors[self.human_token] = HUMAN
+        self._actors = {
+            token: roles.Principal("agent", agent) for agent, token in self.tokens.items() if agent in _names(self.org)
+        }
+        self._actors[self.human_token] = roles.Principal("human", HUMAN)
         # an agent that prints a token (its own or one it found) must not put it in the journal
-        self.redactor = Redactor(self.org.redact, literals=self._actors)
+        self.redactor = Redactor(self.org.redact, literals=list(self._actors))
 
     async def restart_agent(self, name: str) -> None:
         """Start the agent's program again in its own pane."""
@@ -539,6 +542,11 @@ class Supervisor:
             self._admit(agent, "messages", self.limiter.admit_message(agent, now))
         else:
             self._admit(agent, "events", self.limiter.admit_event(agent, now))
+        sender = roles.Principal("agent", agent)
+        refused = roles.denial(self.org, sender, "event", event.type, _event_target(event))
+        if refused is not None:  # counted against its limit above: refusals cannot flood the journal
+            self.journal_denial(sender, f"event {event.type}", refused)
+            raise ApiError(403, refused)
         if isinstance(event, VoteCast) and event.name not in self.state.open_votes():
             raise ApiError(409, f"no open vote named {event.name!r}")
         if isinstance(event, LockReleased) and event.reason != "released":
@@ -785,8 +793,13 @@ class Supervisor:
 
     async def barrier_wait(self, agent: str, arrival: BarrierArrived) -> BarrierReleased:
         future: asyncio.Future[BarrierReleased] = asyncio.get_running_loop().create_future()
-        self._barriers.setdefault(arrival.name, []).append(future)
-        self.handle(agent, arrival)
+        waiting = self._barriers.setdefault(arrival.name, [])
+        waiting.append(future)
+        try:
+            self.handle(agent, arrival)
+        except BaseException:
+            waiting.remove(future)  # refused (not allowed, over its limit): nobody waits
+            raise
         return await future
 
     async def lock_acquire(self, agent: str, want: LockRequested, timeout: float | None) -> LockGranted | None:
@@ -807,6 +820,7 @@ class Supervisor:
 
     async def open_vote(
         self,
+        actor: str,
         name: str,
         question: str | None,
         voters: list[str] | None,
@@ -826,7 +840,7 @@ class Supervisor:
             quorum=quorum,
             deadline=time.time() + deadline if deadline else None,
         )
-        self.submit(HUMAN, opened)
+        self.submit(actor, opened)
         return opened
 
     async def acknowledge(self, agent: str, message_id: str) -> None:
@@ -881,11 +895,16 @@ class Supervisor:
 
     # --- reading ------------------------------------------------------------------------------------------
 
-    def actor_for_token(self, token: str) -> str | None:
-        for known, actor in self._actors.items():
+    def principal_for_token(self, token: str) -> roles.Principal | None:
+        """Who a token names: the human, or an agent of the org (a kind and a name, never a name alone)."""
+        for known, principal in self._actors.items():
             if secrets.compare_digest(known, token):
-                return actor
+                return principal
         return None
+
+    def journal_denial(self, principal: roles.Principal, operation: str, reason: str) -> None:
+        """Journal that `principal` was refused `operation` (the caller has counted an agent's against its limit)."""
+        self.submit(principal.name, AccessDenied(operation=operation[:200], reason=reason[:500]))
 
     def messages_for(self, agent: str) -> list[dict]:
         return self.state.outbox(agent)
@@ -905,11 +924,25 @@ class Supervisor:
     def pending_approvals(self) -> list[dict]:
         return self.state.to_json()["approvals"]
 
+    def public_state(self, agent: str) -> dict:
+        """What `agent` may read of the org: the public view and its own messages and approvals."""
+        return roles.public_view(self.state, self.org, agent)
+
     def state_json(self) -> dict:
         data = self.state.to_json()
         data["malformed"] = self.malformed
         data.update(self.backend.state_location())
         return data
+
+
+def _event_target(event: Event) -> roles.Target | None:
+    """Whom an agent's event reaches, for its row of the permission matrix: a message's recipients, the members
+    a barrier is opened for."""
+    if isinstance(event, MessageSent):
+        return roles.Target.address(event.to)
+    if isinstance(event, BarrierArrived):
+        return roles.Target(agents=event.members or (), talk=True)
+    return None
 
 
 def _process_environment(pid: int) -> dict[str, str] | None:
