@@ -76,7 +76,11 @@ async def test_the_executive_may_change_the_org_but_a_worker_only_what_its_row_a
     )
     ann = Actor.agent("ann", "api")
     assert await registry.run(supervisor, status, registry.parse(status, []), ann) == "0 agents: no agents"
-    words = {"spawn": ["w1", "--team", "core"], "team": ["new", "t2"], "kill": ["ann"], "restart": ["ann"]}
+    words = {
+        "spawn": ["w1", "--team", "core"],
+        "team": ["new", "t2"],
+        **{name: ["ann"] for name in ("kill", "restart", "bury", "unbury")},
+    }
     words |= {"adopt": ["all"], **{name: ["a1"] for name in ("approve", "deny", "approve-identical", "approve-always")}}
     for command in registry:
         if command.name in ("status", "send", "barrier"):  # the worker's rows (its team); tests/security/test_roles.py
