@@ -89,6 +89,38 @@ async def test_a_screen_that_shows_a_permission_prompt_opens_an_approval_answere
     assert request not in supervisor.state.approvals
 
 
+async def test_a_prompt_still_drawn_just_after_its_answer_is_not_asked_again(supervisor: Supervisor) -> None:
+    """A busy program redraws its answered prompt (the cursor on another option) before it moves on: that is
+    the same prompt, not a new request — no ghost in the queue for the human to answer blind."""
+    fake, pane = terminal(supervisor), ann(supervisor)
+    fake.show(pane.pane, screen("waiting-bash"))
+    await until(lambda: supervisor.state.approvals, "the prompt to become an approval")
+    [request] = supervisor.state.approvals
+    await supervisor.decide(request, approved=True, reason=None)
+    await until(lambda: pane.keys == ["1"], "the answer to be pressed")
+    reads = supervisor.screens.reads
+    fake.show(pane.pane, screen("waiting-bash-dont-ask"))  # redrawn on its way out
+    await until(lambda: supervisor.screens.reads > reads, "the redrawn prompt to be read")
+    await asyncio.sleep(1.0)  # over three times the time a prompt takes to settle
+    assert supervisor.state.approvals == {}
+    fake.show(pane.pane, screen("working-after-approve"))
+    await until(lambda: supervisor.state.agents["ann"].state is AgentState.WORKING, "ann to work")
+    assert list(supervisor.state.decided) == [request]
+
+
+async def test_a_prompt_still_there_well_after_its_answer_is_asked_again(supervisor: Supervisor) -> None:
+    """Keys that never arrived leave the program asking: after a grace period the human is asked again."""
+    fake, pane = terminal(supervisor), ann(supervisor)
+    fake.show(pane.pane, screen("waiting-bash"))
+    await until(lambda: supervisor.state.approvals, "the prompt to become an approval")
+    [request] = supervisor.state.approvals
+    await supervisor.decide(request, approved=True, reason=None)
+    fake.show(pane.pane, screen("waiting-edit"))  # still asking, something else: the answer was lost
+    await until(lambda: supervisor.state.approvals, "the prompt to be asked again", timeout=15.0)
+    [again] = supervisor.state.approvals.values()
+    assert again.id != request and again.agent == "ann"
+
+
 async def test_a_message_waits_in_the_outbox_while_the_agent_works_and_is_typed_once_it_is_idle(
     supervisor: Supervisor,
 ) -> None:

@@ -34,6 +34,9 @@ from agent_console.terminal.base import BackendError, TerminalBackend
 SETTLE_SECONDS = 0.15  # output this recent means the program is still drawing: read a little later
 PROMPT_SETTLE_SECONDS = 0.3  # a prompt must stay this long to be one (not a frame drawn on the way elsewhere)
 ANSWERED_IN_PANE = "answered in the pane"
+# After the console pressed a prompt's answer keys, a prompt still on screen is the answered one not yet redrawn
+# (a busy program takes its time): only one still there after this long is asked again.
+ANSWER_GRACE_SECONDS = 3.0
 ECHO_SECONDS = 2.0  # how long typed text may take to show on a busy machine before Enter is pressed anyway
 
 
@@ -54,6 +57,7 @@ class _Watch:
     prompt: str | None = None  # the open approval of the prompt on screen
     prompt_request: str | None = None  # the request as the screen shows it (None: not seen on screen yet)
     asking_since: float | None = None  # when the screen started to show the prompt not yet in the queue
+    answered_at: float | None = None  # when the console last pressed a prompt's answer keys
     last: Detection | None = None
     printed_at: float = 0.0  # when the pane last printed
     printed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -264,9 +268,12 @@ class ScreenReader:
             self._close_prompt(watch, approved=reading.state not in (AgentState.IDLE, AgentState.ERROR))
             watch.asking_since = None
         if not asking:
-            watch.asking_since = None
+            watch.asking_since = watch.answered_at = None
             return
         now = time.monotonic()
+        if watch.answered_at is not None and now - watch.answered_at < ANSWER_GRACE_SECONDS:
+            self.schedule(agent, ANSWER_GRACE_SECONDS - (now - watch.answered_at) + 0.01)
+            return
         if watch.asking_since is None:
             watch.asking_since = now
         if now - watch.asking_since < PROMPT_SETTLE_SECONDS:
@@ -317,6 +324,7 @@ class ScreenReader:
             "deny" if not approved else "approve_always" if always and self.can_always(agent, rule) else "approve"
         )
         keys = watch.kind.keys_for(rule, answer)
+        watch.answered_at = time.monotonic()
         with contextlib.suppress(BackendError):
             await self.supervisor.backend.send_keys(view.pane, list(keys))
         self.schedule(agent)
