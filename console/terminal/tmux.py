@@ -95,9 +95,10 @@ PANE_FORMAT = _SEP.join(_PANE_FIELDS)
 # title cannot inject a style or a format).
 # A pulse reverses the label and badge: the border colour becomes the label's background, never hidden.
 _PULSED = f"#{{?#{{{PULSE_OPTION}}},#[reverse],}}"
+_PULSE_ENDS = f"#{{?#{{{PULSE_OPTION}}},#[default],}}"
 BORDER_FORMAT = (
     f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]{_PULSED}#{{q/h:{LABEL_OPTION}}}#[default]"
-    f"{_PULSED}#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}}#[default]"
+    f"{_PULSED}#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}}{_PULSE_ENDS}"
     f"#{{?#{{&&:#{{pane_title}},#{{!=:#{{pane_title}},#{{{LABEL_OPTION}}}}}}}, · #{{q/h:pane_title}},}} "
 )
 _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
