@@ -26,7 +26,7 @@ USERS = "MINE #{session_name}"  # the user's global status-right
 def test_figures_put_pending_first_then_states_by_urgency() -> None:
     state = OrgState()
     assert figures_line("demo", state) == "demo: 0 pending · no agents"
-    assert figures_line("demo", state, breakers_open=2) == "demo: 0 pending · 2 breaker(s) open · no agents"
+    assert figures_line("demo", state, breakers_open=2) == "demo: 0 pending · no agents · 2 breaker(s) open"
 
 
 async def _nothing() -> None:
@@ -76,10 +76,11 @@ async def test_the_status_line_shows_the_figures_as_approvals_come_and_go_and_is
     window = supervisor.pane_of("ann")
     supervisor.submit("ann", StatusReported(state=AgentState.WORKING))
     supervisor.submit("bob", StatusReported(state=AgentState.IDLE))
-    figures = "figures: 0 pending · 1 working · 1 idle | MINE figures"  # working first: more urgent than idle
+    figures = "figures: 0 pending · ●1 ○1 | MINE figures"  # working first: more urgent than idle
     await until(lambda: status_right(user_server, window) == figures, "the figures ahead of the user's status-right")
     supervisor.submit("ann", ApprovalRequested(id="a1", text="deploy?"))
-    await until(lambda: status_right(user_server, window).startswith("figures: 1 pending · "), "asked")
+    await until(lambda: status_right(user_server, window).startswith("figures: 1 pending · "), "the request counted")
+    assert status_right(user_server, window) == f"{figures_line('figures', supervisor.state)} | MINE figures"
     supervisor.submit(HUMAN, ApprovalDecided(id="a1", approved=True))
     await until(lambda: status_right(user_server, window).startswith("figures: 0 pending · "), "answered")
     # the user's own session and global setting are untouched meanwhile

@@ -16,6 +16,7 @@ from agent_console.agents.journal import Record
 from agent_console.agents.model import Org
 from agent_console.agents.state import OrgState
 from agent_console.terminal.base import BackendError, TerminalBackend
+from agent_console.themes import state_glyph
 
 FIGURES_SECONDS = 0.2  # the status line follows the org within this, however many records arrive
 # Most urgent first: a narrow status line cuts the end.
@@ -32,17 +33,16 @@ STATE_ORDER = (
 
 
 def figures_line(org: str, state: OrgState, breakers_open: int = 0) -> str:
-    """`org: 2 pending · 1 waiting · 3 working · 1 idle`: approvals pending first (the human's job), then the
-    agents by effective state, most urgent first; circuit breakers open, when there are any."""
+    """`crew: 2 pending · ◆1 ✖1 ●3 ○1`: approvals pending first (the human's job), then the agents by effective
+    state, most urgent first, each state by the glyph its badge and the org tree show (a status line is narrow:
+    the user's window list shares it); circuit breakers open, when there are any."""
     counts = {state_: 0 for state_ in STATE_ORDER}
     for view in state.agents.values():
         counts[view.state] = counts.get(view.state, 0) + 1
     parts = [f"{len(state.approvals)} pending"]
-    parts += [f"{count} {name}" for name, count in counts.items() if count]
+    parts.append(" ".join(f"{state_glyph(name)}{count}" for name, count in counts.items() if count) or "no agents")
     if breakers_open:
         parts.append(f"{breakers_open} breaker(s) open")
-    if not state.agents:
-        parts.append("no agents")
     return f"{org}: {' · '.join(parts)}"
 
 

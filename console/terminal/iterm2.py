@@ -1195,7 +1195,7 @@ class ITerm2Backend(TerminalBackend):
             short_description="agent-console",
             detailed_description="The org's figures: agents by state and requests pending",
             knobs=[],
-            exemplar="6 agents · 3 pending",
+            exemplar="crew: 3 pending · ◆2 ●4",
             update_cadence=None,
             identifier=STATUS_BAR_ID,
         )
