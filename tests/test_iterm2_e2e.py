@@ -147,11 +147,11 @@ async def test_a_four_agent_org_runs_on_iterm2(fake_iterm2: Any, runtime: Path, 
         while True:
             expected = figures_line(supervisor.org.name, supervisor.state)
             shown = await fake.evaluate_status_bar_component(STATUS_BAR_ID, console)
-            if shown == expected and "1 waiting" in shown:
+            if shown == expected and "◆1" in shown:  # ann waiting
                 break
             assert time.monotonic() < deadline, f"the status bar shows {shown!r}, not {expected!r}"
             await asyncio.sleep(0.05)
-        assert shown.index("pending") < shown.index("waiting")
+        assert shown.index("pending") < shown.index("◆1")
 
         # A focus change routes as on tmux: the human is typing in bob's pane now.
         await fake.focus(panes["bob"])
