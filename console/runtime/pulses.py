@@ -2,9 +2,9 @@
 
 Sent is the sender's `MessageSent`; received is the message typed into the recipient's pane (`MessageTyped`)
 or, for one it fetched itself, its `MessageAcknowledged` (once a message and recipient: a message typed in and
-then taken up is one receipt). A pulse lasts `PULSE_SECONDS`; a pane pulses at most
-once every `PULSE_GAP_SECONDS`: messages meanwhile make one more pulse at the end of the gap, so a flood shows
-as a steady slow beat, with the state's colour on screen most of the time. Timers, no polling.
+then taken up is one receipt). A pulse lasts `PULSE_SECONDS`; a pane pulses at most once every
+`PULSE_GAP_SECONDS`: messages meanwhile make one more pulse at the end of the gap, so a flood shows as a steady
+slow beat, with the state's colour on screen most of the time. Timers, no polling.
 """
 
 from __future__ import annotations
