@@ -47,6 +47,8 @@ class FakePane:
     keys: list[str] = field(default_factory=list)  # keys the console pressed (send_keys), in order
     launches: int = 1  # 1, plus one per respawn
     buried: bool = False
+    pulsing: bool = False
+    pulses: int = 0  # pulses begun
 
 
 class FakeTerminal:
@@ -64,6 +66,8 @@ class FakeTerminal:
         self.options: dict[str, str] = {}
         self.focused: str | None = None
         self.closed = False
+        self.status_bar = False  # whether the org's figures are in the status bar
+        self.figures: list[str] = []  # what the status bar was given to show, in order
         self._feed = EventFeed()
         self._pane_ids = itertools.count()
         self._window_ids = itertools.count()
@@ -165,6 +169,21 @@ class FakeTerminal:
     async def select_pane(self, pane: str) -> None:
         self.focus(self._get(pane).pane)
 
+    async def pulse_pane(self, pane: str, on: bool) -> None:
+        found = self._get(pane)
+        found.pulses += on and not found.pulsing
+        found.pulsing = on
+
+    async def install_status_bar(self) -> None:
+        self.status_bar = True
+
+    async def show_figures(self, text: str) -> None:
+        self._check_open()
+        self.figures.append(text)
+
+    async def remove_status_bar(self) -> None:
+        self.status_bar = False
+
     async def set_identity(self, pane: str, org: str, agent: str, meta: dict[str, str] | None = None) -> None:
         self._get(pane).identity = {"org": org, "agent": agent, **(meta or {})}
 
@@ -204,9 +223,12 @@ class FakeTerminal:
 
     # --- inside -------------------------------------------------------------------------------------------
 
-    def _get(self, pane: str) -> FakePane:
+    def _check_open(self) -> None:
         if self.closed:
             raise BackendError("the test terminal is closed")
+
+    def _get(self, pane: str) -> FakePane:
+        self._check_open()
         try:
             return self.panes[pane]
         except KeyError:

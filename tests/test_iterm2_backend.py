@@ -274,6 +274,27 @@ async def test_the_status_bar_shows_the_org_figures(backend: ITerm2Backend, fake
     assert shown == "quad — 1 pending — 4 agents: 3 working · 1 waiting"
 
 
+async def test_a_pulse_shows_the_tab_in_white_then_its_colour_again(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+    pane = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+    untouched = await backend.split_pane(await _first(backend), Launch("sleep 30"))
+
+    def tab(which: str) -> tuple[int, int, int]:
+        color = fake_iterm2.shown(which, "Tab Color")
+        return tuple(round(color[f"{part} Component"] * 255) for part in ("Red", "Green", "Blue"))  # type: ignore[return-value]
+
+    await backend.style_pane(pane.pane, PaneStyle(border="#f59e0b"))
+    await backend.pulse_pane(pane.pane, True)
+    assert tab(pane.pane) == (0xFF, 0xFF, 0xFF) and fake_iterm2.shown(pane.pane, "Use Tab Color") is True
+    await backend.pulse_pane(pane.pane, False)
+    assert tab(pane.pane) == (0xF5, 0x9E, 0x0B)
+    # a pane the console never coloured gets its profile's own tab back (none shown)
+    before = fake_iterm2.shown(untouched.pane, "Use Tab Color")
+    await backend.pulse_pane(untouched.pane, True)
+    assert fake_iterm2.shown(untouched.pane, "Use Tab Color") is True
+    await backend.pulse_pane(untouched.pane, False)
+    assert fake_iterm2.shown(untouched.pane, "Use Tab Color") == before
+
+
 async def test_the_jump_back_key_returns_to_the_console(backend: ITerm2Backend, fake_iterm2: Any) -> None:
     console = await _first(backend)
     agent = await backend.split_pane(console, Launch("cat"))

@@ -20,6 +20,7 @@ from agent_console.agents.layout import layout_cells, plan_from_data
 from agent_console.agents.protocol import encode
 from agent_console.agents.spec import load_spec
 from agent_console.runtime.deployment import PLAN_OPTION
+from agent_console.runtime.status_line import figures_line
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.iterm2 import STATUS_BAR_ID, ITerm2Backend
 from agent_console.terminal.iterm2_layout import cell_shape, shape_text
@@ -141,14 +142,16 @@ async def test_a_four_agent_org_runs_on_iterm2(fake_iterm2: Any, runtime: Path, 
         assert _hex(fake.shown(panes["ann"], "Tab Color")) == state_color("waiting")
         assert supervisor.state.agents["ann"].task == "deploy?"
 
-        # The org's figures in iTerm2's status bar follow the console's own.
+        # The org's figures in iTerm2's status bar follow the org: pending approvals first, then states.
         deadline = time.monotonic() + 10
         while True:
+            expected = figures_line(supervisor.org.name, supervisor.state)
             shown = await fake.evaluate_status_bar_component(STATUS_BAR_ID, console)
-            if shown == app.sub_title and "1 waiting" in shown:
+            if shown == expected and "◆1" in shown:  # ann waiting
                 break
-            assert time.monotonic() < deadline, f"the status bar shows {shown!r}, the console {app.sub_title!r}"
+            assert time.monotonic() < deadline, f"the status bar shows {shown!r}, not {expected!r}"
             await asyncio.sleep(0.05)
+        assert shown.index("pending") < shown.index("◆1")
 
         # A focus change routes as on tmux: the human is typing in bob's pane now.
         await fake.focus(panes["bob"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent_console.terminal.base import (
+    BackendError,
     BackendGone,
     BackendLost,
     Launch,
@@ -162,6 +163,26 @@ async def test_style_sets_colours_title_and_badge(backend: TmuxBackend, tmux_soc
     assert tmux(tmux_socket, "show", "-wv", "-t", pane.window, "pane-border-status").strip() == "top"
     border = tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{T:pane-border-format}")
     assert "api · backend ##1" in border and "[working]" in border and "#3b82f6" in border  # '##' is drawn '#'
+
+
+async def test_a_pulse_reverses_the_border_title_and_leaves_its_colour(backend: TmuxBackend, tmux_socket: str) -> None:
+    pane = await backend.split_pane("%0", Launch("sleep 30"))
+    await backend.show_pane_borders(pane.window)
+    await backend.style_pane(pane.pane, PaneStyle(border="#f59e0b", title="api · backend", badge="◆ waiting"))
+
+    def border() -> str:
+        return tmux(tmux_socket, "display", "-p", "-t", pane.pane, "#{E:pane-border-format}").strip()
+
+    calm = border()
+    assert calm == "#[fg=#f59e0b,bold]api · backend#[default] [◆ waiting]"
+    await backend.pulse_pane(pane.pane, True)
+    # the state's colour is the label's background while it pulses; the badge is reversed too
+    assert border() == "#[fg=#f59e0b,bold]#[reverse]api · backend#[default]#[reverse] [◆ waiting]#[default]"
+    await backend.pulse_pane(pane.pane, False)
+    assert border() == calm
+    await backend.close_pane(pane.pane)
+    with pytest.raises(BackendError):  # a pane that closed meanwhile: the caller is told, and lets it be
+        await backend.pulse_pane(pane.pane, True)
 
 
 async def test_the_label_stays_in_the_border_when_the_program_sets_its_own_title(

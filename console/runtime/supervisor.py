@@ -65,8 +65,10 @@ from agent_console.runtime import isolation, paths
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
+from agent_console.runtime.pulses import Pulses
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer
+from agent_console.runtime.status_line import StatusLine
 from agent_console.terminal.base import (
     BackendError,
     BackendLost,
@@ -165,6 +167,8 @@ class Supervisor:
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
         self.screens = ScreenReader(self)
+        self.pulses = Pulses(self)  # panes flash as messages pass
+        self.status_line = StatusLine(self)  # the org's figures in the terminal's status line
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
 
     # --- life cycle -------------------------------------------------------------------------------------
@@ -192,6 +196,7 @@ class Supervisor:
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
+        await self.status_line.install()
         return self.report
 
     def _task_ended(self, task: asyncio.Task) -> None:
@@ -382,6 +387,9 @@ class Supervisor:
     async def stop(self) -> None:
         if self._restyle_handle is not None:
             self._restyle_handle.cancel()
+        self.pulses.close()
+        await self.pulses.settled()
+        await self.status_line.remove()
         self.screens.close()
         for task in self._tasks:
             task.cancel()

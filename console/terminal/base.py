@@ -311,10 +311,17 @@ class TerminalBackend(ABC):
         """Give the jump-back key back what it did before."""
 
     async def install_status_bar(self) -> None:
-        """Offer the org's figures in the terminal's own status bar."""
+        """Offer the org's figures in the terminal's own status bar (the user's own status bar kept)."""
 
     async def show_figures(self, text: str) -> None:
         """What the terminal's status bar shows of the org."""
+
+    async def remove_status_bar(self) -> None:
+        """Give the terminal's status bar back as it was before `install_status_bar`."""
+
+    async def pulse_pane(self, pane: str, on: bool) -> None:
+        """Flash `pane` (its border, or its tab) to show a message passing, or end the flash: its state's colour
+        shows again when the flash ends."""
 
     # --- what the terminal keeps for us -----------------------------------------------------------------
 

@@ -72,6 +72,7 @@ WINDOW_TAG_VARIABLE = "user.agent_console_window"  # on a tab: `org:index`
 WINDOW_NAME_VARIABLE = "user.agent_console_window_name"  # on a tab
 FIGURES_VARIABLE = "user.agent_console_figures"  # on the app: what the status-bar component shows
 STATUS_BAR_ID = "com.agent-console.figures"
+PULSE_COLOR = "#ffffff"  # a pane's tab, for the moment it pulses
 BURIED = "buried"  # the window of a buried session (it has no tab)
 # iTerm2 sends a buried session no screen updates: `bury` (PTYSession.m) detaches the session's text view, whose
 # `textViewDidFindDirtyRects` is what posts them. A buried session's screen is read this often instead, and a
@@ -237,6 +238,7 @@ class ITerm2Backend(TerminalBackend):
         self._focused: str | None = None
         self._own_pane: str | None = None
         self._backgrounds: dict[str, dict[str, str]] = {}  # pane → its profile's background colours
+        self._tab_colors: dict[str, dict[str, str]] = {}  # pane → its tab colour keys as a pulse's end restores them
         self._watching = False
         self._closing = False
         self._status_bar: Any = None
@@ -954,16 +956,32 @@ class ITerm2Backend(TerminalBackend):
                 else:
                     profile.values[key] = json.dumps(_color(style.background).get_dict())
         if style.border is not None:
-            for key in await self._color_keys(pane, "Tab Color"):
-                profile.values[key] = json.dumps(_color(style.border).get_dict())
-            for key in await self._color_keys(pane, "Use Tab Color"):
-                profile.values[key] = json.dumps(True)
+            tab = await self._tab_values(pane, style.border)
+            self._tab_colors[pane] = tab
+            profile.values.update(tab)
         if style.badge is not None:
             profile.set_badge_text(style.badge)
         if profile.values:
             await self._call(session.async_set_profile_properties(profile), f"style pane {pane}")
         if style.title is not None:
             await self._call(session.async_set_name(style.title), f"name pane {pane}")
+
+    async def pulse_pane(self, pane: str, on: bool) -> None:
+        """The pane's tab in the pulse colour, or back in the colour the console last gave it (as its profile had
+        it, when the console gave none)."""
+        session = await self._fresh_session(pane)
+        if pane not in self._tab_colors:
+            keys = [*await self._color_keys(pane, "Tab Color"), *await self._color_keys(pane, "Use Tab Color")]
+            self._tab_colors[pane] = {key: await self._profile_value(pane, key) for key in keys}
+        profile = iterm2.LocalWriteOnlyProfile()
+        profile.values.update(await self._tab_values(pane, PULSE_COLOR) if on else self._tab_colors[pane])
+        await self._call(session.async_set_profile_properties(profile), f"pulse pane {pane}")
+
+    async def _tab_values(self, pane: str, color: str) -> dict[str, str]:
+        """Profile values that show `color` as the pane's tab colour."""
+        values = {key: json.dumps(_color(color).get_dict()) for key in await self._color_keys(pane, "Tab Color")}
+        values.update({key: json.dumps(True) for key in await self._color_keys(pane, "Use Tab Color")})
+        return values
 
     async def _color_keys(self, pane: str, key: str) -> list[str]:
         """Where iTerm2 reads a colour of this pane's profile: with separate light and dark colours (fresh
@@ -1177,7 +1195,7 @@ class ITerm2Backend(TerminalBackend):
             short_description="agent-console",
             detailed_description="The org's figures: agents by state and requests pending",
             knobs=[],
-            exemplar="6 agents · 3 pending",
+            exemplar="crew: 3 pending · ◆2 ●4",
             update_cadence=None,
             identifier=STATUS_BAR_ID,
         )
@@ -1192,6 +1210,11 @@ class ITerm2Backend(TerminalBackend):
     async def show_figures(self, text: str) -> None:
         """What the status-bar component shows (iTerm2 redraws it when this app variable changes)."""
         await self._call(self._app.async_set_variable(FIGURES_VARIABLE, text), "update the status bar")
+
+    async def remove_status_bar(self) -> None:
+        """The component stays offered (iTerm2 keeps it in the user's status bar): it shows no figures now."""
+        if self._status_bar is not None:
+            await self.show_figures("")
 
     async def install_jump_back(self, key: str, pane: str) -> None:
         """`key` (tmux style, e.g. M-e), pressed in any session, brings the focus back to `pane`."""

@@ -53,6 +53,14 @@ BURIED_WINDOW_PREFIX = "buried:"
 BADGE_OPTION = "@badge"
 BORDER_OPTION = "@agent_console_border"
 LABEL_OPTION = "@agent_console_label"  # the console's title for the pane: programs overwrite pane_title (OSC 2)
+PULSE_OPTION = "@agent_console_pulse"  # set while the pane pulses: its border title is drawn reversed
+FIGURES_OPTION = "@agent_console_figures"  # on the session: the org's figures, for its status line
+# The session's own value of an option the console overrides, kept in the session until it is restored: `=value`,
+# or `-` when the session had none of its own (it inherited the global one). A console that ends without
+# restoring it (killed) leaves it there for the next one, which restores the user's value, not its own.
+SAVED_OPTION_PREFIX = "@agent_console_saved_"
+_STATUS_OPTIONS = ("status-right", "status-right-length")  # what the figures change in the session
+STATUS_ROOM = 120  # columns the figures may add to the status line's right-hand side
 META_OPTIONS = ("@agent_console_team", "@agent_console_kind", "@agent_console_command")
 # A pane printing faster than we read holds tmux back from reading it (its program blocks in write): such a
 # flood is paused for this connection (`refresh-client -A %N:pause`, tmux 3.2+: tmux reads on and lets it go)
@@ -85,12 +93,18 @@ _PANE_FIELDS = (
 PANE_FORMAT = _SEP.join(_PANE_FIELDS)
 # The console's label, the badge, then the program's own title when it set one (`q/h` doubles its '#', so a
 # title cannot inject a style or a format).
+# A pulse reverses the label and badge: the border colour becomes the label's background, never hidden.
+_PULSED = f"#{{?#{{{PULSE_OPTION}}},#[reverse],}}"
+_PULSE_ENDS = f"#{{?#{{{PULSE_OPTION}}},#[default],}}"
 BORDER_FORMAT = (
-    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]#{{q/h:{LABEL_OPTION}}}#[default]"
-    f"#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}}"
+    f" #[fg=#{{?#{{{BORDER_OPTION}}},#{{{BORDER_OPTION}}},default}},bold]{_PULSED}#{{q/h:{LABEL_OPTION}}}#[default]"
+    f"{_PULSED}#{{?#{{{BADGE_OPTION}}}, [#{{{BADGE_OPTION}}}],}}{_PULSE_ENDS}"
     f"#{{?#{{&&:#{{pane_title}},#{{!=:#{{pane_title}},#{{{LABEL_OPTION}}}}}}}, · #{{q/h:pane_title}},}} "
 )
 _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
+# Ahead of the user's status-right: the figures, in the org's windows only (other windows of the session, when
+# the console runs inside the user's own, keep their status line as it was).
+_FIGURES_SHOWN = f"#{{&&:#{{{WINDOW_OPTION}}},#{{{FIGURES_OPTION}}}}}"
 _PLACEHOLDER = "exec cat"  # holds a new pane (reading its terminal, saying nothing) until its program replaces it
 _LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
 
@@ -177,6 +191,7 @@ class TmuxBackend(TerminalBackend):
         self._paused: dict[str, asyncio.TimerHandle] = {}  # pane → when its output is resumed
         self._floods: dict[str, tuple[int, float]] = {}  # pane → pauses in a row, when it was last resumed
         self._jump_back: tuple[str, str, str | None] | None = None  # key, pane, the key's binding before
+        self._status_options: dict[str, str] = {}  # session option → the value the console gave it
         self.client.subscribe(self._on_notification)
 
     @property
@@ -239,6 +254,62 @@ class TmuxBackend(TerminalBackend):
         await self.client.command(f"unbind-key -n {quote(key)}")
         if previous:
             await self.client.command(previous)
+
+    async def install_status_bar(self) -> None:
+        """Show the org's figures (`show_figures`) at the head of the session's status-right, in the org's windows,
+        the user's own format after them. Only the session's own options change, never the global ones (the
+        user's settings); `remove_status_bar` gives them back. A status-right that already shows
+        `#{@agent_console_figures}` somewhere of the user's choosing is left as it is."""
+        status = await self._users_option("status-right")
+        if FIGURES_OPTION not in status:
+            separator = " | " if status.strip() else " "
+            await self._override("status-right", f"#{{?{_FIGURES_SHOWN},#{{{FIGURES_OPTION}}}{separator},}}{status}")
+            length = await self._users_option("status-right-length")
+            await self._override("status-right-length", str(int(length or 0) + STATUS_ROOM))
+
+    async def show_figures(self, text: str) -> None:
+        """The figures the status line shows: drawn as text (a '#' in them is doubled, so no style, format or
+        command of tmux is obeyed), control characters shown visibly."""
+        await self.set_session_option(FIGURES_OPTION, escape_format(visible(text)))
+
+    async def remove_status_bar(self) -> None:
+        """Give the session's options back as they were (its own values, or the global ones), unless the user
+        set them anew meanwhile: those stay theirs."""
+        overridden, self._status_options = self._status_options, {}
+        commands = []
+        for name in _STATUS_OPTIONS:
+            saved = await self._own_option(SAVED_OPTION_PREFIX + name)
+            if saved is not None and name in overridden and await self._own_option(name) == overridden[name]:
+                if saved.startswith("="):
+                    commands.append(f"set -t {self._session_target}: {quote(name)} {quote(saved[1:])}")
+                else:
+                    commands.append(f"set -u -t {self._session_target}: {quote(name)}")
+            commands.append(f"set -u -t {self._session_target}: {quote(SAVED_OPTION_PREFIX + name)}")
+        commands.append(f"set -u -t {self._session_target}: {FIGURES_OPTION}")
+        await self.client.commands(commands)
+
+    async def _users_option(self, name: str) -> str:
+        """The session's `name` as the user had it before the console changed it: its own value, else the global
+        one. Kept (in the session) the first time, for `remove_status_bar`."""
+        saved = await self._own_option(SAVED_OPTION_PREFIX + name)
+        if saved is None:
+            own = await self._own_option(name)
+            saved = "-" if own is None else "=" + own
+            await self.set_session_option(SAVED_OPTION_PREFIX + name, saved)
+        if saved.startswith("="):
+            return saved[1:]
+        return "\n".join(await self.client.command(f"show -gqv {quote(name)}"))
+
+    async def _override(self, name: str, value: str) -> None:
+        await self.set_session_option(name, value)
+        self._status_options[name] = value
+
+    async def _own_option(self, name: str) -> str | None:
+        """The session's own value of `name`, None when it has none (it inherits the global value)."""
+        target = self._session_target + ":"
+        if not await self.client.command(f"show -q -t {target} {quote(name)}"):
+            return None
+        return "\n".join(await self.client.command(f"show -qv -t {target} {quote(name)}"))
 
     async def _key_binding(self, key: str) -> str | None:
         """The `bind-key …` line of `key` in the root table (no prefix), or None when it is not bound."""
@@ -570,6 +641,13 @@ class TmuxBackend(TerminalBackend):
         if style.badge is not None:
             commands.append(f"set -p -t {target} {BADGE_OPTION} {quote(escape_format(visible(style.badge)))}")
         await self.client.commands(commands)
+
+    async def pulse_pane(self, pane: str, on: bool) -> None:
+        """The pane's border title reversed (its colour as the background), or back as it was."""
+        target = quote(pane)
+        await self.client.command(
+            f"set -p -t {target} {PULSE_OPTION} 1" if on else f"set -pu -t {target} {PULSE_OPTION}"
+        )
 
     async def show_pane_borders(self, window: str) -> None:
         """Turn on the title line above each pane of `window` (title, team colour and badge), and focus events.

@@ -154,7 +154,6 @@ class ConsoleApp(App[None]):
         # The trace gets at most the newest TRACE_BATCH records a refresh: more is a blur, and costs.
         self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
         self._refresh_pending = False
-        self._figures_shown: str | None = None
         self._pasted_at: float | None = None
         self.view = VIEWS[0][0]
         self.views: dict[str, Widget] = {}  # view name -> its widget, once mounted
@@ -277,8 +276,6 @@ class ConsoleApp(App[None]):
                 await self.supervisor.backend.install_jump_back(self.jump_back_key, self.supervisor.exec_pane)
             except BackendError as error:
                 self.notify(f"could not bind {self.jump_back_key} to come back here: {error}", severity="warning")
-        with contextlib.suppress(BackendError):  # iTerm2: the org's figures in its status bar
-            await self.supervisor.backend.install_status_bar()
         self.refresh_views()
         self._thresholds = freeze_long_lived()
 
@@ -385,15 +382,6 @@ class ConsoleApp(App[None]):
             # pending first: it is the human's job, and a narrow header cuts the end
             f"{org.name} — {len(state.approvals)} pending — {len(state.agents)} agents: {figures or 'none'}"
         )
-        if self.start_supervisor and self.sub_title != self._figures_shown:
-            self._figures_shown = self.sub_title
-            self._show_figures(self.sub_title)
-
-    @work(group="figures", exclusive=True)
-    async def _show_figures(self, text: str) -> None:
-        """The same figures in the terminal's own status bar, where it has one (iTerm2)."""
-        with contextlib.suppress(BackendError):  # cosmetic: a closing terminal need not say so
-            await self.supervisor.backend.show_figures(text)
 
     # --- commands ---------------------------------------------------------------------------------------
 

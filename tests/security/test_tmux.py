@@ -98,6 +98,24 @@ async def test_control_characters_in_a_message_press_no_keys(backend: TmuxBacken
     assert "\nkept␃␕␄␛[201~\n" in await backend.capture(pane.pane)
 
 
+async def test_figures_in_the_status_line_run_no_command_and_obey_no_style(
+    backend: TmuxBackend, tmux_socket: str, outer: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    await backend.tag_window("@0", "org", 0)  # an org window: its status line shows the figures
+    await backend.install_status_bar()
+    # text an org's names cannot hold (they are checked), sent anyway: the backend trusts no caller with tmux's syntax
+    await backend.show_figures(f"org: #(touch {marker}) #[fg=red]red #{{pane_id}} ##x\x1b[2K")
+    screen = attach_and_capture(outer, tmux_socket, "org: ")
+    status = screen.splitlines()[-1]
+    assert f"org: #(touch {marker}) #[fg=red]red #{{pane_id}} ##x␛[2K" in status, status
+    await asyncio.sleep(1)  # tmux runs a status line's #() jobs in the background: give one the time to run
+    assert not marker.exists()
+    # the legitimate path: the figures follow, drawn as they are
+    await backend.show_figures("org: 1 pending · 2 working")
+    wait_for(lambda: "org: 1 pending · 2 working" in tmux(outer, "capture-pane", "-p").splitlines()[-1], 10, "figures")
+
+
 async def _prompt(backend: TmuxBackend, pane: str) -> None:
     await backend.send_keys(pane, ["Enter"])
     await _screen_with(backend, pane, "bash-")
