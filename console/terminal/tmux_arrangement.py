@@ -27,18 +27,16 @@ async def save(backend: TmuxBackend, name: str, folder: Path) -> str:
         if not info.buried:  # off screen: not part of any window's layout
             windows.setdefault(info.window, []).append(info)
     orgs = {info.org for info in panes if info.org}
-    saved = SavedArrangement(
-        org=orgs.pop() if len(orgs) == 1 else None,
-        windows=tuple(
-            SavedWindow(
-                name=members[0].window_name,
-                tag=tags.get(window),
-                layout=await backend.window_layout(window),
-                agents=tuple(info.agent for info in members),
-            )
-            for window, members in windows.items()
-        ),
-    )
+    kept = [
+        SavedWindow(
+            name=members[0].window_name,
+            tag=tags.get(window),
+            layout=await backend.window_layout(window),
+            agents=tuple(info.agent for info in members),
+        )
+        for window, members in windows.items()
+    ]
+    saved = SavedArrangement(org=orgs.pop() if len(orgs) == 1 else None, windows=tuple(kept))
     write_arrangement(folder, name, saved)
     count = sum(len(window.agents) for window in saved.windows)
     return f"{len(saved.windows)} window(s), {count} pane(s)"
