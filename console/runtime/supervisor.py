@@ -167,6 +167,7 @@ class Supervisor:
         self.typist = OutboxTypist(self)
         self.screens = ScreenReader(self)
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
+        self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
 
     # --- life cycle -------------------------------------------------------------------------------------
 
@@ -175,6 +176,8 @@ class Supervisor:
         self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
         self.report = await self._deploy(remove_orphans=False)
+        with contextlib.suppress(BackendError):  # only the palette's list: the command says what went wrong
+            await self.arrangement_names()
         untokened, unbounded = await self._unprepared()
         if untokened:
             self.notices.append(
@@ -315,13 +318,16 @@ class Supervisor:
         return self.state_dir / "arrangements"
 
     async def save_arrangement(self, name: str) -> str:
-        return await self.backend.save_arrangement(name, self.arrangements_dir)
+        kept = await self.backend.save_arrangement(name, self.arrangements_dir)
+        self.known_arrangements = sorted({*self.known_arrangements, name})
+        return kept
 
     async def restore_arrangement(self, name: str) -> list[str]:
         return await self.backend.restore_arrangement(name, self.arrangements_dir)
 
     async def arrangement_names(self) -> list[str]:
-        return await self.backend.arrangement_names(self.arrangements_dir)
+        self.known_arrangements = await self.backend.arrangement_names(self.arrangements_dir)
+        return self.known_arrangements
 
     async def orphans(self) -> dict[str, Agent]:
         """Panes of this org that run an agent it does not have, as the agents their pane options describe."""
