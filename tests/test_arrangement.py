@@ -53,6 +53,7 @@ def test_an_arrangement_saved_then_loaded_brings_back_the_layouts_and_the_window
     assert result.returncode == 0, result.stderr
     assert "saved arrangement daily: 1 window(s), 5 pane(s)" in result.stdout
     kept = crew.root / "state" / "agent-console" / "crew" / "arrangements" / "daily.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
     assert json.loads(kept.read_text())["windows"][0]["agents"] == saved_windows[0]
 
     # Moved and re-laid out by hand: two agents in windows of their own, the rest stacked.
@@ -92,6 +93,6 @@ def test_loading_names_what_it_cannot_restore_and_a_name_is_never_a_path(crew: S
     assert not (state.parent / "escape.json").exists() and not list(state.rglob("*escape*"))
     missing = crew.cli("arrangement", "load", "nope")
     assert missing.returncode != 0
-    assert "there is no arrangement 'nope' (arrangements: before-kill)" in missing.stderr, missing.stderr
+    assert "arrangement load: there is no arrangement 'nope' (arrangements: before-kill)" in missing.stderr
     bare = crew.cli("arrangement", "load")
     assert bare.returncode != 0 and "which one? write: arrangement load NAME" in bare.stderr, bare.stderr

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field
 
 from agent_console.agents.display import control_characters
-from agent_console.agents.errors import InvalidInput
+from agent_console.agents.errors import InvalidInput, NotFound
 from agent_console.agents.events import BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
 from agent_console.agents.roles import Target
@@ -223,7 +223,10 @@ async def arrangement(supervisor: CommandHost, args: ArrangementArgs, actor: Act
     if args.action == "save":
         kept = await supervisor.save_arrangement(name)
         return f"saved arrangement {name}: {kept}; bring it back with: arrangement load {name}"
-    problems = await supervisor.restore_arrangement(name)
+    try:
+        problems = await supervisor.restore_arrangement(name)
+    except NotFound as error:
+        raise CommandNotFound(f"arrangement load: {error}") from None
     done = f"loaded arrangement {name}"
     if problems:
         done += "; not restored: " + "; ".join(problems)

@@ -88,5 +88,7 @@ def write_arrangement(folder: Path, name: str, saved: SavedArrangement) -> None:
     path = arrangement_path(folder, name)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(saved.to_json())
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(saved.to_json())
     os.replace(partial, path)

@@ -78,7 +78,8 @@ async def restore(backend: TmuxBackend, name: str, folder: Path) -> list[str]:
                 await backend.break_pane(info.pane, info.agent)
                 problems.append(f"{info.agent} was not in the arrangement: it has a window of its own")
         await _order(backend, target, present)
-        await backend.client.command(f"rename-window -t {quote(target)} {quote(window.name)}")
+        if (await backend.pane(present[0])).window_name != window.name:  # renaming ends tmux's automatic names
+            await backend.client.command(f"rename-window -t {quote(target)} {quote(window.name)}")
         if window.tag:
             org, _, index = window.tag.rpartition(":")
             if index.isdigit():
