@@ -184,7 +184,8 @@ async def promote(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str
     agents = tuple(a.model_copy(update={"role": roles[a.name]}) if a.name in roles else a for a in org.agents)
     await supervisor.reconfigure(org.replaced(agents=agents), actor.name)
     demoted = f"; {', '.join(previous)} (its coordinator until now) is a worker again" if previous else ""
-    return f"promoted {name}: coordinator of team {agent.team}, at the top of its column{demoted}"
+    where = "buried: on top of its column once unburied" if agent.buried else "at the top of its column"
+    return f"promoted {name}: coordinator of team {agent.team}, {where}{demoted}"
 
 
 async def demote(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
