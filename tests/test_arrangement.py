@@ -38,6 +38,11 @@ def windows(served: Served) -> dict[str, list[str]]:
     return found
 
 
+def pane_of(served: Served, agent: str) -> str:
+    listed = tmux(served.socket, "list-panes", "-s", "-t", "=crew", "-F", "#{pane_id} #{@agent_console_agent}")
+    return next(line.split()[0] for line in listed.splitlines() if line.endswith(f" {agent}"))
+
+
 def layouts(served: Served) -> dict[str, str]:
     """The first agent of each window → that window's layout."""
     found = {}
@@ -59,9 +64,7 @@ def test_an_arrangement_saved_then_loaded_brings_back_the_layouts_and_the_window
     # Moved and re-laid out by hand: two agents in windows of their own, the rest stacked.
     first = next(iter(windows(crew)))
     for agent in ("ann", "cat"):
-        pane = tmux(crew.socket, "list-panes", "-s", "-t", "=crew", "-F", "#{pane_id} #{@agent_console_agent}")
-        pane_id = next(line.split()[0] for line in pane.splitlines() if line.endswith(f" {agent}"))
-        tmux(crew.socket, "break-pane", "-d", "-s", pane_id)
+        tmux(crew.socket, "break-pane", "-d", "-s", pane_of(crew, agent))
     tmux(crew.socket, "select-layout", "-t", first, "even-vertical")
     assert len(windows(crew)) == 3 and layouts(crew) != saved_layouts
 
@@ -73,6 +76,19 @@ def test_an_arrangement_saved_then_loaded_brings_back_the_layouts_and_the_window
 
     listed = crew.cli("arrangement", "list")
     assert listed.returncode == 0 and "arrangements: daily" in listed.stdout
+
+    # An arrangement of two windows (ann alone in the second, by hand), brought back after ann was put back.
+    ann = pane_of(crew, "ann")
+    tmux(crew.socket, "break-pane", "-d", "-s", ann, "-n", "solo")
+    two_windows, two_layouts = sorted(windows(crew).values()), layouts(crew)
+    assert len(two_windows) == 2 and ["ann"] in two_windows
+    assert crew.cli("arrangement", "save", "solo-ann").returncode == 0
+    tmux(crew.socket, "join-pane", "-d", "-s", ann, "-t", pane_of(crew, "bob"))
+    assert len(windows(crew)) == 1
+    result = crew.cli("arrangement", "load", "solo-ann")
+    assert result.returncode == 0 and "not restored" not in result.stdout, result.stdout + result.stderr
+    assert sorted(windows(crew).values()) == two_windows and layouts(crew) == two_layouts
+    assert tmux(crew.socket, "display", "-p", "-t", ann, "#{window_name}").strip() == "solo"
 
 
 def test_loading_names_what_it_cannot_restore_and_a_name_is_never_a_path(crew: Served) -> None:
