@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from .errors import InvalidInput, first_problem
 from .events import OrgEdit
-from .model import Agent, Org, Team, find_problem, format_location
+from .model import Agent, Org, Role, Team, find_problem, format_location
 
 TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
 _TOP_LEVEL_KEYS = ("org", "team", "agent")
@@ -161,21 +161,29 @@ def spec_table(item: Team | Agent, base: Path | None = None) -> dict[str, Any]:
     return table
 
 
+IN_PLACE = ("buried", "role")
+"""What the console changes of an agent in its place (bury, unbury, promote, demote): the rest of it is the spec's."""
+
+
+def _in_place(agent: Agent) -> tuple[object, ...]:
+    return tuple(getattr(agent, key) for key in IN_PLACE)
+
+
 def edits_between(old: Org, new: Org) -> list[OrgEdit]:
     """What turned `old` into `new`: teams added, agents removed, agents changed in their place (only buried or
-    unburied: any other change is a removal and an addition), agents added."""
+    not, and their role: any other change is a removal and an addition), agents added."""
     teams = {team.name for team in old.teams}
     edits = [OrgEdit(action="add-team", name=t.name, table=spec_table(t)) for t in new.teams if t.name not in teams]
     before = {agent.name: agent for agent in old.agents}
     after = {agent.name: agent for agent in new.agents}
 
-    def buried_only(agent: Agent) -> bool:
+    def changed_in_place(agent: Agent) -> bool:
         earlier = before.get(agent.name)
-        return (
-            earlier is not None and earlier != agent and earlier == agent.model_copy(update={"buried": earlier.buried})
-        )
+        if earlier is None or earlier == agent:
+            return False
+        return earlier == agent.model_copy(update=dict(zip(IN_PLACE, _in_place(earlier), strict=True)))
 
-    changed = {agent.name for agent in new.agents if buried_only(agent)}
+    changed = {agent.name for agent in new.agents if changed_in_place(agent)}
     edits += [
         OrgEdit(action="remove-agent", name=agent.name)
         for agent in old.agents
@@ -190,10 +198,10 @@ def edits_between(old: Org, new: Org) -> list[OrgEdit]:
     return edits
 
 
-def merge_edits(earlier: Iterable[OrgEdit], later: Iterable[OrgEdit]) -> tuple[OrgEdit, ...]:
+def merge_edits(earlier: Iterable[OrgEdit], later: Iterable[OrgEdit], spec: Org | None = None) -> tuple[OrgEdit, ...]:
     """`earlier` then `later`, where an agent added and then removed again leaves no trace, and an agent changed
-    keeps only its last change (folded into its addition when the console added it). A change only ever buries
-    or unburies, so a second change of a spec agent undoes the first: both go."""
+    keeps only its last change (folded into its addition when the console added it). A change that brings a
+    spec agent back to what `spec` (the org as its file says) has leaves no edit."""
     merged = list(earlier)
     for edit in later:
         if edit.action in ("remove-agent", "change-agent"):
@@ -206,10 +214,25 @@ def merge_edits(earlier: Iterable[OrgEdit], later: Iterable[OrgEdit]) -> tuple[O
             if added:
                 merged[added[-1]] = OrgEdit(action="add-agent", name=edit.name, table=edit.table)
                 continue
-            if changed and edit.action == "change-agent":
+            if edit.action == "change-agent" and spec is not None and _as_in_spec(spec, edit):
                 continue
         merged.append(edit)
     return tuple(merged)
+
+
+def _as_in_spec(spec: Org, edit: OrgEdit) -> bool:
+    try:
+        agent = spec.agent(edit.name)
+    except KeyError:
+        return False
+    return _in_place(agent) == _in_place(_changed(agent, edit))
+
+
+def _changed(agent: Agent, edit: OrgEdit) -> Agent:
+    """`agent` with what a change-agent edit carries (its table lists only what differs from the defaults)."""
+    return agent.model_copy(
+        update={"buried": bool(edit.table.get("buried", False)), "role": Role(edit.table.get("role", Role.WORKER))}
+    )
 
 
 def apply_edits(org: Org, edits: Iterable[OrgEdit]) -> tuple[Org, list[OrgEdit], list[tuple[OrgEdit, str]]]:
@@ -235,7 +258,9 @@ def describe_edit(edit: OrgEdit) -> str:
     if edit.action == "add-agent":
         return f"spawn {edit.name} --team {edit.table.get('team')}"
     if edit.action == "change-agent":
-        return f"{'bury' if edit.table.get('buried') else 'unbury'} {edit.name}"
+        # The edit holds the agent as it became, not what changed: say that.
+        where = "buried" if edit.table.get("buried") else "on screen"
+        return f"{edit.name} {where}, {edit.table.get('role', Role.WORKER.value)}"
     return f"kill {edit.name}"
 
 
@@ -252,11 +277,8 @@ def _apply(org: Org, edit: OrgEdit) -> Org:
     if edit.name not in names:
         raise ValueError(f"the spec has no agent {edit.name!r} any more")
     if edit.action == "change-agent":
-        # Only whether it is buried carries over: the spec's own table stays as the file says.
-        buried = bool(edit.table.get("buried", False))
-        return org.replaced(
-            agents=tuple(a.model_copy(update={"buried": buried}) if a.name == edit.name else a for a in org.agents)
-        )
+        # Only what the console changes in place carries over: the spec's own table stays as the file says.
+        return org.replaced(agents=tuple(_changed(a, edit) if a.name == edit.name else a for a in org.agents))
     return org.replaced(agents=tuple(a for a in org.agents if a.name != edit.name))
 
 

@@ -16,8 +16,11 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from agent_console.agents.errors import NotFound
+from agent_console.terminal.arrangement import check_name
 from agent_console.terminal.base import (
     BackendError,
     EventFeed,
@@ -63,6 +66,7 @@ class FakeTerminal:
         self.panes: dict[str, FakePane] = {}
         self.window_names: dict[str, str] = {}
         self.window_tag: dict[str, str] = {}
+        self.arrangements: dict[str, dict[str, str]] = {}  # name → agent → the window it was in
         self.options: dict[str, str] = {}
         self.focused: str | None = None
         self.closed = False
@@ -220,6 +224,28 @@ class FakeTerminal:
 
     async def arrange(self, window: str, cells: Any, panes: Sequence[str]) -> bool:
         return False  # geometry is not modelled: nothing to change
+
+    async def save_arrangement(self, name: str, folder: Path) -> str:
+        check_name(name)
+        self.arrangements[name] = {p.identity["agent"]: p.window for p in self.panes.values() if "agent" in p.identity}
+        return f"{len(set(self.arrangements[name].values()))} window(s), {len(self.arrangements[name])} pane(s)"
+
+    async def restore_arrangement(self, name: str, folder: Path) -> list[str]:
+        """Each agent's pane back in the window it was in (geometry is not modelled)."""
+        check_name(name)
+        if name not in self.arrangements:
+            raise NotFound(f"there is no arrangement {name!r}")
+        problems = []
+        for agent, window in self.arrangements[name].items():
+            pane = next((p for p in self.panes.values() if p.identity.get("agent") == agent), None)
+            if pane is None:
+                problems.append(f"{agent} has no pane any more (no longer in the org, or not running)")
+            else:
+                pane.window = window
+        return problems
+
+    async def arrangement_names(self, folder: Path) -> list[str]:
+        return sorted(self.arrangements)
 
     # --- inside -------------------------------------------------------------------------------------------
 

@@ -1155,3 +1155,22 @@ async def test_a_supervisor_that_stops_on_its_own_ends_the_console_with_status_1
         await pilot.pause()
         await pilot.pause()
     assert demo.return_code == 1
+
+
+async def test_the_palette_offers_each_saved_arrangement_to_load(
+    demo: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded: list[str] = []
+
+    async def restore(name: str) -> list[str]:
+        loaded.append(name)
+        return ["cat has no pane any more (no longer in the org, or not running)"]
+
+    monkeypatch.setattr(demo.supervisor, "restore_arrangement", restore)
+    demo.supervisor.known_arrangements = ["daily", "review"]
+    async with demo.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await run_in_palette(pilot, "arrangement load review")
+        await pilot.pause()
+        assert loaded == ["review"]
+        assert demo.notes[-1].startswith("loaded arrangement review; not restored: cat has no pane any more")

@@ -79,7 +79,8 @@ async def test_the_executive_may_change_the_org_but_a_worker_only_what_its_row_a
     words = {
         "spawn": ["w1", "--team", "core"],
         "team": ["new", "t2"],
-        **{name: ["ann"] for name in ("kill", "restart", "bury", "unbury")},
+        **{name: ["ann"] for name in ("kill", "restart", "bury", "unbury", "promote", "demote")},
+        "arrangement": ["list"],
     }
     words |= {"adopt": ["all"], **{name: ["a1"] for name in ("approve", "deny", "approve-identical", "approve-always")}}
     for command in registry:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent_console.agents.errors import InvalidInput, NotFound
 from agent_console.agents.layout import Node, Pane, Split, layout_cells
 from agent_console.terminal.base import (
     BackendError,
@@ -251,15 +252,23 @@ async def test_a_message_of_several_lines_is_pasted_and_only_enter_submits_it(
     assert fake_iterm2.input_log(pane.pane) == b"\x1b[200~echo one\necho TWO\x1b[201~\r"
 
 
-async def test_an_arrangement_is_saved_and_restored(backend: ITerm2Backend, fake_iterm2: Any) -> None:
+async def test_an_arrangement_is_saved_and_restored(backend: ITerm2Backend, fake_iterm2: Any, tmp_path: Path) -> None:
     await backend.split_pane(await _first(backend), Launch("sleep 30"), direction="h")
-    await backend.save_arrangement("quad")
-    assert "quad" in await backend.arrangements()
+    kept = await backend.save_arrangement("quad", tmp_path)
+    assert kept == "this iTerm2 window, 2 pane(s), kept by iTerm2"
+    assert await backend.arrangement_names(tmp_path) == ["quad"]
+    assert list(tmp_path.iterdir()) == []  # iTerm2 keeps it, not the console
     windows = fake_iterm2.windows()
-    await backend.restore_arrangement("quad")
+    said = await backend.restore_arrangement("quad", tmp_path)
+    assert said and "new windows with new sessions" in said[0]
     restored = [window for window in fake_iterm2.windows() if window not in windows]
     assert len(restored) == 1
     assert len(fake_iterm2.sessions()) == 4  # both panes again, in a new window
+    with pytest.raises(NotFound, match="iTerm2 has no arrangement 'nope'"):
+        await backend.restore_arrangement("nope", tmp_path)
+    with pytest.raises(InvalidInput, match=r"'\.\./quad' is not an arrangement name"):
+        await backend.save_arrangement("../quad", tmp_path)
+    assert await backend.arrangement_names(tmp_path) == ["quad"]
 
 
 async def test_the_status_bar_shows_the_org_figures(backend: ITerm2Backend, fake_iterm2: Any) -> None:

@@ -253,15 +253,16 @@ def test_a_buried_agent_is_read_written_and_its_burial_replayed_in_its_place(tmp
 
     buried = BASE.replaced(agents=(_agent("ann").model_copy(update={"buried": True}), _agent("bob")))
     edits = edits_between(BASE, buried)
-    assert [describe_edit(edit) for edit in edits] == ["bury ann"]
+    assert [describe_edit(edit) for edit in edits] == ["ann buried, worker"]
     replayed, applied, skipped = apply_edits(BASE, edits)
     assert applied == edits
     assert replayed == buried and skipped == []
     assert [agent.name for agent in replayed.agents] == ["ann", "bob"]  # in its place, not moved to the end
     # Unburying a spec agent buried in the console leaves no edit; a spawned agent's burial is folded into its spawn.
     unbury = edits_between(buried, BASE)
-    assert [describe_edit(edit) for edit in unbury] == ["unbury ann"]
-    assert merge_edits(edits, unbury) == ()
+    assert [describe_edit(edit) for edit in unbury] == ["ann on screen, worker"]
+    assert merge_edits(edits, unbury, spec=BASE) == ()
+    assert merge_edits(edits, unbury) == tuple(unbury)  # without the spec, the last change stands
     assert merge_edits([], unbury) == tuple(unbury)  # a spec agent buried in the file, unburied in the console
     spawn = OrgEdit(action="add-agent", name="dan", table={"name": "dan", "team": "core"})
     bury_dan = OrgEdit(action="change-agent", name="dan", table={"name": "dan", "team": "core", "buried": True})

@@ -209,3 +209,32 @@ async def test_bury_takes_the_pane_off_screen_keeps_it_watched_and_is_journaled_
     assert supervisor.state.org_edits[supervisor.spec] == ()  # unburied, the spec's own ann again: no edit left
     ran = [(r.event.name, r.event.ok) for r in supervisor.recent_records() if isinstance(r.event, CommandRan)]
     assert ran == [("bury", True), ("unbury", True)]
+
+
+async def test_arrangement_commands_reach_the_backend_and_are_journaled_with_their_actor(
+    supervisor: Supervisor,
+) -> None:
+    from agent_console.agents.errors import Forbidden
+    from agent_console.agents.events import CommandRan
+    from agent_console.runtime.commands import Actor
+
+    run = supervisor.commands.run_line
+    said = await run(supervisor, "arrangement save daily", Actor.executive("chat"))
+    assert said.startswith("saved arrangement daily: 1 window(s), 2 pane(s)")  # the exec slot and ann
+    assert supervisor.known_arrangements == ["daily"]  # what the palette offers
+    pane = ann(supervisor)
+    window = pane.window
+    pane.window = "@moved"  # as if a human moved it by hand
+    terminal(supervisor).window_names["@moved"] = "moved"
+    assert await run(supervisor, "arrangement list", Actor.human("line")) == "arrangements: daily"
+    said = await run(supervisor, "arrangement load daily", Actor.human("line"))
+    assert said.startswith("loaded arrangement daily") and pane.window == window
+    with pytest.raises(Forbidden, match=r"^worker ann may not run arrangement: the windows on screen are the human's"):
+        await run(supervisor, "arrangement load daily", Actor.agent("ann", "api"))
+    ran = [(r.actor, r.event.args, r.event.ok) for r in supervisor.recent_records() if isinstance(r.event, CommandRan)]
+    assert ran[-4:] == [
+        ("executive", {"action": "save", "name": "daily"}, True),
+        ("human", {"action": "list"}, True),
+        ("human", {"action": "load", "name": "daily"}, True),
+        ("ann", {"action": "load", "name": "daily"}, False),
+    ]

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field
 
 from agent_console.agents.display import control_characters
+from agent_console.agents.errors import InvalidInput, NotFound
 from agent_console.agents.events import BarrierCreated, MessageSent
-from agent_console.agents.model import Agent, AgentKind, Org, Team
+from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
 from agent_console.agents.roles import Target
 from agent_console.runtime.commands import (
     POSITIONAL,
@@ -25,6 +26,7 @@ from agent_console.runtime.commands import (
     one_line,
 )
 from agent_console.runtime.deployment import missing_program, program_launch
+from agent_console.terminal.arrangement import check_name
 
 if TYPE_CHECKING:
     from agent_console.runtime.host import CommandHost
@@ -54,6 +56,11 @@ class AgentArgs(Args):
 
 class SaveArgs(Args):
     path: Annotated[Path | None, POSITIONAL, Field(description="where (default: the org's spec)")] = None
+
+
+class ArrangementArgs(Args):
+    action: Annotated[Literal["save", "load", "list"], POSITIONAL, Field(description="save, load or list")]
+    name: Annotated[str | None, POSITIONAL, Field(description="the arrangement's name", max_length=64)] = None
 
 
 class AdoptArgs(Args):
@@ -163,6 +170,37 @@ async def _set_buried(supervisor: CommandHost, command: str, name: str, buried: 
     return f"unburied {name}: back in its team's place in the layout"
 
 
+async def promote(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    """Make the agent its team's coordinator; the team's coordinator until now becomes a worker (one a team)."""
+    name = one_agent(supervisor, "promote", args.name)
+    org = supervisor.org
+    agent = org.agent(name)
+    if agent.role is Role.EXEC:
+        raise CommandConflict(f"promote: {name} is the exec: it leads the whole org already")
+    if agent.role is Role.COORDINATOR:
+        return f"promote: {name} coordinates team {agent.team} already: nothing to do"
+    previous = [a.name for a in org.agents if a.team == agent.team and a.role is Role.COORDINATOR]
+    roles = {name: Role.COORDINATOR, **dict.fromkeys(previous, Role.WORKER)}
+    agents = tuple(a.model_copy(update={"role": roles[a.name]}) if a.name in roles else a for a in org.agents)
+    await supervisor.reconfigure(org.replaced(agents=agents), actor.name)
+    demoted = f"; {', '.join(previous)} (its coordinator until now) is a worker again" if previous else ""
+    where = "buried: on top of its column once unburied" if agent.buried else "at the top of its column"
+    return f"promoted {name}: coordinator of team {agent.team}, {where}{demoted}"
+
+
+async def demote(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    name = one_agent(supervisor, "demote", args.name)
+    org = supervisor.org
+    agent = org.agent(name)
+    if agent.role is Role.EXEC:
+        raise CommandConflict(f"demote: {name} is the exec: change its role in the spec")
+    if agent.role is Role.WORKER:
+        return f"demote: {name} is a worker already: nothing to do"
+    agents = tuple(a.model_copy(update={"role": Role.WORKER}) if a.name == name else a for a in org.agents)
+    await supervisor.reconfigure(org.replaced(agents=agents), actor.name)
+    return f"demoted {name}: a worker of team {agent.team} again; the team has no coordinator until you promote one"
+
+
 async def save(supervisor: CommandHost, args: SaveArgs, actor: Actor) -> str:
     path = (args.path or Path(supervisor.spec or f"{supervisor.org.name}.toml")).expanduser()
     try:
@@ -170,6 +208,30 @@ async def save(supervisor: CommandHost, args: SaveArgs, actor: Actor) -> str:
     except OSError as error:
         raise InvalidArguments(f"save: cannot write {path}: {error.strerror or error}") from None
     return f"saved the org to {path}: {written}; start it again with: agent-console {path}"
+
+
+async def arrangement(supervisor: CommandHost, args: ArrangementArgs, actor: Actor) -> str:
+    """Save the windows' layouts and which agent is in which under a name, load them again, or list them."""
+    if args.action == "list":
+        names = await supervisor.arrangement_names()
+        return f"arrangements: {', '.join(names)}" if names else "no arrangement saved yet: arrangement save NAME"
+    if args.name is None:
+        raise InvalidArguments(f"arrangement {args.action}: which one? write: arrangement {args.action} NAME")
+    try:
+        name = check_name(args.name)
+    except InvalidInput as error:
+        raise InvalidArguments(f"arrangement {args.action}: {error}") from None
+    if args.action == "save":
+        kept = await supervisor.save_arrangement(name)
+        return f"saved arrangement {name}: {kept}; bring it back with: arrangement load {name}"
+    try:
+        problems = await supervisor.restore_arrangement(name)
+    except NotFound as error:
+        raise CommandNotFound(f"arrangement load: {error}") from None
+    done = f"loaded arrangement {name}"
+    if problems:
+        done += "; not restored: " + "; ".join(problems)
+    return done + " (the next change to the org lays the panes out by the org chart again)"
 
 
 async def adopt(supervisor: CommandHost, args: AdoptArgs, actor: Actor) -> str:
@@ -308,7 +370,10 @@ def org_commands() -> CommandRegistry:
         Command("restart", "restart an agent's program in its pane", restart, AgentArgs, _named_agent),
         Command("bury", "take an agent's pane off screen (it runs on, still watched)", bury, AgentArgs, _named_agent),
         Command("unbury", "bring a buried agent's pane back to its team", unbury, AgentArgs, _named_agent),
+        Command("promote", "make an agent its team's coordinator (its pane on top)", promote, AgentArgs, _named_agent),
+        Command("demote", "make a coordinator a worker again", demote, AgentArgs, _named_agent),
         Command("save", "write the org as it is now as a spec (ORG.toml)", save, SaveArgs),
+        Command("arrangement", "save, load or list named arrangements of the windows", arrangement, ArrangementArgs),
         Command("adopt", "take running panes of agents outside the org back into it", adopt, AdoptArgs),
         Command(
             "barrier",

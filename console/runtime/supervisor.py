@@ -111,6 +111,7 @@ class Supervisor:
         spec: Path | None = None,
     ) -> None:
         self.org = org
+        self.spec_org = org  # the org as its spec file says, before the console's changes
         # The console's changes to the org are kept per spec file: another file of the same org starts clean.
         self.spec = str(spec.absolute()) if spec is not None else None
         self.notices: list[str] = []  # what the user should hear about the start (the org rebuilt, ...)
@@ -170,6 +171,7 @@ class Supervisor:
         self.pulses = Pulses(self)  # panes flash as messages pass
         self.status_line = StatusLine(self)  # the org's figures in the terminal's status line
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
+        self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
 
     # --- life cycle -------------------------------------------------------------------------------------
 
@@ -178,6 +180,8 @@ class Supervisor:
         self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
         self.report = await self._deploy(remove_orphans=False)
+        with contextlib.suppress(BackendError):  # only the palette's list: the command says what went wrong
+            await self.arrangement_names()
         untokened, unbounded = await self._unprepared()
         if untokened:
             self.notices.append(
@@ -290,7 +294,7 @@ class Supervisor:
         org = org.model_copy(update={"agents": tuple(a.model_copy(update={"cwd": here / a.cwd}) for a in org.agents)})
         edits = edits_between(self.org, org)
         if edits:
-            merged = merge_edits(self.state.org_edits.get(self.spec, ()), edits)
+            merged = merge_edits(self.state.org_edits.get(self.spec, ()), edits, self.spec_org)
             self.submit(actor, OrgEdited(spec=self.spec, edits=merged))
         removed = _names(self.org) - _names(org)
         self.org = org
@@ -306,9 +310,29 @@ class Supervisor:
         """Write the org as it is now as a spec at `path`; saved over its own spec, the console's changes are
         in the file and are not replayed again. Returns what was written, in words."""
         paths.write_text_atomically(path, dump_spec(self.org, path))
-        if self.spec is not None and str(path.absolute()) == self.spec and self.state.org_edits.get(self.spec):
-            self.submit(actor, OrgEdited(spec=self.spec, edits=()))
+        if self.spec is not None and str(path.absolute()) == self.spec:
+            self.spec_org = self.org
+            if self.state.org_edits.get(self.spec):
+                self.submit(actor, OrgEdited(spec=self.spec, edits=()))
         return f"{len(self.org.teams)} team(s), {len(self.org.agents)} agent(s)"
+
+    # --- arrangements ---------------------------------------------------------------------------------
+
+    @property
+    def arrangements_dir(self) -> Path:
+        return self.state_dir / "arrangements"
+
+    async def save_arrangement(self, name: str) -> str:
+        kept = await self.backend.save_arrangement(name, self.arrangements_dir)
+        self.known_arrangements = sorted({*self.known_arrangements, name})
+        return kept
+
+    async def restore_arrangement(self, name: str) -> list[str]:
+        return await self.backend.restore_arrangement(name, self.arrangements_dir)
+
+    async def arrangement_names(self) -> list[str]:
+        self.known_arrangements = await self.backend.arrangement_names(self.arrangements_dir)
+        return self.known_arrangements
 
     async def orphans(self) -> dict[str, Agent]:
         """Panes of this org that run an agent it does not have, as the agents their pane options describe."""

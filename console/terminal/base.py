@@ -10,6 +10,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from agent_console.agents.errors import Unavailable
@@ -363,3 +364,18 @@ class TerminalBackend(ABC):
     @abstractmethod
     async def arrange(self, window: str, cells: Cell, panes: Sequence[str]) -> bool:
         """Lay out `window` as `cells`, its leaves taking `panes` in order; True if anything changed."""
+
+    # --- named arrangements -----------------------------------------------------------------------------
+
+    async def save_arrangement(self, name: str, folder: Path) -> str:
+        """Keep how the session's windows are laid out and which agent is in which, as `name` (replacing one of
+        that name); `folder` is the org's, for a terminal that keeps none itself. Returns what was kept, in words."""
+        raise BackendError(f"{self.where} cannot save arrangements")
+
+    async def restore_arrangement(self, name: str, folder: Path) -> list[str]:
+        """Lay the windows out as arrangement `name` says; returns what could not be restored, each in words."""
+        raise BackendError(f"{self.where} cannot restore arrangements")
+
+    async def arrangement_names(self, folder: Path) -> list[str]:
+        """The arrangements there are to restore."""
+        return []

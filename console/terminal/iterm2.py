@@ -23,11 +23,14 @@ import re
 import shlex
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from agent_console.agents.errors import NotFound
 from agent_console.agents.layout import Node, Split
 from agent_console.agents.layout import Pane as LayoutPane
 
+from .arrangement import check_name
 from .base import (
     BackendError,
     BackendGone,
@@ -1176,15 +1179,29 @@ class ITerm2Backend(TerminalBackend):
             [self._pane(session.session_id) for session in domain.sessions] for domain in self._app.broadcast_domains
         ]
 
-    async def save_arrangement(self, name: str) -> None:
-        """Save this window (its tabs and panes) as a named arrangement."""
-        await self._call(self._window().async_save_window_as_arrangement(name), f"save arrangement {name!r}")
+    async def save_arrangement(self, name: str, folder: Path) -> str:
+        """Save this window (its tabs and panes) as iTerm2 arrangement `name`, which iTerm2 keeps (`folder` is not
+        used). The status is read from the reply itself: `Window.async_save_window_as_arrangement` reads another
+        reply's field, so it never reports a failure."""
+        check_name(name)
+        reply = await self._call(
+            iterm2.rpc.async_save_arrangement(self._connection, name, self._window().window_id),
+            f"save arrangement {name!r}",
+        )
+        _arrangement_status(reply, name)
+        return f"this iTerm2 window, {len(await self.list_panes(all_sessions=False))} pane(s), kept by iTerm2"
 
-    async def restore_arrangement(self, name: str) -> None:
-        """Open a saved arrangement (in new windows)."""
-        await self._call(iterm2.Arrangement.async_restore(self._connection, name), f"restore arrangement {name!r}")
+    async def restore_arrangement(self, name: str, folder: Path) -> list[str]:
+        """Open arrangement `name` as iTerm2 does: in new windows, with new sessions."""
+        check_name(name)
+        reply = await self._call(iterm2.rpc.async_restore_arrangement(self._connection, name), f"load {name!r}")
+        _arrangement_status(reply, name)
+        return [
+            "iTerm2 opens an arrangement in new windows with new sessions, not the running agents: "
+            "the agents keep running in their own panes"
+        ]
 
-    async def arrangements(self) -> list[str]:
+    async def arrangement_names(self, folder: Path) -> list[str]:
         return sorted(await self._call(iterm2.Arrangement.async_list(self._connection), "list arrangements"))
 
     async def install_status_bar(self) -> None:
@@ -1283,3 +1300,11 @@ def _process_gone(pid: int | None) -> bool:
     except OSError:
         return False
     return False
+
+
+def _arrangement_status(reply: Any, name: str) -> None:
+    status = iterm2.api_pb2.SavedArrangementResponse.Status.Name(reply.saved_arrangement_response.status)
+    if status == "ARRANGEMENT_NOT_FOUND":
+        raise NotFound(f"iTerm2 has no arrangement {name!r}")
+    if status != "OK":
+        raise BackendError(f"iTerm2 refused arrangement {name!r}: {status}")

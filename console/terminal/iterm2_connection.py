@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     import iterm2.app
     import iterm2.auth
     import iterm2.notifications
+    import iterm2.rpc
     import websockets
     from iterm2 import api_pb2
     from websockets.legacy.exceptions import InvalidStatusCode

@@ -14,11 +14,14 @@ import secrets
 import shlex
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent_console.agents.display import pasteable, visible
 from agent_console.agents.layout import canonical
 
+from . import tmux_arrangement
+from .arrangement import saved_names
 from .base import (
     BackendError,
     BackendGone,
@@ -728,6 +731,15 @@ class TmuxBackend(TerminalBackend):
             await self.apply_layout(window, cells)
             changed = changed or await self.window_layout(window) != before
         return changed
+
+    async def save_arrangement(self, name: str, folder: Path) -> str:
+        return await tmux_arrangement.save(self, name, folder)
+
+    async def restore_arrangement(self, name: str, folder: Path) -> list[str]:
+        return await tmux_arrangement.restore(self, name, folder)
+
+    async def arrangement_names(self, folder: Path) -> list[str]:
+        return saved_names(folder)
 
     async def apply_layout(self, window: str, cells: Cell) -> None:
         panes = layout_panes(await self.window_layout(window))

@@ -390,6 +390,12 @@ class ConsoleApp(App[None]):
         yield from super().get_system_commands(screen)
         for command in self.commands:
             yield SystemCommand(command.name, command.description, partial(self.run_from_palette, command.name))
+        for name in self.supervisor.known_arrangements:
+            load = partial(self.run_line_from_palette, f"arrangement load {name}")
+            yield SystemCommand(f"arrangement load {name}", "lay the windows out as this arrangement says", load)
+
+    def run_line_from_palette(self, line: str) -> None:
+        self.run_worker(self._toast(self.commands.run_line(self, line, "palette")))
 
     def run_from_palette(self, name: str) -> None:
         """A command that takes arguments asks for them first; the others run at once."""

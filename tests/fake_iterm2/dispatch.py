@@ -520,6 +520,10 @@ class RequestDispatcher:
         return response
 
     def _saved_arrangement_request(self, _conn: ClientConnection, req: api_pb2.SavedArrangementRequest) -> Response:
+        """As `-apiServerSavedArrangement:handler:` in sources/API/iTermAPIHelper.m: LIST answers every name
+        (`-listSavedArrangementsWithHandler:`), SAVE one window or all (`-saveArrangementNamed:windowID:handler:`,
+        WINDOW_NOT_FOUND for an unknown window), RESTORE in new windows or as tabs of one
+        (`-restoreArrangementNamed:windowID:handler:`: the window is checked before the name)."""
         response = Response()
         out = response.saved_arrangement_response
         action = api_pb2.SavedArrangementRequest.Action.Name(req.action)

@@ -845,13 +845,15 @@ class FakeApp(PaneMoves):
         return {"vertical": node.vertical, "children": children}
 
     def restore_arrangement(self, name: str, window_id: str | None) -> None:
-        if name not in self.arrangements:
-            raise RequestFailed("ARRANGEMENT_NOT_FOUND")
+        """iTermAPIHelper.m `-restoreArrangementNamed:windowID:handler:` looks the window up first, then
+        `loadWindowArrangementWithName:asTabsInTerminal:` fails for an unknown name."""
         target = None
         if window_id:
             target = self.find_window(window_id)
             if target is None:
                 raise RequestFailed("WINDOW_NOT_FOUND")
+        if name not in self.arrangements:
+            raise RequestFailed("ARRANGEMENT_NOT_FOUND")
         for saved in self.arrangements[name]:
             window = target or self._add_window()
             if target is None:
