@@ -1,0 +1,212 @@
+"""The selected agent's screen, live and read-only, with its effective state and the evidence behind it.
+
+The screen comes from the supervisor's own captures (one per settled burst of output); lines that scroll off
+the top are kept, up to `HISTORY_LINES`, so the human can scroll back. Every character of the agent's is shown
+as data (`agents.display`): never markup, never a terminal control.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Sequence
+
+from rich.segment import Segment
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
+
+from agent_console.agents.state import AgentView
+
+from .formatting import agent_text, is_dark, state_text
+
+HISTORY_LINES = 1000
+"""Lines kept above the screen: enough to see what an agent just did, bounded so a flood costs nothing."""
+MIN_OVERLAP = 2
+"""Lines two screens must share to count as a scroll (one shared prompt line is as likely a redraw)."""
+_SPACE_RUN = re.compile(r"( {4,})")
+
+
+def scrolled_off(previous: Sequence[str], current: Sequence[str]) -> list[str]:
+    """The lines of `previous` that scrolled out of the top to make `current` (empty when nothing scrolled, or
+    when `current` is a redraw that shares too little with `previous` to tell)."""
+    shown = trimmed(previous)
+    if not shown:
+        return []
+    for k in range(len(shown)):
+        rest = shown[k:]
+        if len(rest) < min(MIN_OVERLAP, len(shown)):
+            break
+        if list(current[: len(rest)]) == rest:
+            return shown[:k]
+    # no overlap: what was above a screen as tall as this one is history all the same (a capture's scrollback)
+    return shown[: max(0, len(previous) - len(current))]
+
+
+def trimmed(lines: Sequence[str]) -> list[str]:
+    """`lines` without the blank lines at the bottom of a screen."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return list(lines[:end])
+
+
+def screen_line(line: str) -> Text:
+    """One line of an agent's screen as data: its layout (runs of spaces) kept, every other character shown
+    by `agents.display` (controls and invisible characters as visible markers)."""
+    text = Text(no_wrap=True, end="")
+    for part in _SPACE_RUN.split(line.rstrip()):
+        text.append(part) if part.startswith(" ") and not part.strip() else text.append_text(agent_text(part))
+    return text
+
+
+def evidence(view: AgentView) -> str:
+    """What the effective state rests on: the hook, the screen rule or the agent's own report that agrees."""
+    if view.hook_state is view.state and view.hook_event:
+        return f"hook {view.hook_event}"
+    if view.screen_state is view.state and view.screen_rule:
+        return f"screen rule {view.screen_rule}"
+    if view.reported is not None:
+        return "its own report"
+    return "no evidence yet"
+
+
+class PreviewScreen(ScrollView, can_focus=True):
+    """The lines (history, then the screen), drawn line by line: a long history costs only the rows in view."""
+
+    BINDINGS = [Binding("enter", "jump", "Jump", tooltip="Jump to the agent's pane")]
+
+    class JumpWanted(Message):
+        def __init__(self) -> None:
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.history: collections.deque[Text] = collections.deque(maxlen=HISTORY_LINES)
+        self.visible_screen: list[Text] = []
+        self._width = 0
+
+    @property
+    def lines(self) -> list[Text]:
+        return [*self.history, *self.visible_screen]
+
+    def set_lines(self, history: list[str], screen: list[str], reset: bool = False) -> None:
+        """`history` joins what is kept above; `screen` replaces the screen; the view stays at the bottom when
+        it was there (or on `reset`), else where the human scrolled to."""
+        following = reset or self.scroll_offset.y >= self.max_scroll_y
+        if reset:
+            self.history.clear()
+        shown = [screen_line(line) for line in history]
+        self.history.extend(shown)
+        self.visible_screen = [screen_line(line) for line in trimmed(screen)]
+        self._width = max([self._width if not reset else 0, *(t.cell_len for t in (*shown, *self.visible_screen))])
+        self.virtual_size = Size(self._width, len(self.history) + len(self.visible_screen))
+        if following:
+            self.scroll_end(animate=False, x_axis=False)  # once the new size is laid out
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.scrollable_content_region.width
+        count = len(self.history) + len(self.visible_screen)
+        if index >= count:
+            return Strip.blank(width, self.rich_style)
+        text = self.history[index] if index < len(self.history) else self.visible_screen[index - len(self.history)]
+        segments = [segment for segment in text.render(self.app.console) if segment.text != "\n"]
+        left = self.scroll_offset.x
+        return Strip(segments or [Segment("")]).crop_extend(left, left + width, self.rich_style)
+
+    def action_jump(self) -> None:
+        self.post_message(self.JumpWanted())
+
+
+class AgentPreview(Vertical):
+    """One agent: a line with its name, effective state and the evidence behind it, over its screen (scrollable
+    back through `HISTORY_LINES` lines). `show_agent` follows the state, `load` takes a whole capture (history
+    included) when the agent is chosen, `update_screen` each new screen; enter asks to jump to its pane."""
+
+    BORDER_TITLE = "Preview"
+
+    DEFAULT_CSS = """
+    AgentPreview #preview-state {
+        height: 1;
+        background: $panel;
+        padding: 0 1;
+    }
+    AgentPreview #preview-screen {
+        height: 1fr;
+    }
+    """
+
+    class JumpTo(Message):
+        """The human pressed enter on the preview: jump to the agent's real pane."""
+
+        def __init__(self, agent: str) -> None:
+            super().__init__()
+            self.agent = agent
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.agent: str | None = None
+        self._previous: list[str] = []
+        self._shown_state: tuple[object, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("no agent selected", style="dim"), id="preview-state")
+        yield PreviewScreen(id="preview-screen")
+
+    @property
+    def screen_view(self) -> PreviewScreen:
+        return self.query_one(PreviewScreen)
+
+    def show_agent(self, view: AgentView | None) -> None:
+        """The state line for `view` (the agent whose screen is shown); a new agent clears the screen."""
+        name = view.name if view is not None else None
+        if name != self.agent:
+            self.agent = name
+            self._previous = []
+            self.screen_view.set_lines([], [], reset=True)
+        key = None if view is None else (view.name, view.state, view.hook_state, view.hook_event, view.screen_state)
+        key = (key, view.screen_rule if view else None, view.reported if view else None, view.alive if view else None)
+        if key == self._shown_state:
+            return
+        self._shown_state = key
+        self.border_title = f"Preview · {name}" if name else "Preview"
+        line = Text(no_wrap=True, overflow="ellipsis")
+        if view is None:
+            line.append("no agent selected", style="dim")
+        else:
+            line.append_text(state_text(view.state, dark=is_dark(self)))
+            line.append("  by ", style="dim")
+            line.append_text(agent_text(evidence(view), 60))
+            if not view.alive:
+                line.append("  (not running)", style="dim")
+            line.append("   enter: jump to its pane", style="dim")
+        self.query_one("#preview-state", Static).update(line)
+
+    def load(self, agent: str, capture: str) -> None:
+        """A whole capture of `agent`'s pane (scrollback then screen): the preview starts over from it."""
+        if agent != self.agent:
+            return
+        self._previous = capture.split("\n")
+        self.screen_view.set_lines([], self._previous, reset=True)
+
+    def update_screen(self, agent: str, screen: str) -> None:
+        """`agent`'s screen as it is now; what scrolled off the top since the last one is kept."""
+        if agent != self.agent:
+            return
+        current = screen.split("\n")
+        off = scrolled_off(self._previous, current)
+        self._previous = current
+        self.screen_view.set_lines(off, current)
+
+    def on_preview_screen_jump_wanted(self, event: PreviewScreen.JumpWanted) -> None:
+        event.stop()
+        if self.agent is not None:
+            self.post_message(self.JumpTo(self.agent))
