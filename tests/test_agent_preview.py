@@ -127,6 +127,34 @@ async def test_history_is_bounded() -> None:
         assert lines[-1] == f"out {last + SCREEN_ROWS - 1}"
 
 
+async def test_scrolling_back_over_output_that_went_by_unseen_asks_for_the_pane_s_scrollback_once() -> None:
+    class Recording(PreviewHost):
+        def on_agent_preview_history_wanted(self, message: AgentPreview.HistoryWanted) -> None:
+            self.messages.append(message)
+
+    async with Recording().run_test(size=(60, 8)) as pilot:
+        preview = pilot.app.query_one(AgentPreview)
+        preview.show_agent(working())
+        preview.load("api", "\n".join(screen("$ seq 100")))
+        preview.update_screen("api", "\n".join(["out 96", "out 97", "out 98", "out 99", "out 100", "$ "]))
+        view = preview.screen_view
+        assert view.gap and shown(preview)[-1] == "$"  # a full screen that does not follow on from the last one
+        await pilot.pause()
+        view.scroll_up(animate=False, immediate=True)
+        view.scroll_up(animate=False, immediate=True)
+        await pilot.pause()
+        wanted = [message for message in pilot.app.messages if isinstance(message, AgentPreview.HistoryWanted)]
+        assert [message.agent for message in wanted] == ["api"] and not view.gap
+
+        before = view.max_scroll_y - view.scroll_offset.y
+        preview.load(
+            "api",
+            "\n".join([*(f"out {n}" for n in range(1, 96)), "out 96", "out 97", "out 98", "out 99", "out 100", "$ "]),
+        )
+        await pilot.pause()
+        assert shown(preview)[0] == "out 1" and view.max_scroll_y - view.scroll_offset.y == before  # lines in view stay
+
+
 async def test_another_agent_starts_a_clean_preview_and_enter_asks_to_jump_to_it() -> None:
     async with PreviewHost().run_test(size=(60, 14)) as pilot:
         preview = pilot.app.query_one(AgentPreview)
@@ -168,10 +196,10 @@ def preview_host_showing(screen_text: str) -> PreviewHost:
 
 
 def test_snapshot_agent_preview(snap_compare: Any) -> None:
-    """You should see a rounded frame titled "Preview · api"; under its top edge a shaded line "● working  by
-    hook PreToolUse   enter: jump to its pane" (the state in green); then the agent's screen: "$ make test",
-    "collected 3 items", a line with "tests/test_a.py" and "PASSED" far apart (its spaces kept), a line
-    "␛[31mred[bold]x[/bold]" showing the escape as ␛ and the markup as literal text, and "$ " last."""
+    """You should see a rounded frame titled "Preview · api", "enter: jump to its pane" in its bottom edge; under
+    its top edge a shaded line "● working  by hook PreToolUse" (the state in green); then the agent's screen:
+    "$ make test", "collected 3 items", a line with "tests/test_a.py" and "PASSED" far apart (its spaces kept),
+    a line "␛[31mred[bold]x[/bold]" showing the escape as ␛ and the markup as literal text, and "$" last."""
     text = "\n".join(
         ["$ make test", "collected 3 items", "tests/test_a.py          PASSED", "\x1b[31mred[bold]x[/bold]", "$ "]
     )

@@ -136,10 +136,11 @@ async def open_preview(pilot: Pilot) -> None:
 
 def test_snapshot_preview_medium(snap_compare: Any, demo: Console, captures: Any, journal_at_now: None) -> None:
     """You should see the main screen at 120x40 with, at the top of the right-hand column, a frame titled
-    "Preview · api" (the health table's first row): a shaded line "◆ waiting  by its own report   enter: jump to
-    its pane" (the state in amber), then api's scrollback "scrollback of %3", "$ echo [redacted:anthropic-key]"
-    (the key never shown) and its screen "$ make release", "building wheel…", "␛[1mdone␛[0m", "$". The chat and
-    the trace are below it, shorter; the queue, the tree and the health table on the left as ever."""
+    "Preview · api" (the health table's first row), "enter: jump to its pane" in its bottom edge: a shaded line
+    "◆ waiting  by its own report" (the state in amber), then api's scrollback "scrollback of %3", "$ echo
+    [redacted:anthropic-key]" (the key never shown) and its screen "$ make release", "building wheel…",
+    "␛[1mdone␛[0m", "$". The chat and the trace are below it, shorter; the queue, the tree and the health table
+    on the left as ever."""
     assert snap_compare(demo, terminal_size=(120, 40), run_before=open_preview)
 
 

@@ -35,18 +35,23 @@ _SPACE_RUN = re.compile(r"( {4,})")
 
 def scrolled_off(previous: Sequence[str], current: Sequence[str]) -> list[str]:
     """The lines of `previous` that scrolled out of the top to make `current` (empty when nothing scrolled, or
-    when `current` is a redraw that shares too little with `previous` to tell)."""
+    when `current` shares too little with `previous` to tell: a redraw, or more output than a screen)."""
     shown = trimmed(previous)
-    if not shown:
-        return []
-    for k in range(len(shown)):
-        rest = shown[k:]
-        if len(rest) < min(MIN_OVERLAP, len(shown)):
-            break
+    shift = scroll_between(previous, current)
+    if shift is None:  # what was above a screen as tall as this one is history all the same (a capture's)
+        return shown[: max(0, len(previous) - len(current))]
+    return shown[:shift]
+
+
+def scroll_between(previous: Sequence[str], current: Sequence[str]) -> int | None:
+    """How many lines `current` is `previous` scrolled up by (0: not at all, maybe printed below); None when
+    they share fewer than `MIN_OVERLAP` lines, as a redraw or a screenful of output does."""
+    shown = trimmed(previous)
+    for shift in range(len(shown) - min(MIN_OVERLAP, len(shown)) + 1):
+        rest = shown[shift:]
         if list(current[: len(rest)]) == rest:
-            return shown[:k]
-    # no overlap: what was above a screen as tall as this one is history all the same (a capture's scrollback)
-    return shown[: max(0, len(previous) - len(current))]
+            return shift
+    return None
 
 
 def trimmed(lines: Sequence[str]) -> list[str]:
@@ -86,11 +91,24 @@ class PreviewScreen(ScrollView, can_focus=True):
         def __init__(self) -> None:
             super().__init__()
 
+    class HistoryWanted(Message):
+        """The human scrolls back over a gap: more scrolled off between two screens than either showed."""
+
+        def __init__(self) -> None:
+            super().__init__()
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.history: collections.deque[Text] = collections.deque(maxlen=HISTORY_LINES)
         self.visible_screen: list[Text] = []
         self._width = 0
+        self.gap = False  # lines went by unseen: the pane's own scrollback has them
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and self.gap:
+            self.gap = False
+            self.post_message(self.HistoryWanted())
 
     @property
     def lines(self) -> list[Text]:
@@ -98,17 +116,20 @@ class PreviewScreen(ScrollView, can_focus=True):
 
     def set_lines(self, history: list[str], screen: list[str], reset: bool = False) -> None:
         """`history` joins what is kept above; `screen` replaces the screen; the view stays at the bottom when
-        it was there (or on `reset`), else where the human scrolled to."""
-        following = reset or self.scroll_offset.y >= self.max_scroll_y
+        it was there, else as far from the bottom as the human scrolled (`reset` starts over from these lines)."""
+        from_bottom = self.max_scroll_y - self.scroll_offset.y
         if reset:
+            self.gap = False
             self.history.clear()
         shown = [screen_line(line) for line in history]
         self.history.extend(shown)
         self.visible_screen = [screen_line(line) for line in trimmed(screen)]
         self._width = max([self._width if not reset else 0, *(t.cell_len for t in (*shown, *self.visible_screen))])
         self.virtual_size = Size(self._width, len(self.history) + len(self.visible_screen))
-        if following:
+        if from_bottom <= 0:
             self.scroll_end(animate=False, x_axis=False)  # once the new size is laid out
+        elif reset:  # the same lines stay in view
+            self.call_after_refresh(lambda: self.scroll_to(y=self.max_scroll_y - from_bottom, animate=False))
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
@@ -178,6 +199,7 @@ class AgentPreview(Vertical):
             return
         self._shown_state = key
         self.border_title = f"Preview · {name}" if name else "Preview"
+        self.border_subtitle = "enter: jump to its pane" if name else ""
         line = Text(no_wrap=True, overflow="ellipsis")
         if view is None:
             line.append("no agent selected", style="dim")
@@ -187,7 +209,6 @@ class AgentPreview(Vertical):
             line.append_text(agent_text(evidence(view), 60))
             if not view.alive:
                 line.append("  (not running)", style="dim")
-            line.append("   enter: jump to its pane", style="dim")
         self.query_one("#preview-state", Static).update(line)
 
     def load(self, agent: str, capture: str) -> None:
@@ -203,8 +224,22 @@ class AgentPreview(Vertical):
             return
         current = screen.split("\n")
         off = scrolled_off(self._previous, current)
+        if len(trimmed(current)) == len(current) and scroll_between(self._previous, current) is None:
+            self.screen_view.gap = True  # a full screen that does not follow on: output went by unseen
         self._previous = current
         self.screen_view.set_lines(off, current)
+
+    class HistoryWanted(Message):
+        """Lines went by unseen and the human scrolls back: the pane's scrollback is wanted (`load` takes it)."""
+
+        def __init__(self, agent: str) -> None:
+            super().__init__()
+            self.agent = agent
+
+    def on_preview_screen_history_wanted(self, event: PreviewScreen.HistoryWanted) -> None:
+        event.stop()
+        if self.agent is not None:
+            self.post_message(self.HistoryWanted(self.agent))
 
     def on_preview_screen_jump_wanted(self, event: PreviewScreen.JumpWanted) -> None:
         event.stop()

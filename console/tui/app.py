@@ -674,6 +674,12 @@ class ConsoleApp(App[None]):
         if isinstance(data, OrgNode) and data.kind == "agent":
             self._preview_agent(data.name)
 
+    @on(AgentPreview.HistoryWanted)
+    def _history_wanted(self, event: AgentPreview.HistoryWanted) -> None:
+        """Output went by faster than screens were read, and the human scrolls back: the pane's own scrollback."""
+        if event.agent == self.previewed:
+            self._load_preview(event.agent)
+
     @on(AgentPreview.JumpTo)
     async def _jump_from_preview(self, event: AgentPreview.JumpTo) -> None:
         await self.jump_to(event.agent)
