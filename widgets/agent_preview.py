@@ -193,8 +193,10 @@ class AgentPreview(Vertical):
             self.agent = name
             self._previous = []
             self.screen_view.set_lines([], [], reset=True)
-        key = None if view is None else (view.name, view.state, view.hook_state, view.hook_event, view.screen_state)
-        key = (key, view.screen_rule if view else None, view.reported if view else None, view.alive if view else None)
+        key: tuple[object, ...] = (name,)
+        if view is not None:
+            key += (view.state, view.hook_state, view.hook_event, view.screen_state, view.screen_rule, view.alive)
+            key += (view.reported is not None,)
         if key == self._shown_state:
             return
         self._shown_state = key
