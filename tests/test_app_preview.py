@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 
 from agent_console.agents.model import Org
 from agent_console.runtime.demo import demo_org
-from agent_console.widgets import HealthTable
+from agent_console.widgets import HealthTable, OrgTree
 from agent_console.widgets.agent_preview import HISTORY_LINES, AgentPreview
 from tests import test_app
 from tests.test_app import Console, Entry, demo_entries
@@ -88,6 +88,14 @@ async def test_p_shows_the_selected_agent_s_screen_beside_the_lists_and_follows_
         pane = demo.supervisor.state.agents[second].pane
         assert preview.agent == second and captures[-1] == (pane, HISTORY_LINES)
         assert shown(demo)[-1] == f"screen of {pane}"
+        tree = demo.query_one(OrgTree)
+        tree.focus()
+        tree.select_agent(first)  # the tree's cursor: the preview follows whichever list is in use
+        await pilot.pause()
+        assert preview.agent == first
+        table.focus()
+        await pilot.pause()
+        assert preview.agent == second
         await pilot.press("p")
         await pilot.pause()
         assert not preview.region
@@ -157,3 +165,23 @@ def test_snapshot_preview_wide(snap_compare: Any, demo: Console, captures: Any, 
     the frame "Preview · api" (its state line, then api's lines as in the medium snapshot), the chat and the
     trace under it."""
     assert snap_compare(demo, terminal_size=(200, 50), run_before=open_preview)
+
+
+async def test_tab_from_the_health_table_reaches_the_preview_and_page_up_scrolls_it_back(
+    demo: Console, captures: list[tuple[str, int]]
+) -> None:
+    async with demo.run_test(size=(120, 40)) as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        agent = demo.query_one(AgentPreview).agent or ""
+        for n in range(0, 60, 3):  # output scrolls by three lines a screen
+            push(demo, agent, "\n".join(f"out {m}" for m in range(n, n + ROWS)))
+        await pilot.pause()
+        demo.query_one(HealthTable).focus()
+        await pilot.press("tab")
+        view = demo.query_one(AgentPreview).screen_view
+        assert demo.focused is view
+        bottom = view.scroll_offset.y
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert view.scroll_offset.y < bottom and demo.query_one(AgentPreview).agent == agent

@@ -468,6 +468,7 @@ class ConsoleApp(App[None]):
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, OrgTree | HealthTable | ApprovalQueue):
             self._last_list = event.widget
+        self._preview_agent(self._cursor_agent(event.widget))  # the list in use says whose screen is shown
 
     def action_focus_chat(self, start: str = "") -> None:
         self.chat_view.focus_input(start)
@@ -663,6 +664,15 @@ class ConsoleApp(App[None]):
         if agent is not None and agent != self.previewed:
             self.previewed = agent
             self._follow_preview()
+
+    def _cursor_agent(self, widget: Widget) -> str | None:
+        """The agent under `widget`'s cursor, when it is the health table or the org tree."""
+        if isinstance(widget, HealthTable) and widget.row_count:
+            return widget.agent_names[min(max(widget.cursor_row, 0), widget.row_count - 1)]
+        if isinstance(widget, OrgTree) and widget.cursor_node is not None:
+            data = widget.cursor_node.data
+            return data.name if isinstance(data, OrgNode) and data.kind == "agent" else None
+        return None
 
     @on(DataTable.RowHighlighted, "#health")
     def _health_cursor(self, event: DataTable.RowHighlighted) -> None:
