@@ -7,6 +7,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.message import Message
 
+from agent_console.agents.display import marker_for, shows_as_is
 from agent_console.agents.events import AgentState
 from agent_console.agents.state import AgentView
 from agent_console.themes import CONSOLE_TCSS
@@ -56,6 +57,15 @@ def test_a_screen_line_is_data_with_its_layout_kept() -> None:
     assert {str(span.style) for span in text.spans} <= {"reverse", "dim"}  # only the markers are styled
 
 
+def test_a_line_shown_as_is_has_no_character_the_display_would_mark() -> None:
+    # the preview's fast path for plain lines must agree with the one function that marks agent text
+    specials = [0x115F, 0x3164, 0xFFA0, 0x202E, 0x200B, 0xFE0F, 0xFEFF, 0x1F600, 0xE000, 0xD800, 0x0378]
+    for code in [*range(0x3000), *specials]:
+        char = chr(code)
+        assert shows_as_is(char) == (marker_for(char) is None), hex(code)
+    assert shows_as_is("╭─ Claude Code ─╮ ✻ Thinking… 漢字") and not shows_as_is("ok\x1b[2J")
+
+
 def test_the_evidence_is_the_source_that_agrees_with_the_effective_state() -> None:
     view = AgentView(name="api", team=None, state=AgentState.WAITING)
     assert evidence(view) == "no evidence yet"
@@ -91,7 +101,7 @@ def working(name: str = "api") -> AgentView:
 
 
 def shown(preview: AgentPreview) -> list[str]:
-    return [line.plain for line in preview.screen_view.lines]
+    return list(preview.screen_view.lines)
 
 
 async def test_the_preview_follows_new_screens_and_keeps_what_scrolled_off() -> None:

@@ -51,7 +51,7 @@ def screen_of(*lines: str) -> list[str]:
 
 
 def shown(app: Console) -> list[str]:
-    return [line.plain for line in app.query_one(AgentPreview).screen_view.lines]
+    return list(app.query_one(AgentPreview).screen_view.lines)
 
 
 def push(app: Console, agent: str, screen: str) -> None:

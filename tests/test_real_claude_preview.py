@@ -30,7 +30,7 @@ async def until(pilot: Pilot, what: str, condition: Callable[[], object], timeou
         await asyncio.wait_for(wait(), timeout)
     except TimeoutError:
         preview = pilot.app.query_one(AgentPreview)
-        lines = "\n".join(line.plain for line in preview.screen_view.lines)
+        lines = "\n".join(preview.screen_view.lines)
         raise AssertionError(f"timed out waiting for {what}; the preview shows:\n{lines}") from None
 
 
@@ -57,7 +57,7 @@ async def test_the_preview_follows_claude_code_s_screen(start: real.Starter, tmp
 
         stub.say(f"The answer is {MARK}.")
         await run.type_prompt("what is the answer?")
-        shown = lambda: "\n".join(line.plain for line in preview.screen_view.lines)  # noqa: E731
+        shown = lambda: "\n".join(preview.screen_view.lines)  # noqa: E731
         await until(pilot, "the answer in the preview", lambda: MARK in shown())
         await run.until_state(AgentState.IDLE)
         app.refresh_views()

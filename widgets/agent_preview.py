@@ -11,6 +11,7 @@ import collections
 import re
 from collections.abc import Sequence
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,6 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
+from agent_console.agents.display import shows_as_is
 from agent_console.agents.state import AgentView
 
 from .formatting import agent_text, is_dark, state_text
@@ -99,8 +101,9 @@ class PreviewScreen(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.history: collections.deque[Text] = collections.deque(maxlen=HISTORY_LINES)
-        self.visible_screen: list[Text] = []
+        self.history: collections.deque[Strip] = collections.deque(maxlen=HISTORY_LINES)
+        self.visible_screen: list[Strip] = []
+        self._drawn: dict[str, Strip] = {}  # the screen's lines as drawn: most of the next screen is the same
         self._width = 0
         self.gap = False  # lines went by unseen: the pane's own scrollback has them
 
@@ -111,8 +114,21 @@ class PreviewScreen(ScrollView, can_focus=True):
             self.post_message(self.HistoryWanted())
 
     @property
-    def lines(self) -> list[Text]:
-        return [*self.history, *self.visible_screen]
+    def lines(self) -> list[str]:
+        """Every line kept, as shown (history, then the screen)."""
+        return [strip.text for strip in (*self.history, *self.visible_screen)]
+
+    def _draw(self, line: str) -> Strip:
+        """A line as segments, once: text with nothing to mark as it is, anything else through `screen_line`."""
+        drawn = self._drawn.get(line)
+        if drawn is None:
+            bare = line.rstrip()
+            if shows_as_is(bare):  # no control, no invisible character: nothing to mark
+                drawn = Strip([Segment(bare)], cell_len(bare))
+            else:
+                segments = [part for part in screen_line(bare).render(self.app.console) if part.text != "\n"]
+                drawn = Strip(segments)
+        return drawn
 
     def set_lines(self, history: list[str], screen: list[str], reset: bool = False) -> None:
         """`history` joins what is kept above; `screen` replaces the screen; the view stays at the bottom when
@@ -121,10 +137,13 @@ class PreviewScreen(ScrollView, can_focus=True):
         if reset:
             self.gap = False
             self.history.clear()
-        shown = [screen_line(line) for line in history]
+            self._width = 0
+        shown = [self._draw(line) for line in history]
         self.history.extend(shown)
-        self.visible_screen = [screen_line(line) for line in trimmed(screen)]
-        self._width = max([self._width if not reset else 0, *(t.cell_len for t in (*shown, *self.visible_screen))])
+        lines = trimmed(screen)
+        self.visible_screen = [self._draw(line) for line in lines]
+        self._drawn = dict(zip(lines, self.visible_screen, strict=True))
+        self._width = max([self._width, *(strip.cell_length for strip in (*shown, *self.visible_screen))])
         self.virtual_size = Size(self._width, len(self.history) + len(self.visible_screen))
         if from_bottom <= 0:
             self.scroll_end(animate=False, x_axis=False)  # once the new size is laid out
@@ -135,13 +154,12 @@ class PreviewScreen(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
-        count = len(self.history) + len(self.visible_screen)
-        if index >= count:
+        kept = len(self.history)
+        if index >= kept + len(self.visible_screen):
             return Strip.blank(width, self.rich_style)
-        text = self.history[index] if index < len(self.history) else self.visible_screen[index - len(self.history)]
-        segments = [segment for segment in text.render(self.app.console) if segment.text != "\n"]
+        strip = self.history[index] if index < kept else self.visible_screen[index - kept]
         left = self.scroll_offset.x
-        return Strip(segments or [Segment("")]).crop_extend(left, left + width, self.rich_style)
+        return strip.crop_extend(left, left + width, self.rich_style)
 
     def action_jump(self) -> None:
         self.post_message(self.JumpWanted())
