@@ -645,8 +645,8 @@ class ConsoleApp(App[None]):
         """One capture, scrollback included, when the preview opens or its agent changes; then the screens come
         from the supervisor's own reads."""
         view = self.supervisor.state.agents.get(agent)
-        if view is None or view.pane is None or view.buried:
-            self.agent_preview.load(agent, f"({agent} has no pane on screen: nothing to show)")
+        if view is None or view.pane is None:  # a buried agent has one, off screen: it is shown all the same
+            self.agent_preview.load(agent, f"({agent} has no pane: nothing to show)")
             return
         try:
             capture = await self.supervisor.backend.capture(view.pane, history=HISTORY_LINES)
