@@ -676,12 +676,13 @@ class ConsoleApp(App[None]):
 
     @on(DataTable.RowHighlighted, "#health")
     def _health_cursor(self, event: DataTable.RowHighlighted) -> None:
-        self._preview_agent(event.row_key.value)
+        if self.health_view.has_focus:  # the human moved it (a refresh moving rows about is not a choice)
+            self._preview_agent(event.row_key.value)
 
     @on(Tree.NodeHighlighted, "#tree")
     def _tree_cursor(self, event: Tree.NodeHighlighted) -> None:
         data = event.node.data
-        if isinstance(data, OrgNode) and data.kind == "agent":
+        if self.org_view.has_focus and isinstance(data, OrgNode) and data.kind == "agent":
             self._preview_agent(data.name)
 
     @on(AgentPreview.HistoryWanted)
