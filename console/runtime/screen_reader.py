@@ -97,6 +97,8 @@ class ScreenReader:
         self.supervisor = supervisor
         self._watches: dict[str, _Watch] = {}
         self.reads = 0
+        # told of every screen read, as captured (the live preview): a view of what is read anyway, no capture more
+        self.screen_listeners: list[Callable[[str, str], None]] = []
 
     # --- which agents ---------------------------------------------------------------------------------------
 
@@ -211,6 +213,8 @@ class ScreenReader:
         if self._watches.get(agent) is not watch:
             return None
         self.reads += 1
+        for listener in self.screen_listeners:
+            listener(agent, screen)
         reading = detect(watch.kind, screen)
         watch.last = reading
         now = time.monotonic()

@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, RichLog, Static, TextArea
+from textual.widgets import DataTable, Footer, Header, Input, RichLog, Static, TextArea, Tree
 
 from agent_console.agents.display import visible
 from agent_console.agents.errors import ConsoleError
@@ -39,13 +39,14 @@ from agent_console.tui.dialogs.approval_details import ApprovalDetails
 from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
 from agent_console.tui.dialogs.help_screen import HelpScreen
 from agent_console.tui.executive import BuiltinExecutive
+from agent_console.widgets.agent_preview import HISTORY_LINES, AgentPreview
 from agent_console.widgets.approval_preview import ApprovalPreview
 from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
 from agent_console.widgets.approval_queue import ApprovalQueue
 from agent_console.widgets.chat import ChatPanel
 from agent_console.widgets.health_table import COLUMNS as HEALTH_COLUMNS
 from agent_console.widgets.health_table import HealthTable
-from agent_console.widgets.org_tree import OrgTree
+from agent_console.widgets.org_tree import OrgNode, OrgTree
 from agent_console.widgets.trace_view import TraceView
 
 REFRESH_SECONDS = 0.2  # views refresh at most 5 times a second, however fast records come
@@ -63,6 +64,7 @@ COMPACT_ROWS = 30
 WIDE_COLS = 140
 # The views of the compact layout, in the order a human needs them (the queue is always on screen).
 VIEWS = (("health", "Health"), ("tree", "Org"), ("chat", "Chat"), ("trace", "Trace"))
+PREVIEW = "preview"  # the agent's screen: a view of its own when they take turns, beside the lists otherwise
 
 
 def layout_for(width: int, height: int) -> str:
@@ -164,6 +166,9 @@ class ConsoleApp(App[None]):
         self.crash_log: Path | None = None  # set when an unexpected error ends the console
         self.crash_error: BaseException | None = None
         self._thresholds: tuple[int, int, int] | None = None  # the collector's, before the console froze start-up
+        self.preview_on = False  # the preview beside the lists (medium and wide layouts)
+        self.previewed: str | None = None  # the agent the lists' cursor is on: the one the preview shows
+        self._view_before_preview = VIEWS[0][0]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -179,6 +184,7 @@ class ConsoleApp(App[None]):
                 yield OrgTree(id="tree")
                 yield HealthTable(id="health")
             with Vertical(id="right"):
+                yield AgentPreview(id="preview")
                 yield ChatPanel(id="chat")
                 yield TraceView(id="trace")
         yield Input(placeholder=":command (help lists them)", id="command-line", classes="hidden")
@@ -192,6 +198,7 @@ class ConsoleApp(App[None]):
         self.chat_view = self.query_one(ChatPanel)
         self.trace_view = self.query_one(TraceView)
         self.preview = self.query_one(ApprovalPreview)
+        self.agent_preview = self.query_one(AgentPreview)
         self.views = {
             "health": self.health_view,
             "tree": self.org_view,
@@ -208,6 +215,7 @@ class ConsoleApp(App[None]):
         self.supervisor.focus_listeners.append(self._on_focus)
         self.supervisor.fault_listeners.append(self._on_fault)
         self.supervisor.failure_listeners.append(self._on_failure)
+        self.supervisor.screens.screen_listeners.append(self._on_screen)
         self.supervisor.typist.note_listeners.append(partial(self.chat_view.add_line, "console"))  # typed, delivered
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
@@ -362,6 +370,7 @@ class ConsoleApp(App[None]):
             return
         yield from self.health_view.update_health_in_steps(state, now)
         yield
+        self._follow_preview()
         if not self.queue_view.is_attached:
             return
         self.queue_view.update_approvals(list(state.approvals.values()), now)
@@ -453,6 +462,7 @@ class ConsoleApp(App[None]):
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if isinstance(event.widget, OrgTree | HealthTable | ApprovalQueue):
             self._last_list = event.widget
+        self._preview_agent(self._cursor_agent(event.widget))  # the list in use says whose screen is shown
 
     def action_focus_chat(self, start: str = "") -> None:
         self.chat_view.focus_input(start)
@@ -558,18 +568,19 @@ class ConsoleApp(App[None]):
     def show_view(self, view: str) -> None:
         """Make `view` (health, tree, chat or trace) the one under the queue when the views take turns."""
         self.view = view
-        for name, _ in VIEWS:
+        for name, _ in (*VIEWS, (PREVIEW, "")):
             self.set_class(name == view, f"-show-{name}")
         bar = Text()
-        for name, label in VIEWS:
-            bar.append(f" {label} ", style="reverse bold" if name == view else "")
-        bar.append("   v next view", style="dim")
+        for name, label in (*VIEWS, (PREVIEW, "Preview")):
+            if name != PREVIEW or view == PREVIEW:
+                bar.append(f" {label} ", style="reverse bold" if name == view else "")
+        bar.append("   v next view · p preview", style="dim")
         self.query_one("#views", Static).update(bar)
 
     def next_view(self) -> None:
         """Show the next view and move the focus into it (the chat's log, not its input: keys stay keys)."""
         names = [name for name, _ in VIEWS]
-        view = names[(names.index(self.view) + 1) % len(names)]
+        view = names[(names.index(self.view) + 1) % len(names)] if self.view in names else self._view_before_preview
         self.show_view(view)
         widget = self.views[view]
         target = widget.query_one(RichLog) if isinstance(widget, ChatPanel) else widget
@@ -583,6 +594,100 @@ class ConsoleApp(App[None]):
                 if name != self.view:
                     self.show_view(name)
                 return
+        if self.agent_preview in event.widget.ancestors and self.has_class("-compact") and self.view != PREVIEW:
+            self.show_view(PREVIEW)
+
+    # --- the preview ------------------------------------------------------------------------------------
+
+    def preview_open(self) -> bool:
+        return self.view == PREVIEW if self.has_class("-compact") else self.preview_on
+
+    def toggle_preview(self) -> str | None:
+        """Show the selected agent's screen (beside the lists, or as the view when they take turns), or hide it."""
+        if self.has_class("-compact"):
+            if self.view == PREVIEW:
+                self.show_view(self._view_before_preview)
+                self.focus_lists()
+                return None
+            self._view_before_preview = self.view
+            self.show_view(PREVIEW)
+        else:
+            self.preview_on = not self.preview_on
+            self.set_class(self.preview_on, "-preview-on")
+            if not self.preview_on:
+                return None
+        if self.previewed is None:
+            names = self.health_view.agent_names
+            self.previewed = names[0] if names else None
+        self._follow_preview(load=True)
+        if self.has_class("-compact"):
+            self.agent_preview.screen_view.focus()
+        return None if self.previewed else "no agent to preview"
+
+    def _follow_preview(self, load: bool = False) -> None:
+        """The preview's state line from the state; a new agent (or `load`) starts from a capture of its pane."""
+        if not self.preview_open():
+            return
+        view = self.supervisor.state.agents.get(self.previewed or "")
+        changed = (view.name if view else None) != self.agent_preview.agent
+        self.agent_preview.show_agent(view)
+        if view is not None and (changed or load):
+            self._load_preview(view.name)
+
+    @work(group="preview", exclusive=True)
+    async def _load_preview(self, agent: str) -> None:
+        """One capture, scrollback included, when the preview opens or its agent changes; then the screens come
+        from the supervisor's own reads."""
+        view = self.supervisor.state.agents.get(agent)
+        if view is None or view.pane is None:  # a buried agent has one, off screen: it is shown all the same
+            self.agent_preview.load(agent, f"({agent} has no pane: nothing to show)")
+            return
+        try:
+            capture = await self.supervisor.backend.capture(view.pane, history=HISTORY_LINES)
+        except BackendError as error:
+            self.agent_preview.load(agent, f"(could not read {agent}'s screen: {error})")
+            return
+        self.agent_preview.load(agent, self.supervisor.redactor.text(capture))
+
+    def _on_screen(self, agent: str, screen: str) -> None:
+        """A screen the supervisor read: shown when it is the previewed agent's (secrets redacted first)."""
+        if agent == self.previewed and self.preview_open() and self.agent_preview.agent == agent:
+            self.agent_preview.update_screen(agent, self.supervisor.redactor.text(screen))
+
+    def _preview_agent(self, agent: str | None) -> None:
+        if agent is not None and agent != self.previewed:
+            self.previewed = agent
+            self._follow_preview()
+
+    def _cursor_agent(self, widget: Widget) -> str | None:
+        """The agent under `widget`'s cursor, when it is the health table or the org tree."""
+        if isinstance(widget, HealthTable) and widget.row_count:
+            return widget.agent_names[min(max(widget.cursor_row, 0), widget.row_count - 1)]
+        if isinstance(widget, OrgTree) and widget.cursor_node is not None:
+            data = widget.cursor_node.data
+            return data.name if isinstance(data, OrgNode) and data.kind == "agent" else None
+        return None
+
+    @on(DataTable.RowHighlighted, "#health")
+    def _health_cursor(self, event: DataTable.RowHighlighted) -> None:
+        if self.health_view.has_focus:  # the human moved it (a refresh moving rows about is not a choice)
+            self._preview_agent(event.row_key.value)
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _tree_cursor(self, event: Tree.NodeHighlighted) -> None:
+        data = event.node.data
+        if self.org_view.has_focus and isinstance(data, OrgNode) and data.kind == "agent":
+            self._preview_agent(data.name)
+
+    @on(AgentPreview.HistoryWanted)
+    def _history_wanted(self, event: AgentPreview.HistoryWanted) -> None:
+        """Output went by faster than screens were read, and the human scrolls back: the pane's own scrollback."""
+        if event.agent == self.previewed:
+            self._load_preview(event.agent)
+
+    @on(AgentPreview.JumpTo)
+    async def _jump_from_preview(self, event: AgentPreview.JumpTo) -> None:
+        await self.jump_to(event.agent)
 
     # --- focus ------------------------------------------------------------------------------------------
 
@@ -622,7 +727,7 @@ class ConsoleApp(App[None]):
         rows += [
             ("c", "type in the chat", "anywhere but a text input"),
             ("/", "type a /command in the chat", "anywhere but a text input"),
-            ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue"),
+            ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue, preview"),
             ("i", "on an agent: its state and the evidence behind it", "health table"),
             ("ctrl+p", "command palette (asks for a command's arguments)", "anywhere"),
             ("escape", "leave the chat or the : line for the lists; close a dialog", "anywhere"),

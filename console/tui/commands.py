@@ -43,6 +43,8 @@ class CommandScreen(Protocol):
 
     def next_view(self) -> None: ...
 
+    def toggle_preview(self) -> str | None: ...
+
     def open_command_line(self) -> None: ...
 
     def filter_trace(self, agent: str | None) -> None: ...
@@ -63,6 +65,7 @@ KEYS = {
     "help": ("question_mark", "help"),
     "theme": ("t", "theme"),
     "view": ("v", "view"),
+    "preview": ("p", "preview"),
     "command": ("colon", "command"),
 }
 # Commands on a request that take the one selected in the queue when none is named.
@@ -77,6 +80,7 @@ ORDER = (
     "help",
     "theme",
     "view",
+    "preview",
     "command",
     "status",
     "spawn",
@@ -134,6 +138,10 @@ async def _view(app: CommandScreen, words: list[str]) -> str | None:
     return None
 
 
+async def _preview(app: CommandScreen, words: list[str]) -> str | None:
+    return app.toggle_preview()
+
+
 async def _command_line(app: CommandScreen, words: list[str]) -> str | None:
     app.open_command_line()
     return None
@@ -164,6 +172,7 @@ UI_COMMANDS = (
     UiCommand("help", "list every key binding and command", _help),
     UiCommand("theme", "switch between the dark and the light theme", _theme),
     UiCommand("view", "show the next view: health, org, chat, trace", _view),
+    UiCommand("preview", "show or hide the selected agent's screen, live", _preview),
     UiCommand("command", "open the : command line", _command_line),
     UiCommand("jump", "focus an agent's pane", _jump, usage="jump NAME"),
     UiCommand("trace", "show the trace of one agent, or of all", _trace, usage="trace [NAME|all]"),
