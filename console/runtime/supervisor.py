@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_console.agents import coordination, roles
-from agent_console.agents.errors import Conflict, InvalidInput, NotFound
+from agent_console.agents.errors import Conflict, ConsoleError, InvalidInput, NotFound
 from agent_console.agents.events import (
+    EXECUTIVE,
     HUMAN,
     SUPERVISOR,
     AccessDenied,
@@ -141,6 +142,9 @@ class Supervisor:
         self.report: UpReport | None = None
         self._parsers: dict[str, SequenceParser] = {}
         self._approvals: dict[str, asyncio.Future[ApprovalDecided]] = {}
+        # The console's own requests (merge, discard): what each does once approved; gone with the process
+        self._operations: dict[str, Callable[[], str]] = {}
+        self.outcomes: dict[str, str] = {}  # request → what its operation did, or why it could not
         self._barriers: dict[str, list[asyncio.Future[BarrierReleased]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
         self._inboxes: dict[str, asyncio.Event] = {}
@@ -772,6 +776,14 @@ class Supervisor:
         self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
         return request_id
 
+    def request_operation(self, text: str, command: str, operation: Callable[[], str]) -> str:
+        """File the console's own request in the approval queue (asked by the executive, never an agent): the
+        human answers it as any other, and `operation` runs only once it is approved. Returns its id."""
+        request_id = f"a{secrets.token_hex(4)}"
+        self.submit(EXECUTIVE, ApprovalRequested(id=request_id, text=text, command=command))
+        self._operations[request_id] = operation
+        return request_id
+
     async def wait_approval(self, agent: str, request_id: str, timeout: float | None) -> ApprovalDecided | None:
         """The human's answer to `agent`'s request; None when `timeout` passes first (the request is then
         withdrawn). Waiting again after a lost connection, or a restart of the console, is fine."""
@@ -862,6 +874,14 @@ class Supervisor:
         if always and not self.screens.can_always(pending.agent, pending.rule):
             raise Conflict(f"{pending.agent}'s prompt has no 'always' answer: approve it once")
         self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason, always=always))
+        operation = self._operations.pop(request_id, None)
+        if approved and operation is not None:
+            try:
+                self.outcomes[request_id] = await asyncio.to_thread(operation)
+            except ConsoleError as error:
+                self.outcomes[request_id] = str(error)
+        elif approved and pending.agent == EXECUTIVE:
+            self.outcomes[request_id] = "nothing done: the console restarted since it was asked: ask again"
         return pending
 
     # --- agent programs' hooks and screens ------------------------------------------------------------------
