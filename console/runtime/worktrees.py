@@ -10,17 +10,22 @@ repository's `.git/worktrees/<agent>`.
 Which agent has which worktree is kept in the org's state directory (`worktrees.json`, hidden from agents), so
 a restart or another `up` reuses the same one, and a removed agent's work can still be merged or discarded.
 Nothing here deletes work except `discard`, which runs only when the human approves it.
+
+The repository's configuration and attributes are the agents' to write (hooks, fsmonitor, filters, merge and
+diff drivers all run programs), so the console's own git runs inside the agents' boundary when there is one:
+whatever an agent planted there runs no better placed than the agent itself.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agent_console.agents.errors import Conflict, InvalidInput, NotFound, Unavailable
-from agent_console.runtime import paths
+from agent_console.runtime import isolation, paths
 
 GIT_SECONDS = 30.0
 DIFF_LIMIT = 2_000_000  # characters of a diff shown; a longer one is cut, saying so
@@ -74,12 +79,23 @@ def location(repo: Path, org: str, agent: str) -> Path:
     return repo.parent / f"{repo.name}.worktrees" / org / agent
 
 
+# Not the repository's hooks nor its file-system monitor: programs an agent could have set.
+SAFE_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+
+
+def _sandbox() -> list[str]:
+    """bubblewrap's command line around the console's git, when bubblewrap works here."""
+    program = shutil.which("bwrap")
+    if program is None or isolation.probe(program) is not None:
+        return []
+    return [program, *isolation.sandbox_arguments(), "--"]
+
+
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """`git -C cwd args…`, its output as text; a failure (when `check`) raises WorktreeError with git's words."""
+    command = [*_sandbox(), "git", *SAFE_CONFIG, "-C", str(cwd), *args]
     try:
-        done = subprocess.run(
-            ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=GIT_SECONDS, check=False
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=GIT_SECONDS, check=False)
     except FileNotFoundError:
         raise GitUnavailable("git is not installed (not on PATH): worktrees need it") from None
     except subprocess.TimeoutExpired:
@@ -193,7 +209,7 @@ def diff(tree: Worktree) -> str:
     if not (tree.path / ".git").exists():
         raise WorktreeNotFound(f"{tree.agent}'s worktree {tree.path} is gone (removed by hand?)")
     fork = git(tree.path, "merge-base", tree.base, "HEAD").stdout.strip()
-    text = git(tree.path, "diff", "--no-color", "--no-ext-diff", fork).stdout
+    text = git(tree.path, "diff", "--no-color", "--no-ext-diff", "--no-textconv", fork).stdout
     untracked = git(tree.path, "ls-files", "--others", "--exclude-standard").stdout.splitlines()
     if untracked:
         text += "".join(f"# new file, not yet added: {name}\n" for name in untracked)
