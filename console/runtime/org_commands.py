@@ -286,7 +286,7 @@ async def diff(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
     """The agent's worktree against its base, as a diff (the console shows it in a dialog)."""
     name = args.name.removeprefix("@")
     tree = _worktree_call("diff", lambda: worktrees.find(supervisor.org.name, name))
-    text = _worktree_call("diff", lambda: worktrees.diff(tree))
+    text = supervisor.redactor.text(_worktree_call("diff", lambda: worktrees.diff(tree)))
     return text or f"# {name}: no change against {tree.base} ({tree.branch})\n"
 
 

@@ -62,7 +62,7 @@ from agent_console.agents.protocol import Frame, ProtocolError, Rejected, Sequen
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
-from agent_console.runtime import isolation, paths
+from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
@@ -165,6 +165,12 @@ class Supervisor:
         self._held_bytes = 0
         self.fault_listeners: list[Callable[[], None]] = []  # told when the journal pauses or resumes
         self.failure_listeners: list[Callable[[], None]] = []  # told when it stops on its own (`failure` says why)
+        # Agents' worktrees as the health table shows them (branch, changes): read with git when an agent's state
+        # changes (it stops working: it may have written) and after a merge or discard, never per frame.
+        self.worktree_shown: dict[str, str] = {}
+        self.status_listeners: list[Callable[[], None]] = []  # told when `worktree_shown` changes
+        self._worktrees_due: set[str] = set()
+        self._worktree_reader: asyncio.Task[None] | None = None
         self.limiter = AgentLimiter(org.limits)
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
@@ -248,6 +254,7 @@ class Supervisor:
                     self._agent_gone(info.agent, None, None)
         for agent in self.state.agents:  # bringing up styled the panes afresh (team colours, no badge)
             self._restyle_soon(agent)
+        self._read_worktrees_soon(self.state.agents)
         return report
 
     async def _unprepared(self) -> tuple[list[str], list[str]]:
@@ -479,6 +486,7 @@ class Supervisor:
         self._restyle_handle = None
         due, self._restyle_due = self._restyle_due, set()
         colors = {team.name: team_color(index, team.color) for index, team in enumerate(self.org.teams)}
+        self._read_worktrees_soon(due)
         for agent in sorted(due):
             if agent not in self.state.agents:
                 continue
@@ -490,6 +498,30 @@ class Supervisor:
             border = state_color(state) if state in ATTENTION_STATES else colors.get(team or "", EXEC_COLOR)
             with contextlib.suppress(BackendError):  # a pane that just closed: nothing to show
                 await self.backend.style_pane(pane, PaneStyle(border=border, badge=badge))
+
+    def _read_worktrees_soon(self, agents: Iterable[str]) -> None:
+        """Read the worktrees of `agents` (those that have one) in a thread, one reading at a time."""
+        self._worktrees_due.update(
+            agent for agent in agents if agent in self.worktree_shown or self._has_worktree(agent)
+        )
+        if self._worktrees_due and (self._worktree_reader is None or self._worktree_reader.done()):
+            self._worktree_reader = asyncio.get_running_loop().create_task(self._read_worktrees())
+
+    def _has_worktree(self, name: str) -> bool:
+        agent = next((agent for agent in self.org.agents if agent.name == name), None)
+        return agent is not None and self.org.uses_worktree(agent)
+
+    async def _read_worktrees(self) -> None:
+        while self._worktrees_due:
+            due, self._worktrees_due = self._worktrees_due, set()
+            read = await asyncio.to_thread(_worktree_texts, self.org.name, due)
+            shown = {**self.worktree_shown, **read}
+            for agent in due - read.keys():
+                shown.pop(agent, None)  # gone (discarded, or the agent with it)
+            if shown != self.worktree_shown:
+                self.worktree_shown = shown
+                for listener in self.status_listeners:
+                    listener()
 
     def _schedule_flush(self) -> None:
         if not self._commit_due:
@@ -880,6 +912,7 @@ class Supervisor:
                 self.outcomes[request_id] = await asyncio.to_thread(operation)
             except ConsoleError as error:
                 self.outcomes[request_id] = str(error)
+            self._read_worktrees_soon(self.state.agents)
         elif approved and pending.agent == EXECUTIVE:
             self.outcomes[request_id] = "nothing done: the console restarted since it was asked: ask again"
         return pending
@@ -981,6 +1014,26 @@ def _executable(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
+
+
+def _worktree_texts(org: str, agents: set[str]) -> dict[str, str]:
+    """Each agent's worktree (of those that have one) as the health table shows it: branch, +commits, ~files."""
+    texts = {}
+    for agent, tree in worktrees.registered(org).items():
+        if agent not in agents:
+            continue
+        try:
+            found = worktrees.status(tree)
+        except worktrees.WorktreeError:
+            texts[agent] = f"{tree.branch} (unreadable)"
+            continue
+        changes = " ".join(
+            part
+            for part in (f"+{found.ahead}" if found.ahead else "", f"~{found.uncommitted}" if found.uncommitted else "")
+            if part
+        )
+        texts[agent] = f"{tree.branch} {changes or 'clean'}"
+    return texts
 
 
 def _reason(error: BaseException) -> str:
