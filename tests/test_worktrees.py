@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from agent_console.agents.spec import dump_spec, load_spec, parse_spec
 from agent_console.runtime import worktrees
 from agent_console.runtime.worktrees import WorktreeConflict, WorktreeError
 
@@ -42,6 +43,54 @@ def commit(cwd: Path, name: str, text: str, message: str = "change") -> None:
     (cwd / name).write_text(text)
     git(cwd, "add", name)
     git(cwd, "-c", "user.email=a@example.com", "-c", "user.name=Agent", "commit", "-q", "-m", message)
+
+
+# --- the spec ------------------------------------------------------------------------------------------------
+
+
+def test_worktree_is_set_per_agent_or_per_team_and_saved_back(tmp_path: Path) -> None:
+    spec = tmp_path / "crew.toml"
+    spec.write_text(
+        """
+[org]
+name = "crew"
+
+[[team]]
+name = "core"
+worktree = true
+
+[[team]]
+name = "docs"
+parent = "core"
+
+[[team]]
+name = "ops"
+
+[[agent]]
+name = "ann"
+team = "docs"
+
+[[agent]]
+name = "bob"
+team = "core"
+worktree = false
+
+[[agent]]
+name = "cat"
+team = "ops"
+worktree = true
+
+[[agent]]
+name = "dan"
+team = "ops"
+"""
+    )
+    org = load_spec(spec)
+    uses = {agent.name: org.uses_worktree(agent) for agent in org.agents}
+    assert uses == {"ann": True, "bob": False, "cat": True, "dan": False}  # ann by her team's parent
+    saved = dump_spec(org, spec)
+    assert saved.count("worktree = true") == 2 and saved.count("worktree = false") == 1
+    assert parse_spec(saved, spec) == org
 
 
 # --- the worktree itself ---------------------------------------------------------------------------------------
