@@ -49,10 +49,10 @@ async def test_the_diff_dialog_closes_with_escape_and_the_table_shows_worktrees(
     async with demo.run_test(size=SIZE) as pilot:
         table = demo.query_one(HealthTable)
         assert "worktree" not in [str(key.value) for key in table.columns]  # nobody has one: no column
-        demo.supervisor.worktree_shown = {"api": "agent/demo/api +2 ~1"}
+        demo.supervisor.worktree_shown = {"api": "+2 ~1 agent/demo/api"}
         demo.refresh_views()
         await pilot.pause()
-        assert str(table.get_cell("api", "worktree")) == "agent/demo/api +2 ~1"
+        assert str(table.get_cell("api", "worktree")) == "+2 ~1 agent/demo/api"
         assert str(table.get_cell("db", "worktree")) == ""
         demo.show_diff("api", DIFF)
         await pilot.pause()

@@ -47,8 +47,9 @@ WORKTREE_COLUMN = (
     "worktree",
     "Worktree",
     None,
-    "its git branch (agents with a worktree); +N: commits not on its base; ~N: files changed, not committed",
+    "agents with a worktree: +N commits not on its base, ~N files changed and not committed (else clean), its branch",
 )
+WORKTREE_AT = 5  # its place: after the short figures, before the task
 
 
 class HealthTable(DataTable[str | Text]):
@@ -110,11 +111,14 @@ class HealthTable(DataTable[str | Text]):
         self._add_columns()
         self._worktrees = worktrees or {}
         if self._worktrees and WORKTREE_COLUMN not in self._columns:
-            key, label, width, _ = WORKTREE_COLUMN
-            self.add_column(label, key=key, width=width, default="")
-            self._columns.append(WORKTREE_COLUMN)
-            for agent, values in self._values.items():
-                self._values[agent] = (*values, "")
+            # Once, when the first agent has a worktree: the column goes before the task, where a narrow pane
+            # still shows it, so the table is built again with it.
+            self.clear(columns=True)
+            self._values.clear()
+            self._inputs.clear()
+            self._columns = [*COLUMNS[:WORKTREE_AT], WORKTREE_COLUMN, *COLUMNS[WORKTREE_AT:]]
+            for key, label, width, _ in self._columns:
+                self.add_column(label, key=key, width=width)
         dark = is_dark(self)  # once a refresh: the theme lookup is not free
         with self.app.batch_update():
             for agent in [agent for agent in self._values if agent not in state.agents]:
@@ -169,7 +173,7 @@ class HealthTable(DataTable[str | Text]):
 
     def _row(self, view: AgentView, pending: int, now: float, dark: bool) -> tuple[str | Text, ...]:
         age = None if view.last_event is None else now - view.last_event
-        return (
+        cells: tuple[str | Text, ...] = (
             self._agent_cell(view),
             state_text(view.state, dark=dark),
             format_age(age),
@@ -177,7 +181,10 @@ class HealthTable(DataTable[str | Text]):
             Text(str(view.restarts), style="bold " + state_color("recovering", dark) if view.restarts else "dim"),
             self._task_cell(view, now, dark),
             view.team or "",
-        ) + ((Text(self._worktrees.get(view.name, "")),) if len(self._columns) > len(COLUMNS) else ())
+        )
+        if len(self._columns) > len(COLUMNS):
+            cells = (*cells[:WORKTREE_AT], Text(self._worktrees.get(view.name, "")), *cells[WORKTREE_AT:])
+        return cells
 
     @staticmethod
     def _agent_cell(view: AgentView) -> Text:

@@ -84,6 +84,7 @@ from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_colo
 Progress = Callable[[str], None]
 Look = tuple[AgentState, int, str | None, str | None]  # what a pane shows: state, pending approvals, pane, team
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
+WORKTREE_READ_SECONDS = 3.0  # output in a pane with a worktree reads it again, at most this often
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
 CONSOLE_MIN_COLS = 80  # below this its queue and chat are unusable: agents give way, or spill to other windows
@@ -171,6 +172,8 @@ class Supervisor:
         self.status_listeners: list[Callable[[], None]] = []  # told when `worktree_shown` changes
         self._worktrees_due: set[str] = set()
         self._worktree_reader: asyncio.Task[None] | None = None
+        self._worktrees_after_output: set[str] = set()
+        self._worktree_timer: asyncio.TimerHandle | None = None
         self.limiter = AgentLimiter(org.limits)
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
@@ -358,6 +361,7 @@ class Supervisor:
             token: roles.Principal("agent", agent) for agent, token in self.tokens.items() if agent in _names(self.org)
         }
         self._actors[self.human_token] = roles.Principal("human", HUMAN)
+        self._worktree_agents = {agent.name for agent in self.org.agents if self.org.uses_worktree(agent)}
         # an agent that prints a token (its own or one it found) must not put it in the journal
         self.redactor = Redactor(self.org.redact, literals=list(self._actors))
 
@@ -508,8 +512,19 @@ class Supervisor:
             self._worktree_reader = asyncio.get_running_loop().create_task(self._read_worktrees())
 
     def _has_worktree(self, name: str) -> bool:
-        agent = next((agent for agent in self.org.agents if agent.name == name), None)
-        return agent is not None and self.org.uses_worktree(agent)
+        return name in self._worktree_agents
+
+    def _worktree_output(self, agent: str) -> None:
+        """Output in a pane with a worktree may mean files written: its worktree is read again, at most once
+        every WORKTREE_READ_SECONDS (an idle pane costs nothing; a busy one one reading a period)."""
+        self._worktrees_after_output.add(agent)
+        if self._worktree_timer is None:
+            self._worktree_timer = asyncio.get_running_loop().call_later(WORKTREE_READ_SECONDS, self._worktrees_settled)
+
+    def _worktrees_settled(self) -> None:
+        self._worktree_timer = None
+        due, self._worktrees_after_output = self._worktrees_after_output, set()
+        self._read_worktrees_soon(due)
 
     async def _read_worktrees(self) -> None:
         while self._worktrees_due:
@@ -743,6 +758,8 @@ class Supervisor:
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
             self.screens.output(agent)
+            if agent in self._worktree_agents:
+                self._worktree_output(agent)
         elif isinstance(event, PaneExited):
             agent = self.pane_agent.get(event.pane)
             if agent is not None:
@@ -1018,8 +1035,12 @@ def _executable(pid: int) -> str | None:
 
 def _worktree_texts(org: str, agents: set[str]) -> dict[str, str]:
     """Each agent's worktree (of those that have one) as the health table shows it: branch, +commits, ~files."""
-    texts = {}
-    for agent, tree in worktrees.registered(org).items():
+    texts: dict[str, str] = {}
+    try:
+        known = worktrees.registered(org)
+    except worktrees.WorktreeError:
+        return texts  # the list is unreadable: `diff` and the others say so, with where
+    for agent, tree in known.items():
         if agent not in agents:
             continue
         try:
@@ -1032,7 +1053,7 @@ def _worktree_texts(org: str, agents: set[str]) -> dict[str, str]:
             for part in (f"+{found.ahead}" if found.ahead else "", f"~{found.uncommitted}" if found.uncommitted else "")
             if part
         )
-        texts[agent] = f"{tree.branch} {changes or 'clean'}"
+        texts[agent] = f"{changes or 'clean'} {tree.branch}"  # the changes first: a narrow column keeps them
     return texts
 
 
