@@ -94,7 +94,8 @@ def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> L
     be had here). An agent with a worktree starts in it (made on its first start, the same one after)."""
     launch = program_launch(org, agent, extra_env)
     if org.uses_worktree(agent):
-        launch = dataclasses.replace(launch, cwd=str(worktrees.ensure(org.name, agent.name, agent.cwd).path))
+        tree = worktrees.ensure(org.name, agent.name, agent.cwd)
+        launch = dataclasses.replace(launch, cwd=str(tree.cwd_for(agent.cwd)))
     return isolation.boundary(org.isolation).wrap(launch, keep=[paths.public_dir(org.name)])
 
 

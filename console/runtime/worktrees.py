@@ -57,6 +57,14 @@ class Worktree:
     branch: str
     base: str
 
+    def cwd_for(self, cwd: Path) -> Path:
+        """Where in the worktree an agent whose `cwd` is a folder of the repository starts: the same folder."""
+        try:
+            inside = Path(cwd).resolve().relative_to(self.repo.resolve())
+        except ValueError:
+            return self.path
+        return self.path / inside if (self.path / inside).is_dir() else self.path
+
 
 @dataclass(frozen=True)
 class WorktreeStatus:
