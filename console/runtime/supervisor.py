@@ -199,6 +199,12 @@ class Supervisor:
                 f"{', '.join(unbounded)} run outside the isolation boundary (started before it, or by an older "
                 "`agent-console up`): they can act as you until restarted (`/restart NAME` in the console)"
             )
+        with contextlib.suppress(worktrees.WorktreeError):  # unreadable: `diff` and the others say so
+            left = sorted(set(worktrees.registered(self.org.name)) - _names(self.org))
+            if left:  # the spec no longer has them: their work is kept, never deleted unasked
+                self.notices.append(
+                    f"kept the worktrees of {', '.join(left)}, no longer in the org: /merge NAME or /discard NAME"
+                )
         self._tasks = [
             asyncio.create_task(self._watch(events), name="watching the panes"),
             asyncio.create_task(self._deadlines(), name="keeping deadlines"),
