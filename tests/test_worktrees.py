@@ -230,6 +230,13 @@ def test_an_agent_works_in_its_worktree_and_merge_and_discard_wait_for_the_human
     killed = crew.cli("kill", "ann")
     assert killed.returncode == 0 and f"its worktree {path} (branch agent/crew/ann) is kept" in killed.stdout
     assert (path / "scratch.txt").read_text() == "uncommitted\n"
+    crew.stop()  # started again without ann (the kill is kept), the console says her work is still there
+    crew.start()
+    assert crew.process is not None and crew.process.stderr is not None
+    said = crew.process.stderr.readline()
+    while "kept the worktrees" not in said and said:
+        said = crew.process.stderr.readline()
+    assert "kept the worktrees of ann, no longer in the org: /merge NAME or /discard NAME" in said
 
     asked = crew.cli("discard", "ann")
     assert asked.returncode == 0 and "1 uncommitted change(s)" in asked.stdout, asked.stdout + asked.stderr
