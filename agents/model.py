@@ -75,6 +75,7 @@ class Team(_Strict):
     name: str
     color: str | None = None
     parent: str | None = None
+    worktree: bool = False  # its agents each work in a git worktree of their own (an agent may say otherwise)
 
     _check = field_validator("name")(_check_member_name)
 
@@ -98,6 +99,7 @@ class Agent(_Strict):
     role: Role = Role.WORKER
     stuck_after: float = Field(default=120.0, ge=5, le=86_400)  # working with an unchanged screen this long
     buried: bool = False  # runs off screen (no pane in the layout), still watched and counted
+    worktree: bool | None = None  # works in a git worktree of its own, on a branch of its name (None: its team's)
 
     _check = field_validator("name")(_check_member_name)
 
@@ -178,6 +180,19 @@ class Org(_Strict):
         """The team's own agents (not its sub-teams'), coordinators first, then spec order."""
         own = [agent for agent in self.agents if agent.team == team and agent.role is not Role.EXEC]
         return sorted(own, key=lambda agent: agent.role is not Role.COORDINATOR)
+
+    def uses_worktree(self, agent: Agent) -> bool:
+        """Whether `agent` works in a git worktree of its own: its own setting, else its team's or the nearest
+        parent team's that sets it."""
+        if agent.worktree is not None:
+            return agent.worktree
+        teams = {team.name: team for team in self.teams}
+        team = teams.get(agent.team)
+        while team is not None:
+            if team.worktree:
+                return True
+            team = teams.get(team.parent) if team.parent else None
+        return False
 
     @property
     def executive(self) -> Agent | None:

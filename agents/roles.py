@@ -116,6 +116,9 @@ COMMANDS: dict[str, Row] = {
     "barrier": Row(ALL, ALL, ORG, TEAM, TEAM, "a barrier makes only those who arrive wait; members as for messages"),
     "send": Row(ALL, ALL, ORG, TEAM, TEAM, "worker → its team and coordinator; coordinator → its teams and the exec"),
     "outbox": Row(ALL, ALL, NO, NO, NO, "it shows others' messages; an agent reads its own with `inbox`"),
+    "diff": Row(ALL, ALL, NO, TEAM, NO, "a coordinator reviews its workers' work; an agent's diff is data to read"),
+    "merge": Row(ALL, ALL, NO, NO, NO, "it changes the human's branch: filed here, done only once the human approves"),
+    "discard": Row(ALL, ALL, NO, NO, NO, "it deletes work for good: filed here, done only once the human approves"),
 }
 ROUTES: dict[str, Row] = {
     "POST /v1/events": Row(NO, NO, OWN, OWN, OWN, AGENTS_ONLY + "; each event type's row decides"),

@@ -272,8 +272,8 @@ def test_snapshot_help_screen(snap_compare: Any, demo: Console) -> None:
     y, n, A, d, ?, t, v, :, c, / ("anywhere but a text", the Where column cropped by the dialog's width), enter,
     i, ctrl+p ("command palette (asks for a command's arguments)"), escape, ctrl+q ("quit the console (the agents
     keep running)"), then the commands as ":approve" … ":save", ":adopt", ":barrier", ":jump" with their usage
-    (":spawn  spawn NAME --team TEAM [--kind KIND] [--command COMMAND]") and ": line, chat /"; the dialog has a
-    scrollbar; the footer shows "i Evidence", "^q quit" and "^p palette"."""
+    (":spawn  spawn NAME --team TEAM [--kind KIND] [--command COMMAND] [--worktree]") and ": line, chat /";
+    the dialog has a scrollbar; the footer shows "i Evidence", "^q quit" and "^p palette"."""
     assert snap_compare(demo, terminal_size=SIZE, press=["question_mark"])
 
 
@@ -625,7 +625,7 @@ async def test_slash_help_in_the_chat_opens_the_help_screen(demo: Console) -> No
         assert isinstance(demo.screen, HelpScreen)
         assert (
             ":spawn",
-            "spawn NAME --team TEAM [--kind KIND] [--command COMMAND]",
+            "spawn NAME --team TEAM [--kind KIND] [--command COMMAND] [--worktree]",
             ": line, chat /",
         ) in demo.screen.rows
         await pilot.press("escape")
@@ -938,7 +938,7 @@ async def test_spawn_from_each_front_door_runs_the_same_command_as_the_human(
         elif via == "palette":
             await run_in_palette(pilot, "spawn")
             assert isinstance(demo.screen, ArgumentsDialog)
-            assert demo.screen.usage == "spawn NAME --team TEAM [--kind KIND] [--command COMMAND]"
+            assert demo.screen.usage == "spawn NAME --team TEAM [--kind KIND] [--command COMMAND] [--worktree]"
             demo.screen.query_one(Input).value = SPAWN_WORDS
             await pilot.press("enter")
             await pilot.pause()

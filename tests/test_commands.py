@@ -79,7 +79,10 @@ async def test_the_executive_may_change_the_org_but_a_worker_only_what_its_row_a
     words = {
         "spawn": ["w1", "--team", "core"],
         "team": ["new", "t2"],
-        **{name: ["ann"] for name in ("kill", "restart", "bury", "unbury", "promote", "demote")},
+        **{
+            name: ["ann"]
+            for name in ("kill", "restart", "bury", "unbury", "promote", "demote", "diff", "merge", "discard")
+        },
         "arrangement": ["list"],
     }
     words |= {"adopt": ["all"], **{name: ["a1"] for name in ("approve", "deny", "approve-identical", "approve-always")}}
@@ -138,7 +141,7 @@ def test_words_become_the_same_arguments_as_json(idle_supervisor: Supervisor) ->
     spawn = registry.find("spawn")
     typed = registry.parse(spawn, ["w1", "--team", "core", "--command", SHELL])
     assert typed == registry.arguments(spawn, SPAWN_ARGS)
-    assert spawn.usage == "spawn NAME --team TEAM [--kind KIND] [--command COMMAND]"
+    assert spawn.usage == "spawn NAME --team TEAM [--kind KIND] [--command COMMAND] [--worktree]"
     send = registry.find("send")
     assert registry.parse(send, ["@ann", "hello", "there"]).model_dump() == {"to": "@ann", "text": "hello there"}
     with pytest.raises(InvalidInput, match="spawn: team: Field required"):

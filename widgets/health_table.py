@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from rich.text import Text
 from textual import on
@@ -41,6 +41,15 @@ COLUMNS = (
     ),
     ("team", "Team", None, "its team"),
 )
+# Shown once an agent has a git worktree: its branch, then '+N' commits not on its base and '~N' files changed
+# and not committed ('clean': neither).
+WORKTREE_COLUMN = (
+    "worktree",
+    "Worktree",
+    None,
+    "agents with a worktree: +N commits not on its base, ~N files changed and not committed (else clean), its branch",
+)
+WORKTREE_AT = 5  # its place: after the short figures, before the task
 
 
 class HealthTable(DataTable[str | Text]):
@@ -69,6 +78,8 @@ class HealthTable(DataTable[str | Text]):
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
         self._values: dict[str, tuple[str | Text, ...]] = {}
         self._inputs: dict[str, tuple[object, ...]] = {}  # what each row was made from: unchanged rows are skipped
+        self._columns = list(COLUMNS)
+        self._worktrees: Mapping[str, str] = {}
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -83,18 +94,31 @@ class HealthTable(DataTable[str | Text]):
         """The agents shown, top to bottom."""
         return [str(row.key.value) for row in self.ordered_rows]
 
-    def update_health(self, state: OrgState, now: float) -> None:
-        """Show `state`, with ages measured at `now` (seconds since the epoch)."""
-        for _ in self.update_health_in_steps(state, now):
+    def update_health(self, state: OrgState, now: float, worktrees: Mapping[str, str] | None = None) -> None:
+        """Show `state`, with ages measured at `now` (seconds since the epoch), and each agent's worktree (its
+        branch and changes, as text) when it has one."""
+        for _ in self.update_health_in_steps(state, now, worktrees=worktrees):
             pass
 
-    def update_health_in_steps(self, state: OrgState, now: float, rows: int = ROWS_PER_STEP) -> Iterator[None]:
+    def update_health_in_steps(
+        self, state: OrgState, now: float, rows: int = ROWS_PER_STEP, worktrees: Mapping[str, str] | None = None
+    ) -> Iterator[None]:
         """`update_health`, `rows` agents at a time: it yields between them, so that the caller can let the
         event loop handle a key before the next ones (a row that changed costs; hundreds of them, more)."""
         pending: dict[str, int] = {}
         for approval in state.approvals.values():
             pending[approval.agent] = pending.get(approval.agent, 0) + 1
         self._add_columns()
+        self._worktrees = worktrees or {}
+        if self._worktrees and WORKTREE_COLUMN not in self._columns:
+            # Once, when the first agent has a worktree: the column goes before the task, where a narrow pane
+            # still shows it, so the table is built again with it.
+            self.clear(columns=True)
+            self._values.clear()
+            self._inputs.clear()
+            self._columns = [*COLUMNS[:WORKTREE_AT], WORKTREE_COLUMN, *COLUMNS[WORKTREE_AT:]]
+            for key, label, width, _ in self._columns:
+                self.add_column(label, key=key, width=width)
         dark = is_dark(self)  # once a refresh: the theme lookup is not free
         with self.app.batch_update():
             for agent in [agent for agent in self._values if agent not in state.agents]:
@@ -123,15 +147,16 @@ class HealthTable(DataTable[str | Text]):
         if previous is None:
             self.add_row(*values, key=agent)
         else:
-            for (column, *_), old, new in zip(COLUMNS, previous, values, strict=True):
+            for (column, *_), old, new in zip(self._columns, previous, values, strict=True):
                 if cell_key(old) != cell_key(new):
                     self.update_cell(agent, column, new, update_width=grows(self, column, new))
         self._values[agent] = values
 
-    @staticmethod
-    def _row_inputs(view: AgentView, pending: int, now: float, dark: bool) -> tuple[object, ...]:
+    def _row_inputs(self, view: AgentView, pending: int, now: float, dark: bool) -> tuple[object, ...]:
         """Everything `_row` reads, as shown (ages as their text): equal inputs make equal cells."""
         return (
+            len(self._columns),
+            self._worktrees.get(view.name),
             view.name,
             view.alive,
             view.buried,
@@ -148,7 +173,7 @@ class HealthTable(DataTable[str | Text]):
 
     def _row(self, view: AgentView, pending: int, now: float, dark: bool) -> tuple[str | Text, ...]:
         age = None if view.last_event is None else now - view.last_event
-        return (
+        cells: tuple[str | Text, ...] = (
             self._agent_cell(view),
             state_text(view.state, dark=dark),
             format_age(age),
@@ -157,6 +182,9 @@ class HealthTable(DataTable[str | Text]):
             self._task_cell(view, now, dark),
             view.team or "",
         )
+        if len(self._columns) > len(COLUMNS):
+            cells = (*cells[:WORKTREE_AT], Text(self._worktrees.get(view.name, "")), *cells[WORKTREE_AT:])
+        return cells
 
     @staticmethod
     def _agent_cell(view: AgentView) -> Text:

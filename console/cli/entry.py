@@ -19,7 +19,7 @@ from agent_console.cli import commands as commands_cli
 from agent_console.cli import human as human_cli
 from agent_console.cli import kind as kind_cli
 from agent_console.cli.exits import exit_status
-from agent_console.runtime import isolation, paths
+from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
 from agent_console.runtime.deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
 from agent_console.runtime.paths import StateError, UnsafeRuntimeDir
@@ -350,6 +350,10 @@ async def _down(args: argparse.Namespace) -> int:
     finally:
         await backend.close()
     print(f"org {org_name!r} is down: closed {len(closed)} agent pane(s) and its executive pane")
+    kept = worktrees.registered(org_name)
+    if kept:  # never deleted unasked: say where the work is
+        where = ", ".join(f"{name} in {tree.path}" for name, tree in sorted(kept.items()))
+        print(f"kept {len(kept)} worktree(s) (/merge or /discard them): {where}")
     return 0
 
 

@@ -8,6 +8,7 @@ and stays there on every `up` until the spec unburies it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -30,7 +31,7 @@ from agent_console.agents.layout import (
     plan_to_data,
 )
 from agent_console.agents.model import EXEC_SLOT, Agent, Org
-from agent_console.runtime import isolation, paths
+from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.agent_hooks import hook_arguments
 from agent_console.terminal.base import Launch, PaneInfo, PaneStyle, TerminalBackend
 from agent_console.terminal.iterm2_layout import split_steps
@@ -90,8 +91,11 @@ ExtraEnv = Callable[[Agent], dict[str, str]]
 def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
     """How the agent is started, every time (up, spawn, restart, respawn): its program as `program_launch`
     says, inside the org's isolation boundary (raises `IsolationError` when the org requires one that cannot
-    be had here)."""
+    be had here). An agent with a worktree starts in it (made on its first start, the same one after)."""
     launch = program_launch(org, agent, extra_env)
+    if org.uses_worktree(agent):
+        tree = worktrees.ensure(org.name, agent.name, agent.cwd)
+        launch = dataclasses.replace(launch, cwd=str(tree.cwd_for(agent.cwd)))
     return isolation.boundary(org.isolation).wrap(launch, keep=[paths.public_dir(org.name)])
 
 

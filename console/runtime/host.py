@@ -6,6 +6,7 @@ The supervisor satisfies it structurally; `tests/typecheck.py` proves so where i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +60,11 @@ class CommandHost(Protocol):
     async def restore_arrangement(self, name: str) -> list[str]: ...
 
     async def arrangement_names(self) -> list[str]: ...
+
+    def request_operation(self, text: str, command: str, operation: Callable[[], str]) -> str: ...
+
+    @property
+    def outcomes(self) -> dict[str, str]: ...
 
     async def decide(
         self, request_id: str, approved: bool, reason: str | None, always: bool = False

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field
 
@@ -13,6 +14,7 @@ from agent_console.agents.errors import InvalidInput, NotFound
 from agent_console.agents.events import BarrierCreated, MessageSent
 from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
 from agent_console.agents.roles import Target
+from agent_console.runtime import worktrees
 from agent_console.runtime.commands import (
     POSITIONAL,
     REST,
@@ -31,6 +33,7 @@ from agent_console.terminal.arrangement import check_name
 if TYPE_CHECKING:
     from agent_console.runtime.host import CommandHost
 
+_T = TypeVar("_T")
 AgentName = Annotated[str, POSITIONAL, Field(description="the agent's name (@name also works)", max_length=80)]
 
 
@@ -42,6 +45,7 @@ class SpawnArgs(Args):
     team: str = Field(description="the team it joins")
     kind: AgentKind = Field(default=AgentKind.SHELL, description="what program it runs")
     command: str | None = Field(default=None, description="the program to run instead of its kind's")
+    worktree: bool = Field(default=False, description="work in a git worktree of its own, on a branch of its name")
 
 
 class TeamArgs(Args):
@@ -109,13 +113,19 @@ async def status(supervisor: CommandHost, args: Args, actor: Actor) -> str:
 async def spawn(supervisor: CommandHost, args: SpawnArgs, actor: Actor) -> str:
     org = supervisor.org
     try:
-        agent = Agent(name=args.name, team=args.team, kind=args.kind, command=args.command)
+        agent = Agent(
+            name=args.name, team=args.team, kind=args.kind, command=args.command, worktree=args.worktree or None
+        )
         new = org.model_validate({**org.model_dump(), "agents": (*org.agents, agent)})
     except ValueError as error:
         raise InvalidArguments(f"spawn: {one_line(error)}") from None
     _check_program("spawn", new, agent)
+    where = ""
+    if new.uses_worktree(agent):  # made before the pane, so that a refusal leaves nothing behind
+        tree = _worktree_call("spawn", lambda: worktrees.ensure(org.name, agent.name, Path.cwd() / agent.cwd))
+        where = f", in worktree {tree.path} on branch {tree.branch}"
     await supervisor.reconfigure(new, actor.name)
-    return f"spawned {args.name} ({args.kind.value}) in team {args.team}"
+    return f"spawned {args.name} ({args.kind.value}) in team {args.team}{where}"
 
 
 async def team(supervisor: CommandHost, args: TeamArgs, actor: Actor) -> str:
@@ -134,7 +144,7 @@ async def kill(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
     org = supervisor.org
     new = org.model_validate({**org.model_dump(), "agents": tuple(a for a in org.agents if a.name != name)})
     await supervisor.reconfigure(new, actor.name)
-    return f"killed {name} and closed its pane"
+    return f"killed {name} and closed its pane" + _worktree_kept(org.name, name)
 
 
 async def restart(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
@@ -329,7 +339,60 @@ async def _decide(
 ) -> str:
     pending = await supervisor.decide(request_id, approved, reason, always)
     verb = "approved for always" if always else "approved" if approved else "denied"
-    return f"{verb} {pending.agent}: {pending.command or pending.text}"
+    outcome = supervisor.outcomes.pop(request_id, None)  # what the console's own request did, once approved
+    return f"{verb} {pending.agent}: {pending.command or pending.text}" + (f" — {outcome}" if outcome else "")
+
+
+async def diff(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    """The agent's worktree against its base, as a diff (the console shows it in a dialog)."""
+    name = args.name.removeprefix("@")
+    tree = _worktree_call("diff", lambda: worktrees.find(supervisor.org.name, name))
+    text = supervisor.redactor.text(_worktree_call("diff", lambda: worktrees.diff(tree)))
+    return text or f"# {name}: no change against {tree.base} ({tree.branch})\n"
+
+
+async def merge(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    """Ask the human to merge the agent's branch, at its head now, into its base; done only once approved."""
+    name = args.name.removeprefix("@")
+    tree = _worktree_call("merge", lambda: worktrees.find(supervisor.org.name, name))
+    state = _worktree_call("merge", lambda: worktrees.status(tree))
+    if state.uncommitted:
+        raise CommandConflict(
+            f"merge: {name}'s worktree {tree.path} has {state.uncommitted} uncommitted change(s), which a merge "
+            f"would leave out: have them committed first (or /discard {name})"
+        )
+    if not state.ahead:
+        return f"merge: {tree.branch} has no commit that is not on {tree.base}: nothing to merge"
+    commit = _worktree_call("merge", lambda: worktrees.head(tree))
+    operation = (
+        f"git merge --no-ff {commit[:12]} ({tree.branch}, {state.ahead} commit(s)) into {tree.base} at {tree.repo}"
+    )
+    request = supervisor.request_operation(
+        f"merge {name}'s work into {tree.base} (asked by {actor})", operation, lambda: worktrees.merge(tree, commit)
+    )
+    return f"merge of {name} waits for your approval (request {request}): {operation}"
+
+
+async def discard(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    """Ask the human to remove a removed agent's worktree and branch; done only once approved."""
+    name = args.name.removeprefix("@")
+    org = supervisor.org
+    tree = _worktree_call("discard", lambda: worktrees.find(org.name, name))
+    if name in {agent.name for agent in org.agents}:
+        raise CommandConflict(f"discard: {name} still works in {tree.path}: /kill {name} first (its worktree is kept)")
+    state = _worktree_call("discard", lambda: worktrees.status(tree)) if (tree.path / ".git").exists() else None
+    lost = (
+        f"{state.ahead} commit(s) not on {tree.base}, {state.uncommitted} uncommitted change(s)"
+        if state is not None
+        else "its folder is gone already"
+    )
+    operation = f"git worktree remove --force {tree.path} && git branch -D {tree.branch} at {tree.repo}"
+    request = supervisor.request_operation(
+        f"discard {name}'s work for good: {lost} (asked by {actor})",
+        operation,
+        lambda: worktrees.discard(org.name, tree),
+    )
+    return f"discarding {name}'s work waits for your approval (request {request}): {lost}"
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
@@ -341,6 +404,22 @@ def one_agent(supervisor: CommandHost, command: str, name: str) -> str:
     if name not in {agent.name for agent in supervisor.org.agents}:
         raise CommandNotFound(f"{command}: no agent {name!r}")
     return name
+
+
+def _worktree_call(command: str, call: Callable[[], _T]) -> _T:
+    try:
+        return call()
+    except worktrees.WorktreeError as error:
+        kind = CommandNotFound if isinstance(error, NotFound) else CommandConflict
+        raise kind(f"{command}: {error}") from None
+
+
+def _worktree_kept(org: str, name: str) -> str:
+    """What removing an agent left of its work: its worktree is never deleted unasked."""
+    tree = worktrees.registered(org).get(name)
+    if tree is None:
+        return ""
+    return f"; its worktree {tree.path} (branch {tree.branch}) is kept: /merge {name} or /discard {name}"
 
 
 def _check_program(command: str, org: Org, agent: Agent) -> None:
@@ -384,6 +463,9 @@ def org_commands() -> CommandRegistry:
         ),
         Command("send", "message @agent, #team or all", send, SendArgs, lambda args: Target.address(args.to)),
         Command("outbox", "messages waiting for agents, and why they wait", outbox, OutboxArgs),
+        Command("diff", "an agent's worktree against its base branch", diff, AgentArgs, _named_agent),
+        Command("merge", "merge an agent's branch into its base (once you approve)", merge, AgentArgs, _named_agent),
+        Command("discard", "delete a removed agent's worktree and branch (once you approve)", discard, AgentArgs),
     ):
         registry.register(command)
     return registry

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_console.agents import coordination, roles
-from agent_console.agents.errors import Conflict, InvalidInput, NotFound
+from agent_console.agents.errors import Conflict, ConsoleError, InvalidInput, NotFound
 from agent_console.agents.events import (
+    EXECUTIVE,
     HUMAN,
     SUPERVISOR,
     AccessDenied,
@@ -61,7 +62,7 @@ from agent_console.agents.protocol import Frame, ProtocolError, Rejected, Sequen
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
-from agent_console.runtime import isolation, paths
+from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
@@ -85,6 +86,7 @@ from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_colo
 Progress = Callable[[str], None]
 Look = tuple[AgentState, int, str | None, str | None]  # what a pane shows: state, pending approvals, pane, team
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
+WORKTREE_READ_SECONDS = 3.0  # output in a pane with a worktree reads it again, at most this often
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
 CONSOLE_SHARE_PERCENT = 50  # the console itself in the executive pane needs room; a shell there needs less
 CONSOLE_MIN_COLS = 80  # below this its queue and chat are unusable: agents give way, or spill to other windows
@@ -144,6 +146,9 @@ class Supervisor:
         self.report: UpReport | None = None
         self._parsers: dict[str, SequenceParser] = {}
         self._approvals: dict[str, asyncio.Future[ApprovalDecided]] = {}
+        # The console's own requests (merge, discard): what each does once approved; gone with the process
+        self._operations: dict[str, Callable[[], str]] = {}
+        self.outcomes: dict[str, str] = {}  # request → what its operation did, or why it could not
         self._barriers: dict[str, list[asyncio.Future[BarrierReleased]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
         self._inboxes: dict[str, asyncio.Event] = {}
@@ -164,6 +169,14 @@ class Supervisor:
         self._held_bytes = 0
         self.fault_listeners: list[Callable[[], None]] = []  # told when the journal pauses or resumes
         self.failure_listeners: list[Callable[[], None]] = []  # told when it stops on its own (`failure` says why)
+        # Agents' worktrees as the health table shows them (branch, changes): read with git when an agent's state
+        # changes (it stops working: it may have written) and after a merge or discard, never per frame.
+        self.worktree_shown: dict[str, str] = {}
+        self.status_listeners: list[Callable[[], None]] = []  # told when `worktree_shown` changes
+        self._worktrees_due: set[str] = set()
+        self._worktree_reader: asyncio.Task[None] | None = None
+        self._worktrees_after_output: set[str] = set()
+        self._worktree_timer: asyncio.TimerHandle | None = None
         self.limiter = AgentLimiter(org.limits)
         self._spoof_counts: dict[str, int] = {}  # pane → sequences spoofed since its last spoof record
         self.typist = OutboxTypist(self)
@@ -194,6 +207,12 @@ class Supervisor:
                 f"{', '.join(unbounded)} run outside the isolation boundary (started before it, or by an older "
                 "`agent-console up`): they can act as you until restarted (`/restart NAME` in the console)"
             )
+        with contextlib.suppress(worktrees.WorktreeError):  # unreadable: `diff` and the others say so
+            left = sorted(set(worktrees.registered(self.org.name)) - _names(self.org))
+            if left:  # the spec no longer has them: their work is kept, never deleted unasked
+                self.notices.append(
+                    f"kept the worktrees of {', '.join(left)}, no longer in the org: /merge NAME or /discard NAME"
+                )
         self._tasks = [
             asyncio.create_task(self._watch(events), name="watching the panes"),
             asyncio.create_task(self._deadlines(), name="keeping deadlines"),
@@ -253,6 +272,7 @@ class Supervisor:
                     self._agent_gone(info.agent, None, None)
         for agent in self.state.agents:  # bringing up styled the panes afresh (team colours, no badge)
             self._restyle_soon(agent)
+        self._read_worktrees_soon(self.state.agents)
         return report
 
     async def _unprepared(self) -> tuple[list[str], list[str]]:
@@ -376,6 +396,7 @@ class Supervisor:
             token: roles.Principal("agent", agent) for agent, token in self.tokens.items() if agent in _names(self.org)
         }
         self._actors[self.human_token] = roles.Principal("human", HUMAN)
+        self._worktree_agents = {agent.name for agent in self.org.agents if self.org.uses_worktree(agent)}
         # an agent that prints a token (its own or one it found) must not put it in the journal
         self.redactor = Redactor(self.org.redact, literals=list(self._actors))
 
@@ -507,6 +528,7 @@ class Supervisor:
         self._restyle_handle = None
         due, self._restyle_due = self._restyle_due, set()
         colors = {team.name: team_color(index, team.color) for index, team in enumerate(self.org.teams)}
+        self._read_worktrees_soon(due)
         for agent in sorted(due):
             if agent not in self.state.agents:
                 continue
@@ -518,6 +540,41 @@ class Supervisor:
             border = state_color(state) if state in ATTENTION_STATES else colors.get(team or "", EXEC_COLOR)
             with contextlib.suppress(BackendError):  # a pane that just closed: nothing to show
                 await self.backend.style_pane(pane, PaneStyle(border=border, badge=badge))
+
+    def _read_worktrees_soon(self, agents: Iterable[str]) -> None:
+        """Read the worktrees of `agents` (those that have one) in a thread, one reading at a time."""
+        self._worktrees_due.update(
+            agent for agent in agents if agent in self.worktree_shown or self._has_worktree(agent)
+        )
+        if self._worktrees_due and (self._worktree_reader is None or self._worktree_reader.done()):
+            self._worktree_reader = asyncio.get_running_loop().create_task(self._read_worktrees())
+
+    def _has_worktree(self, name: str) -> bool:
+        return name in self._worktree_agents
+
+    def _worktree_output(self, agent: str) -> None:
+        """Output in a pane with a worktree may mean files written: its worktree is read again, at most once
+        every WORKTREE_READ_SECONDS (an idle pane costs nothing; a busy one one reading a period)."""
+        self._worktrees_after_output.add(agent)
+        if self._worktree_timer is None:
+            self._worktree_timer = asyncio.get_running_loop().call_later(WORKTREE_READ_SECONDS, self._worktrees_settled)
+
+    def _worktrees_settled(self) -> None:
+        self._worktree_timer = None
+        due, self._worktrees_after_output = self._worktrees_after_output, set()
+        self._read_worktrees_soon(due)
+
+    async def _read_worktrees(self) -> None:
+        while self._worktrees_due:
+            due, self._worktrees_due = self._worktrees_due, set()
+            read = await asyncio.to_thread(_worktree_texts, self.org.name, due)
+            shown = {**self.worktree_shown, **read}
+            for agent in due - read.keys():
+                shown.pop(agent, None)  # gone (discarded, or the agent with it)
+            if shown != self.worktree_shown:
+                self.worktree_shown = shown
+                for listener in self.status_listeners:
+                    listener()
 
     def _schedule_flush(self) -> None:
         if not self._commit_due:
@@ -739,6 +796,8 @@ class Supervisor:
             for item in parser.feed(event.data):
                 self._on_sequence(event.pane, agent, item)
             self.screens.output(agent)
+            if agent in self._worktree_agents:
+                self._worktree_output(agent)
         elif isinstance(event, PaneExited):
             agent = self.pane_agent.get(event.pane)
             if agent is not None:
@@ -802,6 +861,14 @@ class Supervisor:
         self._admit(agent, "approvals", self.limiter.admit_approval(pending))
         request_id = f"a{secrets.token_hex(4)}"
         self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
+        return request_id
+
+    def request_operation(self, text: str, command: str, operation: Callable[[], str]) -> str:
+        """File the console's own request in the approval queue (asked by the executive, never an agent): the
+        human answers it as any other, and `operation` runs only once it is approved. Returns its id."""
+        request_id = f"a{secrets.token_hex(4)}"
+        self.submit(EXECUTIVE, ApprovalRequested(id=request_id, text=text, command=command))
+        self._operations[request_id] = operation
         return request_id
 
     async def wait_approval(self, agent: str, request_id: str, timeout: float | None) -> ApprovalDecided | None:
@@ -894,6 +961,15 @@ class Supervisor:
         if always and not self.screens.can_always(pending.agent, pending.rule):
             raise Conflict(f"{pending.agent}'s prompt has no 'always' answer: approve it once")
         self.submit(HUMAN, ApprovalDecided(id=request_id, approved=approved, reason=reason, always=always))
+        operation = self._operations.pop(request_id, None)
+        if approved and operation is not None:
+            try:
+                self.outcomes[request_id] = await asyncio.to_thread(operation)
+            except ConsoleError as error:
+                self.outcomes[request_id] = str(error)
+            self._read_worktrees_soon(self.state.agents)
+        elif approved and pending.agent == EXECUTIVE:
+            self.outcomes[request_id] = "nothing done: the console restarted since it was asked: ask again"
         return pending
 
     # --- agent programs' hooks and screens ------------------------------------------------------------------
@@ -993,6 +1069,30 @@ def _executable(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
+
+
+def _worktree_texts(org: str, agents: set[str]) -> dict[str, str]:
+    """Each agent's worktree (of those that have one) as the health table shows it: branch, +commits, ~files."""
+    texts: dict[str, str] = {}
+    try:
+        known = worktrees.registered(org)
+    except worktrees.WorktreeError:
+        return texts  # the list is unreadable: `diff` and the others say so, with where
+    for agent, tree in known.items():
+        if agent not in agents:
+            continue
+        try:
+            found = worktrees.status(tree)
+        except worktrees.WorktreeError:
+            texts[agent] = f"{tree.branch} (unreadable)"
+            continue
+        changes = " ".join(
+            part
+            for part in (f"+{found.ahead}" if found.ahead else "", f"~{found.uncommitted}" if found.uncommitted else "")
+            if part
+        )
+        texts[agent] = f"{changes or 'clean'} {tree.branch}"  # the changes first: a narrow column keeps them
+    return texts
 
 
 def _reason(error: BaseException) -> str:

@@ -37,6 +37,7 @@ from agent_console.tui.commands import KEYS, ConsoleCommands
 from agent_console.tui.dialogs.agent_details import AgentDetails
 from agent_console.tui.dialogs.approval_details import ApprovalDetails
 from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
+from agent_console.tui.dialogs.diff_view import DiffView
 from agent_console.tui.dialogs.help_screen import HelpScreen
 from agent_console.tui.executive import BuiltinExecutive
 from agent_console.widgets.agent_preview import HISTORY_LINES, AgentPreview
@@ -45,7 +46,7 @@ from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
 from agent_console.widgets.approval_queue import ApprovalQueue
 from agent_console.widgets.chat import ChatPanel
 from agent_console.widgets.health_table import COLUMNS as HEALTH_COLUMNS
-from agent_console.widgets.health_table import HealthTable
+from agent_console.widgets.health_table import WORKTREE_COLUMN, HealthTable
 from agent_console.widgets.org_tree import OrgNode, OrgTree
 from agent_console.widgets.trace_view import TraceView
 
@@ -213,6 +214,7 @@ class ConsoleApp(App[None]):
         self.mount(self.command_result, after=self.command_input)
         self.supervisor.listeners.append(self._on_record)
         self.supervisor.focus_listeners.append(self._on_focus)
+        self.supervisor.status_listeners.append(self._on_focus)  # worktrees read anew: a refresh, as for focus
         self.supervisor.fault_listeners.append(self._on_fault)
         self.supervisor.failure_listeners.append(self._on_failure)
         self.supervisor.screens.screen_listeners.append(self._on_screen)
@@ -368,7 +370,7 @@ class ConsoleApp(App[None]):
         yield
         if not self.health_view.is_attached:
             return
-        yield from self.health_view.update_health_in_steps(state, now)
+        yield from self.health_view.update_health_in_steps(state, now, worktrees=self.supervisor.worktree_shown)
         yield
         self._follow_preview()
         if not self.queue_view.is_attached:
@@ -518,6 +520,9 @@ class ConsoleApp(App[None]):
         self.refresh_views()
         return said or ""
 
+    def show_diff(self, agent: str, diff: str) -> None:
+        self.push_screen(DiffView(agent, diff))
+
     def show_details(self) -> None:
         approval_id = self.queue_view.selected_id
         pending = self.supervisor.state.approvals.get(approval_id or "")
@@ -553,7 +558,7 @@ class ConsoleApp(App[None]):
         now = self.clock()
         with self.batch_update():
             self.queue_view.update_approvals(list(state.approvals.values()), now)
-            self.health_view.update_health(state, now)
+            self.health_view.update_health(state, now, worktrees=self.supervisor.worktree_shown)
 
     # --- layout -----------------------------------------------------------------------------------------
 
@@ -744,7 +749,7 @@ class ConsoleApp(App[None]):
         self.trace_view.filter_agent(agent)
 
     def show_help(self) -> None:
-        columns = [("Health", label, meaning) for _, label, _, meaning in HEALTH_COLUMNS]
+        columns = [("Health", label, meaning) for _, label, _, meaning in (*HEALTH_COLUMNS, WORKTREE_COLUMN)]
         columns += [("Approvals", label, meaning) for _, label, _, meaning in QUEUE_COLUMNS]
         self.push_screen(HelpScreen(self.binding_rows(), columns))
 

@@ -53,6 +53,8 @@ class CommandScreen(Protocol):
 
     def refresh_views(self) -> None: ...
 
+    def show_diff(self, agent: str, diff: str) -> None: ...
+
 
 UiRunner = Callable[[CommandScreen, list[str]], Awaitable[str | None]]
 
@@ -93,6 +95,9 @@ ORDER = (
     "jump",
     "send",
     "outbox",
+    "diff",
+    "merge",
+    "discard",
     "trace",
 )
 
@@ -228,6 +233,9 @@ class ConsoleCommands:
             words = [selected, *words]
         args = self.org.parse(command, words)
         said = await self.org.run(app.supervisor, command, args, Actor.human(via))
+        if name == "diff":  # the console shows a diff in a dialog, not as a line
+            app.show_diff(str(getattr(args, "name", "")).removeprefix("@"), said)
+            return None
         if name in ON_SELECTED_REQUEST:
             app.refresh_views()  # the queue moves on at once: the next key acts on the next request
         return said or None
