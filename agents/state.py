@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .events import (
+    EXECUTIVE,
     HUMAN,
     SUPERVISOR,
     AgentExited,
@@ -303,12 +304,16 @@ class OrgState:
         return None
 
     def identical_approvals(self, approval_id: str) -> list[str]:
-        """Ids (oldest first, `approval_id` included) of pending approvals asking the same thing, from any agent."""
+        """Ids (oldest first, `approval_id` included) of pending approvals asking the same thing, from any agent.
+        The console's own requests (a merge, a discard) are never grouped with agents': an agent asking in the
+        same words as one would have it approved along with its own."""
         approval = self.approvals.get(approval_id)
         if approval is None:
             return []
+        if approval.agent == EXECUTIVE:
+            return [approval_id]
         ordered = sorted(self.approvals.values(), key=lambda item: (item.requested, item.id))
-        return [other.id for other in ordered if other.request_key == approval.request_key]
+        return [other.id for other in ordered if other.request_key == approval.request_key and other.agent != EXECUTIVE]
 
     def team_agents(self, team: str) -> list[str]:
         """Agents of `team` and of its sub-teams (at any depth), sorted."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from agent_console.agents import coordination
 from agent_console.agents.events import (
+    EXECUTIVE,
     HUMAN,
     SUPERVISOR,
     AgentExited,
@@ -617,3 +618,15 @@ def test_a_buried_agent_keeps_its_state_and_is_marked_until_the_org_unburies_it(
     assert not any(view.buried for name, view in org.state.agents.items() if name != "dee")
     org.do(SUPERVISOR, ORG)
     assert not org.state.agents["dee"].buried
+
+
+def test_an_agent_asking_in_the_words_of_the_consoles_own_request_is_not_approved_with_it() -> None:
+    """Bait: an agent files the exact command of a pending merge the console asked for; approving "all like it"
+    on either must not approve the other."""
+    org = Org()
+    merge = "git merge --no-ff 4f118a5 (agent/crew/ann, 2 commit(s)) into main at /repo"
+    org.do(EXECUTIVE, ApprovalRequested(id="op1", text="merge ann's work", command=merge))
+    org.do("bob", ApprovalRequested(id="b1", text="merge ann's work", command=merge))
+    org.do("cy", ApprovalRequested(id="c1", text="merge ann's work", command=merge))
+    assert org.state.identical_approvals("b1") == ["b1", "c1"]
+    assert org.state.identical_approvals("op1") == ["op1"]
