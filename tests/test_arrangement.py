@@ -4,8 +4,6 @@ agent is in which), loaded back after the panes were moved and re-laid out, nami
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,20 +11,15 @@ import pytest
 
 from .conftest import tmux
 from .test_promote import SPEC
-from .test_serve import Served
+from .test_serve import Served, serving
 
 FIELDS = "#{@agent_console_agent}|#{window_id}"
 
 
 @pytest.fixture
 def crew(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
-    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # short: unix socket paths are capped
-    service = Served(tmux_socket, tmp_path, runtime)
-    service.spec.write_text(SPEC)
-    service.start()
-    yield service
-    service.stop()
-    shutil.rmtree(runtime, ignore_errors=True)
+    with serving(tmux_socket, tmp_path, SPEC) as service:
+        yield service
 
 
 def windows(served: Served) -> dict[str, list[str]]:

@@ -5,8 +5,6 @@ when unburied; `up` and a restart keep them buried."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from agent_console.agents.layout import layout_cells, plan_layout
 from agent_console.agents.spec import load_spec
 
 from .conftest import tmux, wait_for, when
-from .test_serve import Served
+from .test_serve import Served, serving
 
 SHELL = "bash --norc --noprofile"
 SPEC = f"""
@@ -53,13 +51,8 @@ RECT = "#{@agent_console_agent}|#{pane_left}|#{pane_top}|#{pane_width}|#{pane_he
 
 @pytest.fixture
 def crew(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
-    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # short: unix socket paths are capped
-    service = Served(tmux_socket, tmp_path, runtime)
-    service.spec.write_text(SPEC)
-    service.start()
-    yield service
-    service.stop()
-    shutil.rmtree(runtime, ignore_errors=True)
+    with serving(tmux_socket, tmp_path, SPEC) as service:
+        yield service
 
 
 def panes(socket: str) -> dict[str, dict[str, str | bool]]:

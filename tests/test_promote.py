@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import tmux
-from .test_serve import Served
+from .test_serve import Served, serving
 
 SHELL = "bash --norc --noprofile"
 SPEC = f"""
@@ -54,13 +52,8 @@ RECT = "#{@agent_console_agent}|#{pane_id}|#{pane_left}|#{pane_top}|#{pane_width
 
 @pytest.fixture
 def crew(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
-    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # short: unix socket paths are capped
-    service = Served(tmux_socket, tmp_path, runtime)
-    service.spec.write_text(SPEC)
-    service.start()
-    yield service
-    service.stop()
-    shutil.rmtree(runtime, ignore_errors=True)
+    with serving(tmux_socket, tmp_path, SPEC) as service:
+        yield service
 
 
 def rects(served: Served) -> dict[str, tuple[str, int, int, int]]:

@@ -20,6 +20,7 @@ from agent_console.terminal.tmux import TmuxBackend
 
 from .conftest import tmux
 from .fake_terminal import FakePane, FakeTerminal
+from .test_supervisor import until
 
 GAP = 0.3  # the gap between pulses in these tests: short, so that the trailing pulse comes soon
 
@@ -52,17 +53,6 @@ async def supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: Non
 def fake(supervisor: Supervisor, agent: str) -> FakePane:
     assert isinstance(supervisor.backend, FakeTerminal)
     return supervisor.backend.pane_of(agent)
-
-
-async def until(condition, what: str, timeout: float = 10.0) -> None:
-    async def wait() -> None:
-        while not condition():
-            await asyncio.sleep(0.02)
-
-    try:
-        await asyncio.wait_for(wait(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_the_sender_pulses_when_it_sends_and_the_recipient_when_it_receives(supervisor: Supervisor) -> None:

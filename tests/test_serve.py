@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -138,14 +139,25 @@ class Served:
         return {row["name"]: row for row in json.loads(result.stdout)}
 
 
+@contextlib.contextmanager
+def serving(socket: str, root: Path, spec: str | None = None) -> Iterator[Served]:
+    """`serve` on `spec` (this file's SPEC when None) until the block ends, then stopped and cleaned up."""
+    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # short: unix socket paths are capped
+    service = Served(socket, root, runtime)
+    if spec is not None:
+        service.spec.write_text(spec)
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 @pytest.fixture
 def served(tmux_socket: str, tmp_path: Path) -> Iterator[Served]:
-    runtime = Path(tempfile.mkdtemp(prefix="acrt", dir="/tmp"))  # short: unix socket paths are capped
-    service = Served(tmux_socket, tmp_path, runtime)
-    service.start()
-    yield service
-    service.stop()
-    shutil.rmtree(runtime, ignore_errors=True)
+    with serving(tmux_socket, tmp_path) as service:
+        yield service
 
 
 def read(path: Path) -> str | None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Protocol
 
 from agent_console.agents.events import AgentState
 from agent_console.agents.journal import Record
 from agent_console.agents.model import Org
 from agent_console.agents.state import OrgState
-from agent_console.terminal.base import BackendError, TerminalBackend
+from agent_console.runtime.pulses import PulseHost
+from agent_console.terminal.base import BackendError
 from agent_console.themes import state_glyph
 
 FIGURES_SECONDS = 0.2  # the status line follows the org within this, however many records arrive
@@ -46,17 +46,9 @@ def figures_line(org: str, state: OrgState, breakers_open: int = 0) -> str:
     return f"{org}: {' · '.join(parts)}"
 
 
-class FiguresHost(Protocol):
-    """What the status line needs of the supervisor: the org, its state, the terminal, its records."""
-
-    @property
-    def state(self) -> OrgState: ...
-
-    @property
-    def backend(self) -> TerminalBackend: ...
-
-    @property
-    def listeners(self) -> list[Callable[[Record], None]]: ...
+class FiguresHost(PulseHost, Protocol):
+    """What the status line needs of the supervisor: what pulses need (its state, the terminal, its records),
+    and the org."""
 
     @property
     def org(self) -> Org: ...
