@@ -10,6 +10,7 @@ console says so (`Boundary.exposure`), never silently.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -87,10 +88,14 @@ def sandbox_arguments(keep: Sequence[Path] = ()) -> list[str]:
 def hidden_paths() -> list[Path]:
     """Folders an agent must not see: every org's state (human and agent tokens, journals and their keys),
     under this console's state root and the default one, and every tmux server's socket folder of this user
-    (not only this org's: any server's socket types into its panes). Only folders that exist can be covered;
-    the state root is made here so that it always is."""
+    (not only this org's: any server's socket types into its panes). Only folders that exist can be covered,
+    so the state root and tmux's socket folders are made here (0700, as tmux makes its own): a server started
+    after the agent cannot put its socket where the agent sees it."""
     found = [paths.state_root(create=True), paths.state_root(default=True)]
-    found += server_directories()
+    for folder in server_directories():
+        with contextlib.suppress(OSError):  # a parent that is not there or not ours: nothing to cover
+            folder.mkdir(mode=0o700, exist_ok=True)
+        found.append(folder)
     unique: list[Path] = []
     for folder in found:
         if folder.is_dir() and folder not in unique:

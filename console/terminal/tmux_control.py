@@ -96,8 +96,10 @@ def server_directories() -> list[Path]:
     """Where this user's tmux servers keep their sockets: `$TMUX_TMPDIR` (or /tmp) `/tmux-<uid>` — the folder of
     every `-L` socket (tmux's `expand_paths`/`make_label`) — and the folder of the server `$TMUX` names, when a
     `-S` socket lives elsewhere. Whoever can reach one of them can type into every pane of that server."""
-    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
-    found = [Path(base) / f"tmux-{os.getuid()}"]
+    label = f"tmux-{os.getuid()}"
+    found = [Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / label]
+    if Path("/tmp") / label not in found:  # a server started without TMUX_TMPDIR (the user's own) lives here
+        found.append(Path("/tmp") / label)
     inside = os.environ.get("TMUX", "").split(",")[0]
     if inside and Path(inside).parent not in found:
         found.append(Path(inside).parent)

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -168,6 +169,22 @@ def test_every_agent_is_launched_inside_the_boundary_and_keeps_only_its_public_f
     assert settings[settings.index("--settings") + 1] == f"{public}/claude-hooks.json"  # readable inside
     unbounded = org.model_copy(update={"isolation": Isolation.NONE})
     assert agent_launch(unbounded, claude, dict) == program_launch(unbounded, claude, dict)
+
+
+@needs_bwrap
+def test_tmux_socket_folders_are_hidden_even_before_any_server_made_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tmux server started after an agent must not put its socket where the agent sees it."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("TMUX_TMPDIR", str(tmp_path / "tmux-tmp"))
+    (tmp_path / "tmux-tmp").mkdir()
+    later = tmp_path / "tmux-tmp" / f"tmux-{os.getuid()}"
+    org = Org(name="o", teams=(Team(name="t"),), agents=(Agent(name="s", team="t", cwd=tmp_path),))
+    words = shlex.split(agent_launch(org, org.agents[0], dict).command or "")
+    hidden = {words[i + 1] for i, word in enumerate(words) if word == "--tmpfs"}
+    assert {str(later), f"/tmp/tmux-{os.getuid()}"} <= hidden  # this console's servers' folder and the default
+    assert later.is_dir() and stat.S_IMODE(later.stat().st_mode) == 0o700
 
 
 # --- the choice, and saying so --------------------------------------------------------------------------------
