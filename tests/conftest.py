@@ -85,6 +85,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     shutil.rmtree(runtime, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _snapshots_without_the_machines_boundary(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A snapshot draws the console, not this machine: whether bubblewrap works here must not add the
+    "agents can act as you" banner to it (snapshot apps start no agent; the banner has tests of its own)."""
+    if "snap_compare" in request.fixturenames:
+        from agent_console.runtime import isolation
+
+        monkeypatch.setattr(isolation, "_unavailable", lambda: (None, ""))
+
+
 @pytest.fixture
 def tmux_socket() -> Iterator[str]:
     """A unique tmux socket name; its server (if a test started one) is killed afterwards."""

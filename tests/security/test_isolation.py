@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from agent_console.agents.model import Agent, AgentKind, Isolation, Org, Team
+from agent_console.runtime import isolation
 from agent_console.runtime.deployment import agent_launch, program_launch
 from agent_console.runtime.isolation import LOGIN_SHELL
 
@@ -25,7 +26,8 @@ from ..conftest import descendants, pid_namespace, runs_in_own_pid_namespace, tm
 from ..test_serve import Served, read
 
 needs_bwrap = pytest.mark.skipif(
-    shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    shutil.which("bwrap") is None or isolation.probe(shutil.which("bwrap") or "") is not None,
+    reason="bubblewrap (bwrap) is not installed or cannot make a sandbox here: apt-get install bubblewrap",
 )
 DONE = "__done__"
 
@@ -43,8 +45,9 @@ def state(served: Served) -> Path:
 @pytest.fixture
 def bounded(served: Served) -> Served:
     """The org served with the default isolation (`auto`), where bubblewrap works: every agent is inside."""
-    if shutil.which("bwrap") is None:
-        pytest.skip("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
+    program = shutil.which("bwrap")
+    if program is None or isolation.probe(program) is not None:
+        pytest.skip("bubblewrap (bwrap) is not installed or cannot make a sandbox here: apt-get install bubblewrap")
     for name in ("ann", "bob"):
         pid = served.agents()[name]["pid"]
         wait_for(lambda pid=pid: runs_in_own_pid_namespace(pid), 10, f"{name}'s shell inside its boundary")
