@@ -92,9 +92,13 @@ class Run:
     async def until_pane_shows_state(self) -> None:
         """The pane's badge and border equal the state the health table shows, and its border names the agent
         (whatever title the program gave the pane)."""
-        await self.until("the pane to show the state", lambda: self.pane_shows()[:2] == self.state_look())
+
+        def calm_and_true() -> bool:  # a message typed into the pane makes it pulse (reversed) for a moment
+            badge, colour, line, _ = self.pane_shows()
+            return (badge, colour) == self.state_look() and f"bold]{LABEL}#[default]" in line
+
+        await self.until("the pane to show the state, its name calm (not pulsing)", calm_and_true)
         _, _, line, title = self.pane_shows()
-        assert f"bold]{LABEL}#[default]" in line, line
         if title != LABEL:
             self.titles.add(title)
             assert line.endswith(f" · {title.replace('#', '##')} "), line  # the program's own, beside it
