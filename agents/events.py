@@ -325,6 +325,40 @@ class Throttled(_Event):
     window: float = Field(gt=0)
 
 
+class ConditionDetected(_Event):
+    """The supervisor found `agent` in a condition (or, `cleared`, out of it again), with its evidence: journaled
+    once an episode, however long it lasts."""
+
+    type: Literal["condition"] = "condition"
+    agent: str
+    condition: Literal["crashed", "hung", "silent", "error-loop", "outage", "unanswered"]
+    evidence: str = Field(max_length=500)
+    cleared: bool = False
+
+
+class RecoveryStep(_Event):
+    """One step of `agent`'s recovery ladder (`step` of `of`): what was tried (`action`) and how it went. The
+    record's trace is the episode's: every step of one recovery shares it."""
+
+    type: Literal["recovery.step"] = "recovery.step"
+    agent: str
+    step: int = Field(ge=0, le=100)
+    of: int = Field(ge=0, le=100)
+    action: str = Field(max_length=40)
+    outcome: Literal["trying", "done", "failed", "held", "skipped", "recovered", "paged", "stopped"]
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class BreakerChanged(_Event):
+    """`agent`'s circuit breaker: `open` stops automatic restarts (the human is asked), `half-open` allows one try
+    after the cool-down, `closed` again once a recovery held."""
+
+    type: Literal["breaker"] = "breaker"
+    agent: str
+    state: Literal["closed", "open", "half-open"]
+    reason: str = Field(max_length=500)
+
+
 # Written out as unions (not built from tuples) so that a type checker reads them too.
 AnyAgentEvent = (
     StatusReported
@@ -359,6 +393,9 @@ AnySystemEvent = (
     | MessageTyped
     | CommandRan
     | AccessDenied
+    | ConditionDetected
+    | RecoveryStep
+    | BreakerChanged
 )
 AgentEvent = Annotated[AnyAgentEvent, Field(discriminator="type")]
 Event = Annotated[AnyAgentEvent | AnySystemEvent, Field(discriminator="type")]

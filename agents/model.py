@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import InvalidInput
 from .kinds.definition import load_kind
 from .limits import Limits
+from .recovery import RecoveryPolicy
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -97,7 +98,8 @@ class Agent(_Strict):
     cwd: Path = Path(".")
     env: dict[str, str] = Field(default_factory=dict)
     role: Role = Role.WORKER
-    stuck_after: float = Field(default=120.0, ge=5, le=86_400)  # working with an unchanged screen this long
+    stuck_after: float = Field(default=120.0, ge=1, le=86_400)  # working with an unchanged screen this long
+    recovery: RecoveryPolicy | None = None  # its kind's [recovery] table, overridden field by field
     buried: bool = False  # runs off screen (no pane in the layout), still watched and counted
     worktree: bool | None = None  # works in a git worktree of its own, on a branch of its name (None: its team's)
 

@@ -25,6 +25,8 @@ from .events import (
     BarrierArrived,
     BarrierCreated,
     BarrierReleased,
+    BreakerChanged,
+    ConditionDetected,
     Heartbeat,
     LockGranted,
     LockReleased,
@@ -39,6 +41,7 @@ from .events import (
     OrgLoaded,
     ProgressStalled,
     PromptSeen,
+    RecoveryStep,
     SpoofRejected,
     StateObserved,
     StatusReported,
@@ -52,6 +55,8 @@ from .journal import Record
 # A screen that disagrees with what the agent or its hook reported this recently is taken as not yet redrawn
 # (a stale capture): it is shown beside the reported state, and the reported state stands.
 REPORT_TRUST_SECONDS = 1.5
+RECOVERY_HISTORY = 50  # errors, failed recoveries and recovery times kept per agent (the figures need no more)
+STEP_ENDS = ("recovered", "paged", "stopped")  # a recovery's last step
 # After that, only a confident reading outweighs a report (a bare shell prompt does not outweigh "working").
 SCREEN_OVER_REPORT_CONFIDENCE = 0.7
 
@@ -84,6 +89,29 @@ class AgentView:
     throttled: str | None = None  # the limit it last went over
     throttled_at: float | None = None
     buried: bool = False  # off screen: no pane in the layout, still watched
+    life: tuple[str, float] | None = None  # its last proof of life: source (heartbeat, hook, report, screen, process)
+    errors: list[float] = field(default_factory=list)  # when it went into error, lately
+    error_rule: str | None = None  # what read its last error (a screen rule, a hook event)
+    outage: str | None = None  # its provider is out: it is in error with others, and is not restarted
+    condition: str | None = None  # the condition of the episode under way, and its evidence
+    condition_evidence: str | None = None
+    condition_since: float | None = None
+    recovery: tuple[int, int, str, str] | None = None  # the last recovery step: step, of, action, outcome
+    recovery_at: float | None = None
+    failures: list[float] = field(default_factory=list)  # when a recovery's restart did not hold, lately
+    breaker: str = "closed"
+    breaker_reason: str | None = None
+    repair_times: list[float] = field(default_factory=list)  # how long each automatic recovery took, lately
+
+    @property
+    def recovering(self) -> bool:
+        """A recovery ladder is under way."""
+        return self.recovery is not None and self.recovery[3] not in STEP_ENDS
+
+    @property
+    def mttr(self) -> float | None:
+        """Mean time to recover, over the recoveries kept."""
+        return sum(self.repair_times) / len(self.repair_times) if self.repair_times else None
 
     @property
     def restarts(self) -> int:
@@ -422,6 +450,16 @@ class OrgState:
             "team": view.team,
             "throttled": view.throttled,
             "throttled_at": view.throttled_at,
+            "life": None if view.life is None else {"source": view.life[0], "time": view.life[1]},
+            "condition": view.condition,
+            "condition_evidence": view.condition_evidence,
+            "outage": view.outage,
+            "recovery": None
+            if view.recovery is None
+            else dict(zip(("step", "of", "action", "outcome"), view.recovery, strict=True)),
+            "breaker": view.breaker,
+            "breaker_reason": view.breaker_reason,
+            "mttr": view.mttr,
         }
 
     # --- the fold, one method per event type ----------------------------------------------------------------
@@ -457,8 +495,11 @@ class OrgState:
         view.last_event = now
         # a restarted agent is recovering until it says otherwise; a first launch has no evidence yet
         view.state = AgentState.RECOVERING if view.launches > 1 else AgentState.UNKNOWN
-        view.task = None
-        view.progress = None
+        view.life = ("process", now)
+        view.outage = None
+        if view.launches == 1:  # a restart keeps its task: the program resumes it
+            view.task = None
+            view.progress = None
         view.reported = view.screen_state = view.screen_rule = view.hook_state = view.hook_event = None
         view.stalled_since = None
 
@@ -480,8 +521,10 @@ class OrgState:
         view = self.agents.get(actor)
         if view is None or not view.alive:
             return
+        _errored(view, event.state, None, now)
         view.state = event.state
         view.reported = now
+        view.life = ("report", now)
         if event.state is AgentState.IDLE:
             view.task = event.task
             view.progress = event.progress
@@ -499,16 +542,20 @@ class OrgState:
             return
         if event.source == "hook":
             view.hook_state, view.hook_event = event.state, event.rule
+            view.life = ("hook", now)
             if event.state is not AgentState.UNKNOWN:
+                _errored(view, event.state, event.rule, now)
                 view.state = event.state
                 view.reported = now
             return
         view.screen_state, view.screen_rule = event.state, event.rule
+        view.life = ("screen", now)
         if event.state is AgentState.UNKNOWN:
             return
         if view.reported is None or (
             now - view.reported >= REPORT_TRUST_SECONDS and event.confidence >= SCREEN_OVER_REPORT_CONFIDENCE
         ):
+            _errored(view, event.state, event.rule, now)
             view.state = event.state
         if view.state is not AgentState.WORKING:
             view.stalled_since = None
@@ -517,6 +564,8 @@ class OrgState:
         view = self.agents.get(event.agent)
         if view is not None and view.alive:
             view.stalled_since = now - event.seconds if event.stalled else None
+            if not event.stalled:
+                view.life = ("screen", now)
 
     def _prompt_seen(self, actor: str, event: PromptSeen, now: float) -> None:
         view = self.agents.get(event.agent)
@@ -537,6 +586,7 @@ class OrgState:
         view = self.agents.get(actor)
         if view is not None and view.alive:
             view.heartbeat = now
+            view.life = ("heartbeat", now)
 
     def _message(self, actor: str, event: MessageSent, now: float) -> None:
         if event.id in self._seen_messages:
@@ -715,6 +765,55 @@ class OrgState:
         if view is not None:
             view.throttled, view.throttled_at = event.limit, now
 
+    def _condition(self, actor: str, event: ConditionDetected, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is None:
+            return
+        if event.condition == "outage":
+            view.outage = None if event.cleared else event.evidence
+        if event.cleared:
+            if view.condition == event.condition:
+                view.condition = view.condition_evidence = view.condition_since = None
+            return
+        if view.condition is None:
+            view.condition_since = now
+        view.condition, view.condition_evidence = event.condition, event.evidence
+
+    def _recovery_step(self, actor: str, event: RecoveryStep, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is None:
+            return
+        view.recovery = (event.step, event.of, event.action, event.outcome)
+        view.recovery_at = now
+        if event.outcome == "failed" and event.action in ("restart", "new-pane"):
+            _keep(view.failures, now)
+        if event.outcome == "recovered":
+            if view.condition_since is not None:
+                _keep(view.repair_times, now - view.condition_since)
+            view.condition = view.condition_evidence = view.condition_since = None
+
+    def _breaker(self, actor: str, event: BreakerChanged, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is not None:
+            view.breaker, view.breaker_reason = event.state, event.reason
+            if event.state == "closed":
+                view.failures.clear()
+
+
+def _errored(view: AgentView, state: AgentState, rule: str | None, now: float) -> None:
+    """Count the agent going into error (for error loops), and what read it (for outages)."""
+    if state is AgentState.ERROR:
+        if view.state is not AgentState.ERROR:
+            _keep(view.errors, now)
+        view.error_rule = rule
+    elif state is not AgentState.UNKNOWN:
+        view.error_rule = None
+
+
+def _keep(moments: list[float], value: float) -> None:
+    moments.append(value)
+    del moments[:-RECOVERY_HISTORY]
+
 
 def _vote_json(vote: Vote) -> dict[str, Any]:
     result = vote.result
@@ -770,4 +869,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     StateObserved: OrgState._observed,
     ProgressStalled: OrgState._stalled,
     PromptSeen: OrgState._prompt_seen,
+    ConditionDetected: OrgState._condition,
+    RecoveryStep: OrgState._recovery_step,
+    BreakerChanged: OrgState._breaker,
 }

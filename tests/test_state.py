@@ -147,7 +147,8 @@ def test_launch_exit_and_restart() -> None:
     org.do(SUPERVISOR, AgentLaunched(agent="bob", pane="%10"))
     assert (bob.launches, bob.restarts, bob.pane, bob.alive) == (3, 2, "%10", True)
     assert bob.state is AgentState.RECOVERING  # a restart, until the agent says otherwise
-    assert (bob.task, bob.progress, bob.exit_signal) == (None, None, 9)
+    # its last task survives the restart (the program resumes it): the health table and the exec still see it
+    assert (bob.task, bob.progress, bob.exit_signal) == ("tests", "1/3", 9)
     assert org.json()["agents"]["bob"]["restarts"] == 2
 
 

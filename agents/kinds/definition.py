@@ -23,6 +23,7 @@ from pydantic import (
 
 from agent_console.agents.errors import InvalidInput, first_problem
 from agent_console.agents.events import AgentState
+from agent_console.agents.recovery import RecoveryPolicy
 
 KINDS_DIR = Path(__file__).parent
 Region = Literal["all", "top", "bottom"]
@@ -108,6 +109,7 @@ class KindDefinition(_Strict):
     keys: Keys = Keys()
     screen: Screen = Screen()
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
+    recovery: RecoveryPolicy = RecoveryPolicy()  # how it is healed: its ladder, interrupt keys, timeouts
 
     @model_validator(mode="after")
     def _check_unique(self) -> KindDefinition:
