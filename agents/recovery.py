@@ -249,3 +249,23 @@ def breaker_allows(view: AgentView) -> bool:
 
 def breaker_after_success(view: AgentView) -> BreakerState | None:
     return "closed" if view.breaker == "half-open" else None
+
+
+# --- what the console shows ----------------------------------------------------------------------------------------
+
+RECOVERING_GLYPH = "🔄"
+
+
+def recovery_label(view: AgentView) -> str | None:
+    """What the pane's badge, the tree and the health table add to the agent's state: its provider's outage, its
+    open breaker, or the step its recovery is at (None: nothing to add)."""
+    if view.outage is not None:
+        return "error (provider)"
+    if view.breaker == "open":
+        return "breaker open"
+    if view.recovering and view.recovery is not None:
+        step, of, _, outcome = view.recovery
+        return f"{RECOVERING_GLYPH} recovering (step {step}/{of})" + (" held" if outcome == "held" else "")
+    if view.breaker == "half-open":
+        return "breaker half-open"
+    return None

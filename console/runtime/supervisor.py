@@ -59,6 +59,7 @@ from agent_console.agents.layout import EXEC_SHARE_PERCENT, MIN_PANE_COLS
 from agent_console.agents.limits import AgentLimiter, Limit
 from agent_console.agents.model import EXEC_SLOT, Agent, AgentKind, Org, Team
 from agent_console.agents.protocol import Frame, ProtocolError, Rejected, SequenceParser, decode_payload
+from agent_console.agents.recovery import recovery_label
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
@@ -67,6 +68,7 @@ from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.pulses import Pulses
+from agent_console.runtime.recovery import Recovery
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer
 from agent_console.runtime.status_line import StatusLine
@@ -84,7 +86,8 @@ from agent_console.terminal.base import (
 from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_color
 
 Progress = Callable[[str], None]
-Look = tuple[AgentState, int, str | None, str | None]  # what a pane shows: state, pending approvals, pane, team
+# what a pane shows: state, pending approvals, pane, team, recovery under way
+Look = tuple[AgentState, int, str | None, str | None, str | None]
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 WORKTREE_READ_SECONDS = 3.0  # output in a pane with a worktree reads it again, at most this often
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
@@ -183,6 +186,7 @@ class Supervisor:
         self.screens = ScreenReader(self)
         self.pulses = Pulses(self)  # panes flash as messages pass
         self.status_line = StatusLine(self)  # the org's figures in the terminal's status line
+        self.recovery = Recovery(self)  # watches every agent's liveness and heals what it can
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
         self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
 
@@ -408,6 +412,15 @@ class Supervisor:
         self.submit(SUPERVISOR, AgentLaunched(agent=name, pane=pane))
         self.screens.watch(name)
 
+    async def renew_pane(self, name: str) -> None:
+        """Start the agent again in a new pane: its pane is gone, or restarts in it did not hold."""
+        with contextlib.suppress(KeyError, BackendError):  # no pane left to close
+            pane = self.pane_of(name)
+            self.pane_agent.pop(pane, None)
+            self.screens.forget(name)
+            await self.backend.close_pane(pane)
+        await self._deploy(remove_orphans=False)
+
     def human_at(self) -> set[str]:
         """Agents whose pane has the terminal's focus: a human is typing there."""
         agent = self.pane_agent.get(self.focused_pane or "")
@@ -436,6 +449,7 @@ class Supervisor:
         await self.pulses.settled()
         await self.status_line.remove()
         self.screens.close()
+        self.recovery.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -516,7 +530,7 @@ class Supervisor:
         """What the agent's pane shows: its effective state, pending approvals, pane and team."""
         view = self.state.agents[agent]
         pending = sum(1 for approval in self.state.approvals.values() if approval.agent == agent)
-        return view.state, pending, view.pane, view.team
+        return view.state, pending, view.pane, view.team, recovery_label(view)
 
     def _restyle_soon(self, agent: str) -> None:
         self._restyle_due.add(agent)
@@ -533,10 +547,12 @@ class Supervisor:
             if agent not in self.state.agents:
                 continue
             look = self._shown[agent] = self._look(agent)
-            state, pending, pane, team = look
+            state, pending, pane, team, healing = look
             if pane is None:
                 continue
             badge = f"{state_glyph(state)} {state}" + (f" · {pending} to approve" if pending else "")
+            if healing:
+                badge += f" · {healing}"
             border = state_color(state) if state in ATTENTION_STATES else colors.get(team or "", EXEC_COLOR)
             with contextlib.suppress(BackendError):  # a pane that just closed: nothing to show
                 await self.backend.style_pane(pane, PaneStyle(border=border, badge=badge))
