@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -269,3 +269,41 @@ def recovery_label(view: AgentView) -> str | None:
     if view.breaker == "half-open":
         return "breaker half-open"
     return None
+
+
+def health_row(state: OrgState, agent: str, now: float) -> dict[str, Any]:
+    """One agent's health as data (`health --as-json`, the health command's lines)."""
+    view = state.agents[agent]
+    life = view.life
+    last = view.recovery
+    return {
+        "agent": agent,
+        "state": view.state.value,
+        "shown": recovery_label(view),
+        "alive": view.alive,
+        "life": None if life is None else {"source": life[0], "age": round(max(0.0, now - life[1]), 1)},
+        "condition": view.condition,
+        "evidence": view.condition_evidence,
+        "outage": view.outage,
+        "recovery": None if last is None else {"step": last[0], "of": last[1], "action": last[2], "outcome": last[3]},
+        "breaker": view.breaker,
+        "breaker_reason": view.breaker_reason,
+        "restarts": view.restarts,
+        "mttr": None if view.mttr is None else round(view.mttr, 1),
+    }
+
+
+def health_line(row: dict[str, Any]) -> str:
+    """`health_row` in one line of words."""
+    life = row["life"]
+    parts = [f"{row['agent']}: {row['shown'] or row['state']}"]
+    parts.append(f"alive by {life['source']} {life['age']:g}s ago" if life else "never seen alive")
+    if row["condition"]:
+        parts.append(f"{row['condition']} ({row['evidence']})")
+    step = row["recovery"]
+    if step:
+        parts.append(f"last recovery: step {step['step']}/{step['of']} {step['action']} {step['outcome']}")
+    parts.append(f"breaker {row['breaker']}" + (f" ({row['breaker_reason']})" if row["breaker"] != "closed" else ""))
+    if row["mttr"] is not None:
+        parts.append(f"MTTR {row['mttr']:g}s")
+    return "; ".join(parts)

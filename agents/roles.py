@@ -119,6 +119,9 @@ COMMANDS: dict[str, Row] = {
     "diff": Row(ALL, ALL, NO, TEAM, NO, "a coordinator reviews its workers' work; an agent's diff is data to read"),
     "merge": Row(ALL, ALL, NO, NO, NO, "it changes the human's branch: filed here, done only once the human approves"),
     "discard": Row(ALL, ALL, NO, NO, NO, "it deletes work for good: filed here, done only once the human approves"),
+    "health": Row(ALL, ALL, ORG, TEAM, NO, "the exec reads the org's health, a coordinator its team's (by name)"),
+    "recover": Row(ALL, ALL, ORG, TEAM, NO, MANAGE + ", and only over agents of a lower role"),
+    "breaker": Row(ALL, NO, NO, NO, NO, "an open breaker asks the human: only the human turns restarts back on"),
 }
 ROUTES: dict[str, Row] = {
     "POST /v1/events": Row(NO, NO, OWN, OWN, OWN, AGENTS_ONLY + "; each event type's row decides"),

@@ -18,6 +18,7 @@ from agent_console.agents.redaction import Redactor
 from agent_console.agents.state import OrgState, PendingApproval
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import UpReport
+from agent_console.runtime.recovery import Recovery
 
 
 class CommandHost(Protocol):
@@ -40,6 +41,9 @@ class CommandHost(Protocol):
 
     @property
     def typist(self) -> OutboxTypist: ...
+
+    @property
+    def recovery(self) -> Recovery: ...
 
     def traced(self, trace: str) -> AbstractContextManager[None]: ...
 

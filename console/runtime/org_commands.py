@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field
 
+from agent_console.agents import recovery
 from agent_console.agents.display import control_characters
 from agent_console.agents.errors import InvalidInput, NotFound
 from agent_console.agents.events import BarrierCreated, MessageSent
@@ -90,6 +93,16 @@ class OutboxArgs(Args):
 class DecideArgs(Args):
     id: Annotated[str, POSITIONAL, Field(description="the request's id (from `approvals`)", max_length=80)]
     reason: str | None = Field(default=None, max_length=500, description="said back to the agent")
+
+
+class HealthArgs(Args):
+    name: Annotated[str | None, POSITIONAL, Field(description="one agent (default: all)", max_length=80)] = None
+    as_json: bool = Field(default=False, description="as JSON (one object per agent)")
+
+
+class BreakerArgs(Args):
+    action: Annotated[Literal["reset"], POSITIONAL, Field(description="what to do: reset")]
+    name: AgentName
 
 
 class ApprovalArgs(Args):
@@ -395,6 +408,35 @@ async def discard(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str
     return f"discarding {name}'s work waits for your approval (request {request}): {lost}"
 
 
+async def health(supervisor: CommandHost, args: HealthArgs, actor: Actor) -> str:
+    """Each agent's liveness (last proof of life, its source and age), condition, last recovery step and its outcome,
+    breaker and mean time to recover."""
+    names = [one_agent(supervisor, "health", args.name)] if args.name else list(supervisor.state.agents)
+    rows = [recovery.health_row(supervisor.state, name, time.time()) for name in names]
+    if args.as_json:
+        return json.dumps(rows, indent=2, sort_keys=True)
+    if not rows:
+        return "no agents"
+    return "\n".join(recovery.health_line(row) for row in rows)
+
+
+async def recover(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
+    """Climb the agent's recovery ladder now, whatever was detected (the breaker does not stop a recovery asked for
+    by hand; the human's pane and pending approvals still hold it)."""
+    name = one_agent(supervisor, "recover", args.name)
+    if not supervisor.recovery.start(name, None, by_hand=True):
+        raise CommandConflict(f"recover: {name} is being recovered already: health {name} shows its step")
+    ladder = ", ".join(supervisor.recovery.policy(name).ladder)
+    return f"recovering {name}: {ladder} (health {name} shows each step)"
+
+
+async def breaker(supervisor: CommandHost, args: BreakerArgs, actor: Actor) -> str:
+    name = one_agent(supervisor, "breaker", args.name)
+    if not supervisor.recovery.reset(name, actor.name):
+        return f"breaker reset: {name}'s breaker is closed already: nothing to do"
+    return f"closed {name}'s breaker: automatic recovery is back on for it"
+
+
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
@@ -466,9 +508,19 @@ def org_commands() -> CommandRegistry:
         Command("diff", "an agent's worktree against its base branch", diff, AgentArgs, _named_agent),
         Command("merge", "merge an agent's branch into its base (once you approve)", merge, AgentArgs, _named_agent),
         Command("discard", "delete a removed agent's worktree and branch (once you approve)", discard, AgentArgs),
+        Command("health", "agents' liveness, conditions, recoveries and breakers", health, HealthArgs, _health_target),
+        Command("recover", "run an agent's recovery ladder now", recover, AgentArgs, _named_agent),
+        Command("breaker", "reset an agent's circuit breaker (automatic recovery on again)", breaker, BreakerArgs),
     ):
         registry.register(command)
     return registry
+
+
+def _health_target(args: HealthArgs) -> Target:
+    """Reading health is addressing: an agent of one's reach, or everyone."""
+    if args.name is None:
+        return Target(everyone=True, talk=True)
+    return Target(agents=(args.name.removeprefix("@"),), talk=True)
 
 
 def _named_agent(args: AgentArgs) -> Target:

@@ -224,6 +224,20 @@ COMMAND_CASES: list[tuple[str, str, str]] = [
     ("w3", "send @w1 hello", DENIED),
     (HUMAN, "outbox", OK),
     *[(who, "outbox", DENIED) for who in ("boss", "lead", "w1")],
+    *[(who, "health", OK) for who in (HUMAN, EXECUTIVE, "boss")],
+    ("lead", "health w1", OK),
+    ("lead", "health d1", DENIED),
+    ("lead", "health", DENIED),  # the whole org's health is beyond its team
+    ("w1", "health w2", DENIED),
+    (HUMAN, "recover w1", OK),
+    (EXECUTIVE, "recover lead", OK),
+    ("boss", "recover lead", OK),
+    ("lead", "recover w1", OK),
+    ("lead", "recover d1", DENIED),
+    ("lead", "recover boss", DENIED),
+    ("w1", "recover w2", DENIED),
+    (HUMAN, "breaker reset w1", OK),
+    *[(who, "breaker reset w1", DENIED) for who in (EXECUTIVE, "boss", "lead", "w1")],
 ]
 
 
