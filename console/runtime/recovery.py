@@ -17,7 +17,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from agent_console.agents import recovery as decide
-from agent_console.agents.events import SUPERVISOR, AgentState, BreakerChanged, ConditionDetected, RecoveryStep
+from agent_console.agents.events import (
+    SUPERVISOR,
+    AgentState,
+    ApprovalDecided,
+    BreakerChanged,
+    ConditionDetected,
+    RecoveryStep,
+)
 from agent_console.agents.journal import JournalUnavailable, Record
 from agent_console.agents.kinds import KindError, load_kind
 from agent_console.agents.recovery import Finding, Policy, Step
@@ -78,6 +85,8 @@ class Recovery:
             return
         event = record.event
         agent = getattr(event, "agent", None) or record.actor
+        if isinstance(event, ApprovalDecided) and event.id in self.supervisor.state.decided:
+            agent = self.supervisor.state.decided[event.id].agent  # the asker: a restart held for it may go on
         if agent in self._moved:
             self._moved[agent].set()
         if isinstance(event, OWN_RECORDS) or agent not in self.supervisor.state.agents:
@@ -125,7 +134,8 @@ class Recovery:
             self.supervisor.submit(
                 SUPERVISOR, ConditionDetected(agent=agent, condition=first.condition, evidence=first.evidence)
             )
-        if found and not running and self._done.get(agent) != found[0].condition:
+        # an outage is the provider's to end: marked and shown (its record is what pages), never climbed
+        if found and found[0].condition != "outage" and not running and self._done.get(agent) != found[0].condition:
             self.start(agent, found[0])
         self._arm(agent, view, policy, stuck_after, now)
         return found
@@ -198,6 +208,8 @@ class Recovery:
                     view = self.supervisor.state.agents[agent]
                     if not decide.breaker_allows(view):
                         self._step(agent, index, total, step, "stopped", "breaker open: no automatic restart")
+                        why = f"its breaker is open ({view.breaker_reason}): restart it, or `breaker reset {agent}`"
+                        self._step(agent, total, total, Step("page"), "paged", why)
                         self._done[agent] = condition or ""
                         return
                 if await self._try(agent, index, total, step, condition, policy):
