@@ -265,7 +265,7 @@ def recovery_label(view: AgentView) -> str | None:
         return "breaker open"
     if view.recovering and view.recovery is not None:
         step, of, _, outcome = view.recovery
-        return f"{RECOVERING_GLYPH} recovering (step {step}/{of})" + (" held" if outcome == "held" else "")
+        return f"{RECOVERING_GLYPH} {'held' if outcome == 'held' else 'recovering'} (step {step}/{of})"
     if view.breaker == "half-open":
         return "breaker half-open"
     return None

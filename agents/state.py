@@ -307,6 +307,8 @@ class OrgState:
         view = self.agents.get(record.actor)
         if view is not None:
             view.last_event = record.time
+            if view.alive:  # whatever it sends proves it alive (a heartbeat says so by name)
+                view.life = ("report", record.time)
         handler = _HANDLERS.get(type(record.event))
         if handler is not None:
             handler(self, record.actor, record.event, record.time)

@@ -9,6 +9,7 @@ import json
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,9 +37,11 @@ from agent_console.agents.recovery import RecoveryPolicy, Step
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.runtime.commands import Actor
 from agent_console.runtime.supervisor import Supervisor
+from agent_console.widgets.health_table import HealthTable
 
 from .fake_terminal import FakeTerminal
 from .test_supervisor import screen, until
+from .test_widgets import T0, OrgBuilder, build_org, health_host, row_text
 
 # --- the pure decisions -------------------------------------------------------------------------------------------
 
@@ -413,3 +416,53 @@ async def test_health_says_each_agents_liveness_and_recover_runs_the_ladder_by_h
     assert said.startswith("recovering ann: nudge, wait 0.5")
     await until(lambda: steps_of(supervisor, "ann")[-1:] == [("nudge", "recovered")], "the nudge to be taken")
     assert fake(supervisor).pane_of("ann").keys == ["C-c"]
+
+
+# --- what the health table shows -----------------------------------------------------------------------------------
+
+
+def troubled_org() -> OrgBuilder:
+    """The widgets' eight agents, four of them in trouble: deploy recovering (step 2/6), monitor recovered by a
+    restart in 5s, docs crashed with its breaker open, ui hung with its nudge held (the human is in its pane)."""
+    org = build_org()
+    trouble: list[tuple[Event, float]] = [
+        (ConditionDetected(agent="deploy", condition="error-loop", evidence="5 errors in 300s"), T0 + 301),
+        (RecoveryStep(agent="deploy", step=2, of=6, action="wait 10s", outcome="trying"), T0 + 302),
+        (ConditionDetected(agent="monitor", condition="crashed", evidence="the process ended (status 1)"), T0 + 400),
+        (RecoveryStep(agent="monitor", step=3, of=6, action="restart", outcome="recovered"), T0 + 405),
+        (ConditionDetected(agent="docs", condition="crashed", evidence="the process ended (status 0)"), T0 + 101),
+        (BreakerChanged(agent="docs", state="open", reason="3 failed recoveries within 600s"), T0 + 110),
+        (RecoveryStep(agent="docs", step=6, of=6, action="page", outcome="paged"), T0 + 110),
+        (ConditionDetected(agent="ui", condition="hung", evidence="working, screen unchanged for 120s"), T0 + 595),
+        (RecoveryStep(agent="ui", step=1, of=6, action="nudge", outcome="held"), T0 + 596),
+    ]
+    for event, at in trouble:
+        org.do(SUPERVISOR, event, at=at)
+    return org
+
+
+async def test_the_health_table_gains_recovery_columns_once_an_agent_is_in_trouble() -> None:
+    calm = build_org()
+    async with health_host(calm).run_test() as pilot:
+        table = pilot.app.query_one(HealthTable)
+        assert "recovery" not in [str(column.key.value) for column in table.ordered_columns]
+    async with health_host(troubled_org()).run_test(size=(80, 16)) as pilot:
+        await pilot.pause()
+        table = pilot.app.query_one(HealthTable)
+        keys = [str(column.key.value) for column in table.ordered_columns]
+        assert keys[:3] == ["agent", "state", "recovery"]  # right after the state: a narrow pane keeps it
+        assert row_text(table, "deploy")[1:3] == ["✖ error", "🔄 recovering (step 2/6)"]
+        assert row_text(table, "docs")[2] == "breaker open"
+        assert row_text(table, "ui")[2] == "🔄 held (step 1/6)"
+        monitor = dict(zip(keys, row_text(table, "monitor"), strict=True))
+        assert (monitor["recovery"], monitor["outcome"], monitor["mttr"]) == ("", "restart: recovered", "5s")
+        assert monitor["alive"] == "start 3m"  # launched again at T0 + 401, read at NOW = T0 + 600
+
+
+def test_snapshot_health_table_with_recovery(snap_compare: Any) -> None:
+    """You should see the health table with a Recovery column right after State: deploy "🔄 recovering (step 2/6)",
+    docs (offline) "breaker open", ui "🔄 held (step 1/6)", the others empty; then Last, Pending, Restarts, then
+    Alive (the source and age of the last proof of life: "report 20s" for db, like its Last; "start 9m" for docs,
+    dim; "start 3m" for monitor), Last recovery ("nudge: held", "page: paged", "wait 10s: trying",
+    "restart: recovered") and MTTR (monitor 5s), then Task and Team (cut at the frame's edge)."""
+    assert snap_compare(health_host(troubled_org()), terminal_size=(160, 14))

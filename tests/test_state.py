@@ -92,9 +92,10 @@ class Org:
 
 
 def without_seq(data: dict[str, Any]) -> dict[str, Any]:
-    """The state without what any record changes: its seq, and when its sender was last heard of."""
+    """The state without what any record changes: its seq, and when its sender was last heard of (its last proof
+    of life)."""
     data = {key: value for key, value in data.items() if key != "seq"}
-    data["agents"] = {name: {**view, "last_event": None} for name, view in data["agents"].items()}
+    data["agents"] = {name: {**view, "last_event": None, "life": None} for name, view in data["agents"].items()}
     return data
 
 

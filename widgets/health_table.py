@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from agent_console.agents.recovery import RECOVERING_GLYPH, recovery_label
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.states import STATE_STYLES, state_color
 
@@ -50,6 +51,22 @@ WORKTREE_COLUMN = (
     "agents with a worktree: +N commits not on its base, ~N files changed and not committed (else clean), its branch",
 )
 WORKTREE_AT = 5  # its place: after the short figures, before the task
+# Shown once an agent has been in trouble (a condition found, a recovery step, a breaker not closed): what the
+# console does about it. `recovery` goes right after the state (a narrow pane keeps it); the others before the task.
+RECOVERY_COLUMNS = (
+    (
+        "recovery",
+        "Recovery",
+        25,
+        "what is being done: 🔄 recovering (step i/n, 'held' while you are in its pane or it waits for you), "
+        "'breaker open' (no more automatic restarts: breaker reset NAME), 'error (provider)' (an outage: nobody "
+        "is restarted), or the condition found (crashed, hung, silent, error-loop, unanswered)",
+    ),
+    ("alive", "Alive", 10, "its last proof of life and how old it is: heartbeat, hook, report, screen or process"),
+    ("outcome", "Last recovery", 20, "its last recovery step and how it went"),
+    ("mttr", "MTTR", 5, "mean time to recover, over its automatic recoveries"),
+)
+LIFE_WORDS = {"heartbeat": "hb", "hook": "hook", "report": "report", "screen": "screen", "process": "start"}
 
 
 class HealthTable(DataTable[str | Text]):
@@ -80,6 +97,7 @@ class HealthTable(DataTable[str | Text]):
         self._inputs: dict[str, tuple[object, ...]] = {}  # what each row was made from: unchanged rows are skipped
         self._columns = list(COLUMNS)
         self._worktrees: Mapping[str, str] = {}
+        self._recovery = False  # the recovery columns are shown
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -110,13 +128,15 @@ class HealthTable(DataTable[str | Text]):
             pending[approval.agent] = pending.get(approval.agent, 0) + 1
         self._add_columns()
         self._worktrees = worktrees or {}
-        if self._worktrees and WORKTREE_COLUMN not in self._columns:
-            # Once, when the first agent has a worktree: the column goes before the task, where a narrow pane
-            # still shows it, so the table is built again with it.
+        self._recovery = self._recovery or any(_troubled(view) for view in state.agents.values())
+        wanted = _layout(bool(self._worktrees) or WORKTREE_COLUMN in self._columns, self._recovery)
+        if wanted != self._columns:
+            # Once, when the first agent has a worktree, and once when the first is in trouble: the new columns go
+            # where a narrow pane still shows them, so the table is built again with them.
             self.clear(columns=True)
             self._values.clear()
             self._inputs.clear()
-            self._columns = [*COLUMNS[:WORKTREE_AT], WORKTREE_COLUMN, *COLUMNS[WORKTREE_AT:]]
+            self._columns = wanted
             for key, label, width, _ in self._columns:
                 self.add_column(label, key=key, width=width)
         dark = is_dark(self)  # once a refresh: the theme lookup is not free
@@ -169,22 +189,26 @@ class HealthTable(DataTable[str | Text]):
             view.throttled_at is not None and now - view.throttled_at < THROTTLED_SHOWN_SECONDS,
             None if view.stalled_since is None else format_age(now - view.stalled_since),
             dark,
+            self._recovery and _recovery_inputs(view, now),
         )
 
     def _row(self, view: AgentView, pending: int, now: float, dark: bool) -> tuple[str | Text, ...]:
         age = None if view.last_event is None else now - view.last_event
-        cells: tuple[str | Text, ...] = (
-            self._agent_cell(view),
-            state_text(view.state, dark=dark),
-            format_age(age),
-            Text(str(pending), style="bold " + state_color("waiting", dark)) if pending else "",
-            Text(str(view.restarts), style="bold " + state_color("recovering", dark) if view.restarts else "dim"),
-            self._task_cell(view, now, dark),
-            view.team or "",
-        )
-        if len(self._columns) > len(COLUMNS):
-            cells = (*cells[:WORKTREE_AT], Text(self._worktrees.get(view.name, "")), *cells[WORKTREE_AT:])
-        return cells
+        cells: dict[str, str | Text] = {
+            "agent": self._agent_cell(view),
+            "state": state_text(view.state, dark=dark),
+            "last": format_age(age),
+            "approvals": Text(str(pending), style="bold " + state_color("waiting", dark)) if pending else "",
+            "restarts": Text(
+                str(view.restarts), style="bold " + state_color("recovering", dark) if view.restarts else "dim"
+            ),
+            "task": self._task_cell(view, now, dark),
+            "team": view.team or "",
+            "worktree": Text(self._worktrees.get(view.name, "")),
+        }
+        if self._recovery:
+            cells.update(_recovery_cells(view, now, dark))
+        return tuple(cells[key] for key, *_ in self._columns)
 
     @staticmethod
     def _agent_cell(view: AgentView) -> Text:
@@ -214,3 +238,39 @@ class HealthTable(DataTable[str | Text]):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(self.AgentSelected(event.row_key.value))
+
+
+def _troubled(view: AgentView) -> bool:
+    return view.condition is not None or view.recovery is not None or view.breaker != "closed" or bool(view.outage)
+
+
+def _layout(worktree: bool, recovery: bool) -> list[tuple[str, str, int | None, str]]:
+    """The columns in order: the recovery label after the state, the other recovery figures and the worktree
+    before the task (narrow panes crop from the right)."""
+    columns = list(COLUMNS)
+    before_task = [*(RECOVERY_COLUMNS[1:] if recovery else ()), *((WORKTREE_COLUMN,) if worktree else ())]
+    columns[WORKTREE_AT:WORKTREE_AT] = before_task
+    if recovery:
+        columns.insert(2, RECOVERY_COLUMNS[0])
+    return columns
+
+
+def _recovery_inputs(view: AgentView, now: float) -> tuple[object, ...]:
+    life = None if view.life is None else (view.life[0], format_age(now - view.life[1]))
+    return (recovery_label(view), view.condition, view.recovery, life, view.mttr, view.alive)
+
+
+def _recovery_cells(view: AgentView, now: float, dark: bool) -> dict[str, str | Text]:
+    label = recovery_label(view)
+    if label is None and view.condition is not None:
+        label = view.condition  # found, and nothing (more) is being done: the human was asked
+    attention = label is not None and not label.startswith(RECOVERING_GLYPH)
+    recovering = Text(label or "", style="bold " + state_color("error" if attention else "recovering", dark))
+    life = "" if view.life is None else f"{LIFE_WORDS.get(view.life[0], view.life[0])} {format_age(now - view.life[1])}"
+    outcome = "" if view.recovery is None else f"{view.recovery[2]}: {view.recovery[3]}"
+    return {
+        "recovery": recovering,
+        "alive": Text(life, style="" if view.alive else "dim"),
+        "outcome": Text(outcome),
+        "mttr": "" if view.mttr is None else format_age(view.mttr),
+    }
