@@ -38,10 +38,11 @@ from agent_console.agents.state import AgentView, OrgState
 from agent_console.runtime.commands import Actor
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.widgets.health_table import HealthTable
+from agent_console.widgets.org_tree import OrgTree
 
 from .fake_terminal import FakeTerminal
 from .test_supervisor import screen, until
-from .test_widgets import T0, OrgBuilder, build_org, health_host, row_text
+from .test_widgets import T0, OrgBuilder, build_org, health_host, label_of, row_text, tree_host
 
 # --- the pure decisions -------------------------------------------------------------------------------------------
 
@@ -466,3 +467,12 @@ def test_snapshot_health_table_with_recovery(snap_compare: Any) -> None:
     dim; "start 3m" for monitor), Last recovery ("nudge: held", "page: paged", "wait 10s: trying",
     "restart: recovered") and MTTR (monitor 5s), then Task and Team (cut at the frame's edge)."""
     assert snap_compare(health_host(troubled_org()), terminal_size=(160, 14))
+
+
+async def test_the_org_tree_shows_the_recovery_beside_the_agent() -> None:
+    async with tree_host(troubled_org()).run_test() as pilot:
+        await pilot.pause()
+        tree = pilot.app.query_one(OrgTree)
+        assert label_of(tree, "deploy").startswith("✖ deploy 🔄 recovering (step 2/6)  dep")  # the task cut after
+        assert label_of(tree, "docs").startswith("· docs breaker open")
+        assert "recovering" not in label_of(tree, "monitor").split("monitor", 1)[1]  # recovered: nothing added

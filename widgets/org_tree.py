@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from agent_console.agents.recovery import recovery_label
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.themes.palette import team_color
 from agent_console.themes.states import state_color, state_style
@@ -241,7 +242,8 @@ class OrgTree(Tree[OrgNode]):
             return
         view, pending, human, dark = shown
         room = self._line_room(node, width)
-        key = (view.state, view.task, view.progress, view.alive, view.buried, pending, human, dark, room)
+        healing = recovery_label(view)
+        key = (view.state, view.task, view.progress, view.alive, view.buried, pending, human, dark, room, healing)
         if self._changed(("agent", agent), key):
             node.set_label(self._agent_label(view, pending, human, dark, room))
 
@@ -270,6 +272,9 @@ class OrgTree(Tree[OrgNode]):
             label.append(f" {self.HUMAN_MARKER}", style="bold")
         if view.buried:
             label.append(f" {BURIED_MARKER}", style="italic")
+        healing = recovery_label(view)
+        if healing:  # what the console does about it (recovering step i/n, breaker open, provider error)
+            label.append(f" {healing}", style=f"bold {state_color('recovering', dark)}")
         if view.task:
             label.append("  ")
             after = len(f" {view.progress}") if view.progress else 0
