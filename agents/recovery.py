@@ -42,6 +42,7 @@ class RecoveryPolicy(BaseModel):
     breaker_window: float | None = Field(default=None, gt=0, le=86_400)  # … within this many seconds open it
     breaker_cooldown: float | None = Field(default=None, gt=0, le=86_400)  # then one try after this long
     outage_agents: int | None = Field(default=None, ge=2, le=1000)  # the same error on this many of one provider
+    relapse: float | None = Field(default=None, ge=0, le=86_400)  # trouble this soon after a restart: it failed
 
     @field_validator("ladder")
     @classmethod
@@ -73,6 +74,7 @@ DEFAULTS = RecoveryPolicy(
     breaker_window=600.0,
     breaker_cooldown=300.0,
     outage_agents=2,
+    relapse=30.0,
 )
 
 
@@ -91,6 +93,7 @@ class Policy:
     breaker_window: float
     breaker_cooldown: float
     outage_agents: int
+    relapse: float
 
 
 def resolve(*layers: RecoveryPolicy | None) -> Policy:
@@ -240,6 +243,19 @@ def breaker_after_failure(view: AgentView, policy: Policy, now: float) -> Breake
     if view.breaker == "closed" and failures_within(view, now, policy.breaker_window) >= policy.breaker_failures:
         return "open"
     return None
+
+
+def relapsed(view: AgentView, policy: Policy, now: float) -> bool:
+    """Whether trouble found at `now` means the agent's last restart did not hold after all (it crashed again
+    soon after: a crash loop whose exits the terminal reports late, or a program that dies once it is busy)."""
+    last = view.recovery
+    return (
+        last is not None
+        and last[2] in RESTARTS
+        and last[3] == "recovered"
+        and view.recovery_at is not None
+        and now - view.recovery_at <= policy.relapse
+    )
 
 
 def breaker_allows(view: AgentView) -> bool:

@@ -131,6 +131,9 @@ class Recovery:
                 )
         elif view.condition != found[0].condition:
             first = found[0]
+            if view.condition is None and decide.relapsed(view, policy, now) and view.recovery is not None:
+                step, of, action, _ = view.recovery
+                self._failed(agent, step, of, decide.steps((action,))[0], "relapsed: trouble again soon after", policy)
             self.supervisor.submit(
                 SUPERVISOR, ConditionDetected(agent=agent, condition=first.condition, evidence=first.evidence)
             )

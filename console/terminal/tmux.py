@@ -74,6 +74,7 @@ FLOOD_BYTES = 128 * 1024  # more than this within FLOOD_SECONDS is a flood
 FLOOD_SECONDS = 0.25
 PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)  # how long a flood's output is let go: longer while it goes on
 _DEAD_SUBSCRIPTION = "agent-console-dead"
+DEAD_RECHECK_SECONDS = 1.5  # after a respawn: past tmux's next check of its subscriptions (once a second)
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
 _SEP = "\t"
 _PANE_FIELDS = (
@@ -598,6 +599,17 @@ class TmuxBackend(TerminalBackend):
             # Without a command tmux runs the pane's first one again (for a held window, its placeholder).
             launch = dataclasses.replace(launch, command=await self._login_shell())
         await self.client.command(f"respawn-pane -k -t {quote(pane)} {_launch_args(launch)}")
+        self._spawn(self._recheck_dead(pane))
+
+    async def _recheck_dead(self, pane: str) -> None:
+        """A program that dies within the second after a respawn leaves `pane_dead` as the subscription last saw
+        it (dead before, dead now): tmux reports no change, and the exit would never be heard of (a crash loop
+        invisible). Read it once, after the subscription's next check."""
+        await asyncio.sleep(DEAD_RECHECK_SECONDS)
+        with contextlib.suppress(BackendError):  # closed meanwhile: its close is reported on its own
+            lines = await self.client.command(f"display-message -p -t {quote(pane)} {quote(_DEAD_FORMAT)}")
+            if lines and not self._dead.get(pane, False):
+                self._on_dead_report(("", "", "", "", pane, ":", lines[0]))
 
     async def _login_shell(self) -> str:
         """The command tmux starts in a pane given none: its default shell, as a login shell."""
