@@ -5,6 +5,7 @@ tests/test_recovery.py; real Claude Code and aider are in tests/test_recovery_ag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -20,7 +21,7 @@ from agent_console.agents.recovery import RecoveryPolicy
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
 
-from .conftest import tmux
+from .conftest import descendants, tmux
 
 FAST = RecoveryPolicy(
     ladder=("nudge", "wait 1", "restart", "restart", "new-pane", "page"),
@@ -125,3 +126,30 @@ async def test_a_hung_command_is_nudged_with_ctrl_c_and_the_shell_comes_back(run
     await until(lambda: ("nudge", "recovered") in steps(supervisor), "the nudge to bring the prompt back")
     assert supervisor.state.agents["bob"].restarts == 0
     assert "^C" in await supervisor.backend.capture(pane)
+
+
+async def test_a_frozen_program_is_not_fooled_by_its_echo_and_is_restarted(
+    running: Start, tmux_socket: str, tmp_path
+) -> None:
+    """SIGSTOP freezes the shell and its command: Ctrl-C's "^C" echo moves the screen, but nothing comes back,
+    so the ladder goes on to a restart."""
+    supervisor = await running(shell(tmp_path, stuck_after=1))
+    pane = supervisor.pane_of("bob")
+    await supervisor.backend.send_text(pane, "clear; sleep 600")
+    await supervisor.backend.send_keys(pane, ["Enter"])
+    supervisor.submit("bob", StatusReported(state=AgentState.WORKING, task="a long sleep"))
+    await asyncio.sleep(0.5)
+    root = pane_pid(tmux_socket, pane)
+    frozen = [root, *descendants(root)]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        supervisor.screens.schedule("bob")
+        await until(lambda: supervisor.state.agents["bob"].condition == "hung", "bob to be found hung")
+        await until(lambda: steps(supervisor)[-1:] == [("restart", "recovered")], "bob to be restarted", timeout=30)
+        assert [action for action, outcome in steps(supervisor) if outcome == "done"][:2] == ["nudge", "wait 1s"]
+        assert supervisor.state.agents["bob"].restarts == 1
+    finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

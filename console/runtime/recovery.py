@@ -49,6 +49,7 @@ class Recovery:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._cooldowns: dict[str, asyncio.TimerHandle] = {}
         self._ladders: dict[str, asyncio.Task[None]] = {}
+        self._baseline: dict[str, tuple[object, ...]] = {}  # what the agent showed when its ladder began
         self._done: dict[str, str] = {}  # agent → the condition whose ladder ended (paged): not tried again
         self._moved: dict[str, asyncio.Event] = {}  # set on every record about the agent: a wait wakes to check
         self._focus = asyncio.Event()
@@ -193,6 +194,7 @@ class Recovery:
 
     async def _run(self, agent: str, finding: Finding | None, by_hand: bool) -> None:
         condition = finding.condition if finding else None
+        self._baseline[agent] = _evidence(self.supervisor.state.agents[agent])
         policy = self.policy(agent)
         ladder = decide.steps(policy.ladder)
         total = len(ladder)
@@ -260,8 +262,10 @@ class Recovery:
         return "restarted in its pane"
 
     def _well(self, agent: str, condition: str | None) -> bool:
+        """Whether the agent is out of `condition` (None: of every condition). A hung agent must show something
+        new besides: a key's echo (Ctrl-C's "^C") moves a frozen program's screen without it coming back."""
         view = self.supervisor.state.agents.get(agent)
-        if view is None:
+        if view is None or not view.alive:
             return False
         found = decide.conditions(
             view,
@@ -271,8 +275,12 @@ class Recovery:
             self._awaiting_since(agent),
         )
         if condition is None:
-            return view.alive and not found
-        return view.alive and condition not in {item.condition for item in found} and view.stalled_since is None
+            return not found
+        if condition in {item.condition for item in found}:
+            return False
+        if condition == "hung":
+            return view.stalled_since is None and _evidence(view) != self._baseline.get(agent)
+        return True
 
     async def _well_within(self, agent: str, condition: str | None, seconds: float, policy: Policy) -> bool:
         """Wait up to `seconds` for the agent to be well (woken by every record about it)."""
@@ -375,3 +383,8 @@ class Recovery:
                 detail=detail[:500] if detail else None,
             ),
         )
+
+
+def _evidence(view: AgentView) -> tuple[object, ...]:
+    """What the agent shows and says of itself: its screen's reading, its reports, its hook, its heartbeat."""
+    return (view.state, view.screen_state, view.screen_rule, view.reported, view.hook_event, view.heartbeat)
