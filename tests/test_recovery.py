@@ -476,3 +476,19 @@ async def test_the_org_tree_shows_the_recovery_beside_the_agent() -> None:
         assert label_of(tree, "deploy").startswith("✖ deploy 🔄 recovering (step 2/6)  dep")  # the task cut after
         assert label_of(tree, "docs").startswith("· docs breaker open")
         assert "recovering" not in label_of(tree, "monitor").split("monitor", 1)[1]  # recovered: nothing added
+
+
+def test_an_agents_recovery_in_the_spec_is_checked_naming_the_place_and_written_back(tmp_path: Path) -> None:
+    from agent_console.agents.errors import InvalidInput
+    from agent_console.agents.spec import dump_spec, load_spec
+
+    spec = tmp_path / "org.toml"
+    head = '[org]\nname = "heal"\n[[team]]\nname = "t"\n[[agent]]\nname = "a"\nteam = "t"\nkind = "claude"\n'
+    spec.write_text(head + '[agent.recovery]\nladder = ["nudge", "reboot"]\n')
+    with pytest.raises(InvalidInput, match=r'agent\[0\] \("a"\)\.recovery\.ladder: ladder step \'reboot\' is not one'):
+        load_spec(spec)
+    spec.write_text(head + '[agent.recovery]\nladder = ["nudge", "wait 30", "restart", "page"]\nsettle = 10\n')
+    org = load_spec(spec)
+    assert org.agents[0].recovery == RecoveryPolicy(ladder=("nudge", "wait 30", "restart", "page"), settle=10)
+    spec.write_text(dump_spec(org, spec))
+    assert load_spec(spec) == org
