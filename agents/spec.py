@@ -19,7 +19,7 @@ from .events import OrgEdit
 from .model import Agent, Org, Role, Team, find_problem, format_location
 
 TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
-_TOP_LEVEL_KEYS = ("org", "team", "agent")
+_TOP_LEVEL_KEYS = ("org", "team", "agent", "executive")  # [executive]: the model executive's settings
 _ORG_KEYS = ("name", "limits", "redact", "isolation")
 
 
