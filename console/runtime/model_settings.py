@@ -114,14 +114,14 @@ def resolve(spec: str | Path | None, env: Mapping[str, str] | None = None) -> En
         raise SettingsError(f"{source}: [executive] {problem.where}: {message}") from None
     if settings.provider is None or settings.model is None:
         return Disabled(HOW_TO)
-    key = _key(settings, env)
-    if key is None and not settings.local:
+    secret = _key(settings, env)
+    if secret is None and not settings.local:
         return Disabled(
             f"The model executive ({settings.describe()}) is off: no API key in ${settings.key_env}"
             + (f" nor in {settings.api_key_file}" if settings.api_key_file else "")
             + ". Set it and start the console again."
         )
-    return Enabled(settings, key)
+    return Enabled(settings, secret)
 
 
 def _table(path: Path) -> dict[str, Any]:

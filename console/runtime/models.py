@@ -322,13 +322,13 @@ def _call(call_id: str, name: str, arguments: str) -> ToolCall:
 
 async def _sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
     """Server-sent events as (event, data) pairs."""
-    event, data = "", []
+    event, data = "", list[str]()
     async for raw in response.content:
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not line:
             if data:
                 yield event, "\n".join(data)
-            event, data = "", []
+            event, data = "", list[str]()
         elif line.startswith("event:"):
             event = line[6:].strip()
         elif line.startswith("data:"):
