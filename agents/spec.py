@@ -306,7 +306,18 @@ def dump_spec(org: Org, path: Path | str) -> str:
         lines += ["", "[[team]]", *_toml_pairs(spec_table(team))]
     for agent in org.agents:
         lines += ["", "[[agent]]", *_toml_pairs(spec_table(agent, base))]
+    executive = _executive_table(Path(path))
+    if executive:  # the model executive's settings in the spec written over are not the org's to drop
+        lines += ["", "[executive]", *_toml_pairs(executive)]
     return "\n".join(lines) + "\n"
+
+
+def _executive_table(path: Path) -> Mapping[str, Any]:
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("executive", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    return table if isinstance(table, Mapping) else {}
 
 
 def _toml_pairs(table: Mapping[str, Any]) -> list[str]:

@@ -19,6 +19,7 @@ from agent_console.agents.errors import Unavailable
 from agent_console.agents.events import EXECUTIVE, CommandRan
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.agents.roles import NO
+from agent_console.agents.spec import dump_spec, load_spec
 from agent_console.runtime.commands import Actor, Command
 from agent_console.runtime.model_executive import SUMMARY_CHARS, ModelExecutive
 from agent_console.runtime.model_settings import HOW_TO, Disabled, Enabled, ExecutiveSettings, SettingsError, resolve
@@ -433,3 +434,13 @@ def test_the_state_summary_of_a_big_org_stays_bounded(tmp_path: Path, monkeypatc
     assert len(summary) <= SUMMARY_CHARS
     assert summary.endswith("more (status, read_journal)")
     assert "agent-000 team0 shell worker" in summary
+
+
+def test_the_spec_keeps_its_executive_table_when_the_org_is_saved_over_it(tmp_path: Path) -> None:
+    spec = tmp_path / "org.toml"
+    spec.write_text('[org]\nname = "x"\n\n[[team]]\nname = "ops"\n\n[executive]\nmodel = "m"\nask = ["merge"]\n')
+    org = load_spec(spec)
+    spec.write_text(dump_spec(org.replaced(teams=(*org.teams, Team(name="api"))), spec))
+    assert [team.name for team in load_spec(spec).teams] == ["ops", "api"]
+    found = resolve(spec, {"HOME": str(tmp_path), "AGENT_CONSOLE_EXECUTIVE_PROVIDER": "openai"})
+    assert isinstance(found, Disabled) and "model m" in found.why  # read back: no key for it here
