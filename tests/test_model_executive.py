@@ -202,6 +202,7 @@ async def test_a_kill_the_model_asks_for_waits_for_the_human_and_once_denied_kil
     assert lines.notes[0] == "plan: kill ann (asks you first)"
     [pending] = supervisor.state.approvals.values()
     assert (pending.agent, pending.command) == (EXECUTIVE, "kill ann")
+    assert lines.notes[1] == f"kill ann → waits for your approval (request {pending.id}): y runs it, n does not"
     assert pending.text == "the executive asks to run: kill ann (you asked: ann is stuck, kill it)"
     assert "filed in the human's approval queue" in results
     assert "ann" in {agent.name for agent in supervisor.org.agents}  # nothing killed yet

@@ -214,8 +214,8 @@ class ModelExecutive:
                 sink.note("plan: " + "; ".join(self._planned(call) for call in turn.calls))
                 results = []
                 for call in turn.calls:
-                    said = await self._call(call, trace, text)
-                    sink.note(f"{self._shown(call)} → {_first_line(said)}")
+                    said, shown = await self._call(call, trace, text)
+                    sink.note(f"{self._shown(call)} → {_first_line(shown or said)}")
                     results.append(ToolResult(call, said))
                 self.messages.append(ToolResults(tuple(results)))
             sink.note(f"stopped after {MAX_STEPS} steps: ask again to go on")
@@ -258,34 +258,34 @@ class ModelExecutive:
     def _asks(self, command: Command, args: Args) -> bool:
         return command.asks_human(args) or command.name in self.settings.ask
 
-    async def _call(self, call: ToolCall, trace: str, asked: str) -> str:
-        """Run one tool call; what it said (or why it failed), for the model."""
+    async def _call(self, call: ToolCall, trace: str, asked: str) -> tuple[str, str | None]:
+        """Run one tool call: what it said (or why it failed) for the model, and for the chat when that differs."""
         if call.problem:
-            return f"error: {call.name}: {call.problem}"
+            return f"error: {call.name}: {call.problem}", None
         reader = self.readers.get(call.name)
         if reader is not None:
             try:
                 args = reader.args.model_validate(call.arguments)
             except ValidationError as error:
-                return f"error: {call.name}: {one_line(error)}"
+                return f"error: {call.name}: {one_line(error)}", None
             try:
-                return _bounded(await reader.read(args))
+                return _bounded(await reader.read(args)), f"read ({reader.description})"
             except ConsoleError as error:
-                return f"error: {error}"
+                return f"error: {error}", None
         registry = self.supervisor.commands
         command = registry.get(call.name)
         if command is None or command not in self.commands():
-            return f"error: no tool {call.name!r}"
+            return f"error: no tool {call.name!r}", None
         try:
             args = registry.arguments(command, call.arguments)
             if self._asks(command, args):
                 return self._hand_off(command, args, trace, asked)
             said = await registry.run(self.supervisor, command, args, Actor.executive("chat"), trace=trace)
         except ConsoleError as error:
-            return f"error: {error}"
-        return _bounded(said or "done")
+            return f"error: {error}", None
+        return _bounded(said or "done"), None
 
-    def _hand_off(self, command: Command, args: Args, trace: str, asked: str) -> str:
+    def _hand_off(self, command: Command, args: Args, trace: str, asked: str) -> tuple[str, str]:
         """File `command` in the approval queue as the executive's own request; it runs once approved."""
         supervisor, registry = self.supervisor, self.supervisor.commands
         line = command_line(command, args)
@@ -303,10 +303,11 @@ class ModelExecutive:
             request = supervisor.request_operation(
                 f"the executive asks to run: {line} (you asked: {why})", line, operation
             )
-        return (
+        for_model = (
             f"not run: filed in the human's approval queue as request {request} ({line}); it runs only if the "
             "human approves. Tell the human it waits for them; do not ask again."
         )
+        return for_model, f"waits for your approval (request {request}): y runs it, n does not"
 
     # --- the reading tools ------------------------------------------------------------------------------
 
