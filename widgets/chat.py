@@ -120,8 +120,9 @@ class ChatPanel(Vertical):
         self._show_reply()
         self.query_one("#reply").remove_class("hidden")
 
-    def stream(self, piece: str) -> None:
-        self._reply.append(piece)
+    def stream(self, text: str) -> None:
+        """The reply so far, whole (the caller may have masked secrets in it: a piece alone may hold half of one)."""
+        self._reply = [text]
         self._show_reply()
 
     def end_reply(self, ending: str = "") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from textual.worker import Worker
@@ -82,16 +83,20 @@ def for_builtin(text: str) -> bool:
 class _Lines:
     """An exchange, as the chat shows it: the model's text streams in; the console's notes are lines between."""
 
-    def __init__(self, chat: ChatPanel, speaker: str) -> None:
+    def __init__(self, chat: ChatPanel, speaker: str, redact: Callable[[str], str]) -> None:
         self.chat = chat
         self.speaker = speaker
+        self.redact = redact  # the model may echo a secret (its key, a token read off a screen): never shown
+        self.text: list[str] = []
 
     def reply(self, piece: str) -> None:
-        self.chat.stream(piece)
+        self.text.append(piece)
+        self.chat.stream(self.redact("".join(self.text)))
 
     def note(self, text: str) -> None:
         self.chat.end_reply()
-        self.chat.add_line("console", text)
+        self.chat.add_line("console", self.redact(text))
+        self.text = []
         self.chat.begin_reply(self.speaker)
 
 
@@ -151,7 +156,7 @@ class ModelChat:
         chat, name = self.chat, self.model.name
         chat.begin_reply(name)
         try:
-            await self.model.converse(text, _Lines(chat, name))
+            await self.model.converse(text, _Lines(chat, name, self.model.supervisor.redactor.text))
         except asyncio.CancelledError:
             chat.end_reply(" [stopped]")
             chat.add_line("console", "stopped (Esc): the model's reply was cancelled")
