@@ -269,7 +269,8 @@ class ModelExecutive:
             except ValidationError as error:
                 return f"error: {call.name}: {one_line(error)}", None
             try:
-                return _bounded(await reader.read(args)), f"read ({reader.description})"
+                read = await reader.read(args)
+                return _bounded(read), "read " + read.split(". UNTRUSTED", 1)[0].split("\n", 1)[0][:200]
             except ConsoleError as error:
                 return f"error: {error}", None
         registry = self.supervisor.commands
