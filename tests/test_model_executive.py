@@ -4,6 +4,7 @@ timeouts, Escape stopping a streamed reply, the settings, and the tools generate
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -445,3 +446,26 @@ def test_the_spec_keeps_its_executive_table_when_the_org_is_saved_over_it(tmp_pa
     assert [team.name for team in load_spec(spec).teams] == ["ops", "api"]
     found = resolve(spec, {"HOME": str(tmp_path), "AGENT_CONSOLE_EXECUTIVE_PROVIDER": "openai"})
     assert isinstance(found, Disabled) and "model m" in found.why  # read back: no key for it here
+
+
+async def test_a_change_made_while_the_org_starts_waits_for_it_each_agent_in_one_pane(
+    tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executive may act at once, while the console still lays the org out: never an agent started twice."""
+    runtime = tempfile.mkdtemp(prefix="acmr", dir="/tmp")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    org = Org(
+        name="race",
+        teams=(Team(name="ops"),),
+        agents=(Agent(name="ann", team="ops", command="bash --norc --noprofile", cwd=tmp_path),),
+    )
+    supervisor = Supervisor(org, TmuxBackend(tmux_socket, "race", config_file="/dev/null"), (200, 50))
+    try:
+        bigger = org.replaced(teams=(*org.teams, Team(name="api")))
+        await asyncio.gather(supervisor.start(), supervisor.reconfigure(bigger))
+        rows = tmux(tmux_socket, "list-panes", "-a", "-F", "#{@agent_console_agent}").split()
+        assert sorted(rows) == ["ann", "exec"]
+    finally:
+        await supervisor.stop()
+        await supervisor.backend.close()
