@@ -469,3 +469,13 @@ async def test_a_change_made_while_the_org_starts_waits_for_it_each_agent_in_one
     finally:
         await supervisor.stop()
         await supervisor.backend.close()
+
+
+async def test_a_server_that_cannot_be_reached_is_retried_then_named(idle: Supervisor) -> None:
+    async with Stub("openai") as stub:
+        url = stub.url  # a port nobody listens on once the stub has stopped
+    settings = ExecutiveSettings(provider="openai", model="m", base_url=url, retries=1)
+    model = ModelExecutive(idle, provider_for(settings, KEY), settings)
+    with pytest.raises(Unavailable, match=rf"^cannot reach the model \(openai model m at {url}\): "):
+        await model.converse("hello?", Lines())
+    await model.provider.close()
