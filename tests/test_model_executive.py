@@ -479,3 +479,25 @@ async def test_a_server_that_cannot_be_reached_is_retried_then_named(idle: Super
     with pytest.raises(Unavailable, match=rf"^cannot reach the model \(openai model m at {url}\): "):
         await model.converse("hello?", Lines())
     await model.provider.close()
+
+
+async def test_without_a_model_the_chat_says_how_to_enable_it_and_a_wrong_setting_says_where(
+    idle: Supervisor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = ConsoleApp(idle, start_supervisor=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        chat = app.query_one(ChatPanel)
+        assert "Plain English" not in said(chat) and "model executive" not in said(chat)  # nothing said unasked
+        chat.focus_input()
+        chat.query_one(Input).value = "create a team to build the new API"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert said(chat).endswith(" ".join(HOW_TO.split()))
+    monkeypatch.setenv("AGENT_CONSOLE_EXECUTIVE_PROVIDER", "gemini")
+    app = ConsoleApp(idle, start_supervisor=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert (
+            "console: The model executive is off: AGENT_CONSOLE_EXECUTIVE_PROVIDER: [executive] provider: "
+            "Input should be 'anthropic' or 'openai'" in said(app.query_one(ChatPanel))
+        )
