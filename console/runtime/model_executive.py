@@ -151,8 +151,10 @@ class ModelExecutive:
     def tools(self) -> list[Tool]:
         tools = []
         for command in self.commands():
-            asks = " Asks the human first (approval queue)." if self._always_asks(command) else ""
-            if callable(command.asks):
+            asks = ""
+            if self._always_asks(command):
+                asks = " Asks the human first (approval queue)."
+            elif callable(command.asks):
                 asks = " Asks the human first for some arguments (e.g. a message to all)."
             schema = command.args.model_json_schema()
             schema.pop("title", None)
