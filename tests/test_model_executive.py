@@ -34,6 +34,7 @@ from agent_console.widgets.chat import ChatPanel
 from .conftest import tmux
 from .stub_models.anthropic import AnthropicStub
 from .stub_models.openai import OpenAIStub
+from .test_widgets import Host, fill_chat
 
 KEY = "sk-test-executive-key-0123456789abcdef"
 PROVIDERS = ("anthropic", "openai")
@@ -501,3 +502,22 @@ async def test_without_a_model_the_chat_says_how_to_enable_it_and_a_wrong_settin
             "console: The model executive is off: AGENT_CONSOLE_EXECUTIVE_PROVIDER: [executive] provider: "
             "Input should be 'anthropic' or 'openai'" in said(app.query_one(ChatPanel))
         )
+
+
+def stream_a_reply(app: Host) -> None:
+    fill_chat(app)
+    chat = app.query_one(ChatPanel)
+    chat.add_line("you", "Create a team to build the new API")
+    chat.add_line("console", "plan: team new api")
+    chat.add_line("console", "team new api → team api created")
+    chat.begin_reply("executive (claude-sonnet)")
+    chat.stream("The api team is there; next I will spawn backend, frontend,\x1b[2J testing")
+
+
+def test_snapshot_chat_with_a_reply_streaming_in(snap_compare: Any) -> None:
+    """You should see the chat (frame titled "Chat"): the five lines of the widget snapshot (you, exec, you, exec,
+    supervisor), then "you: Create a team to build the new API", two grey italic console lines ("plan: team new
+    api", "team new api → team api created"), and below the log, above the input, the reply streaming in, in the
+    executive's accent colour: "executive (claude-sonnet): The api team is there; next I will spawn backend,
+    frontend,␛[2J testing" — the escape shown as its marker, never acted on."""
+    assert snap_compare(Host(lambda: ChatPanel(id="chat"), ready=stream_a_reply), terminal_size=(80, 20))
