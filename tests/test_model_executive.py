@@ -341,6 +341,37 @@ def said(chat: ChatPanel) -> str:
     return " ".join(" ".join(chat.log_lines).split())
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_provider_error_is_one_chat_line_and_the_chat_goes_on(
+    provider: str, idle: Supervisor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Stub(provider) as stub:
+        monkeypatch.setenv("AGENT_CONSOLE_EXECUTIVE_PROVIDER", provider)
+        monkeypatch.setenv("AGENT_CONSOLE_EXECUTIVE_MODEL", "stub-model")
+        monkeypatch.setenv("AGENT_CONSOLE_EXECUTIVE_BASE_URL", stub.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY" if provider == "anthropic" else "OPENAI_API_KEY", KEY)
+        stub.fail(400, "model 'stub-model' does not exist")
+        stub.say("Back again.")
+        app = ConsoleApp(idle, start_supervisor=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            chat = app.query_one(ChatPanel)
+            for text, answer in (("hello?", "still answers @agent, #team and /commands."), ("again?", "Back again.")):
+                chat.focus_input()
+                chat.query_one(Input).value = text
+                await pilot.press("enter")
+                for _ in range(200):
+                    await pilot.pause(0.02)
+                    if said(chat).endswith(answer):
+                        break
+                assert said(chat).endswith(answer)
+            shown = said(chat)
+    assert (
+        f"console: the model ({provider} model stub-model at {stub.url}) answered HTTP 400: " in shown
+        and "model 'stub-model' does not exist" in shown
+    )
+    assert shown.count("console: the model") == 1
+
+
 # --- settings -----------------------------------------------------------------------------------------------------
 
 
