@@ -552,3 +552,37 @@ def test_snapshot_chat_with_a_reply_streaming_in(snap_compare: Any) -> None:
     executive's accent colour: "executive (claude-sonnet): The api team is there; next I will spawn backend,
     frontend,␛[2J testing" — the escape shown as its marker, never acted on."""
     assert snap_compare(Host(lambda: ChatPanel(id="chat"), ready=stream_a_reply), terminal_size=(80, 20))
+
+
+async def test_a_command_running_when_the_reply_is_stopped_finishes_and_says_so(
+    idle: Supervisor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow(host: Any, args: Any, actor: Actor) -> str:
+        started.set()
+        await go_on.wait()
+        return "slow work done"
+
+    idle.commands.register(Command("slow", "takes its time", slow))
+    monkeypatch.setitem(roles.COMMANDS, "slow", roles.Row(roles.ALL, roles.ALL, NO, NO, NO, "a test's command"))
+    async with Stub("anthropic") as stub:
+        stub.tool("slow", {})
+        model = ModelExecutive(idle, provider_for(stub.settings(), KEY), stub.settings())
+        lines = Lines()
+        exchange = asyncio.create_task(model.converse("do the slow thing", lines))
+        await asyncio.wait_for(started.wait(), 10)
+        exchange.cancel()  # Escape
+        with pytest.raises(asyncio.CancelledError):
+            await exchange
+        assert lines.notes == ["plan: slow"]  # not cut halfway: still running
+        go_on.set()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(lines.notes) > 1:
+                break
+        await model.provider.close()
+    assert lines.notes[1] == "slow → slow work done (finished after the reply was stopped)"
+    ran = [r.event for r in idle.recent_records() if isinstance(r.event, CommandRan) and r.event.name == "slow"]
+    assert [(event.ok, event.via) for event in ran] == [(True, "chat")]
+    assert model.messages == []

@@ -216,7 +216,7 @@ class ModelExecutive:
                 sink.note("plan: " + "; ".join(self._planned(call) for call in turn.calls))
                 results = []
                 for call in turn.calls:
-                    said, shown = await self._call(call, trace, text)
+                    said, shown = await self._finish(call, trace, text, sink)
                     sink.note(f"{self._shown(call)} → {_first_line(shown or said)}")
                     results.append(ToolResult(call, said))
                 self.messages.append(ToolResults(tuple(results)))
@@ -225,6 +225,23 @@ class ModelExecutive:
             return ""
         except BaseException:
             del self.messages[kept:]
+            raise
+
+    async def _finish(self, call: ToolCall, trace: str, asked: str, sink: ChatSink) -> tuple[str, str | None]:
+        """Run one call to its end even when the reply is stopped (Escape): a command is never cut halfway
+        (a spawn between its worktree and its pane); the chat is told its outcome once it has one."""
+        running = asyncio.ensure_future(self._call(call, trace, asked))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            line = self._shown(call)
+
+            def said(task: asyncio.Future[tuple[str, str | None]]) -> None:
+                if not task.cancelled() and task.exception() is None:
+                    said, shown = task.result()
+                    sink.note(f"{line} → {_first_line(shown or said)} (finished after the reply was stopped)")
+
+            running.add_done_callback(said)
             raise
 
     def _trim(self) -> None:

@@ -88,12 +88,16 @@ class _Lines:
         self.speaker = speaker
         self.redact = redact  # the model may echo a secret (its key, a token read off a screen): never shown
         self.text: list[str] = []
+        self.open = True  # the exchange goes on (a call finished after Escape is said, with no reply to follow)
 
     def reply(self, piece: str) -> None:
         self.text.append(piece)
         self.chat.stream(self.redact("".join(self.text)))
 
     def note(self, text: str) -> None:
+        if not self.open:
+            self.chat.add_line("console", self.redact(text))
+            return
         self.chat.end_reply()
         self.chat.add_line("console", self.redact(text))
         self.text = []
@@ -155,8 +159,9 @@ class ModelChat:
         assert self.model is not None
         chat, name = self.chat, self.model.name
         chat.begin_reply(name)
+        lines = _Lines(chat, name, self.model.supervisor.redactor.text)
         try:
-            await self.model.converse(text, _Lines(chat, name, self.model.supervisor.redactor.text))
+            await self.model.converse(text, lines)
         except asyncio.CancelledError:
             chat.end_reply(" [stopped]")
             chat.add_line("console", "stopped (Esc): the model's reply was cancelled")
@@ -170,3 +175,5 @@ class ModelChat:
             chat.add_line("console", f"the executive failed: {crash.summary(error)} (traceback in {log})")
         else:
             chat.end_reply()
+        finally:
+            lines.open = False
