@@ -19,7 +19,7 @@ from .events import OrgEdit
 from .model import Agent, Org, Role, Team, find_problem, format_location
 
 TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
-_TOP_LEVEL_KEYS = ("org", "team", "agent")
+_TOP_LEVEL_KEYS = ("org", "team", "agent", "executive")  # [executive]: the model executive's settings
 _ORG_KEYS = ("name", "limits", "redact", "isolation")
 
 
@@ -306,7 +306,18 @@ def dump_spec(org: Org, path: Path | str) -> str:
         lines += ["", "[[team]]", *_toml_pairs(spec_table(team))]
     for agent in org.agents:
         lines += ["", "[[agent]]", *_toml_pairs(spec_table(agent, base))]
+    executive = _executive_table(Path(path))
+    if executive:  # the model executive's settings in the spec written over are not the org's to drop
+        lines += ["", "[executive]", *_toml_pairs(executive)]
     return "\n".join(lines) + "\n"
+
+
+def _executive_table(path: Path) -> Mapping[str, Any]:
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("executive", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    return table if isinstance(table, Mapping) else {}
 
 
 def _toml_pairs(table: Mapping[str, Any]) -> list[str]:

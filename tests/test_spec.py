@@ -125,7 +125,7 @@ def test_spec_fields_and_defaults(tmp_path: Path) -> None:
         (GOOD.replace('[org]\nname = "api"', ""), "org: missing: the spec needs an [org] table"),
         (GOOD.replace('name = "lead"\n', ""), "agent[1].name: missing (required)"),
         (GOOD.replace("[[team]]", "[team]", 1), "bad TOML"),
-        (GOOD + "\n[teams]\nx = 1\n", "teams: unknown key (allowed at the top level: org, team, agent)"),
+        (GOOD + "\n[teams]\nx = 1\n", "teams: unknown key (allowed at the top level: org, team, agent, executive)"),
         (
             GOOD.replace('role = "coordinator"', 'role = "exec"').replace('kind = "claude"', 'role = "exec"'),
             "agent[1] (\"lead\").role: only one agent may have role 'exec' ('api' has it already)",

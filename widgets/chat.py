@@ -1,4 +1,4 @@
-"""The chat with the executive: a capped log of lines above an input."""
+"""The chat with the executive: a capped log of lines, the reply being streamed, and an input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Input, RichLog
+from textual.widgets import Input, RichLog, Static
 
 from agent_console.agents.events import HUMAN, SUPERVISOR
 
@@ -17,7 +17,8 @@ from .formatting import agent_text
 class ChatPanel(Vertical):
     """Lines of "speaker: text" (the human, the executive and system notices each look different) and an input.
 
-    Enter clears the input and, unless it was blank, posts `ChatPanel.Submitted` with its text.
+    Enter clears the input and, unless it was blank, posts `ChatPanel.Submitted` with its text. A reply that
+    streams in is drawn below the log as it comes (`begin_reply`, `stream`) and joins the log when it ends.
     """
 
     BORDER_TITLE = "Chat"
@@ -52,6 +53,14 @@ class ChatPanel(Vertical):
     ChatPanel > Input {
         dock: bottom;
     }
+    ChatPanel > #reply {
+        height: auto;
+        max-height: 50%;
+        color: $text-accent;
+    }
+    ChatPanel > #reply.hidden {
+        display: none;
+    }
     """
 
     class Submitted(Message):
@@ -71,9 +80,12 @@ class ChatPanel(Vertical):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._placeholder = placeholder
+        self._speaker: str | None = None  # whose reply streams in now
+        self._reply: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield RichLog(max_lines=self.MAX_LINES, wrap=True, markup=False, highlight=False, min_width=20)
+        yield Static("", id="reply", classes="hidden", markup=False)
         yield Input(placeholder=self._placeholder, select_on_focus=False)  # a draft, or the "/" just typed, stays
 
     @property
@@ -92,6 +104,44 @@ class ChatPanel(Vertical):
             who = agent_text(speaker, style=self.get_component_rich_style("chat--executive"))
             line = Text.assemble(who, ": ", said)
         self.query_one(RichLog).write(line)
+
+    @property
+    def streaming(self) -> bool:
+        return self._speaker is not None
+
+    @property
+    def reply_text(self) -> str:
+        """What the reply streaming in says so far."""
+        return "".join(self._reply)
+
+    def begin_reply(self, speaker: str) -> None:
+        """A reply from `speaker` starts: shown, as it streams in, below the log ("…" until the first word)."""
+        self._speaker, self._reply = speaker, []
+        self._show_reply()
+        self.query_one("#reply").remove_class("hidden")
+
+    def stream(self, text: str) -> None:
+        """The reply so far, whole (the caller may have masked secrets in it: a piece alone may hold half of one)."""
+        self._reply = [text]
+        self._show_reply()
+
+    def end_reply(self, ending: str = "") -> None:
+        """The reply is over: its text joins the log (with `ending`, e.g. " [stopped]"), the streaming line goes."""
+        if self._speaker is None:
+            return
+        text = self.reply_text.strip()
+        if text or ending:
+            self.add_line(self._speaker, text + ending)
+        self._speaker, self._reply = None, []
+        self.query_one("#reply", Static).update("")
+        self.query_one("#reply").add_class("hidden")
+
+    def _show_reply(self) -> None:
+        style = self.get_component_rich_style("chat--executive")
+        line = Text.assemble(
+            agent_text(self._speaker or "", style=style), ": ", agent_text(self.reply_text or "…", multiline=True)
+        )
+        self.query_one("#reply", Static).update(line)
 
     def focus_input(self, start: str = "") -> None:
         """Focus the input; with `start`, the input holds that text (cursor after it), e.g. "/" for a command."""

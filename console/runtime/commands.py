@@ -124,13 +124,20 @@ NO_ARGS = Args
 class Command:
     """A typed command: `run(supervisor, args, actor)` answers with its result line. Who may run it is its row of
     the permission matrix (`agents/roles.py`); `target` says what a run reaches (the agents or teams it names),
-    for the rows that let an agent run it within its team."""
+    for the rows that let an agent run it within its team. `asks` marks what cannot be undone (kill, restart, a
+    message to everyone): the model executive files such a run in the approval queue instead of running it (True,
+    or a test of the arguments)."""
 
     name: str
     description: str
     run: Callable[[CommandHost, Any, Actor], Awaitable[str]]
     args: type[Args] = Args
     target: Callable[[Any], roles.Target] | None = None
+    asks: bool | Callable[[Any], bool] = False
+
+    def asks_human(self, args: Args) -> bool:
+        """Whether the model executive must ask the human before running it with `args`."""
+        return self.asks(args) if callable(self.asks) else self.asks
 
     @property
     def usage(self) -> str:
@@ -197,11 +204,13 @@ class CommandRegistry:
         command = self.find(words[0])
         return await self.run(supervisor, command, self.parse(command, words[1:]), actor)
 
-    async def run(self, supervisor: CommandHost, command: Command, args: Args, actor: Actor) -> str:
+    async def run(
+        self, supervisor: CommandHost, command: Command, args: Args, actor: Actor, trace: str | None = None
+    ) -> str:
         """Check that `actor` may run `command`, run it, journal the run (in one trace with what the command
-        journaled); whatever goes wrong comes back as a ConsoleError naming the command (an unexpected error
-        with its traceback kept in a log file)."""
-        with supervisor.traced(secrets.token_hex(8)):
+        journaled, `trace` when given: a conversation's); whatever goes wrong comes back as a ConsoleError naming
+        the command (an unexpected error with its traceback kept in a log file)."""
+        with supervisor.traced(trace or secrets.token_hex(8)):
             return await self._run(supervisor, command, args, actor)
 
     async def _run(self, supervisor: CommandHost, command: Command, args: Args, actor: Actor) -> str:

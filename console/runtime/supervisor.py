@@ -152,6 +152,9 @@ class Supervisor:
         # The console's own requests (merge, discard): what each does once approved; gone with the process
         self._operations: dict[str, Callable[[], str]] = {}
         self.outcomes: dict[str, str] = {}  # request → what its operation did, or why it could not
+        # One bring_up at a time: a change made while the org starts (the executive acts at once) waits for it,
+        # else both would create the session, or start the same agent twice.
+        self._deploying = asyncio.Lock()
         self._barriers: dict[str, list[asyncio.Future[BarrierReleased]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
         self._inboxes: dict[str, asyncio.Event] = {}
@@ -244,6 +247,10 @@ class Supervisor:
 
     async def _deploy(self, remove_orphans: bool) -> UpReport:
         """Make the terminal match `self.org` and journal what changed (the org itself, launches, exits)."""
+        async with self._deploying:
+            return await self._deploy_now(remove_orphans)
+
+    async def _deploy_now(self, remove_orphans: bool) -> UpReport:
         loaded = OrgLoaded(
             name=self.org.name,
             teams={team.name: team.parent for team in self.org.teams},

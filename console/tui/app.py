@@ -39,7 +39,7 @@ from agent_console.tui.dialogs.approval_details import ApprovalDetails
 from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
 from agent_console.tui.dialogs.diff_view import DiffView
 from agent_console.tui.dialogs.help_screen import HelpScreen
-from agent_console.tui.executive import BuiltinExecutive
+from agent_console.tui.executive import BuiltinExecutive, ModelChat
 from agent_console.widgets.agent_preview import HISTORY_LINES, AgentPreview
 from agent_console.widgets.approval_preview import ApprovalPreview
 from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
@@ -154,6 +154,7 @@ class ConsoleApp(App[None]):
         self.jump_back_key = jump_back_key
         self.commands = ConsoleCommands(supervisor.commands)
         self.executive = BuiltinExecutive(self)
+        self.model_chat: ModelChat | None = None  # the model executive, once mounted (if the settings name one)
         # The trace gets at most the newest TRACE_BATCH records a refresh: more is a blur, and costs.
         self._records: collections.deque[Record] = collections.deque(maxlen=TRACE_BATCH)
         self._refresh_pending = False
@@ -222,6 +223,9 @@ class ConsoleApp(App[None]):
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.chat_view.add_line(self.executive.name, "Ready. @agent text, #team text, /help.")
+        self.model_chat = ModelChat.start(self, self.supervisor, self.chat_view, self.executive)
+        if self.model_chat.said:
+            self.chat_view.add_line("console", self.model_chat.said)
         if self.start_supervisor:
             self._start()
         else:
@@ -303,6 +307,8 @@ class ConsoleApp(App[None]):
             self.notify("the journal can be written again: the console accepts requests again")
 
     async def on_unmount(self) -> None:
+        if self.model_chat is not None:
+            await self.model_chat.close()
         if self._thresholds is not None:
             thaw(self._thresholds)
             self._thresholds = None
@@ -450,7 +456,10 @@ class ConsoleApp(App[None]):
         self.screen.set_focus(line)  # now: the keys typed right after `:` belong to the line
 
     def action_leave_input(self) -> None:
-        """Escape: close the `:` line (and its last answer) and leave any text input for the lists."""
+        """Escape: stop the model's reply if one streams in; else close the `:` line (and its last answer) and
+        leave any text input for the lists."""
+        if self.model_chat is not None and self.model_chat.stop():
+            return
         self.command_result.add_class("hidden")
         self.command_input.add_class("hidden")
         if self.focused is None or isinstance(self.focused, Input | TextArea):
@@ -506,6 +515,9 @@ class ConsoleApp(App[None]):
     async def _chat(self, event: ChatPanel.Submitted) -> None:
         chat = self.chat_view
         chat.add_line("you", self.supervisor.redactor.text(event.text))  # the chat history keeps no secret
+        if self.model_chat is not None and self.model_chat.takes(event.text):
+            self.model_chat.ask(event.text)
+            return
         chat.add_line(self.executive.name, await self.executive.answer(event.text))
 
     # --- approvals --------------------------------------------------------------------------------------

@@ -28,8 +28,14 @@ DEFAULT_TEXT = "Done."
 
 
 @dataclass
+class Hold:
+    released: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Say:
     text: str
+    stall: Hold | None = None  # the stream stops halfway through the text until released
 
 
 @dataclass
@@ -47,11 +53,6 @@ class Fail:
     retry: bool = False
 
 
-@dataclass
-class Hold:
-    released: threading.Event = field(default_factory=threading.Event)
-
-
 Reply = Say | UseTool | Fail | Hold
 
 
@@ -67,20 +68,24 @@ class Received:
     at: float = field(default_factory=time.monotonic)
 
 
-def is_main_loop(body: Any) -> bool:
-    """The agent's own turn: Claude Code sends its tools (Bash, Edit, ...) only with the main loop.
+def is_main_loop(body: Any, main_tool: str = "Bash") -> bool:
+    """The agent's own turn: Claude Code sends its tools (Bash, Edit, ...) only with the main loop (the console's
+    model executive sends its commands: `main_tool="status"`).
 
     The session-title request carries `tools: []` and asks for JSON through `output_config`."""
     if not isinstance(body, dict):
         return False
     names = {tool.get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)}
-    return "Bash" in names
+    return main_tool in names
 
 
 class AnthropicStub:
     """Serves /v1/messages (streaming and not), /v1/messages/count_tokens, HEAD and GET /."""
 
-    def __init__(self, *, side_text: str = SIDE_TEXT, default_text: str = DEFAULT_TEXT) -> None:
+    def __init__(
+        self, *, side_text: str = SIDE_TEXT, default_text: str = DEFAULT_TEXT, main_tool: str = "Bash"
+    ) -> None:
+        self.main_tool = main_tool
         self.side_text = side_text
         self.default_text = default_text
         self.requests: list[Received] = []
@@ -94,9 +99,15 @@ class AnthropicStub:
         self.url = ""
 
     # -- script ----------------------------------------------------------------------------------------------
-    def say(self, text: str) -> None:
-        """The next main-loop reply is this text (end_turn)."""
-        self._push(Say(text))
+    def say(self, text: str, stall: bool = False) -> None:
+        """The next main-loop reply is this text (end_turn); with `stall`, a streamed answer stops halfway
+        through until `release()` (a reply caught in the middle, to be cancelled)."""
+        hold = None
+        if stall:
+            hold = Hold()
+            with self._lock:
+                self._pending_holds.append(hold)
+        self._push(Say(text, hold))
 
     def use_tool(self, name: str, input: dict[str, Any], text: str = "") -> None:
         """The next main-loop reply calls tool `name` with `input` (stop_reason tool_use)."""
@@ -183,7 +194,7 @@ class AnthropicStub:
         elif path == "/v1/messages/count_tokens" and request.method == "POST":
             kind = "count_tokens"
         elif path == "/v1/messages" and request.method == "POST":
-            kind = "main" if is_main_loop(body) else "side"
+            kind = "main" if is_main_loop(body, self.main_tool) else "side"
         else:
             kind = "unknown"
         self.requests.append(Received(request.method, path, dict(request.headers), body, kind))
@@ -213,7 +224,8 @@ class AnthropicStub:
         stop_reason = "tool_use" if isinstance(reply, UseTool) else "end_turn"
         if isinstance(body, dict) and body.get("stream"):
             try:
-                return await self._stream(request, model, blocks, stop_reason)
+                stall = reply.stall if isinstance(reply, Say) else None
+                return await self._stream(request, model, blocks, stop_reason, stall)
             except ConnectionResetError:  # the client gave up (Esc in Claude Code): nothing left to answer
                 return web.Response(status=499)
         return web.json_response(self._message(model, blocks, stop_reason))
@@ -250,7 +262,12 @@ class AnthropicStub:
         }
 
     async def _stream(
-        self, request: web.Request, model: str, blocks: list[dict[str, Any]], stop_reason: str
+        self,
+        request: web.Request,
+        model: str,
+        blocks: list[dict[str, Any]],
+        stop_reason: str,
+        stall: Hold | None = None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         response.headers["request-id"] = f"req_stub{next(self._ids):04d}"
@@ -265,7 +282,11 @@ class AnthropicStub:
         for index, block in enumerate(blocks):
             if block["type"] == "text":
                 await send("content_block_start", _block_start(index, {"type": "text", "text": ""}))
-                for piece in _chunks(block["text"], 24):
+                pieces = list(_chunks(block["text"], 24))
+                for number, piece in enumerate(pieces):
+                    if stall is not None and number == max(1, len(pieces) // 2):
+                        while not stall.released.is_set() and not self._stopping.is_set():
+                            await asyncio.sleep(0.02)
                     await send("content_block_delta", _delta(index, {"type": "text_delta", "text": piece}))
             else:
                 opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}

@@ -36,7 +36,16 @@ class EditFile:
     content: str
 
 
-Reply = Say | RunCommand | EditFile | Fail | Hold
+@dataclass
+class CallTool:
+    """Chat completions: the model calls a function (the console's model executive's tools)."""
+
+    name: str
+    arguments: dict[str, Any]
+    text: str = ""
+
+
+Reply = Say | RunCommand | EditFile | CallTool | Fail | Hold
 
 
 class OpenAIStub(ScriptedServer):
@@ -58,6 +67,10 @@ class OpenAIStub(ScriptedServer):
         """aider: an answer in the request's edit format that writes `content` to `path` (a new file makes
         aider ask "Create new file?")."""
         self._script.append(EditFile(path, content))
+
+    def call_tool(self, name: str, arguments: dict[str, Any], text: str = "") -> None:
+        """Chat completions: the next reply calls tool `name` with `arguments` (finish_reason tool_calls)."""
+        self._script.append(CallTool(name, dict(arguments), text))
 
     def conversation(self) -> list[dict[str, Any]]:
         """The bodies of the requests that took a reply of the script."""
@@ -196,6 +209,8 @@ class OpenAIStub(ScriptedServer):
             reply = await self._next_reply(entry)
             if isinstance(reply, Fail):
                 return _error(reply)
+            if isinstance(reply, CallTool):
+                return await self._tool_call(request, reply, body)
             if isinstance(reply, Say):
                 text, stall = reply.text, reply.stall
             elif isinstance(reply, RunCommand):
@@ -216,6 +231,23 @@ class OpenAIStub(ScriptedServer):
                 "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
             }
         )
+
+    async def _tool_call(self, request: web.Request, reply: CallTool, body: dict[str, Any]) -> web.StreamResponse:
+        cid, call_id = f"chatcmpl-{next(self._ids)}", f"call_stub{next(self._ids):04d}"
+        if not body.get("stream"):
+            call = {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": reply.name, "arguments": json.dumps(reply.arguments)},
+            }
+            message = {"role": "assistant", "content": reply.text or None, "tool_calls": [call]}
+            choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+            return web.json_response({"id": cid, "object": "chat.completion", "model": self.model, "choices": [choice]})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        await _stream_tool_call(response, reply, cid, self.model, call_id)
+        await response.write_eof()
+        return response
 
     async def _stream_chat(
         self, request: web.Request, text: str, body: dict[str, Any], stall: Hold | None
@@ -246,6 +278,22 @@ class OpenAIStub(ScriptedServer):
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+async def _stream_tool_call(response: web.StreamResponse, reply: CallTool, cid: str, model: str, call_id: str) -> None:
+    async def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        data = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        await response.write(f"data: {json.dumps(data | {'choices': [choice]})}\n\n".encode())
+
+    await chunk({"role": "assistant", "content": reply.text or None})
+    arguments = json.dumps(reply.arguments)
+    opening = {"index": 0, "id": call_id, "type": "function", "function": {"name": reply.name, "arguments": ""}}
+    await chunk({"tool_calls": [opening]})
+    for start in range(0, len(arguments), 16):
+        await chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[start : start + 16]}}]})
+    await chunk({}, "tool_calls")
+    await response.write(b"data: [DONE]\n\n")
 
 
 def _halves(text: str, stall: Hold | None) -> list[str | Hold]:
