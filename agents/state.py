@@ -19,6 +19,7 @@ from .events import (
     SUPERVISOR,
     AgentExited,
     AgentLaunched,
+    AgentSession,
     AgentState,
     ApprovalDecided,
     ApprovalRequested,
@@ -84,6 +85,7 @@ class AgentView:
     throttled: str | None = None  # the limit it last went over
     throttled_at: float | None = None
     buried: bool = False  # off screen: no pane in the layout, still watched
+    session: str | None = None  # its program's conversation, as last reported: a restart resumes it
 
     @property
     def restarts(self) -> int:
@@ -461,6 +463,14 @@ class OrgState:
         view.progress = None
         view.reported = view.screen_state = view.screen_rule = view.hook_state = view.hook_event = None
         view.stalled_since = None
+        # a message typed into the program that was replaced was never taken up: it is typed again
+        for message_id in self.outboxes.get(event.agent, ()):
+            self.messages[message_id].typed.pop(event.agent, None)
+
+    def _session(self, actor: str, event: AgentSession, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is not None:
+            view.session = event.session
 
     def _exited(self, actor: str, event: AgentExited, now: float) -> None:
         view = self.agents.get(event.agent)
@@ -747,6 +757,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     OrgEdited: OrgState._org_edited,
     AgentLaunched: OrgState._launched,
     AgentExited: OrgState._exited,
+    AgentSession: OrgState._session,
     StatusReported: OrgState._status,
     Heartbeat: OrgState._heartbeat,
     MessageSent: OrgState._message,

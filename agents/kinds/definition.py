@@ -100,6 +100,49 @@ class Screen(_Strict):
         return value
 
 
+SESSION_PLACEHOLDER = "{session}"
+# A session id as any program could report it: never empty, never an option (no leading "-"), no blanks or quotes.
+SESSION_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class Resume(_Strict):
+    """How the kind's program takes up its conversation again when it is started anew.
+
+    `session`: the arguments that resume a known session (`{session}` stands for its id, always one whole argument);
+    `last`: the arguments that resume the last conversation in the agent's folder, used when no session id is known;
+    `pattern`: what a session id of this program looks like (a reported id that does not match is never used)."""
+
+    session: tuple[str, ...] = ()
+    last: tuple[str, ...] = ()
+    pattern: str = SESSION_ID
+
+    @field_validator("pattern")
+    @classmethod
+    def _check_pattern(cls, value: str) -> str:
+        _compiled(value, "pattern")
+        return value
+
+    @model_validator(mode="after")
+    def _check_placeholder(self) -> Resume:
+        if self.session and self.session.count(SESSION_PLACEHOLDER) != 1:
+            raise ValueError(f"session needs {SESSION_PLACEHOLDER} as exactly one whole argument")
+        if any(SESSION_PLACEHOLDER in arg for arg in self.last):
+            raise ValueError(f"last cannot name a session ({SESSION_PLACEHOLDER})")
+        return self
+
+    def accepts(self, session: str) -> bool:
+        """Whether `session` is an id this program could have given (and safe as one argument)."""
+        return bool(re.fullmatch(SESSION_ID, session) and re.fullmatch(self.pattern, session))
+
+    def arguments(self, session: str | None) -> tuple[tuple[str, ...], str] | None:
+        """The arguments that resume the conversation, and how in words; None when this kind cannot."""
+        if session is not None and self.session and self.accepts(session):
+            return tuple(session if arg == SESSION_PLACEHOLDER else arg for arg in self.session), f"session {session}"
+        if self.last:
+            return self.last, "its last conversation in its folder"
+        return None
+
+
 class KindDefinition(_Strict):
     kind: str
     program: str | None = None  # None: the user's shell
@@ -108,6 +151,7 @@ class KindDefinition(_Strict):
     keys: Keys = Keys()
     screen: Screen = Screen()
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
+    resume: Resume = Resume()
 
     @model_validator(mode="after")
     def _check_unique(self) -> KindDefinition:
