@@ -56,3 +56,9 @@ def journaled_state(org: str) -> OrgState | None:
         return OrgState.replay(Journal.read(journal, load_or_create_key(key)))
     except (OSError, JournalError, ValueError):
         return None
+
+
+def journaled_resumer(org: str) -> Resumer | None:
+    """For `up`, which runs without a console: resumption by the org's journal as it is now (None: no journal)."""
+    state = journaled_state(org)
+    return None if state is None else (lambda agent: resumption(agent, state))

@@ -197,6 +197,11 @@ class Supervisor:
         self.report = await self._deploy(remove_orphans=False)
         with contextlib.suppress(BackendError):  # only the palette's list: the command says what went wrong
             await self.arrangement_names()
+        if self.report.resumed:
+            self.notices.append(
+                "started again, resuming their conversations: "
+                + "; ".join(f"{agent} ({how})" for agent, how in self.report.resumed.items())
+            )
         untokened, unbounded = await self._unprepared()
         if untokened:
             self.notices.append(
