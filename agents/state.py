@@ -417,6 +417,7 @@ class OrgState:
             "hook_state": view.hook_state.value if view.hook_state else None,
             "screen_rule": view.screen_rule,
             "screen_state": view.screen_state.value if view.screen_state else None,
+            "session": view.session,
             "spoofs": self.spoofs.get(view.name, 0),
             "stalled_since": view.stalled_since,
             "state": view.state.value,

@@ -31,7 +31,7 @@ from agent_console.agents.kinds.hooks import read_claude_hook, read_codex_notify
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.agents.state import OrgState
 from agent_console.runtime.deployment import program_launch
-from agent_console.runtime.resume import Resumption, journaled_state, resumption
+from agent_console.runtime.resume import Resumption, journaled_resumer, journaled_state, resumption
 from agent_console.runtime.supervisor import Supervisor
 
 from .fake_terminal import FakeTerminal
@@ -238,6 +238,11 @@ async def test_after_the_terminal_server_is_gone_a_new_console_resumes_every_age
 
     before = journaled_state("res")
     assert before is not None and before.agents["ann"].alive and before.agents["ann"].session == SESSION
+    assert before.to_json()["agents"]["ann"]["session"] == SESSION  # the human's view of the state shows it
+    resume_by_up = journaled_resumer("res")  # what `agent-console up` resumes with, without a console
+    assert resume_by_up is not None and resume_by_up(_org(places).agent("ann")) == Resumption(
+        ("--resume", SESSION), f"session {SESSION}"
+    )
 
     again = Supervisor(_org(places), FakeTerminal(), (160, 48))  # type: ignore[arg-type]  # a new, empty server
     report = await again.start()
