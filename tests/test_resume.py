@@ -35,6 +35,7 @@ from agent_console.runtime.resume import Resumption, journaled_resumer, journale
 from agent_console.runtime.supervisor import Supervisor
 
 from .fake_terminal import FakeTerminal
+from .test_supervisor import until
 
 SESSION = "d8f5ce14-80a9-4efb-a0e7-53ab2b56b67a"
 HOOKS = Path(__file__).parent / "fixtures" / "hooks"
@@ -191,11 +192,11 @@ async def test_a_session_reported_by_the_hook_is_journaled_and_a_restart_resumes
     assert sessions == [AgentSession(agent="ann", session=SESSION, source="hook")]
     assert supervisor.state.agents["ann"].session == SESSION
 
-    await supervisor.restart_agent("ann")
+    assert await supervisor.restart_agent("ann") == f"session {SESSION}"  # `restart` says so
     assert _launch_words(supervisor, "ann")[-2:] == ["--resume", SESSION]
     launched = [r.event for r in supervisor.recent_records() if isinstance(r.event, AgentLaunched)]
     assert launched[-1].resumed == f"session {SESSION}"
-    await supervisor.restart_agent("sh")  # a shell has no conversation: it starts afresh
+    assert await supervisor.restart_agent("sh") is None  # a shell has no conversation: it starts afresh
     assert supervisor.state.agents["sh"].launches == 2 and launched[-1].agent == "ann"
 
 
@@ -260,3 +261,34 @@ async def test_after_the_terminal_server_is_gone_a_new_console_resumes_every_age
         assert {event.agent: event.resumed for event in launched} == {"ann": f"session {SESSION}", "sh": None}
     finally:
         await again.stop()
+
+
+# --- the screen ---------------------------------------------------------------------------------------------------
+
+EXITED = (Path(__file__).parent / "fixtures" / "screens" / "claude" / "exited.txt").read_text(encoding="utf-8")
+
+
+def test_claude_code_names_its_session_on_the_screen_it_leaves() -> None:
+    found = load_kind("claude").resume.session_on(EXITED)
+    assert found is not None and load_kind("claude").resume.accepts(found)
+
+
+async def test_the_session_on_the_exit_screen_is_kept(supervisor: Supervisor) -> None:
+    found = load_kind("claude").resume.session_on(EXITED)
+    assert isinstance(supervisor.backend, FakeTerminal)
+    supervisor.backend.show(supervisor.pane_of("ann"), EXITED)
+    await until(lambda: supervisor.state.agents["ann"].session == found, "the session read off the screen")
+    kept = [r.event for r in supervisor.recent_records() if isinstance(r.event, AgentSession)]
+    assert kept == [AgentSession(agent="ann", session=found, source="screen")]
+
+
+async def test_a_screen_that_names_a_hostile_session_is_not_kept(supervisor: Supervisor) -> None:
+    """Whatever the agent prints is its own word: `claude --resume --settings=…` on its screen is no session."""
+    assert isinstance(supervisor.backend, FakeTerminal)
+    reads = supervisor.screens.reads
+    forged = EXITED.replace(str(load_kind("claude").resume.session_on(EXITED)), "--settings=/tmp/evil.json")
+    supervisor.backend.show(supervisor.pane_of("ann"), forged)
+    await until(lambda: supervisor.screens.reads > reads, "the screen read")
+    assert supervisor.state.agents["ann"].session is None
+    await supervisor.restart_agent("ann")
+    assert not any("evil" in word for word in _launch_words(supervisor, "ann"))

@@ -110,16 +110,20 @@ class Resume(_Strict):
 
     `session`: the arguments that resume a known session (`{session}` stands for its id, always one whole argument);
     `last`: the arguments that resume the last conversation in the agent's folder, used when no session id is known;
-    `pattern`: what a session id of this program looks like (a reported id that does not match is never used)."""
+    `pattern`: what a session id of this program looks like (a reported id that does not match is never used);
+    `screen`: where its screen names its session, the id in a group (?P<session>…)."""
 
     session: tuple[str, ...] = ()
     last: tuple[str, ...] = ()
     pattern: str = SESSION_ID
+    screen: str | None = None
 
-    @field_validator("pattern")
+    @field_validator("pattern", "screen")
     @classmethod
-    def _check_pattern(cls, value: str) -> str:
-        _compiled(value, "pattern")
+    def _check_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _compiled(value, info.field_name or "pattern")
+        if info.field_name == "screen" and value is not None and "session" not in re.compile(value).groupindex:
+            raise ValueError("screen needs a named group (?P<session>…)")
         return value
 
     @model_validator(mode="after")
@@ -133,6 +137,13 @@ class Resume(_Strict):
     def accepts(self, session: str) -> bool:
         """Whether `session` is an id this program could have given (and safe as one argument)."""
         return bool(re.fullmatch(SESSION_ID, session) and re.fullmatch(self.pattern, session))
+
+    def session_on(self, screen: str) -> str | None:
+        """The session id the screen names (the last one on it), unchecked; None when it names none."""
+        if self.screen is None:
+            return None
+        found = list(re.finditer(self.screen, screen, re.MULTILINE))
+        return found[-1].group("session") if found else None
 
     def arguments(self, session: str | None) -> tuple[tuple[str, ...], str] | None:
         """The arguments that resume the conversation, and how in words; None when this kind cannot."""

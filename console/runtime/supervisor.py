@@ -411,8 +411,9 @@ class Supervisor:
         # an agent that prints a token (its own or one it found) must not put it in the journal
         self.redactor = Redactor(self.org.redact, literals=list(self._actors))
 
-    async def restart_agent(self, name: str) -> None:
-        """Start the agent's program again in its own pane, resuming its conversation when its kind can."""
+    async def restart_agent(self, name: str) -> str | None:
+        """Start the agent's program again in its own pane, resuming its conversation when its kind can; how it
+        resumes, in words (None: it starts afresh)."""
         agent = self.org.agent(name)
         pane = self.pane_of(name)
         resume = resumption(agent, self.state)
@@ -420,6 +421,7 @@ class Supervisor:
         self._replaced(name, "its program was restarted")
         self.submit(SUPERVISOR, AgentLaunched(agent=name, pane=pane, resumed=resume.how if resume else None))
         self.screens.watch(name)
+        return resume.how if resume else None
 
     def _replaced(self, name: str, why: str) -> None:
         """The agent's program is replaced by a new one: what the old one asked is withdrawn (its prompt, or
@@ -1007,9 +1009,9 @@ class Supervisor:
             raise ApiError(422, str(error)) from None
         self.screens.hook(agent, reading)
         if reading.session is not None:
-            self._keep_session(agent, reading.session, "hook")
+            self.keep_session(agent, reading.session, "hook")
 
-    def _keep_session(self, agent: str, session: str, source: Literal["hook", "screen"]) -> None:
+    def keep_session(self, agent: str, session: str, source: Literal["hook", "screen"]) -> None:
         """Journal the conversation the agent's program is in, so that its restarts resume it. The id is the
         agent's word: one its kind would not give is dropped (and counted), never put on a command line."""
         view = self.state.agents.get(agent)
