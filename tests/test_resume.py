@@ -7,7 +7,10 @@ The real programs doing so are in tests/test_real_resume.py."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -292,3 +295,45 @@ async def test_a_screen_that_names_a_hostile_session_is_not_kept(supervisor: Sup
     assert supervisor.state.agents["ann"].session is None
     await supervisor.restart_agent("ann")
     assert not any("evil" in word for word in _launch_words(supervisor, "ann"))
+
+
+# --- `up`, without a console ----------------------------------------------------------------------------------------
+
+
+async def test_up_after_the_server_is_gone_resumes_from_the_journal(places: Path, tmux_socket: str) -> None:
+    """`agent-console up ORG.toml` on a new server starts an agent the org's journal has seen run with its kind's
+    resume (aider: --restore-chat-history), and says so; one it has never seen starts afresh."""
+    script = places / "fake-aider.sh"
+    script.write_text(f'printf "%s\\n" "$@" > {places}/argv.$AGENT_CONSOLE_AGENT\nexec sleep 600\n')
+    spec = places / "res.toml"
+    spec.write_text(
+        '[org]\nname = "res"\n\n[[team]]\nname = "t"\n\n'
+        f'[[agent]]\nname = "ann"\nteam = "t"\nkind = "aider"\ncommand = "bash {script}"\ncwd = "{places}"\n\n'
+        f'[[agent]]\nname = "new"\nteam = "t"\nkind = "aider"\ncommand = "bash {script}"\ncwd = "{places}"\n'
+    )
+    org = Org(
+        name="res",
+        teams=(Team(name="t"),),
+        agents=(Agent(name="ann", team="t", kind=AgentKind.AIDER, cwd=places, command=f"bash {script}"),),
+    )
+    earlier = Supervisor(org, FakeTerminal(), (160, 48))  # type: ignore[arg-type]  # ann ran before, on a server now gone
+    await earlier.start()
+    await earlier.stop()
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    up = subprocess.run(
+        [sys.executable, "-m", "agent_console.cli", "up", str(spec), "--socket-name", tmux_socket],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert up.returncode == 0, up.stderr
+    assert "note: ann resumes its last conversation in its folder" in up.stdout
+    assert "note: new resumes" not in up.stdout
+    for name, expected in (("ann", ["--restore-chat-history"]), ("new", [""])):  # printf prints one line at least
+        path = places / f"argv.{name}"
+        await until(lambda path=path: path.exists() and path.read_text().endswith("\n"), f"{name}'s start")
+        assert path.read_text().splitlines() == expected
