@@ -159,9 +159,22 @@ class OrgEdited(_Event):
 
 
 class AgentLaunched(_Event):
+    """The agent's program started in `pane`; `resumed` says how it took up its conversation again, when it did."""
+
     type: Literal["agent.launch"] = "agent.launch"
     agent: str
     pane: str
+    resumed: str | None = Field(default=None, max_length=200)
+
+
+class AgentSession(_Event):
+    """The conversation `agent`'s program is in, as its hook (or its screen) named it: a restart resumes it.
+    The id came from the agent's side, so it is bounded and pattern-checked here and again by its kind."""
+
+    type: Literal["agent.session"] = "agent.session"
+    agent: str
+    session: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    source: Literal["hook", "screen"]
 
 
 class AgentExited(_Event):
@@ -378,6 +391,7 @@ AnySystemEvent = (
     | OrgEdited
     | AgentLaunched
     | AgentExited
+    | AgentSession
     | ApprovalDecided
     | BarrierCreated
     | BarrierReleased

@@ -19,6 +19,7 @@ from .events import (
     SUPERVISOR,
     AgentExited,
     AgentLaunched,
+    AgentSession,
     AgentState,
     ApprovalDecided,
     ApprovalRequested,
@@ -112,6 +113,7 @@ class AgentView:
     def mttr(self) -> float | None:
         """Mean time to recover, over the recoveries kept."""
         return sum(self.repair_times) / len(self.repair_times) if self.repair_times else None
+    session: str | None = None  # its program's conversation, as last reported: a restart resumes it
 
     @property
     def restarts(self) -> int:
@@ -445,6 +447,7 @@ class OrgState:
             "hook_state": view.hook_state.value if view.hook_state else None,
             "screen_rule": view.screen_rule,
             "screen_state": view.screen_state.value if view.screen_state else None,
+            "session": view.session,
             "spoofs": self.spoofs.get(view.name, 0),
             "stalled_since": view.stalled_since,
             "state": view.state.value,
@@ -504,6 +507,14 @@ class OrgState:
             view.progress = None
         view.reported = view.screen_state = view.screen_rule = view.hook_state = view.hook_event = None
         view.stalled_since = None
+        # a message typed into the program that was replaced was never taken up: it is typed again
+        for message_id in self.outboxes.get(event.agent, ()):
+            self.messages[message_id].typed.pop(event.agent, None)
+
+    def _session(self, actor: str, event: AgentSession, now: float) -> None:
+        view = self.agents.get(event.agent)
+        if view is not None:
+            view.session = event.session
 
     def _exited(self, actor: str, event: AgentExited, now: float) -> None:
         view = self.agents.get(event.agent)
@@ -848,6 +859,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     OrgEdited: OrgState._org_edited,
     AgentLaunched: OrgState._launched,
     AgentExited: OrgState._exited,
+    AgentSession: OrgState._session,
     StatusReported: OrgState._status,
     Heartbeat: OrgState._heartbeat,
     MessageSent: OrgState._message,

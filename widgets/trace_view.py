@@ -61,7 +61,7 @@ def summary(record: Record) -> str:
     if isinstance(event, OrgEdited):
         return "changed in the console: " + ("; ".join(describe_edit(edit) for edit in event.edits) or "nothing")
     if isinstance(event, AgentLaunched):
-        return f"{event.agent} in {event.pane}"
+        return f"{event.agent} in {event.pane}" + (f", resuming {event.resumed}" if event.resumed else "")
     if isinstance(event, AgentExited):
         how = f"signal {event.signal}" if event.signal is not None else f"status {event.status}"
         return f"{event.agent} exited ({how})"

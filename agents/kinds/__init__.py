@@ -1,6 +1,6 @@
 """Agent kinds (claude, codex, aider, gemini, shell) as data, and the engine that reads their screens."""
 
-from .definition import Answer, Keys, KindDefinition, KindError, Rule, known_kinds, load_kind, load_kind_file
+from .definition import Answer, Keys, KindDefinition, KindError, Resume, Rule, known_kinds, load_kind, load_kind_file
 from .detect import UNKNOWN, Detection, Option, detect, normalized, screen_lines
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "KindDefinition",
     "KindError",
     "Option",
+    "Resume",
     "Rule",
     "detect",
     "known_kinds",

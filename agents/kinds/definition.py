@@ -101,6 +101,60 @@ class Screen(_Strict):
         return value
 
 
+SESSION_PLACEHOLDER = "{session}"
+# A session id as any program could report it: never empty, never an option (no leading "-"), no blanks or quotes.
+SESSION_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class Resume(_Strict):
+    """How the kind's program takes up its conversation again when it is started anew.
+
+    `session`: the arguments that resume a known session (`{session}` stands for its id, always one whole argument);
+    `last`: the arguments that resume the last conversation in the agent's folder, used when no session id is known;
+    `pattern`: what a session id of this program looks like (a reported id that does not match is never used);
+    `screen`: where its screen names its session, the id in a group (?P<session>…)."""
+
+    session: tuple[str, ...] = ()
+    last: tuple[str, ...] = ()
+    pattern: str = SESSION_ID
+    screen: str | None = None
+
+    @field_validator("pattern", "screen")
+    @classmethod
+    def _check_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _compiled(value, info.field_name or "pattern")
+        if info.field_name == "screen" and value is not None and "session" not in re.compile(value).groupindex:
+            raise ValueError("screen needs a named group (?P<session>…)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_placeholder(self) -> Resume:
+        if self.session and self.session.count(SESSION_PLACEHOLDER) != 1:
+            raise ValueError(f"session needs {SESSION_PLACEHOLDER} as exactly one whole argument")
+        if any(SESSION_PLACEHOLDER in arg for arg in self.last):
+            raise ValueError(f"last cannot name a session ({SESSION_PLACEHOLDER})")
+        return self
+
+    def accepts(self, session: str) -> bool:
+        """Whether `session` is an id this program could have given (and safe as one argument)."""
+        return bool(re.fullmatch(SESSION_ID, session) and re.fullmatch(self.pattern, session))
+
+    def session_on(self, screen: str) -> str | None:
+        """The session id the screen names (the last one on it), unchecked; None when it names none."""
+        if self.screen is None:
+            return None
+        found = list(re.finditer(self.screen, screen, re.MULTILINE))
+        return found[-1].group("session") if found else None
+
+    def arguments(self, session: str | None) -> tuple[tuple[str, ...], str] | None:
+        """The arguments that resume the conversation, and how in words; None when this kind cannot."""
+        if session is not None and self.session and self.accepts(session):
+            return tuple(session if arg == SESSION_PLACEHOLDER else arg for arg in self.session), f"session {session}"
+        if self.last:
+            return self.last, "its last conversation in its folder"
+        return None
+
+
 class KindDefinition(_Strict):
     kind: str
     program: str | None = None  # None: the user's shell
@@ -110,6 +164,7 @@ class KindDefinition(_Strict):
     screen: Screen = Screen()
     rules: tuple[Rule, ...] = Field(default=(), alias="rule")
     recovery: RecoveryPolicy = RecoveryPolicy()  # how it is healed: its ladder, interrupt keys, timeouts
+    resume: Resume = Resume()
 
     @model_validator(mode="after")
     def _check_unique(self) -> KindDefinition:

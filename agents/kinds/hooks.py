@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ class HookReading:
     detail: str | None = None
     request: str | None = None
     command: str | None = None
+    session: str | None = None  # the conversation it is in, once one exists (unchecked: the caller checks it)
 
 
 _CLAUDE_STATES = {
@@ -52,6 +54,14 @@ def read_claude_hook(payload: dict) -> HookReading:
         kind = payload.get("notification_type")  # permission_prompt, idle_prompt (older versions: message only)
         asks = kind == "permission_prompt" or (kind is None and "permission" in message.lower())
         return HookReading(AgentState.WAITING if asks else AgentState.IDLE, event, detail=brief(message))
+    reading = _read_claude_event(event, payload)
+    # SessionStart names a session before anything is written to it: resuming that one fails ("No conversation
+    # found with session ID", exit 1, Claude Code 2.1.197), so the id is taken from the events after it.
+    session = payload.get("session_id") if event != "SessionStart" else None
+    return dataclasses.replace(reading, session=session) if isinstance(session, str) and session else reading
+
+
+def _read_claude_event(event: str, payload: dict) -> HookReading:
     state = _CLAUDE_STATES.get(event)
     if state is None:
         return HookReading(AgentState.UNKNOWN, event)
@@ -80,7 +90,9 @@ def read_codex_notify(payload: dict) -> HookReading:
         if isinstance(asked, list) and asked and str(asked[0]).startswith(CODEX_TITLE_REQUEST):
             return HookReading(AgentState.UNKNOWN, kind)  # Codex naming the thread: a turn of its own, not ours
         message = payload.get("last-assistant-message")
-        return HookReading(AgentState.IDLE, kind, detail=brief(str(message)) if message else None)
+        thread = payload.get("thread-id")  # the session `codex resume <id>` takes up again
+        session = thread if isinstance(thread, str) and thread else None
+        return HookReading(AgentState.IDLE, kind, detail=brief(str(message)) if message else None, session=session)
     return HookReading(AgentState.UNKNOWN, kind)
 
 

@@ -23,6 +23,7 @@ from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
 from agent_console.runtime.deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
 from agent_console.runtime.paths import StateError, UnsafeRuntimeDir
+from agent_console.runtime.resume import journaled_resumer
 from agent_console.terminal.base import BackendError, BackendGone
 from agent_console.terminal.tmux import TmuxBackend
 
@@ -176,6 +177,7 @@ async def _up(args: argparse.Namespace) -> int:
     backend = TmuxBackend(args.socket_name, args.session or org.name)
     # Agents get their tokens as `serve` would give them, so a later `serve` (or console) hears them.
     tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
+    resume = journaled_resumer(org.name)  # agents the org's journal has seen run resume their conversations
     try:
         try:
             report = await bring_up(
@@ -185,6 +187,7 @@ async def _up(args: argparse.Namespace) -> int:
                 remove_orphans=args.remove_orphans,
                 progress=_progress,
                 extra_env=lambda agent: paths.control_env(org.name, tokens[agent.name]),
+                resumer=resume,
             )
         except BackendGone as error:
             raise BackendGone(f"while bringing up org {org.name!r}: {error}") from None
@@ -219,6 +222,8 @@ def _print_up(org: str, report: UpReport, socket_name: str | None, count: int) -
         summary = ", ".join(parts) or "layout updated"
         windows = f"{report.windows} window{'s' if report.windows != 1 else ''}"
         print(f"org {org!r} is up in {where}: {count} agent(s), {summary}; {windows}")
+    for agent, how in report.resumed.items():
+        print(f"note: {agent} resumes {how}")
     for agent, program in report.missing.items():
         print(f"note: {agent}'s program {program!r} is not found (not on its PATH): its pane shows the shell's error")
     if report.orphans:

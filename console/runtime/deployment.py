@@ -33,6 +33,7 @@ from agent_console.agents.layout import (
 from agent_console.agents.model import EXEC_SLOT, Agent, Org
 from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.agent_hooks import hook_arguments
+from agent_console.runtime.resume import Resumer, Resumption
 from agent_console.terminal.base import Launch, PaneInfo, PaneStyle, TerminalBackend
 from agent_console.terminal.iterm2_layout import split_steps
 from agent_console.terminal.tmux_control import TmuxCommandError
@@ -56,6 +57,7 @@ class UpReport:
     relaid: list[str] = field(default_factory=list)
     not_laid_out: dict[int, list[str]] = field(default_factory=dict)  # window → panes not in the plan
     missing: dict[str, str] = field(default_factory=dict)  # agent → its program, not found when it was started
+    resumed: dict[str, str] = field(default_factory=dict)  # agent → how its program took up its conversation
     windows: int = 0
 
     @property
@@ -88,21 +90,24 @@ class AgentPane:
 ExtraEnv = Callable[[Agent], dict[str, str]]
 
 
-def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
+def agent_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None, resume: Resumption | None = None) -> Launch:
     """How the agent is started, every time (up, spawn, restart, respawn): its program as `program_launch`
     says, inside the org's isolation boundary (raises `IsolationError` when the org requires one that cannot
     be had here). An agent with a worktree starts in it (made on its first start, the same one after)."""
-    launch = program_launch(org, agent, extra_env)
+    launch = program_launch(org, agent, extra_env, resume)
     if org.uses_worktree(agent):
         tree = worktrees.ensure(org.name, agent.name, agent.cwd)
         launch = dataclasses.replace(launch, cwd=str(tree.cwd_for(agent.cwd)))
     return isolation.boundary(org.isolation).wrap(launch, keep=[paths.public_dir(org.name)])
 
 
-def program_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) -> Launch:
-    """The agent's command with its kind's environment and arguments, and hooks wired to the console (when it
-    serves). Both go by the agent's kind, so a command of the spec's own (a wrapper script that passes its
-    arguments on) keeps them."""
+def program_launch(
+    org: Org, agent: Agent, extra_env: ExtraEnv | None = None, resume: Resumption | None = None
+) -> Launch:
+    """The agent's command with its kind's environment and arguments, hooks wired to the console (when it
+    serves), and the arguments that resume its conversation (`resume`). All go by the agent's kind, so a command
+    of the spec's own (a wrapper script that passes its arguments on) keeps them. Each added argument is quoted
+    as one word: a session id reported by the agent never reaches the shell as code."""
     kind = load_kind(agent.kind.value)
     env = {
         "PATH": agent_path(),
@@ -116,6 +121,8 @@ def program_launch(org: Org, agent: Agent, extra_env: ExtraEnv | None = None) ->
     if extra_env is not None:
         env.update(extra_env(agent))
         added += hook_arguments(kind, command, paths.public_dir(org.name))
+    if resume is not None:
+        added += resume.args
     if added:
         command = f"{command} {shlex.join(added)}"
     return Launch(command=command, cwd=str(agent.cwd), env=env)
@@ -209,11 +216,13 @@ async def bring_up(
     exec_pane: str | None = None,
     exec_share: int = EXEC_SHARE_PERCENT,
     exec_min_width: int = MIN_PANE_COLS,
+    resumer: Resumer | None = None,
 ) -> UpReport:
     """Make the backend's session hold exactly the org's agents, laid out as the plan says.
 
     With `exec_pane` (the console's own pane, inside tmux), the org is laid out in that pane's window;
-    otherwise in a session named after the org, made when missing.
+    otherwise in a session named after the org, made when missing. `resumer` says how an agent started again
+    (its pane dead, or gone with a terminal server that restarted) takes up its conversation.
     """
     say = progress or (lambda message: None)
     exec_launch = Launch(command=None, cwd=os.getcwd(), env={"AGENT_CONSOLE_ORG": org.name})
@@ -233,14 +242,15 @@ async def bring_up(
         panes[EXEC_SLOT] = exec_info
     exec_pane_info = exec_info
     await backend.hold_window(exec_pane_info.window)
-    await _bury_or_unbury(org, backend, panes, report, say, extra_env)
+    launcher = _Launcher(org, extra_env, resumer, report)
+    await _bury_or_unbury(org, backend, panes, report, say, launcher)
     plan_size = await backend.window_size(exec_pane_info.window)
     previous = await _previous_plan(backend)
     plan = plan_layout(org, plan_size, previous=previous, exec_share=exec_share, exec_min_width=exec_min_width)
     report.windows = len(plan.windows)
     window_ids = await _match_windows(backend, org.name, plan, panes, exec_pane_info.window)
 
-    placer = _Placer(org, backend, panes, window_ids, report, say, extra_env)
+    placer = _Placer(org, backend, panes, window_ids, report, say, launcher)
     for window in plan.windows:
         await placer.realise(window)
 
@@ -268,7 +278,7 @@ async def _bury_or_unbury(
     panes: dict[str, PaneInfo],
     report: UpReport,
     say: Progress,
-    extra_env: ExtraEnv | None,
+    launcher: _Launcher,
 ) -> None:
     """Buried agents off screen (started there when they have no pane), unburied ones back from it, before the
     plan is laid out: a pane still buried would be missing from its team's place, one not yet buried a stranger."""
@@ -276,7 +286,7 @@ async def _bury_or_unbury(
         info = panes.get(agent.name)
         if info is None and agent.buried:
             say(f"starting {agent.name} off screen (buried; {agent.kind.value}: {agent.launch_command or 'shell'})")
-            launch = agent_launch(org, agent, extra_env)
+            launch = launcher.launch(agent)
             program = missing_program(launch)
             if program is not None:
                 report.missing[agent.name] = program
@@ -293,10 +303,26 @@ async def _bury_or_unbury(
                 report.adopted.append(agent.name)
             else:
                 say(f"restarting {agent.name} (its program had exited)")
-                await backend.respawn_pane(info.pane, agent_launch(org, agent, extra_env))
+                await backend.respawn_pane(info.pane, launcher.launch(agent))
                 report.restarted.append(agent.name)
         if agent.buried:
             await backend.style_pane(panes[agent.name].pane, _style(org, agent.name))
+
+
+@dataclass
+class _Launcher:
+    """Every launch of `bring_up`: the agent's, resuming its conversation when `resumer` says how (noted)."""
+
+    org: Org
+    extra_env: ExtraEnv | None
+    resumer: Resumer | None
+    report: UpReport
+
+    def launch(self, agent: Agent) -> Launch:
+        resume = self.resumer(agent) if self.resumer is not None else None
+        if resume is not None:
+            self.report.resumed[agent.name] = resume.how
+        return agent_launch(self.org, agent, self.extra_env, resume)
 
 
 async def _adopt_or_make_exec(backend: TerminalBackend, org: Org, launch: Launch) -> PaneInfo:
@@ -357,7 +383,7 @@ class _Placer:
     window_ids: dict[int, str]  # plan window index → tmux window id
     report: UpReport
     say: Progress
-    extra_env: ExtraEnv | None = None
+    launcher: _Launcher
 
     async def realise(self, window: WindowPlan) -> None:
         slots = window.slots()
@@ -373,7 +399,7 @@ class _Placer:
             if info is None:
                 self.say(f"starting {slot} ({agent.kind.value}: {agent.launch_command or 'shell'})")
                 self._check_program(slot, agent)
-                launch = agent_launch(self.org, agent, self.extra_env)
+                launch = self.launcher.launch(agent)
                 info = await self._place(window, slots, position, None, launch, splits.get(slot))
                 await self.backend.set_identity(info.pane, self.org.name, agent.name, _meta(agent))
                 self.report.started.append(slot)
@@ -384,7 +410,7 @@ class _Placer:
             elif not info.alive:
                 self.say(f"restarting {slot} (its program had exited)")
                 self._check_program(slot, agent)
-                await self.backend.respawn_pane(info.pane, agent_launch(self.org, agent, self.extra_env))
+                await self.backend.respawn_pane(info.pane, self.launcher.launch(agent))
                 self.report.restarted.append(slot)
             else:
                 self.report.adopted.append(slot)

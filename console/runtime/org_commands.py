@@ -163,8 +163,8 @@ async def kill(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
 async def restart(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:
     name = one_agent(supervisor, "restart", args.name)
     _check_program("restart", supervisor.org, supervisor.org.agent(name))
-    await supervisor.restart_agent(name)
-    return f"restarted {name}"
+    resumed = await supervisor.restart_agent(name)
+    return f"restarted {name}" + (f", resuming {resumed}" if resumed else " (its program starts afresh)")
 
 
 async def bury(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str:

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from agent_console.agents.events import (
     SUPERVISOR,
@@ -88,6 +88,8 @@ class ReaderHost(Protocol):
     def say(self) -> Callable[[str], None]: ...
 
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
+
+    def keep_session(self, agent: str, session: str, source: Literal["hook", "screen"]) -> None: ...
 
 
 class ScreenReader:
@@ -217,6 +219,9 @@ class ScreenReader:
             listener(agent, screen)
         reading = detect(watch.kind, screen)
         watch.last = reading
+        session = watch.kind.resume.session_on(screen)
+        if session is not None:  # the agent's word, as any screen: checked before it is kept
+            self.supervisor.keep_session(agent, session, "screen")
         now = time.monotonic()
         flat = normalized(watch.kind, screen)
         moved = flat != watch.screen

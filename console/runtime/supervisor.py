@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agent_console.agents import coordination, roles
 from agent_console.agents.errors import Conflict, ConsoleError, InvalidInput, NotFound
@@ -27,6 +27,7 @@ from agent_console.agents.events import (
     AccessDenied,
     AgentExited,
     AgentLaunched,
+    AgentSession,
     ApprovalDecided,
     ApprovalRequested,
     BarrierArrived,
@@ -69,6 +70,7 @@ from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_laun
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.pulses import Pulses
 from agent_console.runtime.recovery import Recovery
+from agent_console.runtime.resume import resumer, resumption
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer
 from agent_console.runtime.status_line import StatusLine
@@ -202,6 +204,11 @@ class Supervisor:
         self.report = await self._deploy(remove_orphans=False)
         with contextlib.suppress(BackendError):  # only the palette's list: the command says what went wrong
             await self.arrangement_names()
+        if self.report.resumed:
+            self.notices.append(
+                "started again, resuming their conversations: "
+                + "; ".join(f"{agent} ({how})" for agent, how in self.report.resumed.items())
+            )
         untokened, unbounded = await self._unprepared()
         if untokened:
             self.notices.append(
@@ -270,6 +277,7 @@ class Supervisor:
             exec_pane=self.exec_pane,
             exec_share=CONSOLE_SHARE_PERCENT if self.exec_pane else EXEC_SHARE_PERCENT,
             exec_min_width=CONSOLE_MIN_COLS if self.exec_pane else MIN_PANE_COLS,
+            resumer=resumer(lambda: self.state),
         )
         for info, _, _ in await self.backend.list_panes_detailed(all_sessions=False):
             if info.org == self.org.name and info.agent in _names(self.org):
@@ -277,7 +285,10 @@ class Supervisor:
                 view = self.state.agents.get(info.agent)
                 fresh = info.agent in report.started or info.agent in report.restarted
                 if fresh or view is None or view.pane != info.pane or not view.alive:
-                    self.submit(SUPERVISOR, AgentLaunched(agent=info.agent, pane=info.pane))
+                    if view is not None and view.launches:
+                        self._replaced(info.agent, "its program was started again")
+                    resumed = report.resumed.get(info.agent) if fresh else None
+                    self.submit(SUPERVISOR, AgentLaunched(agent=info.agent, pane=info.pane, resumed=resumed))
                 self.screens.watch(info.agent)
                 if not info.alive:
                     self._agent_gone(info.agent, None, None)
@@ -411,13 +422,28 @@ class Supervisor:
         # an agent that prints a token (its own or one it found) must not put it in the journal
         self.redactor = Redactor(self.org.redact, literals=list(self._actors))
 
-    async def restart_agent(self, name: str) -> None:
-        """Start the agent's program again in its own pane."""
+    async def restart_agent(self, name: str) -> str | None:
+        """Start the agent's program again in its own pane, resuming its conversation when its kind can; how it
+        resumes, in words (None: it starts afresh)."""
         agent = self.org.agent(name)
         pane = self.pane_of(name)
-        await self.backend.respawn_pane(pane, agent_launch(self.org, agent, self._env))
-        self.submit(SUPERVISOR, AgentLaunched(agent=name, pane=pane))
+        resume = resumption(agent, self.state)
+        await self.backend.respawn_pane(pane, agent_launch(self.org, agent, self._env, resume))
+        self._replaced(name, "its program was restarted")
+        self.submit(SUPERVISOR, AgentLaunched(agent=name, pane=pane, resumed=resume.how if resume else None))
         self.screens.watch(name)
+        return resume.how if resume else None
+
+    def _replaced(self, name: str, why: str) -> None:
+        """The agent's program is replaced by a new one: what the old one asked is withdrawn (its prompt, or
+        the `ask` waiting in it, is gone with it: an answer would reach nothing, or the wrong question), and
+        it exits (the locks it held are released) unless the journal has it exited already."""
+        for approval in [approval for approval in self.state.approvals.values() if approval.agent == name]:
+            note = f"withdrawn: {why}, so the question it answered is gone; ask again if it still needs it"
+            self.submit(SUPERVISOR, ApprovalDecided(id=approval.id, approved=False, reason=note))
+        view = self.state.agents.get(name)
+        if view is not None and view.alive:
+            self._agent_gone(name, None, None)
 
     async def renew_pane(self, name: str) -> None:
         """Start the agent again in a new pane: its pane is gone, or restarts in it did not hold."""
@@ -1005,6 +1031,20 @@ class Supervisor:
         except HookError as error:
             raise ApiError(422, str(error)) from None
         self.screens.hook(agent, reading)
+        if reading.session is not None:
+            self.keep_session(agent, reading.session, "hook")
+
+    def keep_session(self, agent: str, session: str, source: Literal["hook", "screen"]) -> None:
+        """Journal the conversation the agent's program is in, so that its restarts resume it. The id is the
+        agent's word: one its kind would not give is dropped (and counted), never put on a command line."""
+        view = self.state.agents.get(agent)
+        if view is None or view.session == session:
+            return
+        kind = self.screens.kind_of(agent)
+        if kind is None or not kind.resume.session or not kind.resume.accepts(session):
+            self.malformed += 1
+            return
+        self.submit(SUPERVISOR, AgentSession(agent=agent, session=session, source=source))
 
     async def explain(self, agent: str) -> dict:
         """Why `agent` is in its state: its screen read now, and what its hook and its own reports said."""
