@@ -5,12 +5,12 @@ from its request, cancelled by its decision), an agent turning `error` (its effe
 opening (a `breaker` record whose `state` is "open"). Where: the terminal (`TerminalBackend.page`: tmux's message
 and bell on each client, iTerm2's dock bounce and notification) and the desktop (`notify-send`, `osascript`).
 
-Rate-limited: at most one page every `min_gap` seconds, whatever it is for; what comes meanwhile waits for the
-gap's end and goes out as one page with its count (a flood of errors is one page, "+N more"); the same subject
-pages again only after `repeat_after`. Human first: what is settled before its page goes out (an approval
-decided, an agent out of error) never pages, and an agent's error does not page while its pane has the focus
-(the human is looking at it). Every page is journaled (`HumanPaged`), a bounded record, with the channels it
-reached. Timers, no polling.
+Rate-limited: a page waits `GATHER_SECONDS` for what comes with it, and goes out at most once every `min_gap`
+seconds, whatever it is for; what comes meanwhile goes out at the gap's end as one page with its count (a flood
+of errors is one page, "+N more"); the same subject pages again only after `repeat_after`. Human first: what is
+settled before its page goes out (an approval decided, an agent out of error) never pages, and an agent's error
+does not page while its pane has the focus (the human is looking at it). Every page is journaled (`HumanPaged`,
+a bounded record) with the channels it reached. Timers, no polling.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from agent_console.terminal.base import BackendError
 
 PAGE_CELLS = 160  # a page is one line of at most this many cells (the quoted agent text cut to fit)
 SUBJECTS_KEPT = 20  # a flood's page names this many of its subjects (its count says how many there were)
+GATHER_SECONDS = 0.5  # a page waits this long for what comes with it (a burst of errors is one page)
 DESKTOP_SECONDS = 5.0  # a desktop notifier that has not returned by then is left to it
 
 
@@ -170,12 +171,11 @@ class Pager:
         if last is not None and now < last + self.settings.repeat_after:
             return
         self._waiting[subject] = visible(text, PAGE_CELLS)
-        if self._flush_handle is not None:
-            return
-        if self._last_page is None or now >= self._last_page + self.settings.min_gap:
-            self._flush()
-        else:
-            self._flush_handle = loop.call_at(self._last_page + self.settings.min_gap, self._flush)
+        if self._flush_handle is None:
+            due = now + GATHER_SECONDS
+            if self._last_page is not None:
+                due = max(due, self._last_page + self.settings.min_gap)
+            self._flush_handle = loop.call_at(due, self._flush)
 
     def _looked_at(self, agent: str) -> bool:
         view = self.host.state.agents.get(agent)
@@ -222,11 +222,11 @@ def _why(event: Event, task: str | None) -> str:
     return f": {task}" if task else ""
 
 
-def desktop_argv(title: str, text: str, platform: str = sys.platform) -> list[str] | None:
+def desktop_argv(title: str, text: str, platform: str | None = None) -> list[str] | None:
     """The desktop notifier's command line (an argv, never a shell string), or None where there is none. Nothing
     in `text` is read as an option, markup or script: `--` ends notify-send's options and its body is escaped
     (notification servers read a subset of HTML there); osascript gets it as an argument of its `run` handler."""
-    if platform == "darwin":
+    if (platform or sys.platform) == "darwin":
         osascript = shutil.which("osascript")
         if osascript is None:
             return None
