@@ -110,7 +110,7 @@ class Pager:
             if handle is not None:
                 handle.cancel()
             self._waiting.pop(f"approval:{event.id}", None)
-        elif event.type == "breaker":
+        elif _type(event) == "breaker":  # the recovery's record: matched by its type and fields
             self._breaker(record)
         for name in {record.actor, getattr(event, "agent", None)}:
             if isinstance(name, str) and name in self.host.state.agents:
@@ -211,6 +211,10 @@ class Pager:
             reached.append("desktop")
         with contextlib.suppress(Unavailable):  # the journal paused: the page went out all the same
             self.host.submit(SUPERVISOR, HumanPaged(text=text, subjects=subjects, count=count, channels=tuple(reached)))
+
+
+def _type(event: object) -> object:
+    return getattr(event, "type", None)
 
 
 def _why(event: Event, task: str | None) -> str:
