@@ -1,13 +1,10 @@
 """Paging the human: what pages (an approval left waiting, an agent in error, a breaker opening) and what does not
 (settled first, looked at, paged already), one page for a flood, the journal's record of it, the spec's
-settings; where it reaches them: a fake desktop notifier's argv (on the in-memory terminal). The real tmux and the
-fake iTerm2 are in `test_paging_terminals.py`."""
+settings (on the in-memory terminal). The real tmux and the fake iTerm2: `test_paging_terminals.py`; hostile
+text in pages, the desktop notifiers' argv: `security/test_pages.py`."""
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -163,58 +160,6 @@ async def test_paging_turned_off_pages_nothing(tmp_path: Path, monkeypatch: pyte
     finally:
         await running.stop()
         await running.backend.close()
-
-
-@pytest.fixture
-def fake_notify_send(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `notify-send` first on PATH that records its argv (one JSON list a line) and says nothing."""
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    log = tmp_path / "notify-send.log"
-    script = folder / "notify-send"
-    record = "import json, sys; print(json.dumps(sys.argv[1:]))"
-    script.write_text(f"#!/bin/sh\nexec python3 -c '{record}' \"$@\" >> {log}\n")
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return log
-
-
-async def test_the_desktop_notification_gets_agent_text_as_data_never_as_options_or_markup(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_notify_send: Path
-) -> None:
-    monkeypatch.setattr(paging.sys, "platform", "linux")
-    running = await started(tmp_path, monkeypatch, Paging(min_gap=0, channels=("desktop",)))
-    try:
-        running.submit("ann", StatusReported(state=AgentState.ERROR, task='--help <a href="x">click</a> & $(id)'))
-        await until(lambda: fake_notify_send.exists() and paged_records(running), "the desktop notification")
-        argv = json.loads(fake_notify_send.read_text().splitlines()[0])
-        assert argv == [
-            "--app-name=agent-console",
-            "--urgency=critical",
-            "--",
-            "agent-console: crew",
-            'ann is in error: --help &lt;a href="x"&gt;click&lt;/a&gt; &amp; $(id)',
-        ]
-        assert paged_records(running)[0].channels == ("desktop",)
-        assert pages(running) == []  # not the terminal: the org's paging leaves it out
-    finally:
-        await running.stop()
-        await running.backend.close()
-
-
-def test_osascript_gets_the_text_as_an_argument_not_inside_its_script(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    (folder / "osascript").write_text("#!/bin/sh\n")
-    (folder / "osascript").chmod(0o755)
-    monkeypatch.setenv("PATH", str(folder))
-    text = 'x" & (do shell script "touch /tmp/owned") & "'
-    argv = paging.desktop_argv("agent-console: crew", text, platform="darwin")
-    assert argv is not None
-    assert argv[-2:] == ["agent-console: crew", text]
-    assert all(text not in part for part in argv[:-1])  # the script itself never holds the text
 
 
 def test_no_desktop_notifier_is_no_desktop_channel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
