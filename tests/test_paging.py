@@ -182,3 +182,30 @@ def test_paging_settings_in_the_spec_with_defaults_and_located_errors(tmp_path: 
         parse_spec('[org]\nname = "crew"\n[org.paging]\nmin_gap = -1\n')
     with pytest.raises(SpecError, match=r"org\.paging\.every: unknown key"):
         parse_spec('[org]\nname = "crew"\n[org.paging]\nevery = 3\n')
+
+
+async def test_a_flood_of_approvals_is_one_bounded_page(supervisor: Supervisor) -> None:
+    for number in range(25):  # five from each agent: within their pending limit
+        supervisor.submit(NAMES[number % 5], ApprovalRequested(id=f"q{number}", text=f"question {number}"))
+    await until(lambda: pages(supervisor), "the flood's page")
+    await supervisor.pager.settled()
+    [flood] = paged_records(supervisor)
+    assert flood.count == 25 and len(flood.subjects) == paging.SUBJECTS_KEPT
+    assert pages(supervisor) == ["crew: ann has waited 0.2s for approval: question 0 (+24 more)"]
+
+
+async def test_approvals_waiting_when_the_console_starts_page_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await started(tmp_path, monkeypatch, Paging(approval_after=3600, channels=("terminal",)))
+    first.submit("ann", ApprovalRequested(id="old", text="still there?"))
+    await first.stop()
+    await first.backend.close()
+    second = Supervisor(crew(tmp_path, Paging(approval_after=0.1, channels=("terminal",))), FakeTerminal(), (160, 48))  # type: ignore[arg-type]
+    await second.start()
+    try:
+        await until(lambda: pages(second), "the page for the approval filed before the restart")
+        assert pages(second) == ["crew: ann has waited 0.1s for approval: still there?"]
+    finally:
+        await second.stop()
+        await second.backend.close()
