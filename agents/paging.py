@@ -24,7 +24,3 @@ class Paging(BaseModel):
     channels: tuple[Channel, ...] = Field(default=("terminal", "desktop"), max_length=2)
     min_gap: float = Field(default=30.0, ge=0, le=86_400)  # from one page to the next, whatever it is for
     repeat_after: float = Field(default=600.0, ge=0, le=86_400)  # the same thing pages again only after this
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.channels)

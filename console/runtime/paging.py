@@ -42,6 +42,7 @@ from agent_console.terminal.base import BackendError
 
 PAGE_CELLS = 160  # a page is one line of at most this many cells (the quoted agent text cut to fit)
 SUBJECTS_KEPT = 20  # a flood's page names this many of its subjects (its count says how many there were)
+SUBJECT_CHARS = 100  # a subject is its kind and a name or id (`approval:ID`): longer ones are cut
 GATHER_SECONDS = 0.5  # a page waits this long for what comes with it (a burst of errors is one page)
 DESKTOP_SECONDS = 5.0  # a desktop notifier that has not returned by then is left to it
 
@@ -133,7 +134,7 @@ class Pager:
             return
         asked = approval.command or approval.text
         waited = f"{self.settings.approval_after:g}s"
-        self._raise(f"approval:{approval_id}", None, f"{approval.agent} has waited {waited} for approval: {asked}")
+        self.page(f"approval:{approval_id}", None, f"{approval.agent} has waited {waited} for approval: {asked}")
 
     def _state_changed(self, name: str, event: Event) -> None:
         view = self.host.state.agents[name]
@@ -141,7 +142,7 @@ class Pager:
         self._states[name] = view.state
         if view.state is AgentState.ERROR and before is not AgentState.ERROR:
             if self.settings.on_error:
-                self._raise(f"error:{name}", name, f"{name} is in error{_why(event, view.task)}")
+                self.page(f"error:{name}", name, f"{name} is in error{_why(event, view.task)}")
         elif view.state is not AgentState.ERROR:
             self._waiting.pop(f"error:{name}", None)
 
@@ -155,12 +156,13 @@ class Pager:
         if self.settings.on_breaker:
             reason = getattr(record.event, "reason", None)
             why = f": {reason}" if isinstance(reason, str) and reason else ""
-            self._raise(f"breaker:{agent}", agent, f"{agent}'s circuit breaker is open{why}")
+            self.page(f"breaker:{agent}", agent, f"{agent}'s circuit breaker is open{why}")
 
     # --- when it pages ------------------------------------------------------------------------------------
 
-    def _raise(self, subject: str, agent: str | None, text: str) -> None:
-        """`subject` needs the human: page now, or at the end of the gap with whatever else comes meanwhile."""
+    def page(self, subject: str, agent: str | None, text: str) -> None:
+        """`subject` (`kind:name`, e.g. `recovery:db` when a recovery gives up) needs the human, about `agent` when
+        it is one's: page once the gathering time or the gap is over, with whatever else comes meanwhile."""
         if not self.settings.channels or not self._started:
             return
         if agent is not None and subject.startswith("error:") and self._looked_at(agent):
@@ -194,7 +196,8 @@ class Pager:
             self._paged[subject] = now
         more = f" (+{len(subjects) - 1} more)" if len(subjects) > 1 else ""
         text = visible(first, PAGE_CELLS - len(more)) + more
-        task = asyncio.get_running_loop().create_task(self._send(text, tuple(subjects[:SUBJECTS_KEPT]), len(subjects)))
+        kept = tuple(subject[:SUBJECT_CHARS] for subject in subjects[:SUBJECTS_KEPT])
+        task = asyncio.get_running_loop().create_task(self._send(text, kept, len(subjects)))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
