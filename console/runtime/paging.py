@@ -189,6 +189,8 @@ class Pager:
             return
         now = asyncio.get_running_loop().time()
         self._last_page = now
+        # bounded: a subject is remembered only while it may not page again
+        self._paged = {subject: at for subject, at in self._paged.items() if now < at + self.settings.repeat_after}
         subjects = list(self._waiting)
         first = self._waiting[subjects[0]]
         self._waiting.clear()
