@@ -110,3 +110,20 @@ async def test_iterm2_gets_an_attention_request_and_a_notification_from_the_cons
         assert fake_iterm2.app.notifications == [(console, "crew: db is in error: disk full")]
     finally:
         await backend.close()
+
+
+async def test_a_console_outside_iterm2_pages_through_the_org_windows_current_session(
+    fake_iterm2: Any, tmp_path: Path
+) -> None:
+    backend = ITerm2Backend("org")  # the console runs elsewhere: it has no session of its own in iTerm2
+    await backend.attach_or_create((160, 48), "exec", Launch("sleep 600", cwd=str(tmp_path)))
+    try:
+        first = (await backend.list_panes(all_sessions=False))[0].pane
+        second = await backend.split_pane(first, Launch("sleep 600"))
+        await backend.select_pane(second.pane)
+        assert await backend.page("crew: db is in error") is True
+        await until(lambda: fake_iterm2.app.notifications, "the notification")
+        assert fake_iterm2.app.attention_requests == [(second.pane, "once")]
+        assert fake_iterm2.app.notifications == [(second.pane, "crew: db is in error")]
+    finally:
+        await backend.close()
