@@ -115,16 +115,29 @@ async def test_a_flood_of_errors_is_one_page_with_its_count(supervisor: Supervis
     assert (flood.count, flood.subjects) == (5, tuple(f"error:{name}" for name in NAMES))
 
 
-async def test_an_error_the_human_is_looking_at_does_not_page(supervisor: Supervisor) -> None:
+async def focus(supervisor: Supervisor, agent: str) -> None:
     assert isinstance(supervisor.backend, FakeTerminal)
-    pane = supervisor.state.agents["ann"].pane
+    pane = supervisor.state.agents[agent].pane
     assert pane is not None
     supervisor.backend.focus(pane)
-    await until(lambda: supervisor.focused_pane == pane, "the focus in ann's pane")
+    await until(lambda: supervisor.focused_pane == pane, f"the focus in {agent}'s pane")
+
+
+async def test_an_error_the_human_may_be_looking_at_pages_only_if_it_lasts(supervisor: Supervisor) -> None:
+    await focus(supervisor, "ann")
     supervisor.submit("ann", StatusReported(state=AgentState.ERROR, task="seen"))
     supervisor.submit("bob", StatusReported(state=AgentState.ERROR, task="unseen"))
-    await until(lambda: pages(supervisor), "bob's page")
-    assert pages(supervisor) == ["crew: bob is in error: unseen"]
+    await until(lambda: len(pages(supervisor)) == 2, "bob's page, then ann's")
+    assert pages(supervisor) == ["crew: bob is in error: unseen", "crew: ann is in error: seen"]
+
+
+async def test_an_error_the_human_settles_in_the_pane_never_pages(supervisor: Supervisor) -> None:
+    await focus(supervisor, "ann")
+    supervisor.submit("ann", StatusReported(state=AgentState.ERROR, task="seen"))
+    supervisor.submit("ann", StatusReported(state=AgentState.WORKING))  # the human put it right
+    supervisor.submit("bob", ApprovalRequested(id="r7", text="ok?"))  # the next page, to see what it holds
+    await until(lambda: pages(supervisor), "the page for bob's request")
+    assert pages(supervisor) == ["crew: bob has waited 0.2s for approval: ok?"]
 
 
 async def test_an_error_settled_before_its_page_goes_out_never_pages(supervisor: Supervisor) -> None:

@@ -8,9 +8,9 @@ and bell on each client, iTerm2's dock bounce and notification) and the desktop 
 Rate-limited: a page waits `GATHER_SECONDS` for what comes with it, and goes out at most once every `min_gap`
 seconds, whatever it is for; what comes meanwhile goes out at the gap's end as one page with its count (a flood
 of errors is one page, "+N more"); the same subject pages again only after `repeat_after`. Human first: what is
-settled before its page goes out (an approval decided, an agent out of error) never pages, and an agent's error
-does not page while its pane has the focus (the human is looking at it). Every page is journaled (`HumanPaged`,
-a bounded record) with the channels it reached. Timers, no polling.
+settled before its page goes out (an approval decided, an agent out of error) never pages, and an error in the
+pane that has the focus (the human may be looking at it) pages only if it lasts `approval_after`, as a request
+would. Every page is journaled (`HumanPaged`, a bounded record) with the channels it reached. Timers, no polling.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Pager:
     def __init__(self, host: PagerHost) -> None:
         self.host = host
         self._timers: dict[str, asyncio.TimerHandle] = {}  # approval id → when it has waited long enough
+        self._held: dict[str, asyncio.TimerHandle] = {}  # agent → its error's page, held while it is looked at
         self._states: dict[str, AgentState] = {}  # agent → its effective state at the last record
         self._paged: dict[str, float] = {}  # subject → when it last paged (loop time)
         self._last_page: float | None = None
@@ -86,9 +87,10 @@ class Pager:
     def close(self) -> None:
         """Stop: nothing pages any more (pages on their way still arrive: `settled`)."""
         self._started = False
-        for handle in self._timers.values():
+        for handle in (*self._timers.values(), *self._held.values()):
             handle.cancel()
         self._timers.clear()
+        self._held.clear()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -134,17 +136,32 @@ class Pager:
             return
         asked = approval.command or approval.text
         waited = f"{self.settings.approval_after:g}s"
-        self.page(f"approval:{approval_id}", None, f"{approval.agent} has waited {waited} for approval: {asked}")
+        self.page(f"approval:{approval_id}", f"{approval.agent} has waited {waited} for approval: {asked}")
 
     def _state_changed(self, name: str, event: Event) -> None:
         view = self.host.state.agents[name]
         before = self._states.get(name)
         self._states[name] = view.state
         if view.state is AgentState.ERROR and before is not AgentState.ERROR:
-            if self.settings.on_error:
-                self.page(f"error:{name}", name, f"{name} is in error{_why(event, view.task)}")
+            if not self.settings.on_error:
+                return
+            text = f"{name} is in error{_why(event, view.task)}"
+            if self._looked_at(name):  # the human sees it in the pane: they have `approval_after` to act
+                delay = self.settings.approval_after
+                self._held[name] = asyncio.get_running_loop().call_later(delay, self._still_in_error, name, text)
+            else:
+                self.page(f"error:{name}", text)
         elif view.state is not AgentState.ERROR:
             self._waiting.pop(f"error:{name}", None)
+            held = self._held.pop(name, None)
+            if held is not None:
+                held.cancel()
+
+    def _still_in_error(self, name: str, text: str) -> None:
+        self._held.pop(name, None)
+        view = self.host.state.agents.get(name)
+        if view is not None and view.state is AgentState.ERROR:
+            self.page(f"error:{name}", text)
 
     def _breaker(self, record: Record) -> None:
         agent = getattr(record.event, "agent", None)
@@ -156,16 +173,14 @@ class Pager:
         if self.settings.on_breaker:
             reason = getattr(record.event, "reason", None)
             why = f": {reason}" if isinstance(reason, str) and reason else ""
-            self.page(f"breaker:{agent}", agent, f"{agent}'s circuit breaker is open{why}")
+            self.page(f"breaker:{agent}", f"{agent}'s circuit breaker is open{why}")
 
     # --- when it pages ------------------------------------------------------------------------------------
 
-    def page(self, subject: str, agent: str | None, text: str) -> None:
-        """`subject` (`kind:name`, e.g. `recovery:db` when a recovery gives up) needs the human, about `agent` when
-        it is one's: page once the gathering time or the gap is over, with whatever else comes meanwhile."""
+    def page(self, subject: str, text: str) -> None:
+        """`subject` (`kind:name`, e.g. `recovery:db` when a recovery gives up) needs the human: page once the
+        gathering time or the gap is over, with whatever else comes meanwhile."""
         if not self.settings.channels or not self._started:
-            return
-        if agent is not None and subject.startswith("error:") and self._looked_at(agent):
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
