@@ -138,7 +138,10 @@ async def run(agents: int, trials: int, flood_seconds: float, per_second: int, m
             f"({conditions} agent-turns-error in all; min_gap {settings.min_gap:g} s, "
             f"repeat_after {settings.repeat_after:g} s)"
         )
+        focused = supervisor.pane_agent.get(supervisor.focused_pane or "")
         print(f"  pages: {len(paged)}, standing for {[page.count for page in paged]} conditions")
+        if focused:
+            print(f"  ({focused}'s pane has the focus: its errors wait approval_after, and it kept leaving error)")
         print(f"  the first: {paged[0].text!r}" if paged else "  no page")
     finally:
         await supervisor.stop()
