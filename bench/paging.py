@@ -3,9 +3,10 @@
 The real `Supervisor` runs in this process on a private tmux server (`-L ac-page-…`) with N agents (`sleep`);
 the human's client is `tmux attach` running in a second private tmux server, whose screen the bench reads.
 
-* latency: K times, one agent turns `error` (a `StatusReported` submitted as the agent); timed from the submit
-  to `TerminalBackend.page` returning (the gathering time, `GATHER_SECONDS`, included) and to the page's text
-  on the client's status line (`capture-pane` of the outer server, polled every 10 ms); `min_gap` is 0 here;
+* latency: K times, one more agent (`probe`) turns `error` (a `StatusReported` submitted as the agent); timed
+  from the submit to `TerminalBackend.page` returning (the gathering time, `GATHER_SECONDS`, included) and to
+  the page's text on the client's status line (`capture-pane` of the outer server, polled every 10 ms);
+  `min_gap` is 0 here;
 * flood: every agent turns `error` within one second, then W more errors a second for S seconds (agents
   going back to `working` and into `error` again), with the org's default `min_gap` and `repeat_after`
   (or `--min-gap`): the pages sent and the conditions each stood for (`HumanPaged.count`).
@@ -66,7 +67,7 @@ async def run(agents: int, trials: int, flood_seconds: float, per_second: int, m
     org = Org(
         name="paging",
         teams=(Team(name="t"),),
-        agents=tuple(Agent(name=name, team="t", command="sleep 600", cwd=Path.cwd()) for name in names),
+        agents=tuple(Agent(name=name, team="t", command="sleep 600", cwd=Path.cwd()) for name in ["probe", *names]),
         paging=Paging(channels=("terminal",), min_gap=0, repeat_after=0),
     )
     tmux(inner, "-f", "/dev/null", "new-session", "-d", "-s", "mine")
@@ -77,6 +78,13 @@ async def run(agents: int, trials: int, flood_seconds: float, per_second: int, m
         tmux(outer, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "12", attach)
         if await on_screen(outer, "[paging]") is None:
             raise SystemExit("the client never showed the org's session")
+        # the human's focus in the console's own pane: an error in a focused agent's pane would wait approval_after
+        panes = tmux(inner, "list-panes", "-s", "-t", "=paging", "-F", "#{pane_id} #{@agent_console_agent}").split()
+        console = next(pane for pane, agent in zip(panes[::2], panes[1::2], strict=True) if agent == "exec")
+        tmux(inner, "select-pane", "-t", console)
+        deadline = time.perf_counter() + 10
+        while supervisor.focused_pane != console and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
         returned: list[float] = []
         original = supervisor.backend.page
 
@@ -88,7 +96,7 @@ async def run(agents: int, trials: int, flood_seconds: float, per_second: int, m
         supervisor.backend.page = timed_page  # type: ignore[method-assign]
         to_return, to_screen = [], []
         for trial in range(trials):
-            name = names[trial % agents]
+            name = "probe"  # the flood's agents have never paged: `repeat_after` does not hold them back
             supervisor.submit(name, StatusReported(state=AgentState.WORKING))
             task = f"trial {trial} failed"
             start = time.perf_counter()
