@@ -370,6 +370,16 @@ class BreakerChanged(_Event):
     agent: str
     state: Literal["closed", "open", "half-open"]
     reason: str = Field(max_length=500)
+class HumanPaged(_Event):
+    """The console asked for the human's attention: `text` is the page as shown, standing for `count` conditions
+    (a flood pages once, with its count), the first of them `subjects` (`approval:ID`, `error:AGENT`,
+    `breaker:AGENT`); `channels` are those it reached."""
+
+    type: Literal["page"] = "page"
+    text: str = Field(max_length=500)
+    subjects: tuple[Annotated[str, Field(max_length=100)], ...] = Field(max_length=20)
+    count: int = Field(ge=1)
+    channels: tuple[Literal["terminal", "desktop"], ...] = ()
 
 
 # Written out as unions (not built from tuples) so that a type checker reads them too.
@@ -410,6 +420,7 @@ AnySystemEvent = (
     | ConditionDetected
     | RecoveryStep
     | BreakerChanged
+    | HumanPaged
 )
 AgentEvent = Annotated[AnyAgentEvent, Field(discriminator="type")]
 Event = Annotated[AnyAgentEvent | AnySystemEvent, Field(discriminator="type")]

@@ -14,6 +14,7 @@ from .errors import InvalidInput
 from .kinds.definition import load_kind
 from .limits import Limits
 from .recovery import RecoveryPolicy
+from .paging import Paging
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -138,6 +139,7 @@ class Org(_Strict):
     limits: Limits = Limits()  # what each agent may send, per second and pending
     redact: tuple[str, ...] = ()  # regular expressions for secrets of the org's own (besides the known formats)
     isolation: Isolation = Isolation.AUTO  # what hides the human's credentials and the terminal from agents
+    paging: Paging = Paging()  # when and where the human is paged
 
     _check = field_validator("name")(_check_name)
 

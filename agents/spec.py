@@ -20,7 +20,7 @@ from .model import Agent, Org, Role, Team, find_problem, format_location
 
 TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
 _TOP_LEVEL_KEYS = ("org", "team", "agent", "executive")  # [executive]: the model executive's settings
-_ORG_KEYS = ("name", "limits", "redact", "isolation")
+_ORG_KEYS = ("name", "limits", "redact", "isolation", "paging")
 
 
 class SpecError(InvalidInput):
@@ -90,6 +90,7 @@ def parse_spec(text: str, path: Path | str = "<spec>") -> Org:
             limits=org_table.get("limits", {}),
             redact=org_table.get("redact", ()),
             isolation=org_table.get("isolation", "auto"),
+            paging=org_table.get("paging", {}),
         )
     except ValidationError as error:
         raise _spec_error(error, ("org",), path, data) from None
@@ -302,6 +303,9 @@ def dump_spec(org: Org, path: Path | str) -> str:
     limits = org.limits.model_dump(exclude_defaults=True)
     if limits:
         lines.append(f"limits = {_toml_value(limits)}")
+    paging = org.paging.model_dump(exclude_defaults=True)
+    if paging:
+        lines.append(f"paging = {_toml_value(paging)}")
     for team in org.teams:
         lines += ["", "[[team]]", *_toml_pairs(spec_table(team))]
     for agent in org.agents:

@@ -72,6 +72,7 @@ class FakeTerminal:
         self.closed = False
         self.status_bar = False  # whether the org's figures are in the status bar
         self.figures: list[str] = []  # what the status bar was given to show, in order
+        self.pages: list[str] = []  # the pages the human got, in order
         self._feed = EventFeed()
         self._pane_ids = itertools.count()
         self._window_ids = itertools.count()
@@ -187,6 +188,11 @@ class FakeTerminal:
 
     async def remove_status_bar(self) -> None:
         self.status_bar = False
+
+    async def page(self, text: str) -> bool:
+        self._check_open()
+        self.pages.append(text)
+        return True
 
     async def set_identity(self, pane: str, org: str, agent: str, meta: dict[str, str] | None = None) -> None:
         self._get(pane).identity = {"org": org, "agent": agent, **(meta or {})}

@@ -68,6 +68,7 @@ from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
+from agent_console.runtime.paging import Pager
 from agent_console.runtime.pulses import Pulses
 from agent_console.runtime.recovery import Recovery
 from agent_console.runtime.resume import resumer, resumption
@@ -192,6 +193,7 @@ class Supervisor:
         self.pulses = Pulses(self)  # panes flash as messages pass
         self.status_line = StatusLine(self)  # the org's figures in the terminal's status line
         self.recovery = Recovery(self)  # watches every agent's liveness and heals what it can
+        self.pager = Pager(self)  # pages the human for approvals left waiting, errors, breakers
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
         self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
 
@@ -234,6 +236,7 @@ class Supervisor:
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
         await self.status_line.install()
+        self.pager.start()
         return self.report
 
     def _task_ended(self, task: asyncio.Task) -> None:
@@ -480,6 +483,8 @@ class Supervisor:
             self._restyle_handle.cancel()
         self.pulses.close()
         await self.pulses.settled()
+        self.pager.close()
+        await self.pager.settled()
         await self.status_line.remove()
         self.screens.close()
         self.recovery.close()

@@ -324,6 +324,13 @@ class TerminalBackend(ABC):
         """Flash `pane` (its border, or its tab) to show a message passing, or end the flash: its state's colour
         shows again when the flash ends."""
 
+    async def page(self, text: str) -> bool:
+        """Get the human's attention where they look at the org (a message and a bell, a dock bounce and a
+        notification), saying `text`: one plain line the console made safe to show (it may quote an agent, so a
+        terminal that interprets anything in it escapes that). True if it reached someone, False where there was
+        nobody to tell (no client attached) or the terminal has no such thing."""
+        return False
+
     # --- what the terminal keeps for us -----------------------------------------------------------------
 
     @abstractmethod

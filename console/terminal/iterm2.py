@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from agent_console.agents.display import visible
 from agent_console.agents.errors import NotFound
 from agent_console.agents.layout import Node, Split
 from agent_console.agents.layout import Pane as LayoutPane
@@ -979,6 +980,29 @@ class ITerm2Backend(TerminalBackend):
         profile = iterm2.LocalWriteOnlyProfile()
         profile.values.update(await self._tab_values(pane, PULSE_COLOR) if on else self._tab_colors[pane])
         await self._call(session.async_set_profile_properties(profile), f"pulse pane {pane}")
+
+    async def page(self, text: str) -> bool:
+        """A dock bounce and a notification, as a program asks iTerm2 for them: the sequences injected into the
+        console's own session (else the org window's current one), as though printed there. iTerm2 reads
+        `OSC 1337 ; RequestAttention=once` in `VT100Terminal.m` `executeXtermSetKvp:` (PTYSession
+        `screenRequestAttention:` bounces the dock icon once) and `OSC 9 ; message` as `ITERM_USER_NOTIFICATION`
+        (`VT100XtermParser.m`; `terminalPostUserNotification:` posts it, where the profile allows notifications).
+        `text` has no control character, so it cannot end the sequence; it never starts with a number and ';'
+        (which iTerm2 would read as a progress report)."""
+        if self._own_pane is not None:
+            session = await self._fresh_session(self._own_pane)
+        else:
+            await self._refresh()
+            window = self._window()
+            session = window.current_tab.current_session if window.current_tab is not None else None
+            if session is None:
+                return False
+        message = visible(text)
+        if message[:1].isdigit():
+            message = "· " + message
+        data = b"\x1b]1337;RequestAttention=once\x07\x1b]9;" + message.encode() + b"\x07"
+        await self._call(session.async_inject(data), "ask for the human's attention")
+        return True
 
     async def _tab_values(self, pane: str, color: str) -> dict[str, str]:
         """Profile values that show `color` as the pane's tab colour."""

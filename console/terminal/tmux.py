@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import re
 import secrets
 import shlex
@@ -109,8 +110,24 @@ _WINDOW_TAG_FORMAT = f"#{{window_id}}{_SEP}#{{{WINDOW_OPTION}}}"
 # Ahead of the user's status-right: the figures, in the org's windows only (other windows of the session, when
 # the console runs inside the user's own, keep their status line as it was).
 _FIGURES_SHOWN = f"#{{&&:#{{{WINDOW_OPTION}}},#{{{FIGURES_OPTION}}}}}"
+_CLIENT_FORMAT = _SEP.join(("#{client_name}", "#{client_tty}", "#{client_control_mode}"))
+PAGE_MILLISECONDS = 15_000  # how long a page stays on a client's status line (a key press ends it sooner)
 _PLACEHOLDER = "exec cat"  # holds a new pane (reading its terminal, saying nothing) until its program replaces it
 _LEAF = re.compile(r"\d+x\d+,\d+,\d+,(\d+)")
+
+
+def _ring(tty: str) -> None:
+    """The terminal bell of a tmux client: BEL written to its terminal, as tmux writes a pane's bell there. A
+    terminal that is gone or busy misses this one bell (the message still shows)."""
+    if not tty.startswith("/dev/"):
+        return
+    with contextlib.suppress(OSError):
+        descriptor = os.open(tty, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            if os.isatty(descriptor):
+                os.write(descriptor, b"\a")
+        finally:
+            os.close(descriptor)
 
 
 def parse_pane_line(line: str) -> tuple[PaneInfo, str, dict[str, str]]:
@@ -663,6 +680,20 @@ class TmuxBackend(TerminalBackend):
         await self.client.command(
             f"set -p -t {target} {PULSE_OPTION} 1" if on else f"set -pu -t {target} {PULSE_OPTION}"
         )
+
+    async def page(self, text: str) -> bool:
+        """On every client attached to the org's session (people, not control clients like the console's own):
+        `text` on its status line for `PAGE_MILLISECONDS` and its terminal's bell. tmux expands formats in a
+        message, and `#(…)` there runs a shell command: every '#' of the text is doubled, so it shows as is."""
+        lines = await self.client.command(f"list-clients -t {self._session_target} -F {quote(_CLIENT_FORMAT)}")
+        clients = [line.split(_SEP) for line in lines if line.count(_SEP) == 2]
+        people = [(name, tty) for name, tty, control in clients if control != "1"]
+        message = escape_format(visible(text))
+        commands = [f"display-message -d {PAGE_MILLISECONDS} -c {quote(name)} {quote(message)}" for name, _ in people]
+        await self.client.commands(commands)
+        for _, tty in people:
+            _ring(tty)
+        return bool(people)
 
     async def show_pane_borders(self, window: str) -> None:
         """Turn on the title line above each pane of `window` (title, team colour and badge), and focus events.

@@ -1,4 +1,5 @@
-"""Finds iTerm2's own escape sequences (OSC 1337) in a pty's raw output, which `pyte` ignores."""
+"""Finds iTerm2's own escape sequences (OSC 1337, and OSC 9's notifications) in a pty's raw output, which `pyte`
+ignores."""
 
 from __future__ import annotations
 
@@ -35,7 +36,24 @@ class CurrentDirectory:
     path: str
 
 
-Osc1337 = CustomSequence | UserVariable | CurrentDirectory
+@dataclass(frozen=True, slots=True)
+class AttentionRequest:
+    """`OSC 1337 ; RequestAttention=<value> ST`: "once" bounces the dock icon once, "fireworks" and "flash" show
+    those, a true value ("yes", "1") bounces until the app is active, anything else stops the bouncing (iTerm2's
+    `VT100Terminal.m`, `executeXtermSetKvp:`)."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserNotification:
+    """`OSC 9 ; <message> ST`: a notification posted with `message`. A message whose first ';'-separated field is
+    a number is a ConEmu progress report instead (`terminalPostUserNotification:`), which the fake ignores."""
+
+    message: str
+
+
+Osc1337 = CustomSequence | UserVariable | CurrentDirectory | AttentionRequest | UserNotification
 
 
 def parse_osc_1337(body: str) -> Osc1337 | None:
@@ -59,7 +77,16 @@ def parse_osc_1337(body: str) -> Osc1337 | None:
         return UserVariable(name, decoded)
     if key == "CurrentDir":
         return CurrentDirectory(value)
+    if key == "RequestAttention":
+        return AttentionRequest(value)
     return None
+
+
+def parse_osc_9(body: str) -> UserNotification | None:
+    """The meaning of an OSC 9 body (the text after `9;`)."""
+    if body.partition(";")[0].isdigit():
+        return None
+    return UserNotification(body)
 
 
 class OscScanner:
@@ -90,10 +117,13 @@ class OscScanner:
                 pos = end
                 continue
             body = buf[start + 2 : end]
+            parsed: Osc1337 | None = None
             if body.startswith(b"1337;"):
                 parsed = parse_osc_1337(body[5:].decode("utf-8", "replace"))
-                if parsed is not None:
-                    found.append(parsed)
+            elif body.startswith(b"9;"):
+                parsed = parse_osc_9(body[2:].decode("utf-8", "replace"))
+            if parsed is not None:
+                found.append(parsed)
             pos = after
 
     @staticmethod

@@ -18,7 +18,7 @@ from iterm2 import api_pb2
 from .builds import CURRENT, ITerm2Build
 from .command import command_argv
 from .layout import SplitNode, Tab, Window, summarize
-from .osc import CustomSequence, Osc1337, UserVariable
+from .osc import AttentionRequest, CustomSequence, Osc1337, UserNotification, UserVariable
 from .rearrange import PaneMoves
 from .sessions import LaunchSpec, PtySession
 
@@ -161,6 +161,9 @@ class FakeApp(PaneMoves):
         self.arrangements: dict[str, list[dict[str, Any]]] = {}
         self.preferences: dict[str, Any] = {}
         self.app_user_vars: dict[str, Any] = {}
+        # What sessions' programs asked of the app, as (session id, value): dock bounces and notifications
+        self.attention_requests: list[tuple[str, str]] = []
+        self.notifications: list[tuple[str, str]] = []
         self._next_tab_id = 1
         self._reported_vars: dict[str, dict[str, Any]] = {}
         self.application_active = True
@@ -539,6 +542,10 @@ class FakeApp(PaneMoves):
             self.notifier.custom_escape(session.session_id, sequence.identity, sequence.payload)
         elif isinstance(sequence, UserVariable):
             self.set_session_variable(session, f"user.{sequence.name}", sequence.value)
+        elif isinstance(sequence, AttentionRequest):
+            self.attention_requests.append((session.session_id, sequence.value))
+        elif isinstance(sequence, UserNotification):
+            self.notifications.append((session.session_id, sequence.message))
 
     def session_exited(self, session: PtySession) -> None:
         """The end of a session's program is TERMINATE_SESSION, whether its pane closes or stays
