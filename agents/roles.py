@@ -119,6 +119,9 @@ COMMANDS: dict[str, Row] = {
     "diff": Row(ALL, ALL, NO, TEAM, NO, "a coordinator reviews its workers' work; an agent's diff is data to read"),
     "merge": Row(ALL, ALL, NO, NO, NO, "it changes the human's branch: filed here, done only once the human approves"),
     "discard": Row(ALL, ALL, NO, NO, NO, "it deletes work for good: filed here, done only once the human approves"),
+    "when": Row(ALL, ALL, OWN, NO, NO, "its action waits for the human's approval, and runs as its maker's own row"),
+    "tasks": Row(ALL, ALL, OWN, NO, NO, "the standing tasks; the exec sees its own"),
+    "cancel-task": Row(ALL, ALL, OWN, NO, NO, "the exec cancels only its own tasks"),
 }
 ROUTES: dict[str, Row] = {
     "POST /v1/events": Row(NO, NO, OWN, OWN, OWN, AGENTS_ONLY + "; each event type's row decides"),

@@ -6,7 +6,7 @@ The supervisor satisfies it structurally; `tests/typecheck.py` proves so where i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -61,7 +61,13 @@ class CommandHost(Protocol):
 
     async def arrangement_names(self) -> list[str]: ...
 
-    def request_operation(self, text: str, command: str, operation: Callable[[], str]) -> str: ...
+    def request_operation(
+        self,
+        text: str,
+        command: str,
+        operation: Callable[[], str] | Callable[[], Awaitable[str]],
+        request_id: str | None = None,
+    ) -> str: ...
 
     @property
     def outcomes(self) -> dict[str, str]: ...

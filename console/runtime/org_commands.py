@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field
 
+from agent_console.agents import roles, standing
 from agent_console.agents.display import control_characters
-from agent_console.agents.errors import InvalidInput, NotFound
-from agent_console.agents.events import BarrierCreated, MessageSent
+from agent_console.agents.errors import ConsoleError, InvalidInput, NotFound
+from agent_console.agents.events import BarrierCreated, MessageSent, TaskCancelled, TaskCreated
 from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
 from agent_console.agents.roles import Target
 from agent_console.runtime import worktrees
@@ -22,10 +23,12 @@ from agent_console.runtime.commands import (
     Args,
     Command,
     CommandConflict,
+    CommandForbidden,
     CommandNotFound,
     CommandRegistry,
     InvalidArguments,
     one_line,
+    split_line,
 )
 from agent_console.runtime.deployment import missing_program, program_launch
 from agent_console.terminal.arrangement import check_name
@@ -90,6 +93,18 @@ class OutboxArgs(Args):
 class DecideArgs(Args):
     id: Annotated[str, POSITIONAL, Field(description="the request's id (from `approvals`)", max_length=80)]
     reason: str | None = Field(default=None, max_length=500, description="said back to the agent")
+
+
+class WhenArgs(Args):
+    barrier: Annotated[str, POSITIONAL, Field(description="the barrier to wait for", max_length=64)]
+    action: Annotated[
+        str, POSITIONAL, Field(description='the command line to ask for, quoted (e.g. "send all deploy")')
+    ]
+    timeout: float | None = Field(default=None, description="give up after this many seconds")
+
+
+class TaskArgs(Args):
+    id: Annotated[str, POSITIONAL, Field(description="the task's id (from `tasks`)", max_length=80)]
 
 
 class ApprovalArgs(Args):
@@ -395,6 +410,77 @@ async def discard(supervisor: CommandHost, args: AgentArgs, actor: Actor) -> str
     return f"discarding {name}'s work waits for your approval (request {request}): {lost}"
 
 
+# --- standing tasks ----------------------------------------------------------------------------------------------
+
+# A task's action is filed for the human to approve: deciding is the human's own act, then and there
+NOT_AN_ACTION = {"approve", "deny", "approve-identical", "approve-always", "when", "cancel-task"}
+
+
+async def when(supervisor: CommandHost, args: WhenArgs, actor: Actor) -> str:
+    """A standing task: once the barrier releases, the action (a command line) goes to the approval queue, to run
+    as `actor` once the human approves; checked now too, so that a mistake is said now rather than later."""
+    words = split_line(args.action)
+    if not words:
+        raise InvalidArguments('when: what should be done? write: when BARRIER "COMMAND LINE"')
+    registry = org_commands()
+    try:
+        command = registry.find(words[0])
+        parsed = registry.parse(command, words[1:])
+    except ConsoleError as error:
+        raise InvalidArguments(f"when: the action {args.action!r}: {error}") from None
+    if command.name in NOT_AN_ACTION:
+        raise InvalidArguments(f"when: {command.name} cannot be a task's action: the action itself waits for approval")
+    target = command.target(parsed) if command.target is not None else None
+    refused = roles.denial(supervisor.org, actor.principal, "command", command.name, target)
+    if refused is not None:
+        raise CommandForbidden(f"when: the action would be refused: {refused}")
+    state = supervisor.state
+    if len(standing.waiting(state)) >= standing.MAX_WAITING:
+        raise CommandConflict(f"when: {standing.MAX_WAITING} tasks wait already: cancel one first (tasks lists them)")
+    try:
+        created = TaskCreated(
+            id=f"t{len(state.tasks) + 1}", barrier=args.barrier, action=args.action, timeout=args.timeout, via=actor.via
+        )
+    except ValueError as error:
+        raise InvalidArguments(f"when: {one_line(error)}") from None
+    supervisor.submit(actor.name, created)
+    barrier = state.barriers.get(args.barrier)
+    if barrier is None:
+        waits = f"barrier '{args.barrier}' is not open yet: the task waits for it to open and release"
+    elif barrier.members is not None:
+        waits = f"once barrier '{args.barrier}' releases (waiting for {', '.join(barrier.missing) or 'nobody'})"
+    else:
+        waits = f"once barrier '{args.barrier}' releases ({len(barrier.arrived)} of {barrier.count} arrived)"
+    deadline = f", or gives up after {args.timeout:g}s" if args.timeout else ""
+    return f"task {created.id}: {waits}{deadline}; then `{args.action}` waits for your approval, to run as {actor}"
+
+
+async def tasks(supervisor: CommandHost, args: Args, actor: Actor) -> str:
+    """The standing tasks waiting, and the last few that ended (an agent sees its own)."""
+    mine = [t for t in supervisor.state.tasks.values() if actor.kind != "agent" or t.by == actor.name]
+    waiting = [t for t in mine if t.status == "waiting"]
+    ended = [t for t in mine if t.status != "waiting"][-5:]
+    lines = [
+        f"{t.id}: when '{t.barrier}' releases: `{t.action}` (by {t.by}"
+        + (f", gives up at {t.timeout:g}s" if t.timeout else "")
+        + ")"
+        for t in waiting
+    ]
+    lines += [f"{t.id}: {t.status}: {t.said}" for t in ended]
+    return "\n".join(lines) if lines else 'no standing task: when BARRIER "COMMAND LINE" makes one'
+
+
+async def cancel_task(supervisor: CommandHost, args: TaskArgs, actor: Actor) -> str:
+    task = supervisor.state.tasks.get(args.id)
+    if task is None or (actor.kind == "agent" and task.by != actor.name):
+        known = ", ".join(t.id for t in standing.waiting(supervisor.state)) or "none waits"
+        raise CommandNotFound(f"cancel-task: no task {args.id!r} ({known})")
+    if task.status != "waiting":
+        raise CommandConflict(f"cancel-task: task {args.id} has ended already: {task.status}: {task.said}")
+    supervisor.submit(actor.name, TaskCancelled(id=task.id, reason=f"cancelled by {actor}"))
+    return f"cancelled task {task.id}: `{task.action}` will not be asked for"
+
+
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
@@ -466,6 +552,9 @@ def org_commands() -> CommandRegistry:
         Command("diff", "an agent's worktree against its base branch", diff, AgentArgs, _named_agent),
         Command("merge", "merge an agent's branch into its base (once you approve)", merge, AgentArgs, _named_agent),
         Command("discard", "delete a removed agent's worktree and branch (once you approve)", discard, AgentArgs),
+        Command("when", "when a barrier releases, ask for your approval to run a command line", when, WhenArgs),
+        Command("tasks", "the standing tasks (when … then …), waiting and ended", tasks, Args),
+        Command("cancel-task", "cancel a standing task", cancel_task, TaskArgs),
     ):
         registry.register(command)
     return registry
