@@ -116,6 +116,7 @@ COMMANDS: dict[str, Row] = {
     "barrier": Row(ALL, ALL, ORG, TEAM, TEAM, "a barrier makes only those who arrive wait; members as for messages"),
     "send": Row(ALL, ALL, ORG, TEAM, TEAM, "worker → its team and coordinator; coordinator → its teams and the exec"),
     "outbox": Row(ALL, ALL, NO, NO, NO, "it shows others' messages; an agent reads its own with `inbox`"),
+    "delivery": Row(ALL, ALL, NO, NO, NO, "it shows whom a message reached and who is busy: not an agent's to read"),
     "diff": Row(ALL, ALL, NO, TEAM, NO, "a coordinator reviews its workers' work; an agent's diff is data to read"),
     "merge": Row(ALL, ALL, NO, NO, NO, "it changes the human's branch: filed here, done only once the human approves"),
     "discard": Row(ALL, ALL, NO, NO, NO, "it deletes work for good: filed here, done only once the human approves"),

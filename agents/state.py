@@ -336,6 +336,10 @@ class OrgState:
         """The messages waiting for `agent`, oldest first."""
         return [self.messages[message_id].to_json() for message_id in self.outboxes.get(agent, ())]
 
+    def was_sent(self, message_id: str) -> bool:
+        """Whether a message of that id was ever sent (pending or delivered)."""
+        return message_id in self._seen_messages
+
     def typed_message(self, agent: str) -> Message | None:
         """The message typed into `agent`'s pane that it has not taken up yet."""
         for message_id in self.outboxes.get(agent, ()):

@@ -86,6 +86,10 @@ class SendArgs(Args):
     text: Annotated[str, REST, Field(description="the message")]
 
 
+class DeliveryArgs(Args):
+    id: Annotated[str, POSITIONAL, Field(description="the message's id (as `send` answered)", max_length=80)]
+
+
 class OutboxArgs(Args):
     name: Annotated[str | None, POSITIONAL, Field(description="one agent (default: all)")] = None
 
@@ -122,7 +126,10 @@ async def status(supervisor: CommandHost, args: Args, actor: Actor) -> str:
     figures = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no agents"
     if actor.kind == "agent":  # the approval queue is the human's
         return f"{len(state.agents)} agents: {figures}"
-    return f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
+    said = f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
+    for agent in sorted(supervisor.human_at()):
+        said += f"; the human is in {agent}'s pane: the executive sends it nothing until they leave (direct override)"
+    return said
 
 
 async def spawn(supervisor: CommandHost, args: SpawnArgs, actor: Actor) -> str:
@@ -303,17 +310,68 @@ async def send(supervisor: CommandHost, args: SendArgs, actor: Actor) -> str:
             f"not sent to {to}: the message holds control characters ({' '.join(controls)}); "
             "a message is pasted as text and cannot press keys: write it without them"
         )
+    recipients = _recipients(supervisor, to, actor.name)
+    if not recipients:
+        raise CommandConflict(f"not sent: {to} has nobody to receive it (but the sender)")
     try:
-        message = MessageSent(id=uuid.uuid4().hex, to=to, text=text)
+        # one record, naming whom it is for as they are now (a team that changes later does not change it)
+        message = MessageSent(id=uuid.uuid4().hex[:16], to=to, text=text, recipients=tuple(recipients))
     except ValueError as error:
         raise InvalidArguments(f"cannot send to {to}: {one_line(error)}") from None
     supervisor.submit(actor.name, message)
     pending = supervisor.state.messages.get(message.id)
-    recipients = sorted(pending.pending) if pending else []
-    waiting = [supervisor.typist.why_waiting(agent) or "typing it in now" for agent in recipients]
-    if len(recipients) > 1:
-        waiting = [f"{agent}: {why}" for agent, why in zip(recipients, waiting, strict=True)]
-    return f"queued for {to}" + (f" — {'; '.join(waiting)}" if waiting else "")
+    waiting = [name for name in recipients if pending and name in pending.pending]  # in the org's order
+    if len(waiting) == 1 and not to.startswith(("#", "all")):
+        return f"queued for {to} — {supervisor.typist.why_waiting(waiting[0]) or 'typing it in now'}"
+    return f"queued for {to} (message {message.id}, {len(recipients)} recipients) — " + _why_by_reason(
+        supervisor, waiting
+    )
+
+
+async def delivery(supervisor: CommandHost, args: DeliveryArgs, actor: Actor) -> str:
+    """Each recipient of a message (a broadcast above all): delivered, typed in, or why it waits."""
+    state = supervisor.state
+    message = state.messages.get(args.id)
+    if message is None:
+        if state.was_sent(args.id):
+            return f"message {args.id}: delivered to every recipient"
+        raise CommandNotFound(f"delivery: no message {args.id!r} (the id `send` answered with)")
+    delivered = [name for name in message.recipients if name not in message.pending]
+    typed = [name for name in message.recipients if name in message.pending and name in message.typed]
+    waiting = [name for name in message.recipients if name in message.pending and name not in message.typed]
+    parts = [f"message {message.id} from {message.sender} to {message.to} ({len(message.recipients)} recipients)"]
+    if delivered:
+        parts.append(f"delivered: {_some(delivered)}")
+    if typed:
+        parts.append(f"typed in, not yet taken up: {_some(typed)}")
+    if waiting:
+        parts.append(_why_by_reason(supervisor, waiting))
+    return "; ".join(parts)
+
+
+def _recipients(supervisor: CommandHost, to: str, sender: str) -> list[str]:
+    """Whom `to` reaches now, as the journal's fold counts them (the sender left out)."""
+    state = supervisor.state
+    if to == "all":
+        names = list(state.agents)
+    elif to.startswith("#"):
+        names = state.team_agents(to[1:])
+    else:
+        names = [to[1:]] if to[1:] in state.agents else []
+    return [name for name in names if name != sender]
+
+
+def _why_by_reason(supervisor: CommandHost, agents: list[str]) -> str:
+    """Why each agent's message waits, one clause a reason (a broadcast to 200 agents is still one line)."""
+    reasons: dict[str, list[str]] = {}
+    for agent in agents:
+        reasons.setdefault(supervisor.typist.why_waiting(agent) or "typing it in now", []).append(agent)
+    return "; ".join(f"{_some(names)}: {why}" for why, names in reasons.items())
+
+
+def _some(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 async def outbox(supervisor: CommandHost, args: OutboxArgs, actor: Actor) -> str:
@@ -549,6 +607,7 @@ def org_commands() -> CommandRegistry:
         ),
         Command("send", "message @agent, #team or all", send, SendArgs, lambda args: Target.address(args.to)),
         Command("outbox", "messages waiting for agents, and why they wait", outbox, OutboxArgs),
+        Command("delivery", "a message's recipients: delivered, typed in, or why it waits", delivery, DeliveryArgs),
         Command("diff", "an agent's worktree against its base branch", diff, AgentArgs, _named_agent),
         Command("merge", "merge an agent's branch into its base (once you approve)", merge, AgentArgs, _named_agent),
         Command("discard", "delete a removed agent's worktree and branch (once you approve)", discard, AgentArgs),

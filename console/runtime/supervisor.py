@@ -1014,7 +1014,16 @@ class Supervisor:
             "reported": view.reported,
             "stalled_since": view.stalled_since,
             "alive": view.alive,
+            "override": self.override(agent),
         }
+
+    def override(self, agent: str) -> str | None:
+        """What direct override holds back from `agent` now: the human is in its pane, so the executive sends it
+        nothing (None: nothing is held)."""
+        if agent not in self.human_at():
+            return None
+        held = sum(1 for message in self.state.outbox(agent) if message["from"] == EXECUTIVE)
+        return f"the human is in its pane: the executive sends it nothing until they leave ({held} message(s) wait)"
 
     # --- reading ------------------------------------------------------------------------------------------
 
