@@ -66,6 +66,7 @@ from agent_console.agents.state import AgentState, OrgState, PendingApproval
 from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
+from agent_console.runtime.exec_agent import ExecRelay
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.pulses import Pulses
 from agent_console.runtime.screen_reader import ScreenReader
@@ -188,6 +189,7 @@ class Supervisor:
         self.status_line = StatusLine(self)  # the org's figures in the terminal's status line
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
         self.standing = StandingTasks(self)  # "when barrier X releases, do Y", from the journal
+        self.exec_relay = ExecRelay(self)  # an exec agent's replies, for the chat
         self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
 
     # --- life cycle -------------------------------------------------------------------------------------

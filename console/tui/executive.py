@@ -1,7 +1,8 @@
 """The built-in executive: answers the chat without a model.
 
 `@agent text` messages one agent, `#team text` a team, `/command args` runs a console command from the
-one registry; anything else gets a helpful answer.
+one registry; anything else goes to the org's exec agent when its spec has one (`role = "exec"`), or gets a
+helpful answer.
 """
 
 from __future__ import annotations
@@ -9,14 +10,19 @@ from __future__ import annotations
 from typing import Protocol
 
 from agent_console.agents.errors import ConsoleError
+from agent_console.runtime.supervisor import Supervisor
 from agent_console.tui.commands import CommandScreen, ConsoleCommands
 
 
 class ChatScreen(CommandScreen, Protocol):
-    """What the executive needs of the app: the console's commands, to route the chat to."""
+    """What the executive needs of the app: the console's commands, to route the chat to, and the supervisor (whose
+    exec agent, when the org has one, is whom plain words are for)."""
 
     @property
     def commands(self) -> ConsoleCommands: ...
+
+    @property
+    def supervisor(self) -> Supervisor: ...
 
 
 HELP = (
@@ -48,6 +54,10 @@ class BuiltinExecutive:
                 if not body.strip():
                     return f"What should I tell {target}? Write: {target} your message"
                 return await commands.run(self.app, "send", [target, body.strip()], "chat") or "done"
+            exec_agent = self.app.supervisor.exec_relay.agent
+            if exec_agent is not None:  # the org's exec is a real agent program: it answers (see exec_agent.py)
+                said = await commands.run(self.app, "send", [f"@{exec_agent}", text], "chat") or "done"
+                return f"to {exec_agent}, the exec ({said}); its replies show here"
         except ConsoleError as error:
             return str(error)
         return "I did not understand that. " + self._help()
