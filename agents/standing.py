@@ -39,7 +39,7 @@ def due(state: OrgState, now: float) -> list[Firing]:
                 firings.append(Firing(task, "timed-out", said))
             else:
                 arrived = release.arrived
-                who = f"All {len(arrived)} arrived" if len(arrived) != 1 else "1 arrived"
+                who = {1: "1 arrived", 2: "Both arrived"}.get(len(arrived), f"All {len(arrived)} arrived")
                 names = f" ({_names(arrived)})" if arrived else ""
                 said = f"{who} at '{task.barrier}'{names}; `{_action(task)}` is waiting for your approval"
                 firings.append(Firing(task, "released", said))

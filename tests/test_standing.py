@@ -109,7 +109,12 @@ async def test_the_action_is_asked_for_only_once_the_barrier_releases_and_runs_o
         f"task t1: All 3 arrived at 'tests-pass' (ann, bob, cat); `send all deploy to staging` is waiting for your "
         f"approval (request {request})"
     ]
-    assert not any(isinstance(r.event, MessageSent) for r in sup.recent_records())  # nothing ran yet
+    records = sup.recent_records()
+    assert not any(isinstance(r.event, MessageSent) for r in records)  # nothing ran yet
+    (released,) = [r for r in records if isinstance(r.event, BarrierReleased)]
+    fired = [r for r in records if isinstance(r.event, TaskFired) or getattr(r.event, "id", None) == request]
+    assert [r.event.type for r in fired] == ["task.fire", "approval.request"]
+    assert {r.trace for r in fired} == {released.trace}  # the trace shows the release firing the task
     done = await run(sup, f"approve {request}")
     assert done.startswith("approved executive: send all deploy to staging — queued for all")
     (sent,) = [r for r in sup.recent_records() if isinstance(r.event, MessageSent)]

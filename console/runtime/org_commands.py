@@ -323,9 +323,8 @@ async def send(supervisor: CommandHost, args: SendArgs, actor: Actor) -> str:
     waiting = [name for name in recipients if pending and name in pending.pending]  # in the org's order
     if len(waiting) == 1 and not to.startswith(("#", "all")):
         return f"queued for {to} — {supervisor.typist.why_waiting(waiting[0]) or 'typing it in now'}"
-    return f"queued for {to} (message {message.id}, {len(recipients)} recipients) — " + _why_by_reason(
-        supervisor, waiting
-    )
+    count = f"{len(recipients)} recipient" + ("s" if len(recipients) != 1 else "")
+    return f"queued for {to} (message {message.id}, {count}) — " + _why_by_reason(supervisor, waiting)
 
 
 async def delivery(supervisor: CommandHost, args: DeliveryArgs, actor: Actor) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from agent_console.agents import standing
@@ -48,6 +49,8 @@ class StandingHost(Protocol):
 
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
 
+    def traced(self, trace: str) -> AbstractContextManager[None]: ...
+
     def request_operation(
         self, text: str, command: str, operation: Operation, request_id: str | None = None
     ) -> str: ...
@@ -81,16 +84,18 @@ class StandingTasks:
                     listener(f"task {task.id}: {task.said}")
         elif isinstance(event, BarrierReleased | TaskCreated) and not self._check_due:
             self._check_due = True  # after this record's listeners: never journal from inside another's submit
-            asyncio.get_running_loop().call_soon(self.check)
+            asyncio.get_running_loop().call_soon(self.check, record.trace)
 
-    def check(self) -> None:
-        """Fire every task whose moment has come (also called when a deadline passes)."""
+    def check(self, trace: str | None = None) -> None:
+        """Fire every task whose moment has come (also called when a deadline passes); what it journals joins
+        `trace` (the release's), so the trace shows the task fired by the release."""
         self._check_due = False
-        for firing in standing.due(self.supervisor.state, time.time()):
-            try:
-                self._fire(firing)
-            except JournalUnavailable:
-                return  # due again once the journal resumes (the deadline loop calls again)
+        with self.supervisor.traced(trace or secrets.token_hex(8)):
+            for firing in standing.due(self.supervisor.state, time.time()):
+                try:
+                    self._fire(firing)
+                except JournalUnavailable:
+                    return  # due again once the journal resumes (the deadline loop calls again)
 
     def _fire(self, firing: standing.Firing) -> None:
         task = firing.task
