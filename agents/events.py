@@ -58,6 +58,11 @@ class MessageSent(_Event):
     to: str = Field(pattern=r"^(@[a-z0-9][a-z0-9-]{0,63}|#[a-z0-9][a-z0-9-]{0,63}|all)$")
     text: str = Field(max_length=_TEXT)
     reply_to: str | None = Field(default=None, pattern=_ID)
+    # who it was for, fixed when it was sent (a broadcast names its recipients in its one record); only ever
+    # narrows whom `to` reaches (the fold intersects), so an agent cannot widen its reach with it
+    recipients: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")], ...] | None = Field(
+        default=None, max_length=10_000
+    )
 
 
 class MessageAcknowledged(_Event):
@@ -370,6 +375,8 @@ class BreakerChanged(_Event):
     agent: str
     state: Literal["closed", "open", "half-open"]
     reason: str = Field(max_length=500)
+
+
 class HumanPaged(_Event):
     """The console asked for the human's attention: `text` is the page as shown, standing for `count` conditions
     (a flood pages once, with its count), the first of them `subjects` (`approval:ID`, `error:AGENT`,
@@ -380,6 +387,35 @@ class HumanPaged(_Event):
     subjects: tuple[Annotated[str, Field(max_length=100)], ...] = Field(max_length=20)
     count: int = Field(ge=1)
     channels: tuple[Literal["terminal", "desktop"], ...] = ()
+
+
+class TaskCreated(_Event):
+    """A standing task: once barrier `barrier` releases, `action` (a command line) is filed in the approval queue,
+    to run as the record's actor once the human approves; `timeout`: given up after this many seconds."""
+
+    type: Literal["task.create"] = "task.create"
+    id: str = Field(pattern=_ID)
+    barrier: str = Field(pattern=_NAME)
+    action: str = Field(min_length=1, max_length=1000)
+    timeout: float | None = Field(default=None, gt=0, le=7 * 86_400)
+    via: Literal["key", "palette", "line", "chat", "cli", "api"] = "chat"
+
+
+class TaskFired(_Event):
+    """A standing task's moment came: its barrier released (`request`: the approval filed for its action) or it
+    timed out (its barrier's timeout, or its own; nothing filed). `said` is what the chat tells the human."""
+
+    type: Literal["task.fire"] = "task.fire"
+    id: str = Field(pattern=_ID)
+    outcome: Literal["released", "timed-out"]
+    request: str | None = Field(default=None, pattern=_ID)
+    said: str = Field(max_length=1000)
+
+
+class TaskCancelled(_Event):
+    type: Literal["task.cancel"] = "task.cancel"
+    id: str = Field(pattern=_ID)
+    reason: str = Field(default="cancelled", max_length=500)
 
 
 # Written out as unions (not built from tuples) so that a type checker reads them too.
@@ -421,6 +457,9 @@ AnySystemEvent = (
     | RecoveryStep
     | BreakerChanged
     | HumanPaged
+    | TaskCreated
+    | TaskFired
+    | TaskCancelled
 )
 AgentEvent = Annotated[AnyAgentEvent, Field(discriminator="type")]
 Event = Annotated[AnyAgentEvent | AnySystemEvent, Field(discriminator="type")]

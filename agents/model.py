@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .errors import InvalidInput
 from .kinds.definition import load_kind
 from .limits import Limits
-from .recovery import RecoveryPolicy
 from .paging import Paging
+from .recovery import RecoveryPolicy
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _NAME_RE = re.compile(NAME_PATTERN)

@@ -116,12 +116,16 @@ COMMANDS: dict[str, Row] = {
     "barrier": Row(ALL, ALL, ORG, TEAM, TEAM, "a barrier makes only those who arrive wait; members as for messages"),
     "send": Row(ALL, ALL, ORG, TEAM, TEAM, "worker → its team and coordinator; coordinator → its teams and the exec"),
     "outbox": Row(ALL, ALL, NO, NO, NO, "it shows others' messages; an agent reads its own with `inbox`"),
+    "delivery": Row(ALL, ALL, NO, NO, NO, "it shows whom a message reached and who is busy: not an agent's to read"),
     "diff": Row(ALL, ALL, NO, TEAM, NO, "a coordinator reviews its workers' work; an agent's diff is data to read"),
     "merge": Row(ALL, ALL, NO, NO, NO, "it changes the human's branch: filed here, done only once the human approves"),
     "discard": Row(ALL, ALL, NO, NO, NO, "it deletes work for good: filed here, done only once the human approves"),
     "health": Row(ALL, ALL, ORG, TEAM, NO, "the exec reads the org's health, a coordinator its team's (by name)"),
     "recover": Row(ALL, ALL, ORG, TEAM, NO, MANAGE + ", and only over agents of a lower role"),
     "breaker": Row(ALL, NO, NO, NO, NO, "an open breaker asks the human: only the human turns restarts back on"),
+    "when": Row(ALL, ALL, OWN, NO, NO, "its action waits for the human's approval, and runs as its maker's own row"),
+    "tasks": Row(ALL, ALL, OWN, NO, NO, "the standing tasks; the exec sees its own"),
+    "cancel-task": Row(ALL, ALL, OWN, NO, NO, "the exec cancels only its own tasks"),
 }
 ROUTES: dict[str, Row] = {
     "POST /v1/events": Row(NO, NO, OWN, OWN, OWN, AGENTS_ONLY + "; each event type's row decides"),

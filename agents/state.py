@@ -46,6 +46,9 @@ from .events import (
     SpoofRejected,
     StateObserved,
     StatusReported,
+    TaskCancelled,
+    TaskCreated,
+    TaskFired,
     Throttled,
     VoteCast,
     VoteClosed,
@@ -113,6 +116,7 @@ class AgentView:
     def mttr(self) -> float | None:
         """Mean time to recover, over the recoveries kept."""
         return sum(self.repair_times) / len(self.repair_times) if self.repair_times else None
+
     session: str | None = None  # its program's conversation, as last reported: a restart resumes it
 
     @property
@@ -251,6 +255,7 @@ class Message:
     time: float
     pending: set[str]
     typed: dict[str, float] = field(default_factory=dict)  # recipient → when it was typed into its pane
+    recipients: tuple[str, ...] = ()  # everyone it was for, fixed when sent (`pending` shrinks as they take it)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -260,6 +265,41 @@ class Message:
             "text": self.text,
             "time": self.time,
             "to": self.to,
+        }
+
+
+@dataclass(slots=True)
+class StandingTask:
+    """ "When barrier X releases, do Y": waiting until its barrier releases or it times out, or cancelled."""
+
+    id: str
+    barrier: str
+    action: str
+    by: str  # whose command it is: the action runs as them, once the human approves
+    via: str
+    created: float
+    timeout: float | None
+    status: Literal["waiting", "released", "timed-out", "cancelled"] = "waiting"
+    request: str | None = None  # the approval filed for its action
+    said: str | None = None  # what the chat was told when it fired or was cancelled
+    ended: float | None = None
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.timeout is None else self.created + self.timeout
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "barrier": self.barrier,
+            "by": self.by,
+            "created": self.created,
+            "deadline": self.deadline,
+            "ended": self.ended,
+            "id": self.id,
+            "request": self.request,
+            "said": self.said,
+            "status": self.status,
         }
 
 
@@ -291,6 +331,7 @@ class OrgState:
         self.logs: dict[str, int] = {}
         self.logs_total = 0
         self.metrics: dict[tuple[str, str], Metric] = {}
+        self.tasks: dict[str, StandingTask] = {}  # standing tasks, in the order made (ended ones kept)
         self._seen_messages: set[str] = set()
         self._org_event: OrgLoaded | None = None
         self.org_edits: dict[str | None, tuple[OrgEdit, ...]] = {}  # spec file (None: none) → the console's edits
@@ -327,6 +368,10 @@ class OrgState:
     def outbox(self, agent: str) -> list[dict[str, Any]]:
         """The messages waiting for `agent`, oldest first."""
         return [self.messages[message_id].to_json() for message_id in self.outboxes.get(agent, ())]
+
+    def was_sent(self, message_id: str) -> bool:
+        """Whether a message of that id was ever sent (pending or delivered)."""
+        return message_id in self._seen_messages
 
     def typed_message(self, agent: str) -> Message | None:
         """The message typed into `agent`'s pane that it has not taken up yet."""
@@ -429,6 +474,7 @@ class OrgState:
             "spoofs": {"by_agent": dict(sorted(self.spoofs.items())), "total": self.spoofs_total},
             "logs": {"by_actor": dict(sorted(self.logs.items())), "total": self.logs_total},
             "metrics": _metrics_json(self.metrics),
+            "tasks": {key: task.to_json() for key, task in sorted(self.tasks.items())},
         }
 
     def _agent_json(self, view: AgentView) -> dict[str, Any]:
@@ -610,6 +656,9 @@ class OrgState:
             recipients = [name for name in self.team_agents(event.to[1:]) if name != actor]
         else:
             recipients = [event.to[1:]] if event.to[1:] in self.agents else []
+        if event.recipients is not None:  # fixed at send time; never beyond whom `to` reaches
+            named = set(event.recipients)
+            recipients = [name for name in recipients if name in named]
         if not recipients:
             return
         self._seen_messages.add(event.id)
@@ -621,6 +670,7 @@ class OrgState:
             reply_to=event.reply_to,
             time=now,
             pending=set(recipients),
+            recipients=tuple(recipients),
         )
         for name in recipients:
             self.outboxes.setdefault(name, []).append(event.id)
@@ -761,6 +811,31 @@ class OrgState:
         # a waiter that gives the lock back withdraws its request
         lock.waiting = [entry for entry in lock.waiting if entry[0] != actor]
 
+    def _task_created(self, actor: str, event: TaskCreated, now: float) -> None:
+        if event.id in self.tasks:
+            return
+        self.tasks[event.id] = StandingTask(
+            id=event.id,
+            barrier=event.barrier,
+            action=event.action,
+            by=actor,
+            via=event.via,
+            created=now,
+            timeout=event.timeout,
+        )
+
+    def _task_fired(self, actor: str, event: TaskFired, now: float) -> None:
+        task = self.tasks.get(event.id)
+        if task is None or task.status != "waiting":
+            return
+        task.status, task.request, task.said, task.ended = event.outcome, event.request, event.said, now
+
+    def _task_cancelled(self, actor: str, event: TaskCancelled, now: float) -> None:
+        task = self.tasks.get(event.id)
+        if task is None or task.status != "waiting":
+            return
+        task.status, task.said, task.ended = "cancelled", event.reason, now
+
     def _log(self, actor: str, event: LogRecorded, now: float) -> None:
         self.logs_total += 1
         self.logs[actor] = self.logs.get(actor, 0) + 1
@@ -886,4 +961,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     ConditionDetected: OrgState._condition,
     RecoveryStep: OrgState._recovery_step,
     BreakerChanged: OrgState._breaker,
+    TaskCreated: OrgState._task_created,
+    TaskFired: OrgState._task_fired,
+    TaskCancelled: OrgState._task_cancelled,
 }

@@ -583,7 +583,9 @@ async def test_hash_team_in_the_chat_messages_the_team_and_its_sub_teams(demo: C
             assert human_messages(demo, agent) == [message]
         for agent in ("planner", "writer"):
             assert human_messages(demo, agent) == []
-        assert "executive: queued for #backend — api: it is waiting: typed once it is idle; ci: " in chat_text(demo)
+        said = chat_text(demo)
+        assert "executive: queued for #backend (message " in said
+        assert " 4 recipients) — api, db: it is waiting: typed once it is idle; ci: it is in error: " in said
 
 
 async def test_the_chat_follows_a_message_until_it_is_delivered(demo: Console) -> None:

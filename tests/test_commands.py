@@ -84,6 +84,9 @@ async def test_the_executive_may_change_the_org_but_a_worker_only_what_its_row_a
             for name in ("kill", "restart", "bury", "unbury", "promote", "demote", "diff", "merge", "discard")
         },
         "arrangement": ["list"],
+        "when": ["b", "send all x"],
+        "delivery": ["m1"],
+        "cancel-task": ["t1"],
     }
     words |= {"adopt": ["all"], **{name: ["a1"] for name in ("approve", "deny", "approve-identical", "approve-always")}}
     for command in registry:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent_console.agents.events import (
+    EXECUTIVE,
     HUMAN,
     SUPERVISOR,
     AgentState,
@@ -83,6 +84,34 @@ async def test_message_waits_while_a_human_is_in_the_pane(supervisor: Supervisor
             break
         await asyncio.sleep(0.05)
     assert "held-back-until-focus-leaves" in await supervisor.backend.capture(pane)
+
+
+async def test_the_executive_types_nothing_while_the_human_is_in_the_pane(supervisor: Supervisor) -> None:
+    """Direct override: the executive's message waits, saying why, until the human leaves the pane."""
+    pane = supervisor.pane_of("ann")
+    await supervisor.backend.send_text(pane, "agent-console emit status idle")
+    await supervisor.backend.send_keys(pane, ["Enter"])
+    await until(lambda: supervisor.state.agents["ann"].state.value == "idle")
+    await supervisor.backend.select_pane(pane)  # the human clicks into ann's pane
+    await until(lambda: supervisor.human_at() == {"ann"})
+    supervisor.submit(EXECUTIVE, MessageSent(id="x1", to="@ann", text="echo from-the-executive"))
+    await asyncio.sleep(0.5)
+    assert "from-the-executive" not in await supervisor.backend.capture(pane)
+    assert supervisor.typist.why_waiting("ann") == (
+        "a human is in its pane: the executive sends it nothing until they leave it (direct override)"
+    )
+    assert (await supervisor.explain("ann"))["override"] == (
+        "the human is in its pane: the executive sends it nothing until they leave (1 message(s) wait)"
+    )
+    exec_pane = next(info.pane for info in await supervisor.backend.list_panes() if info.agent == "exec")
+    await supervisor.backend.select_pane(exec_pane)  # the human leaves
+    await until(lambda: (typed := supervisor.state.typed_message("ann")) is not None and typed.id == "x1")
+    for _ in range(100):
+        if "from-the-executive" in await supervisor.backend.capture(pane):
+            break
+        await asyncio.sleep(0.05)
+    assert "from-the-executive" in await supervisor.backend.capture(pane)
+    assert (await supervisor.explain("ann"))["override"] is None
 
 
 def hook_says(supervisor: Supervisor, state: AgentState) -> None:

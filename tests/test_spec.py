@@ -85,6 +85,8 @@ def test_the_examples_hold_real_agents_and_a_shell_demo_and_nothing_else() -> No
     kinds = {path.name: {agent.kind for agent in load_spec(path).agents} for path in EXAMPLE.parent.glob("*.toml")}
     assert kinds["team.toml"] == {AgentKind.SHELL}
     assert kinds["agents.toml"] >= {AgentKind.CLAUDE, AgentKind.CODEX, AgentKind.AIDER}
+    chief = load_spec(EXAMPLE.parent / "exec.toml").executive  # the exec as a real agent program
+    assert chief is not None and chief.kind is AgentKind.CLAUDE
     assert [path.name for path in EXAMPLE.parent.iterdir() if path.suffix != ".toml"] == []  # no empty folders
 
 

@@ -1,11 +1,15 @@
-"""Typing the human's messages into agents' panes: the way to talk to an interactive agent.
+"""Typing the human's (and the executive's) messages into agents' panes: the way to talk to an interactive agent.
 
-A message from the human waits in the agent's outbox until the agent is idle — by its effective state,
+A message from the human or the executive waits in the agent's outbox until the agent is idle — by its effective state,
 whichever evidence the fold believed (report, hook or screen) — and no human is in its pane; then it is
 typed in (one at a time) and journaled as typed. It counts as delivered — acknowledged in the journal on
 the agent's behalf — when the agent visibly takes it up (starts working, asks, fails or exits). Every record
 that concerns an agent, and every move of the terminal's focus, is a chance to deliver: nothing waits on a
 particular kind of report.
+
+Direct override: while the human is in an agent's pane, nothing is typed there — neither the human's own messages
+(typed once they leave) nor the executive's, whose messages wait saying so (`why_waiting`). A broadcast is one
+record naming its recipients; each recipient's delivery (typed, then taken up) is journaled on its own.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Protocol
 
 from agent_console.agents.display import pasteable
 from agent_console.agents.events import (
+    EXECUTIVE,
     HUMAN,
     SUPERVISOR,
     AgentState,
@@ -34,6 +39,7 @@ BUSY = {AgentState.WORKING, AgentState.THINKING}
 # An agent that leaves idle this way after a message was typed in has taken it up.
 TAKEN_UP = {*BUSY, AgentState.WAITING, AgentState.ERROR, AgentState.OFFLINE}
 EXCERPT = 60
+TYPED_FROM = frozenset({HUMAN, EXECUTIVE})  # whose messages are typed in; agents' wait in the inbox, to be read
 _STATE_WORDS = {AgentState.ERROR: "in error", AgentState.UNKNOWN: "in an unknown state"}
 
 
@@ -82,7 +88,7 @@ class OutboxTypist:
         self._typed_at: dict[tuple[str, str], float] = {}
         self._before_enter: dict[str, str] = {}  # agent → its screen when Enter was pressed for its message
         for message in supervisor.state.messages.values():
-            if message.sender == HUMAN:
+            if message.sender in TYPED_FROM:
                 self._sent[message.id] = message.time, message.text
         supervisor.listeners.append(self.on_record)
         supervisor.focus_listeners.append(self.on_focus)
@@ -92,7 +98,7 @@ class OutboxTypist:
     def on_record(self, record: Record) -> None:
         event = record.event
         if isinstance(event, MessageSent):
-            if record.actor == HUMAN and event.id in self.supervisor.state.messages:
+            if record.actor in TYPED_FROM and event.id in self.supervisor.state.messages:
                 self._sent[event.id] = record.time, event.text
                 for agent in self.supervisor.state.messages[event.id].pending:
                     self._consider(agent)
@@ -120,7 +126,7 @@ class OutboxTypist:
             view.state is AgentState.IDLE
             and agent in state.outboxes
             and self.why_waiting(agent) is None
-            and any(m["from"] == HUMAN for m in state.outbox(agent))
+            and any(m["from"] in TYPED_FROM for m in state.outbox(agent))
         ):
             task = asyncio.get_running_loop().create_task(self.deliver(agent))
             self._tasks.add(task)
@@ -152,9 +158,9 @@ class OutboxTypist:
     # --- typing ------------------------------------------------------------------------------------------
 
     async def deliver(self, agent: str) -> bool:
-        """Type the agent's oldest message from the human, if now is the time; True if typed."""
+        """Type the agent's oldest message from the human or the executive, if now is the time; True if typed."""
         state = self.supervisor.state
-        waiting = [m for m in state.outbox(agent) if m["from"] == HUMAN]
+        waiting = [m for m in state.outbox(agent) if m["from"] in TYPED_FROM]
         if not waiting or self.why_waiting(agent) is not None:
             return False
         message = waiting[0]
@@ -180,7 +186,7 @@ class OutboxTypist:
         return True
 
     def why_waiting(self, agent: str) -> str | None:
-        """Why the agent's next message from the human is not typed in now (None: it can be)."""
+        """Why the agent's next message from the human or the executive is not typed in now (None: it can be)."""
         state = self.supervisor.state
         view = state.agents.get(agent)
         if view is None:
@@ -194,6 +200,9 @@ class OutboxTypist:
         if agent in self._typing:
             return "being typed in now"
         if agent in self.supervisor.human_at():
+            first = next((m["from"] for m in state.outbox(agent) if m["from"] in TYPED_FROM), None)
+            if first == EXECUTIVE:
+                return "a human is in its pane: the executive sends it nothing until they leave it (direct override)"
             return "a human is in its pane (it has the focus): typed once they leave it"
         if view.state is not AgentState.IDLE:
             return f"it is {_STATE_WORDS.get(view.state, view.state.value)}: typed once it is idle"
@@ -208,7 +217,7 @@ class OutboxTypist:
         first_from_human = True
         for message in state.outbox(agent):
             text = f"{_excerpt(message['text'])} (from {message['from']}, queued {_age(now - message['time'])} ago)"
-            if message["from"] != HUMAN:
+            if message["from"] not in TYPED_FROM:
                 why = "in its inbox, for it to read (agent-console inbox)"
             elif typed is not None and message["id"] == typed.id:
                 why = f"typed in {_age(now - typed.typed[agent])} ago: delivered once it takes it up (starts working)"
@@ -216,7 +225,7 @@ class OutboxTypist:
                 why = self.why_waiting(agent) or "being typed in now"
             else:
                 why = "after the message before it"
-            first_from_human = first_from_human and message["from"] != HUMAN
+            first_from_human = first_from_human and message["from"] not in TYPED_FROM
             lines.append(f"{agent}: {text}: {why}")
         return lines
 

@@ -6,7 +6,7 @@ The supervisor satisfies it structurally; `tests/typecheck.py` proves so where i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +47,8 @@ class CommandHost(Protocol):
 
     def traced(self, trace: str) -> AbstractContextManager[None]: ...
 
+    def human_at(self) -> set[str]: ...
+
     def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
 
     async def reconfigure(self, org: Org, actor: str = ...) -> UpReport: ...
@@ -65,7 +67,13 @@ class CommandHost(Protocol):
 
     async def arrangement_names(self) -> list[str]: ...
 
-    def request_operation(self, text: str, command: str, operation: Callable[[], str]) -> str: ...
+    def request_operation(
+        self,
+        text: str,
+        command: str,
+        operation: Callable[[], str] | Callable[[], Awaitable[str]],
+        request_id: str | None = None,
+    ) -> str: ...
 
     @property
     def outcomes(self) -> dict[str, str]: ...

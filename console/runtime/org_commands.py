@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import Field
 
-from agent_console.agents import recovery
+from agent_console.agents import recovery, roles, standing
 from agent_console.agents.display import control_characters
-from agent_console.agents.errors import InvalidInput, NotFound
-from agent_console.agents.events import BarrierCreated, MessageSent
+from agent_console.agents.errors import ConsoleError, InvalidInput, NotFound
+from agent_console.agents.events import BarrierCreated, MessageSent, TaskCancelled, TaskCreated
 from agent_console.agents.model import Agent, AgentKind, Org, Role, Team
 from agent_console.agents.roles import Target
 from agent_console.runtime import worktrees
@@ -25,10 +25,12 @@ from agent_console.runtime.commands import (
     Args,
     Command,
     CommandConflict,
+    CommandForbidden,
     CommandNotFound,
     CommandRegistry,
     InvalidArguments,
     one_line,
+    split_line,
 )
 from agent_console.runtime.deployment import missing_program, program_launch
 from agent_console.terminal.arrangement import check_name
@@ -86,6 +88,10 @@ class SendArgs(Args):
     text: Annotated[str, REST, Field(description="the message")]
 
 
+class DeliveryArgs(Args):
+    id: Annotated[str, POSITIONAL, Field(description="the message's id (as `send` answered)", max_length=80)]
+
+
 class OutboxArgs(Args):
     name: Annotated[str | None, POSITIONAL, Field(description="one agent (default: all)")] = None
 
@@ -105,6 +111,18 @@ class BreakerArgs(Args):
     name: AgentName
 
 
+class WhenArgs(Args):
+    barrier: Annotated[str, POSITIONAL, Field(description="the barrier to wait for", max_length=64)]
+    action: Annotated[
+        str, POSITIONAL, Field(description='the command line to ask for, quoted (e.g. "send all deploy")')
+    ]
+    timeout: float | None = Field(default=None, description="give up after this many seconds")
+
+
+class TaskArgs(Args):
+    id: Annotated[str, POSITIONAL, Field(description="the task's id (from `tasks`)", max_length=80)]
+
+
 class ApprovalArgs(Args):
     id: Annotated[str, POSITIONAL, Field(description="the request's id (from `approvals`)", max_length=80)]
 
@@ -120,7 +138,10 @@ async def status(supervisor: CommandHost, args: Args, actor: Actor) -> str:
     figures = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "no agents"
     if actor.kind == "agent":  # the approval queue is the human's
         return f"{len(state.agents)} agents: {figures}"
-    return f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
+    said = f"{len(state.agents)} agents: {figures}; {len(state.approvals)} pending approval(s)"
+    for agent in sorted(supervisor.human_at()):
+        said += f"; the human is in {agent}'s pane: the executive sends it nothing until they leave (direct override)"
+    return said
 
 
 async def spawn(supervisor: CommandHost, args: SpawnArgs, actor: Actor) -> str:
@@ -301,17 +322,67 @@ async def send(supervisor: CommandHost, args: SendArgs, actor: Actor) -> str:
             f"not sent to {to}: the message holds control characters ({' '.join(controls)}); "
             "a message is pasted as text and cannot press keys: write it without them"
         )
+    recipients = _recipients(supervisor, to, actor.name)
+    if not recipients:
+        raise CommandConflict(f"not sent: {to} has nobody to receive it (but the sender)")
     try:
-        message = MessageSent(id=uuid.uuid4().hex, to=to, text=text)
+        # one record, naming whom it is for as they are now (a team that changes later does not change it)
+        message = MessageSent(id=uuid.uuid4().hex[:16], to=to, text=text, recipients=tuple(recipients))
     except ValueError as error:
         raise InvalidArguments(f"cannot send to {to}: {one_line(error)}") from None
     supervisor.submit(actor.name, message)
     pending = supervisor.state.messages.get(message.id)
-    recipients = sorted(pending.pending) if pending else []
-    waiting = [supervisor.typist.why_waiting(agent) or "typing it in now" for agent in recipients]
-    if len(recipients) > 1:
-        waiting = [f"{agent}: {why}" for agent, why in zip(recipients, waiting, strict=True)]
-    return f"queued for {to}" + (f" — {'; '.join(waiting)}" if waiting else "")
+    waiting = [name for name in recipients if pending and name in pending.pending]  # in the org's order
+    if len(waiting) == 1 and not to.startswith(("#", "all")):
+        return f"queued for {to} — {supervisor.typist.why_waiting(waiting[0]) or 'typing it in now'}"
+    count = f"{len(recipients)} recipient" + ("s" if len(recipients) != 1 else "")
+    return f"queued for {to} (message {message.id}, {count}) — " + _why_by_reason(supervisor, waiting)
+
+
+async def delivery(supervisor: CommandHost, args: DeliveryArgs, actor: Actor) -> str:
+    """Each recipient of a message (a broadcast above all): delivered, typed in, or why it waits."""
+    state = supervisor.state
+    message = state.messages.get(args.id)
+    if message is None:
+        if state.was_sent(args.id):
+            return f"message {args.id}: delivered to every recipient"
+        raise CommandNotFound(f"delivery: no message {args.id!r} (the id `send` answered with)")
+    delivered = [name for name in message.recipients if name not in message.pending]
+    typed = [name for name in message.recipients if name in message.pending and name in message.typed]
+    waiting = [name for name in message.recipients if name in message.pending and name not in message.typed]
+    parts = [f"message {message.id} from {message.sender} to {message.to} ({len(message.recipients)} recipients)"]
+    if delivered:
+        parts.append(f"delivered: {_some(delivered)}")
+    if typed:
+        parts.append(f"typed in, not yet taken up: {_some(typed)}")
+    if waiting:
+        parts.append(_why_by_reason(supervisor, waiting))
+    return "; ".join(parts)
+
+
+def _recipients(supervisor: CommandHost, to: str, sender: str) -> list[str]:
+    """Whom `to` reaches now, as the journal's fold counts them (the sender left out)."""
+    state = supervisor.state
+    if to == "all":
+        names = list(state.agents)
+    elif to.startswith("#"):
+        names = state.team_agents(to[1:])
+    else:
+        names = [to[1:]] if to[1:] in state.agents else []
+    return [name for name in names if name != sender]
+
+
+def _why_by_reason(supervisor: CommandHost, agents: list[str]) -> str:
+    """Why each agent's message waits, one clause a reason (a broadcast to 200 agents is still one line)."""
+    reasons: dict[str, list[str]] = {}
+    for agent in agents:
+        reasons.setdefault(supervisor.typist.why_waiting(agent) or "typing it in now", []).append(agent)
+    return "; ".join(f"{_some(names)}: {why}" for why, names in reasons.items())
+
+
+def _some(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 async def outbox(supervisor: CommandHost, args: OutboxArgs, actor: Actor) -> str:
@@ -437,6 +508,77 @@ async def breaker(supervisor: CommandHost, args: BreakerArgs, actor: Actor) -> s
     return f"closed {name}'s breaker: automatic recovery is back on for it"
 
 
+# --- standing tasks ----------------------------------------------------------------------------------------------
+
+# A task's action is filed for the human to approve: deciding is the human's own act, then and there
+NOT_AN_ACTION = {"approve", "deny", "approve-identical", "approve-always", "when", "cancel-task"}
+
+
+async def when(supervisor: CommandHost, args: WhenArgs, actor: Actor) -> str:
+    """A standing task: once the barrier releases, the action (a command line) goes to the approval queue, to run
+    as `actor` once the human approves; checked now too, so that a mistake is said now rather than later."""
+    words = split_line(args.action)
+    if not words:
+        raise InvalidArguments('when: what should be done? write: when BARRIER "COMMAND LINE"')
+    registry = org_commands()
+    try:
+        command = registry.find(words[0])
+        parsed = registry.parse(command, words[1:])
+    except ConsoleError as error:
+        raise InvalidArguments(f"when: the action {args.action!r}: {error}") from None
+    if command.name in NOT_AN_ACTION:
+        raise InvalidArguments(f"when: {command.name} cannot be a task's action: the action itself waits for approval")
+    target = command.target(parsed) if command.target is not None else None
+    refused = roles.denial(supervisor.org, actor.principal, "command", command.name, target)
+    if refused is not None:
+        raise CommandForbidden(f"when: the action would be refused: {refused}")
+    state = supervisor.state
+    if len(standing.waiting(state)) >= standing.MAX_WAITING:
+        raise CommandConflict(f"when: {standing.MAX_WAITING} tasks wait already: cancel one first (tasks lists them)")
+    try:
+        created = TaskCreated(
+            id=f"t{len(state.tasks) + 1}", barrier=args.barrier, action=args.action, timeout=args.timeout, via=actor.via
+        )
+    except ValueError as error:
+        raise InvalidArguments(f"when: {one_line(error)}") from None
+    supervisor.submit(actor.name, created)
+    barrier = state.barriers.get(args.barrier)
+    if barrier is None:
+        waits = f"barrier '{args.barrier}' is not open yet: the task waits for it to open and release"
+    elif barrier.members is not None:
+        waits = f"once barrier '{args.barrier}' releases (waiting for {', '.join(barrier.missing) or 'nobody'})"
+    else:
+        waits = f"once barrier '{args.barrier}' releases ({len(barrier.arrived)} of {barrier.count} arrived)"
+    deadline = f", or gives up after {args.timeout:g}s" if args.timeout else ""
+    return f"task {created.id}: {waits}{deadline}; then `{args.action}` waits for your approval, to run as {actor}"
+
+
+async def tasks(supervisor: CommandHost, args: Args, actor: Actor) -> str:
+    """The standing tasks waiting, and the last few that ended (an agent sees its own)."""
+    mine = [t for t in supervisor.state.tasks.values() if actor.kind != "agent" or t.by == actor.name]
+    waiting = [t for t in mine if t.status == "waiting"]
+    ended = [t for t in mine if t.status != "waiting"][-5:]
+    lines = [
+        f"{t.id}: when '{t.barrier}' releases: `{t.action}` (by {t.by}"
+        + (f", gives up at {t.timeout:g}s" if t.timeout else "")
+        + ")"
+        for t in waiting
+    ]
+    lines += [f"{t.id}: {t.status}: {t.said}" for t in ended]
+    return "\n".join(lines) if lines else 'no standing task: when BARRIER "COMMAND LINE" makes one'
+
+
+async def cancel_task(supervisor: CommandHost, args: TaskArgs, actor: Actor) -> str:
+    task = supervisor.state.tasks.get(args.id)
+    if task is None or (actor.kind == "agent" and task.by != actor.name):
+        known = ", ".join(t.id for t in standing.waiting(supervisor.state)) or "none waits"
+        raise CommandNotFound(f"cancel-task: no task {args.id!r} ({known})")
+    if task.status != "waiting":
+        raise CommandConflict(f"cancel-task: task {args.id} has ended already: {task.status}: {task.said}")
+    supervisor.submit(actor.name, TaskCancelled(id=task.id, reason=f"cancelled by {actor}"))
+    return f"cancelled task {task.id}: `{task.action}` will not be asked for"
+
+
 # --- helpers -----------------------------------------------------------------------------------------------------
 
 
@@ -512,12 +654,16 @@ def org_commands() -> CommandRegistry:
             asks=lambda args: args.to == "all",
         ),
         Command("outbox", "messages waiting for agents, and why they wait", outbox, OutboxArgs),
+        Command("delivery", "a message's recipients: delivered, typed in, or why it waits", delivery, DeliveryArgs),
         Command("diff", "an agent's worktree against its base branch", diff, AgentArgs, _named_agent),
         Command("merge", "merge an agent's branch into its base (once you approve)", merge, AgentArgs, _named_agent),
         Command("discard", "delete a removed agent's worktree and branch (once you approve)", discard, AgentArgs),
         Command("health", "agents' liveness, conditions, recoveries and breakers", health, HealthArgs, _health_target),
         Command("recover", "run an agent's recovery ladder now", recover, AgentArgs, _named_agent),
         Command("breaker", "reset an agent's circuit breaker (automatic recovery on again)", breaker, BreakerArgs),
+        Command("when", "when a barrier releases, ask for your approval to run a command line", when, WhenArgs),
+        Command("tasks", "the standing tasks (when … then …), waiting and ended", tasks, Args),
+        Command("cancel-task", "cancel a standing task", cancel_task, TaskArgs),
     ):
         registry.register(command)
     return registry

@@ -11,14 +11,15 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import inspect
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from agent_console.agents import coordination, roles
+from agent_console.agents import coordination, roles, standing
 from agent_console.agents.errors import Conflict, ConsoleError, InvalidInput, NotFound
 from agent_console.agents.events import (
     EXECUTIVE,
@@ -67,6 +68,7 @@ from agent_console.agents.state import AgentState, OrgState, PendingApproval
 from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
+from agent_console.runtime.exec_agent import ExecRelay
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.paging import Pager
 from agent_console.runtime.pulses import Pulses
@@ -74,6 +76,7 @@ from agent_console.runtime.recovery import Recovery
 from agent_console.runtime.resume import resumer, resumption
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer
+from agent_console.runtime.standing import StandingTasks
 from agent_console.runtime.status_line import StatusLine
 from agent_console.terminal.base import (
     BackendError,
@@ -91,6 +94,7 @@ from agent_console.themes import EXEC_COLOR, state_color, state_glyph, team_colo
 Progress = Callable[[str], None]
 # what a pane shows: state, pending approvals, pane, team, recovery under way
 Look = tuple[AgentState, int, str | None, str | None, str | None]
+Operation = Callable[[], str] | Callable[[], Awaitable[str]]  # the console's own request, run once approved
 RESTYLE_SECONDS = 0.1  # pane badges follow states within this, however many events arrive
 WORKTREE_READ_SECONDS = 3.0  # output in a pane with a worktree reads it again, at most this often
 ATTENTION_STATES = {"waiting", "error"}  # the pane's border takes the state's colour
@@ -153,7 +157,7 @@ class Supervisor:
         self._parsers: dict[str, SequenceParser] = {}
         self._approvals: dict[str, asyncio.Future[ApprovalDecided]] = {}
         # The console's own requests (merge, discard): what each does once approved; gone with the process
-        self._operations: dict[str, Callable[[], str]] = {}
+        self._operations: dict[str, Operation] = {}
         self.outcomes: dict[str, str] = {}  # request → what its operation did, or why it could not
         # One bring_up at a time: a change made while the org starts (the executive acts at once) waits for it,
         # else both would create the session, or start the same agent twice.
@@ -195,6 +199,8 @@ class Supervisor:
         self.recovery = Recovery(self)  # watches every agent's liveness and heals what it can
         self.pager = Pager(self)  # pages the human for approvals left waiting, errors, breakers
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
+        self.standing = StandingTasks(self)  # "when barrier X releases, do Y", from the journal
+        self.exec_relay = ExecRelay(self)  # an exec agent's replies, for the chat
         self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
 
     # --- life cycle -------------------------------------------------------------------------------------
@@ -229,6 +235,7 @@ class Supervisor:
                 self.notices.append(
                     f"kept the worktrees of {', '.join(left)}, no longer in the org: /merge NAME or /discard NAME"
                 )
+        self.standing.start()  # a barrier released while the console was down fires its tasks now
         self._tasks = [
             asyncio.create_task(self._watch(events), name="watching the panes"),
             asyncio.create_task(self._deadlines(), name="keeping deadlines"),
@@ -898,7 +905,8 @@ class Supervisor:
     async def _deadlines(self) -> None:
         while True:
             self._changed.clear()
-            deadline = coordination.next_deadline(self.state)
+            deadlines = [coordination.next_deadline(self.state), standing.next_deadline(self.state)]
+            deadline = min((d for d in deadlines if d is not None), default=None)
             timeout = None if deadline is None else max(0.0, deadline - time.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
@@ -906,6 +914,9 @@ class Supervisor:
             if due:
                 with contextlib.suppress(JournalUnavailable):  # due again once the journal resumes
                     self._submit_all(due, secrets.token_hex(8))
+            task_deadline = standing.next_deadline(self.state)
+            if task_deadline is not None and task_deadline <= time.time():
+                self.standing.check()
 
     # --- requests that wait -------------------------------------------------------------------------------
 
@@ -917,11 +928,14 @@ class Supervisor:
         self.submit(agent, ApprovalRequested(id=request_id, text=text, command=command))
         return request_id
 
-    def request_operation(self, text: str, command: str, operation: Callable[[], str]) -> str:
+    def request_operation(self, text: str, command: str, operation: Operation, request_id: str | None = None) -> str:
         """File the console's own request in the approval queue (asked by the executive, never an agent): the
-        human answers it as any other, and `operation` runs only once it is approved. Returns its id."""
-        request_id = f"a{secrets.token_hex(4)}"
-        self.submit(EXECUTIVE, ApprovalRequested(id=request_id, text=text, command=command))
+        human answers it as any other, and `operation` (a function, run in a thread, or a coroutine function) runs
+        only once it is approved. Returns its id. A `request_id` still pending (filed before a restart) gets its
+        operation back."""
+        request_id = request_id or f"a{secrets.token_hex(4)}"
+        if request_id not in self.state.approvals:
+            self.submit(EXECUTIVE, ApprovalRequested(id=request_id, text=text, command=command))
         self._operations[request_id] = operation
         return request_id
 
@@ -1018,7 +1032,10 @@ class Supervisor:
         operation = self._operations.pop(request_id, None)
         if approved and operation is not None:
             try:
-                self.outcomes[request_id] = await asyncio.to_thread(operation)
+                if inspect.iscoroutinefunction(operation):
+                    self.outcomes[request_id] = await operation()
+                else:  # a git command, say: in a thread, the loop never waits on it
+                    self.outcomes[request_id] = await asyncio.to_thread(cast(Callable[[], str], operation))
             except ConsoleError as error:
                 self.outcomes[request_id] = str(error)
             self._read_worktrees_soon(self.state.agents)
@@ -1067,7 +1084,16 @@ class Supervisor:
             "reported": view.reported,
             "stalled_since": view.stalled_since,
             "alive": view.alive,
+            "override": self.override(agent),
         }
+
+    def override(self, agent: str) -> str | None:
+        """What direct override holds back from `agent` now: the human is in its pane, so the executive sends it
+        nothing (None: nothing is held)."""
+        if agent not in self.human_at():
+            return None
+        held = sum(1 for message in self.state.outbox(agent) if message["from"] == EXECUTIVE)
+        return f"the human is in its pane: the executive sends it nothing until they leave ({held} message(s) wait)"
 
     # --- reading ------------------------------------------------------------------------------------------
 

@@ -220,6 +220,8 @@ class ConsoleApp(App[None]):
         self.supervisor.failure_listeners.append(self._on_failure)
         self.supervisor.screens.screen_listeners.append(self._on_screen)
         self.supervisor.typist.note_listeners.append(partial(self.chat_view.add_line, "console"))  # typed, delivered
+        self.supervisor.standing.note_listeners.append(partial(self.chat_view.add_line, "executive"))  # tasks fired
+        self.supervisor.exec_relay.reply_listeners.append(self.chat_view.add_line)  # an exec agent's replies
         # the views colour states for a dark or a light background: on a theme change they are drawn again
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.chat_view.add_line(self.executive.name, "Ready. @agent text, #team text, /help.")

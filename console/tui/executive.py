@@ -3,7 +3,8 @@
 `@agent text` messages one agent, `#team text` a team, `/command args` runs a console command from the
 one registry: the built-in executive does these, always, model or not. Anything else goes to the model when one
 is configured (`runtime/model_settings.py`), its reply streamed into the chat; Escape stops it. Without a model,
-the built-in executive says how to enable one.
+the built-in executive says how to enable one. When the org's spec has an exec agent (`role = "exec"`), plain
+words go to that agent program instead (`runtime/exec_agent.py`), model or not: the spec chose it.
 """
 
 from __future__ import annotations
@@ -30,10 +31,14 @@ if TYPE_CHECKING:
 
 
 class ChatScreen(CommandScreen, Protocol):
-    """What the executive needs of the app: the console's commands, to route the chat to."""
+    """What the executive needs of the app: the console's commands, to route the chat to, and the supervisor (whose
+    exec agent, when the org has one, is whom plain words are for)."""
 
     @property
     def commands(self) -> ConsoleCommands: ...
+
+    @property
+    def supervisor(self) -> Supervisor: ...
 
 
 HELP = (
@@ -66,6 +71,10 @@ class BuiltinExecutive:
                 if not body.strip():
                     return f"What should I tell {target}? Write: {target} your message"
                 return await commands.run(self.app, "send", [target, body.strip()], "chat") or "done"
+            exec_agent = self.app.supervisor.exec_relay.agent
+            if exec_agent is not None:  # the org's exec is a real agent program: it answers (see exec_agent.py)
+                said = await commands.run(self.app, "send", [f"@{exec_agent}", text], "chat") or "done"
+                return f"to {exec_agent}, the exec ({said}); its replies show here"
         except ConsoleError as error:
             return str(error)
         return "I did not understand that. " + self._help() + " " + self.model_hint
@@ -132,7 +141,9 @@ class ModelChat:
         return cls(app, chat, model, said)
 
     def takes(self, text: str) -> bool:
-        return self.model is not None and not for_builtin(text)
+        if self.model is None or for_builtin(text):
+            return False
+        return self.model.supervisor.exec_relay.agent is None  # an exec agent in the spec answers instead
 
     @property
     def busy(self) -> bool:
