@@ -449,7 +449,7 @@ class Supervisor:
         the `ask` waiting in it, is gone with it: an answer would reach nothing, or the wrong question), and
         it exits (the locks it held are released) unless the journal has it exited already."""
         for approval in [approval for approval in self.state.approvals.values() if approval.agent == name]:
-            note = f"withdrawn: {why}, so the question it answered is gone; ask again if it still needs it"
+            note = f"withdrawn: {why}, and the question went with the old one (asked again if still needed)"
             self.submit(SUPERVISOR, ApprovalDecided(id=approval.id, approved=False, reason=note))
         view = self.state.agents.get(name)
         if view is not None and view.alive:
