@@ -213,8 +213,8 @@ async def test_approvals_waiting_when_the_console_starts_page_too(
     first = await started(tmp_path, monkeypatch, Paging(approval_after=3600, channels=("terminal",)))
     first.submit("ann", ApprovalRequested(id="old", text="still there?"))
     await first.stop()
-    await first.backend.close()
-    second = Supervisor(crew(tmp_path, Paging(approval_after=0.1, channels=("terminal",))), FakeTerminal(), (160, 48))  # type: ignore[arg-type]
+    # the same terminal: ann's program still runs and still asks (a program started anew would withdraw it)
+    second = Supervisor(crew(tmp_path, Paging(approval_after=0.1, channels=("terminal",))), first.backend, (160, 48))  # type: ignore[arg-type]
     await second.start()
     try:
         await until(lambda: pages(second), "the page for the approval filed before the restart")
