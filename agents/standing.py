@@ -12,7 +12,9 @@ from typing import Literal
 
 from .state import OrgState, StandingTask
 
-MAX_WAITING = 100  # standing tasks waiting at once, per org: each is a line in `tasks` and a deadline
+# standing tasks waiting at once, per maker (an exec agent filling them cannot keep the human from making one):
+# each is a line in `tasks` and a deadline
+MAX_WAITING = 100
 
 
 @dataclass(frozen=True)

@@ -247,3 +247,12 @@ async def test_a_release_while_the_console_was_down_fires_at_start_and_a_pending
     replayed = OrgState.replay(records)
     assert {task.id: task.status for task in replayed.tasks.values()} == {"t1": "released", "t2": "released"}
     assert sum(isinstance(r.event, TaskFired) for r in records) == 2  # each fired once, across three starts
+
+
+async def test_an_exec_agent_cannot_crowd_out_the_humans_tasks(sup: Supervisor) -> None:
+    boss = Actor.agent("boss", "cli")
+    for _ in range(standing.MAX_WAITING):
+        await run(sup, 'when b "send #core again"', boss)
+    with pytest.raises(Conflict, match=f"^when: {standing.MAX_WAITING} of your tasks wait already"):
+        await run(sup, 'when b "send #core once more"', boss)
+    assert (await run(sup, 'when b "send all from the human"')).startswith(f"task t{standing.MAX_WAITING + 1}: ")

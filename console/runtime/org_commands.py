@@ -533,8 +533,10 @@ async def when(supervisor: CommandHost, args: WhenArgs, actor: Actor) -> str:
     if refused is not None:
         raise CommandForbidden(f"when: the action would be refused: {refused}")
     state = supervisor.state
-    if len(standing.waiting(state)) >= standing.MAX_WAITING:
-        raise CommandConflict(f"when: {standing.MAX_WAITING} tasks wait already: cancel one first (tasks lists them)")
+    if sum(task.by == actor.name for task in standing.waiting(state)) >= standing.MAX_WAITING:  # each maker's own
+        raise CommandConflict(
+            f"when: {standing.MAX_WAITING} of your tasks wait already: cancel one first (tasks lists them)"
+        )
     try:
         created = TaskCreated(
             id=f"t{len(state.tasks) + 1}", barrier=args.barrier, action=args.action, timeout=args.timeout, via=actor.via
