@@ -16,6 +16,7 @@ from agent_console.agents.journal import Record
 from agent_console.agents.model import Agent, Org
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.state import OrgState, PendingApproval
+from agent_console.agents.tracing import Cause, Causes
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import UpReport
 
@@ -41,9 +42,16 @@ class CommandHost(Protocol):
     @property
     def typist(self) -> OutboxTypist: ...
 
-    def traced(self, trace: str) -> AbstractContextManager[None]: ...
+    @property
+    def causes(self) -> Causes: ...
 
-    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
+    def traced(self, trace: str, parent: str | None = None) -> AbstractContextManager[None]: ...
+
+    def current_trace(self) -> Cause | None: ...
+
+    def submit(
+        self, actor: str, event: Event, trace: str | None = None, *, parent: str | None = None, span: str | None = None
+    ) -> Record: ...
 
     async def reconfigure(self, org: Org, actor: str = ...) -> UpReport: ...
 
