@@ -25,6 +25,7 @@ from .events import (
     AgentLaunched,
     ApprovalDecided,
     ApprovalRequested,
+    BarrierArrived,
     BarrierReleased,
     CommandRan,
     LockGranted,
@@ -146,13 +147,14 @@ class Span:
 class Trace:
     """The spans of one trace: a tree (or a few, while parents are missing) with timing."""
 
-    __slots__ = ("_waiting", "agents", "count", "id", "roots", "spans", "states")
+    __slots__ = ("_arrivals", "_waiting", "agents", "count", "id", "roots", "spans", "states")
 
     def __init__(self, trace: str) -> None:
         self.id = trace
         self.spans: dict[str, Span] = {}
         self.roots: list[Span] = []
         self._waiting: dict[str, list[Span]] = {}  # a parent span not seen yet → its children so far
+        self._arrivals: dict[str, list[Span]] = {}  # a barrier → its arrivals in this trace not released yet
         self.agents: set[str] = set()
         self.states: set[str] = set()
         self.count = 0
@@ -193,6 +195,12 @@ class Trace:
         for child in adopted:
             child.orphan = False
             self._attach(child, span)
+        event = record.event
+        if isinstance(event, BarrierArrived):
+            self._arrivals.setdefault(event.name, []).append(span)
+        elif isinstance(event, BarrierReleased):
+            for arrival in self._arrivals.pop(event.name, ()):  # each arrival waited until the release
+                self._extend(arrival, arrival.start, record.time)
         return span
 
     def _detach(self, span: Span) -> None:
@@ -207,11 +215,23 @@ class Trace:
             bisect.insort(children, span, key=lambda each: each.start)
         else:
             children.append(span)
-        # the ancestors last as long as what they caused
-        start, end = span.start, span.end
-        while parent is not None and (start < parent.start or end > parent.end):
-            parent.start, parent.end = min(parent.start, start), max(parent.end, end)
-            parent = parent.parent
+        self._extend(parent, span.start, span.end)  # the ancestors last as long as what they caused
+
+    @staticmethod
+    def _extend(span: Span | None, start: float, end: float) -> None:
+        while span is not None and (start < span.start or end > span.end):
+            span.start, span.end = min(span.start, start), max(span.end, end)
+            span = span.parent
+
+    def drop_oldest(self, count: int) -> None:
+        """Forget the `count` oldest spans after the first (their children move up to their parent)."""
+        for key in list(self.spans)[1 : 1 + count]:
+            span = self.spans.pop(key)
+            self._detach(span)
+            for child in list(span.children):
+                child.parent = None
+                self._attach(child, self.roots[0])
+            self.count -= 1
 
     def walk(self) -> Iterator[tuple[int, Span]]:
         for root in self.roots:
@@ -282,6 +302,13 @@ class TraceIndex:
                 self._by_agent.get(agent, {}).pop(trace, None)
             self.count -= dropped.count
             gone.add(trace)
+        if self.count > limit and len(self.traces) == 1:
+            # one trace holds everything: its oldest records after the first go
+            only = next(iter(self.traces.values()))
+            excess = self.count - limit
+            only.drop_oldest(excess)
+            del self._text[only.id][1 : 1 + excess]
+            self.count -= excess
         if self._dropped > 4096 and self._dropped * 2 > len(self._order):
             self._order, self._dropped = self._order[self._dropped :], 0
         return gone
@@ -305,16 +332,19 @@ class TraceIndex:
             )
         else:
             candidates = self.ordered()
-        needle = wanted.text.lower() if wanted.text else None
-        found: list[Trace] = []
-        for trace in candidates:
-            if wanted.state is not None and wanted.state not in trace.states:
-                continue
-            if wanted.since is not None and trace.end < wanted.since:
-                continue
-            if wanted.until is not None and trace.start > wanted.until:
-                continue
-            if needle is not None and not any(needle in line for line in self._text[trace.id]):
-                continue
-            found.append(trace)
-        return found
+        return [trace for trace in candidates if self.matches(trace, wanted)]
+
+    def matches(self, trace: Trace, wanted: TraceFilter) -> bool:
+        """Whether `wanted` lets `trace` through."""
+        if wanted.agents is not None and wanted.agents.isdisjoint(trace.agents):
+            return False
+        if wanted.state is not None and wanted.state not in trace.states:
+            return False
+        if wanted.since is not None and trace.end < wanted.since:
+            return False
+        if wanted.until is not None and trace.start > wanted.until:
+            return False
+        if wanted.text:
+            needle = wanted.text.lower()
+            return any(needle in line for line in self._text[trace.id])
+        return True

@@ -89,7 +89,7 @@ def test_a_chain_is_one_trace_whose_spans_last_as_long_as_what_they_caused() -> 
         (3, "status", 1.0, 1.0),
         (3, "approval.request", 2.0, 5.0),  # an ask lasts until its decision
         (4, "approval.decision", 5.0, 5.0),
-        (3, "barrier.arrive", 6.0, 6.0),
+        (3, "barrier.arrive", 6.0, 6.0),  # released in api's trace: not this one's
         (3, "status", 9.0, 9.0),
     ]
     # the release follows the last arrival (api's, in a trace of its own); db's later log is not its work
@@ -159,3 +159,68 @@ def test_an_agent_cannot_graft_its_records_into_a_trace_it_takes_no_part_in() ->
     assert causes.claim("db", Cause("chat", journal.records[7].span)) == Cause("chat", None)
     # a trace nobody has seen is the agent's to start
     assert causes.claim("api", Cause("ab" * 16, "1" * 16)) == Cause("ab" * 16, None)
+
+
+def three_agent_chain() -> Journal:
+    """The chain the console's chain test runs for real: the human's chat line sends lead a message; lead's work
+    messages db and api; db asks, the human approves; db and api meet at a barrier; everyone is idle again."""
+    journal = Journal()
+    send, approve = "c000000000000001", "c000000000000002"
+    text = "migrate the schema"
+    journal.do(HUMAN, MessageSent(id="m1", to="@lead", text=text), 0.0, trace="chain0000000001", parent=send)
+    journal.do(
+        HUMAN, CommandRan(name="send", args={"to": "@lead"}, via="chat", ok=True), 0.0, "chain0000000001", span=send
+    )
+    journal.do(SUPERVISOR, MessageTyped(id="m1", agent="lead"), 0.4)
+    journal.do("lead", StatusReported(state=AgentState.WORKING, task="migration"), 0.6)
+    journal.do("lead", MessageSent(id="m2", to="@db", text="run the migration"), 0.8)
+    journal.do("lead", MessageSent(id="m3", to="@api", text="update the client"), 0.9)
+    journal.do(SUPERVISOR, MessageTyped(id="m2", agent="db"), 1.2)
+    journal.do(SUPERVISOR, MessageTyped(id="m3", agent="api"), 1.5)
+    journal.do("db", StatusReported(state=AgentState.WORKING, task="alembic"), 1.6)
+    journal.do("db", ApprovalRequested(id="a1", text="migrate?", command="alembic upgrade head"), 2.0)
+    journal.do("api", StatusReported(state=AgentState.WORKING, task="client"), 2.2)
+    journal.do("api", BarrierArrived(name="migrated"), 3.0)
+    ask = journal.records[-3]
+    decided = journal.do(HUMAN, ApprovalDecided(id="a1", approved=True), 6.5, trace=ask.trace, parent=approve)
+    journal.do(
+        HUMAN, CommandRan(name="approve", args={"id": "a1"}, via="key", ok=True), 6.5, ask.trace, ask.span, approve
+    )
+    journal.do("db", BarrierArrived(name="migrated"), 8.0)
+    journal.do(SUPERVISOR, BarrierReleased(name="migrated", arrived=("api", "db")), 8.0)
+    journal.do("api", StatusReported(state=AgentState.IDLE), 8.5)
+    journal.do("db", StatusReported(state=AgentState.IDLE), 9.0)
+    journal.do("lead", StatusReported(state=AgentState.IDLE), 9.5)
+    assert decided.trace == "chain0000000001"
+    return journal
+
+
+def test_three_agents_make_one_trace_with_the_causal_tree() -> None:
+    index = TraceIndex()
+    index.add(three_agent_chain().records)
+    assert list(index.traces) == ["chain0000000001"]
+    tree = [
+        ("  " * depth + f"{span.record.actor} {span.record.event.type}", round(span.duration, 1))
+        for depth, span in index.traces["chain0000000001"].walk()
+    ]
+    assert tree == [
+        ("human command", 9.5),
+        ("  human message", 9.5),
+        ("    supervisor message.typed", 9.1),  # lead's work: typed at 0.4, idle at 9.5
+        ("      lead status", 0.0),
+        ("      lead message", 8.2),
+        ("        supervisor message.typed", 7.8),  # db's work: typed at 1.2, idle at 9.0
+        ("          db status", 0.0),
+        ("          db approval.request", 4.5),  # asked at 2.0, approved at 6.5
+        ("            human command", 0.0),
+        ("              human approval.decision", 0.0),
+        ("          db barrier.arrive", 0.0),
+        ("            supervisor barrier.release", 0.0),  # the last arrival's
+        ("          db status", 0.0),
+        ("      lead message", 7.6),
+        ("        supervisor message.typed", 7.0),  # api's work: typed at 1.5, idle at 8.5
+        ("          api status", 0.0),
+        ("          api barrier.arrive", 5.0),  # api waited from 3.0 until the release at 8.0
+        ("          api status", 0.0),
+        ("      lead status", 0.0),
+    ]
