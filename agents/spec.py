@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from .errors import InvalidInput, first_problem
 from .events import OrgEdit
-from .model import Agent, Org, Role, Team, find_problem, format_location
+from .model import Agent, Observability, Org, Role, Team, find_problem, format_location
 
 TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
-_TOP_LEVEL_KEYS = ("org", "team", "agent")
+_TOP_LEVEL_KEYS = ("org", "team", "agent", "observability")
 _ORG_KEYS = ("name", "limits", "redact", "isolation")
 
 
@@ -90,9 +90,20 @@ def parse_spec(text: str, path: Path | str = "<spec>") -> Org:
             limits=org_table.get("limits", {}),
             redact=org_table.get("redact", ()),
             isolation=org_table.get("isolation", "auto"),
+            observability=_observability(data, path),
         )
     except ValidationError as error:
         raise _spec_error(error, ("org",), path, data) from None
+
+
+def _observability(data: Mapping[str, Any], path: Path) -> Observability:
+    table = data.get("observability", {})
+    if not isinstance(table, Mapping):
+        raise SpecError(path, "observability", "must be a table: [observability]")
+    try:
+        return Observability.model_validate(dict(table))
+    except ValidationError as error:
+        raise _spec_error(error, ("observability",), path, data) from None
 
 
 def _tables(data: Mapping[str, Any], key: str, path: Path) -> Sequence[Mapping[str, Any]]:
@@ -302,6 +313,9 @@ def dump_spec(org: Org, path: Path | str) -> str:
     limits = org.limits.model_dump(exclude_defaults=True)
     if limits:
         lines.append(f"limits = {_toml_value(limits)}")
+    observability = org.observability.model_dump(exclude_defaults=True)
+    if observability:
+        lines += ["", "[observability]", *_toml_pairs(observability)]
     for team in org.teams:
         lines += ["", "[[team]]", *_toml_pairs(spec_table(team))]
     for agent in org.agents:

@@ -63,7 +63,7 @@ from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
 from agent_console.agents.tracing import Cause, Causes, traceparent
-from agent_console.runtime import isolation, paths, worktrees
+from agent_console.runtime import isolation, otlp, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.org_commands import org_commands
@@ -154,6 +154,8 @@ class Supervisor:
         self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
         self._inboxes: dict[str, asyncio.Event] = {}
         self.listeners: list[Callable[[Record], None]] = []  # told of every record (the UI coalesces)
+        self.causes = Causes()  # which trace a new record joins (agents/tracing.py)
+        self.otlp: otlp.OtlpExport | None = None
         self.focus_listeners: list[Callable[[], None]] = []  # told when the terminal's focus moves
         self.focused_pane: str | None = None
         self._restyle_due: set[str] = set()
@@ -220,6 +222,7 @@ class Supervisor:
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
+        self.otlp = otlp.start(lambda: self.org, self.listeners, self.notices)
         await self.status_line.install()
         return self.report
 
@@ -400,7 +403,6 @@ class Supervisor:
         self._worktree_agents = {agent.name for agent in self.org.agents if self.org.uses_worktree(agent)}
         # an agent that prints a token (its own or one it found) must not put it in the journal
         self.redactor = Redactor(self.org.redact, literals=list(self._actors))
-        self.causes = Causes()
 
     async def restart_agent(self, name: str) -> None:
         """Start the agent's program again in its own pane."""
@@ -438,6 +440,8 @@ class Supervisor:
         await self.pulses.settled()
         await self.status_line.remove()
         self.screens.close()
+        if self.otlp is not None:
+            await self.otlp.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -1058,7 +1062,7 @@ class Supervisor:
         for message in messages:
             sent = self.causes.message(message["id"])
             if sent is not None and sent.parent is not None:
-                message["traceparent"] = traceparent(*sent)
+                message["traceparent"] = traceparent(sent.trace, sent.parent)
         return messages
 
     def pending_approvals(self) -> list[dict]:
