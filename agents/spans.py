@@ -23,6 +23,7 @@ from .events import (
     AccessDenied,
     AgentExited,
     AgentLaunched,
+    AgentState,
     ApprovalDecided,
     ApprovalRequested,
     BarrierArrived,
@@ -30,6 +31,7 @@ from .events import (
     CommandRan,
     LockGranted,
     LogRecorded,
+    MessageAcknowledged,
     MessageSent,
     MessageTyped,
     MetricRecorded,
@@ -147,7 +149,7 @@ class Span:
 class Trace:
     """The spans of one trace: a tree (or a few, while parents are missing) with timing."""
 
-    __slots__ = ("_arrivals", "_waiting", "agents", "count", "id", "roots", "spans", "states")
+    __slots__ = ("_arrivals", "_waiting", "agents", "count", "id", "pending", "roots", "spans", "states")
 
     def __init__(self, trace: str) -> None:
         self.id = trace
@@ -155,6 +157,10 @@ class Trace:
         self.roots: list[Span] = []
         self._waiting: dict[str, list[Span]] = {}  # a parent span not seen yet → its children so far
         self._arrivals: dict[str, list[Span]] = {}  # a barrier → its arrivals in this trace not released yet
+        self.pending: set[tuple[str, str]] = set()
+        """What is still going on in it: ("message", id) to an agent, not typed in nor taken from its inbox yet,
+        ("work", agent) typed to and not idle yet, ("ask", id) not decided,
+        ("barrier", name) not released. A trace without is settled: its spans' ends are final."""
         self.agents: set[str] = set()
         self.states: set[str] = set()
         self.count = 0
@@ -195,13 +201,33 @@ class Trace:
         for child in adopted:
             child.orphan = False
             self._attach(child, span)
+        self._note(record, span)
+        return span
+
+    def _note(self, record: Record, span: Span) -> None:
         event = record.event
         if isinstance(event, BarrierArrived):
             self._arrivals.setdefault(event.name, []).append(span)
+            self.pending.add(("barrier", event.name))
         elif isinstance(event, BarrierReleased):
             for arrival in self._arrivals.pop(event.name, ()):  # each arrival waited until the release
                 self._extend(arrival, arrival.start, record.time)
-        return span
+            self.pending.discard(("barrier", event.name))
+        elif isinstance(event, MessageSent) and event.to.startswith("@"):
+            self.pending.add(("message", event.id))
+        elif isinstance(event, MessageAcknowledged):
+            self.pending.discard(("message", event.id))
+        elif isinstance(event, MessageTyped):
+            self.pending.discard(("message", event.id))
+            self.pending.add(("work", event.agent))
+        elif isinstance(event, StatusReported) and event.state is AgentState.IDLE:
+            self.pending.discard(("work", record.actor))
+        elif isinstance(event, AgentExited):
+            self.pending.discard(("work", event.agent))
+        elif isinstance(event, ApprovalRequested | PromptSeen):
+            self.pending.add(("ask", event.id))
+        elif isinstance(event, ApprovalDecided):
+            self.pending.discard(("ask", event.id))
 
     def _detach(self, span: Span) -> None:
         siblings = span.parent.children if span.parent is not None else self.roots

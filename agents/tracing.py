@@ -27,6 +27,7 @@ from .events import (
     BarrierArrived,
     BarrierReleased,
     Event,
+    MessageAcknowledged,
     MessageSent,
     MessageTyped,
     ProgressStalled,
@@ -118,7 +119,7 @@ class Causes:
         """The trace and parent a record of `event` by `actor` joins when nothing else says (None: a new trace)."""
         if isinstance(event, ApprovalDecided):
             return self._asks.get(event.id)
-        if isinstance(event, MessageTyped):
+        if isinstance(event, MessageTyped | MessageAcknowledged):
             return self._messages.get(event.id)
         if isinstance(event, MessageSent) and event.reply_to is not None:
             replied = self._messages.get(event.reply_to)

@@ -2,9 +2,10 @@
 
 Spans are the journal's (agents/spans.py): each record a span with its real start and end, its parent, and
 attributes (actor, agent, team, event type, a short summary; records are redacted before they are journaled, so
-no secret is in them). A span's end is known only once what it caused is done, so a trace is sent once it has
-been quiet for `SETTLE` seconds (and what is left when the console stops); a record joining a trace already sent
-goes out later as a span of its own, under its parent's id. Without `pip install 'agent-console[otel]'` the
+no secret is in them). A span's end is known only once what it caused is done, so a trace is sent once nothing in
+it is still going on and it has been quiet for `SETTLE` seconds (after `OPEN` seconds of quiet, or when the console
+stops, whatever it holds); a record joining a trace already sent goes out later as a span of its own, under its
+parent's id. Without `pip install 'agent-console[otel]'` the
 console works as before and says, once, that the export is off.
 """
 
@@ -28,7 +29,11 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 SETTLE = 2.0
-"""Seconds a trace stays quiet before its spans are sent."""
+"""Seconds a settled trace (nothing in it still going on: agents/spans.py `Trace.pending`) stays quiet before its
+spans are sent."""
+OPEN = 600.0
+"""Seconds a trace with something still going on (an agent that never went idle) stays quiet before it is sent
+anyway."""
 KEEP = 100_000
 """Records the export keeps in its index (a trace older than that is gone, sent or not)."""
 SUMMARY_CHARS = 200
@@ -95,7 +100,7 @@ class OtlpExport:
     async def flush(self, everything: bool = False) -> int:
         """Send the settled traces' new spans (`everything`: every trace's); how many were sent."""
         now = time.monotonic()
-        ready = [trace for trace, since in self._quiet_since.items() if everything or now - since >= self.settle]
+        ready = [trace for trace, since in self._quiet_since.items() if everything or self._ready(trace, now - since)]
         spans: list[ReadableSpan] = []
         for trace_id in ready:
             del self._quiet_since[trace_id]
@@ -112,6 +117,10 @@ class OtlpExport:
         else:
             self.failed += len(spans)  # the collector is away: these are not sent again (the journal keeps them)
         return len(spans)
+
+    def _ready(self, trace_id: str, quiet: float) -> bool:
+        trace = self.index.traces.get(trace_id)
+        return quiet >= (self.settle if trace is None or not trace.pending else max(self.settle, OPEN))
 
     def _spans(self, trace: Trace) -> list[ReadableSpan]:
         from opentelemetry.sdk.resources import Resource

@@ -1053,12 +1053,19 @@ class Supervisor:
         to arrive, whatever is pending already). Each names its `traceparent`: what the agent does about it
         can join the message's trace (`--trace-parent`, `TRACEPARENT`)."""
         messages = self.state.outbox(agent)
-        if not ((messages and not new) or not timeout):
+        deadline = time.monotonic() + (timeout or 0)
+        while timeout and (new or not messages):
+            # a message to anyone wakes every waiter: without `new`, one for someone else means waiting on
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             arrived = self._inboxes.setdefault(agent, asyncio.Event())
             arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(arrived.wait(), timeout)
+                await asyncio.wait_for(arrived.wait(), left)
             messages = self.state.outbox(agent)
+            if new:
+                break
         for message in messages:
             sent = self.causes.message(message["id"])
             if sent is not None and sent.parent is not None:
