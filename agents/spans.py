@@ -282,17 +282,25 @@ class TraceFilter:
 
 
 class TraceIndex:
-    """The journal's traces in order, with indexes to filter them fast. `limit`: keep about this many records
-    (the oldest traces go first); None keeps everything."""
+    """The journal's traces in order, with indexes to filter them fast: by agent and by state (each trace's ids),
+    by time (the traces' first times, in order), by text (one lower-case text of every trace, built on the first
+    search after records came). `limit`: keep about this many records (the oldest traces go first); None keeps
+    everything."""
 
     def __init__(self, limit: int | None = None) -> None:
         self.limit = limit
         self.traces: dict[str, Trace] = {}
         self.count = 0
         self._order: list[str] = []  # trace ids by first record; dropped ones are skipped lazily
+        self._firsts: list[float] = []  # their first records' times, in the same order
         self._dropped = 0
+        self._position: dict[str, int] = {}  # trace → its rank in journal order (for sorting)
+        self._serial = 0
+        self._longest = 0.0  # the longest trace's duration: how far before `since` a trace may start
         self._by_agent: dict[str, dict[str, None]] = {}
+        self._by_state: dict[str, dict[str, None]] = {}
         self._text: dict[str, list[str]] = {}  # trace → its records' searchable text (lower case)
+        self._blob: tuple[str, list[int], list[str]] | None = None  # every trace's text, where each starts, ids
 
     def add(self, records: Iterable[Record]) -> set[str]:
         """Fold records in (journal order); the ids of the traces that changed."""
@@ -301,16 +309,25 @@ class TraceIndex:
             trace = self.traces.get(record.trace)
             if trace is None:
                 trace = self.traces[record.trace] = Trace(record.trace)
+                self._serial += 1
+                self._position[record.trace] = self._serial
                 self._order.append(record.trace)
+                self._firsts.append(record.time)
                 self._text[record.trace] = []
-            before = len(trace.agents)
+            agents, states = len(trace.agents), len(trace.states)
             trace.add(record)
-            if len(trace.agents) != before:
+            if len(trace.agents) != agents:
                 for agent in trace.agents:
                     self._by_agent.setdefault(agent, {})[record.trace] = None
+            if len(trace.states) != states:
+                for state in trace.states:
+                    self._by_state.setdefault(state, {})[record.trace] = None
+            self._longest = max(self._longest, trace.end - trace.start)
             self._text[record.trace].append(f"{record.actor} {record.event.type} {summary(record)}".lower())
             self.count += 1
             changed.add(record.trace)
+        if changed:
+            self._blob = None
         if self.limit is not None:
             changed -= self._evict(self.limit)
         return changed
@@ -324,8 +341,11 @@ class TraceIndex:
             if dropped is None:
                 continue
             del self._text[trace]
+            del self._position[trace]
             for agent in dropped.agents:
                 self._by_agent.get(agent, {}).pop(trace, None)
+            for state in dropped.states:
+                self._by_state.get(state, {}).pop(trace, None)
             self.count -= dropped.count
             gone.add(trace)
         if self.count > limit and len(self.traces) == 1:
@@ -336,7 +356,8 @@ class TraceIndex:
             del self._text[only.id][1 : 1 + excess]
             self.count -= excess
         if self._dropped > 4096 and self._dropped * 2 > len(self._order):
-            self._order, self._dropped = self._order[self._dropped :], 0
+            self._order, self._firsts = self._order[self._dropped :], self._firsts[self._dropped :]
+            self._dropped = 0
         return gone
 
     def ordered(self) -> Iterator[Trace]:
@@ -347,18 +368,59 @@ class TraceIndex:
 
     def select(self, wanted: TraceFilter) -> list[Trace]:
         """The traces `wanted` lets through, in journal order."""
+        narrowed: list[dict[str, None]] = []
         if wanted.agents is not None:
             ids: dict[str, None] = {}
             for agent in wanted.agents:
                 ids.update(self._by_agent.get(agent, {}))
-            candidates: Iterable[Trace] = (
-                (self.traces[trace] for trace in self._order[self._dropped :] if trace in ids)
-                if len(ids) * 8 > len(self.traces)
-                else sorted((self.traces[trace] for trace in ids), key=lambda each: each.first.seq)
-            )
+            narrowed.append(ids)
+        if wanted.state is not None:
+            narrowed.append(self._by_state.get(wanted.state, {}))
+        if wanted.text:
+            narrowed.append(self._search(wanted.text.lower()))
+        if narrowed:
+            narrowed.sort(key=len)
+            first, *others = narrowed
+            chosen = [trace for trace in first if all(trace in other for other in others)]
+            chosen.sort(key=self._position.__getitem__)
+            candidates: Iterable[Trace] = (self.traces[trace] for trace in chosen)
         else:
-            candidates = self.ordered()
-        return [trace for trace in candidates if self.matches(trace, wanted)]
+            low, high = self._dropped, len(self._order)
+            if wanted.since is not None:  # no trace starting earlier than this can reach `since`
+                low = bisect.bisect_left(self._firsts, wanted.since - self._longest, low, high)
+            if wanted.until is not None:
+                high = bisect.bisect_right(self._firsts, wanted.until, low, high)
+            candidates = (self.traces[trace] for trace in self._order[low:high] if trace in self.traces)
+        if wanted.since is None and wanted.until is None:
+            return list(candidates)
+        return [trace for trace in candidates if self._in_time(trace, wanted)]
+
+    def _search(self, needle: str) -> dict[str, None]:
+        """The traces whose text holds `needle`, in order: one pass of `str.find` over every trace's text."""
+        if self._blob is None:
+            ids = [trace for trace in self._order[self._dropped :] if trace in self.traces]
+            texts = ["\n".join(self._text[trace]) for trace in ids]
+            starts, at = [], 0
+            for text in texts:
+                starts.append(at)
+                at += len(text) + 1
+            self._blob = ("\0".join(texts), starts, ids)
+        blob, starts, ids = self._blob
+        found: dict[str, None] = {}
+        at = blob.find(needle)
+        while at >= 0:
+            which = bisect.bisect_right(starts, at) - 1
+            found[ids[which]] = None
+            if which + 1 >= len(starts):
+                break
+            at = blob.find(needle, starts[which + 1])  # one hit a trace is enough
+        return found
+
+    @staticmethod
+    def _in_time(trace: Trace, wanted: TraceFilter) -> bool:
+        if wanted.since is not None and trace.end < wanted.since:
+            return False
+        return wanted.until is None or trace.start <= wanted.until
 
     def matches(self, trace: Trace, wanted: TraceFilter) -> bool:
         """Whether `wanted` lets `trace` through."""
@@ -366,9 +428,7 @@ class TraceIndex:
             return False
         if wanted.state is not None and wanted.state not in trace.states:
             return False
-        if wanted.since is not None and trace.end < wanted.since:
-            return False
-        if wanted.until is not None and trace.start > wanted.until:
+        if not self._in_time(trace, wanted):
             return False
         if wanted.text:
             needle = wanted.text.lower()
