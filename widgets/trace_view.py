@@ -76,6 +76,8 @@ class TraceView(Tree[Record]):
     ROOMY = 110
     """Narrower than this, the actor column is narrower and the event type is not padded to a column."""
     DURATION_WIDTH = 5
+    BARS = 50
+    """Narrower than this, a line shows its duration after the summary and no bar."""
 
     def __init__(
         self,
@@ -204,7 +206,7 @@ class TraceView(Tree[Record]):
         if span.orphan:
             label = Text.assemble(("?", "bold"), label)  # its parent is not in this trace: an agent's claim
         duration = format_duration(span.duration).rjust(self.DURATION_WIDTH)
-        if compact:
+        if self.size.width < self.BARS:
             return Text.assemble(icon, label, " ", (duration.strip(), "dim"))
         trace = self.index.traces[record.trace]
         width = self._bar_width()
@@ -217,7 +219,7 @@ class TraceView(Tree[Record]):
 
     def _bar_width(self) -> int:
         width = self.scrollable_content_region.width
-        return max(8, min(40, width // (4 if width >= self.ROOMY else 5)))
+        return max(6, min(40, width // (4 if width >= self.ROOMY else 6)))
 
     def _depth(self, node: TreeNode[Record]) -> int:
         depth = 0
