@@ -977,5 +977,6 @@ def test_snapshot_console_layout(snap_compare: Any) -> None:
     the health table (focused, blue frame; Agent to Restarts in view, Task cropped); on the right the chat with
     three lines above its input, and under it the trace, its lines compact (no column padding, summaries cut
     with …) because the pane is narrow, each ending with a mark on a short bar column at the right (the boot
-    trace's launches under org.load stepping right), scrolled to ui's thinking status at 22:23:10; no command line; the footer at the bottom."""
+    trace's launches under org.load stepping right), scrolled to ui's thinking status at 22:23:10; no command
+    line; the footer at the bottom."""
     assert snap_compare(ConsoleLayout(), terminal_size=(120, 40))

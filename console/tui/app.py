@@ -477,7 +477,7 @@ class ConsoleApp(App[None]):
         """Open the `:` line on `trace /`: what is typed next narrows the trace to the traces that mention it."""
         self.open_command_line()
         self.command_input.value = "trace /"
-        self.command_input.cursor_position = len(self.command_input.value)
+        self.call_after_refresh(self.command_input.action_end)  # after the focus selected it all: type after it
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The console's keys act on the main screen only, and single keys type, not act, in a text input."""

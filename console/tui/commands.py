@@ -170,7 +170,7 @@ async def _trace(app: CommandScreen, words: list[str]) -> str | None:
     return f"trace: {said}"
 
 
-TRACE_USAGE = "trace [NAME|all] | trace [agent=NAME] [team=TEAM] [state=STATE] [since=HH:MM] [until=HH:MM] [/TEXT]"
+TRACE_USAGE = "trace [NAME|all], or any of: agent=NAME team=TEAM state=STATE since=HH:MM until=HH:MM /TEXT"
 TRACE_STATES = (*(state.value for state in AgentState), FAILED)
 
 
