@@ -674,6 +674,7 @@ class Journal:
         trace: str | None = None,
         parent: str | None = None,
         now: float | None = None,
+        span: str | None = None,
     ) -> Record:
         """Write `event` by `actor` as the next record (new trace and span ids unless given) and return it."""
         self._require_open()
@@ -682,7 +683,7 @@ class Journal:
                 seq=self._seq + 1,
                 time=time.time() if now is None else now,
                 trace=trace or secrets.token_hex(8),
-                span=secrets.token_hex(8),
+                span=span or secrets.token_hex(8),
                 parent=parent,
                 actor=actor,
                 event=event,

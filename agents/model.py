@@ -130,6 +130,25 @@ class Agent(_Strict):
         return shlex.join((kind.program, *kind.args)) if kind.program else None
 
 
+class Observability(_Strict):
+    """Where the console's spans go besides its journal (`[observability]` in the spec)."""
+
+    otlp_endpoint: str | None = None
+    """An OpenTelemetry collector's OTLP/HTTP base address (its /v1/traces takes the spans); None: no export."""
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.match(r"^https?://[^/@\s]+(/[^\s]*)?$", value):
+            shown = "it" if "@" in value else repr(value)  # a password in it is not repeated
+            raise ValueError(
+                f"{shown} is not an http(s) address like http://127.0.0.1:4318 (no user or password in it)"
+            )
+        return value.rstrip("/")
+
+
 class Org(_Strict):
     """A whole organisation, checked for consistency: teams exist, names are unique, no cycles."""
 
@@ -140,6 +159,7 @@ class Org(_Strict):
     redact: tuple[str, ...] = ()  # regular expressions for secrets of the org's own (besides the known formats)
     isolation: Isolation = Isolation.AUTO  # what hides the human's credentials and the terminal from agents
     paging: Paging = Paging()  # when and where the human is paged
+    observability: Observability = Observability()
 
     _check = field_validator("name")(_check_name)
 

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from .errors import InvalidInput, first_problem
 from .events import OrgEdit
-from .model import Agent, Org, Role, Team, find_problem, format_location
+from .model import Agent, Observability, Org, Role, Team, find_problem, format_location
 
 TeamOrAgent = TypeVar("TeamOrAgent", Team, Agent)
-_TOP_LEVEL_KEYS = ("org", "team", "agent", "executive")  # [executive]: the model executive's settings
+_TOP_LEVEL_KEYS = ("org", "team", "agent", "executive", "observability")  # [executive]: the model executive's
 _ORG_KEYS = ("name", "limits", "redact", "isolation", "paging")
 
 
@@ -91,9 +91,20 @@ def parse_spec(text: str, path: Path | str = "<spec>") -> Org:
             redact=org_table.get("redact", ()),
             isolation=org_table.get("isolation", "auto"),
             paging=org_table.get("paging", {}),
+            observability=_observability(data, path),
         )
     except ValidationError as error:
         raise _spec_error(error, ("org",), path, data) from None
+
+
+def _observability(data: Mapping[str, Any], path: Path) -> Observability:
+    table = data.get("observability", {})
+    if not isinstance(table, Mapping):
+        raise SpecError(path, "observability", "must be a table: [observability]")
+    try:
+        return Observability.model_validate(dict(table))
+    except ValidationError as error:
+        raise _spec_error(error, ("observability",), path, data) from None
 
 
 def _tables(data: Mapping[str, Any], key: str, path: Path) -> Sequence[Mapping[str, Any]]:
@@ -306,6 +317,9 @@ def dump_spec(org: Org, path: Path | str) -> str:
     paging = org.paging.model_dump(exclude_defaults=True)
     if paging:
         lines.append(f"paging = {_toml_value(paging)}")
+    observability = org.observability.model_dump(exclude_defaults=True)
+    if observability:
+        lines += ["", "[observability]", *_toml_pairs(observability)]
     for team in org.teams:
         lines += ["", "[[team]]", *_toml_pairs(spec_table(team))]
     for agent in org.agents:

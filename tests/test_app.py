@@ -45,6 +45,7 @@ from agent_console.terminal.tmux import TmuxBackend
 from agent_console.themes import state_color
 from agent_console.themes.textual_themes import DARK_THEME_NAME, LIGHT_THEME_NAME
 from agent_console.tui.app import ConsoleApp
+from agent_console.tui.commands import TRACE_USAGE
 from agent_console.tui.dialogs import ApprovalDetails, HelpScreen
 from agent_console.widgets import ApprovalPreview, ApprovalQueue, ChatPanel, HealthTable, OrgTree, TraceView
 
@@ -805,12 +806,46 @@ async def test_trace_command_filters_by_agent_and_back(demo: Console) -> None:
         traces: dict[str, list] = {}
         for record in shown:
             traces.setdefault(record.trace, []).append(record)
-        assert shown and all(view.concerns(group, "api") for group in traces.values())  # whole traces that name api
+        # whole traces that name api
+        assert shown and all("api" in view.index.traces[trace].agents for trace in traces)
+        assert len(shown) == sum(len(group) for group in traces.values())
         everything = len(shown)
         await chat(pilot, "/trace all")
         assert len(demo.query_one(TraceView).shown_records) > everything
         await chat(pilot, "/trace nobody")
         assert "no agent 'nobody'" in chat_text(demo)
+        await chat(pilot, "/trace state=waiting /migrat")
+        waiting = {record.trace for record in view.shown_records}
+        assert waiting and all("waiting" in view.index.traces[trace].states for trace in waiting)
+        assert all(
+            any("migrat" in line for line in view.index._text[trace]) for trace in waiting
+        )  # every one mentions it
+        await chat(pilot, "/trace state=sleepy")
+        assert "trace: state 'sleepy' is not one of idle, thinking" in chat_text(demo)
+        await chat(pilot, "/trace since=25:99")
+        assert "trace: since='25:99' is not a time of day (HH:MM or HH:MM:SS)" in chat_text(demo)
+        await chat(pilot, "/trace team=nowhere")
+        assert "trace: no team 'nowhere'" in chat_text(demo)
+
+
+async def test_slash_in_the_trace_opens_a_search_of_it(demo: Console) -> None:
+    from agent_console.widgets.trace_view import TraceView
+
+    async with demo.run_test(size=SIZE) as pilot:
+        view = demo.query_one(TraceView)
+        while not view.display:
+            await pilot.press("v")
+        view.focus()
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.pause()
+        assert demo.command_input.value == "trace /" and demo.focused is demo.command_input
+        for key in "migrat":
+            await pilot.press(key)
+        assert demo.command_input.value == "trace /migrat"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert view.wanted.text == "migrat" and view.shown_records
 
 
 async def test_records_arriving_under_a_dialog_still_reach_the_views(demo: Console) -> None:
@@ -899,7 +934,7 @@ async def test_the_palette_asks_for_the_arguments_of_a_command_that_needs_them(d
         await pilot.pause()
         await run_in_palette(pilot, "trace")
         await pilot.pause()
-        assert isinstance(demo.screen, ArgumentsDialog) and demo.screen.usage == "trace [NAME|all]"
+        assert isinstance(demo.screen, ArgumentsDialog) and demo.screen.usage == TRACE_USAGE
         demo.screen.query_one(Input).value = "api"
         await pilot.press("enter")
         await pilot.pause()

@@ -129,7 +129,7 @@ async def test_an_unexpected_error_is_one_line_with_its_log_and_journaled_as_fai
 
 
 async def test_the_trace_tells_a_command_run_in_one_line(idle_supervisor: Supervisor) -> None:
-    from agent_console.widgets.trace_view import summary
+    from agent_console.agents.spans import summary
 
     supervisor = idle_supervisor
     with pytest.raises(NotFound):

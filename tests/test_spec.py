@@ -127,7 +127,10 @@ def test_spec_fields_and_defaults(tmp_path: Path) -> None:
         (GOOD.replace('[org]\nname = "api"', ""), "org: missing: the spec needs an [org] table"),
         (GOOD.replace('name = "lead"\n', ""), "agent[1].name: missing (required)"),
         (GOOD.replace("[[team]]", "[team]", 1), "bad TOML"),
-        (GOOD + "\n[teams]\nx = 1\n", "teams: unknown key (allowed at the top level: org, team, agent, executive)"),
+        (
+            GOOD + "\n[teams]\nx = 1\n",
+            "teams: unknown key (allowed at the top level: org, team, agent, executive, observability)",
+        ),
         (
             GOOD.replace('role = "coordinator"', 'role = "exec"').replace('kind = "claude"', 'role = "exec"'),
             "agent[1] (\"lead\").role: only one agent may have role 'exec' ('api' has it already)",
@@ -273,3 +276,20 @@ def test_a_buried_agent_is_read_written_and_its_burial_replayed_in_its_place(tmp
     # A spec that no longer has the agent drops its burial, saying why.
     _, _, skipped = apply_edits(BASE.replaced(agents=(_agent("bob"),)), edits)
     assert [why for _, why in skipped] == ["the spec has no agent 'ann' any more"]
+
+
+def test_observability_names_a_collector_and_refuses_what_is_not_one(tmp_path: Path) -> None:
+    spec = tmp_path / "org.toml"
+    spec.write_text(GOOD + '\n[observability]\notlp_endpoint = "http://127.0.0.1:4318/"\n')
+    org = load_spec(spec)
+    assert org.observability.otlp_endpoint == "http://127.0.0.1:4318"
+    assert parse_spec(dump_spec(org, spec), spec).observability == org.observability
+    for value, problem in (
+        ("ftp://collector", "'ftp://collector' is not an http(s) address like http://127.0.0.1:4318"),
+        ("http://me:hunter2@collector", "it is not an http(s) address"),
+    ):
+        spec.write_text(GOOD + f'\n[observability]\notlp_endpoint = "{value}"\n')
+        with pytest.raises(SpecError) as raised:
+            load_spec(spec)
+        assert "observability.otlp_endpoint" in str(raised.value) and problem in str(raised.value)
+        assert "hunter2" not in str(raised.value)

@@ -34,6 +34,7 @@ from agent_console.agents.events import (
     Throttled,
 )
 from agent_console.agents.journal import GENESIS, Record
+from agent_console.agents.spans import TraceFilter
 from agent_console.agents.state import OrgState, PendingApproval
 from agent_console.themes import CONSOLE_TCSS, STATE_STYLES, state_color, state_glyph
 from agent_console.themes.textual_themes import DARK_THEME, DARK_THEME_NAME, LIGHT_THEME, LIGHT_THEME_NAME
@@ -670,7 +671,7 @@ async def test_trace_view_keeps_only_the_newest_records() -> None:
         trace.add_records(records)
         # the boot trace (3 records) goes whole: 5 remain
         assert [record.seq for record in trace.shown_records] == [4, 5, 7, 6, 8]
-        one_trace = [records[3].model_copy(update={"seq": 100 + n, "trace": "long"}) for n in range(8)]
+        one_trace = [records[3].model_copy(update={"seq": 100 + n, "trace": "long", "span": f"l{n}"}) for n in range(8)]
         trace.add_records(one_trace)
         assert [record.seq for record in trace.shown_records] == [100, 104, 105, 106, 107]
 
@@ -871,10 +872,62 @@ def test_snapshot_chat(snap_compare: Any) -> None:
 
 
 def test_snapshot_trace_view(snap_compare: Any) -> None:
-    """You should see a frame titled "Trace" with the journal as a timeline (UTC times from
-    22:13:21): org.load with its two agent.launch records under it, api's status, db's approval.request (amber)
-    with the human's approval.decision under it, api's message to @db and db's warning log (amber) last."""
+    """You should see a frame titled "Trace" with the journal as a waterfall (UTC times from 22:13:21):
+    org.load lasting 2.0s (a bar across the whole right column) with its two agent.launch records under it
+    (marks at the middle and the right end), api's status, db's approval.request (amber) lasting 2.0s with the
+    human's approval.decision under it (a mark at the right end), api's message to @db and db's warning log last;
+    the one-record traces have a mark at the left of the bar column and no duration."""
     assert snap_compare(trace_host(trace_records()), terminal_size=(110, 14))
+
+
+def chain_host() -> Host:
+    from tests.test_spans import three_agent_chain
+
+    return trace_host(three_agent_chain().records)
+
+
+def test_snapshot_trace_waterfall_80x24(snap_compare: Any) -> None:
+    """You should see the three-agent chain as one tree in a frame titled "Trace" (times 22:13:20, UTC): the
+    human's send command (9.5s, a bar across the column) → its message to @lead → message.typed (lead's work,
+    9.1s) → lead's status, its messages to @db (8.2s) and @api (7.6s), each with its typed work under it: db's
+    approval.request (4.5s, amber) with the human's approve command and approval.decision under it, db's
+    barrier.arrive with the barrier.release under it, api's barrier.arrive (5.0s); every line ends with its
+    duration and a bar starting where the span starts; all 19 lines fit, blank lines below."""
+    assert snap_compare(chain_host(), terminal_size=(80, 24))
+
+
+def test_snapshot_trace_waterfall_120x40(snap_compare: Any) -> None:
+    """You should see the same chain whole at 120x40: every record's time, actor, type and summary in columns,
+    indented by its depth, then its duration and a bar ending at the right edge; the bars of db's ask (from 2.0s
+    to 6.5s of 9.5s) and api's barrier wait (3.0s to 8.0s) sit inside their parents' bars."""
+    assert snap_compare(chain_host(), terminal_size=(120, 40))
+
+
+async def test_the_waterfall_nests_spans_and_filters_whole_traces() -> None:
+    from tests.test_spans import three_agent_chain
+
+    chain = [record.model_copy(update={"seq": record.seq + 100}) for record in three_agent_chain().records]
+    records = [*trace_records(), *chain]
+    async with trace_host(records).run_test(size=(120, 40)) as pilot:
+        view = pilot.app.query_one(TraceView)
+        head = view.root.children[-1]
+        assert head.data is not None and head.data.event.type == "command"
+        typed = head.children[0].children[0]
+        assert [child.data.event.type for child in typed.children if child.data] == [
+            "status",
+            "message",
+            "message",
+            "status",
+        ]
+        view.filter(TraceFilter(state="waiting"))  # the traces with an ask: db's in the boot org, and the chain
+        assert {record.trace for record in view.shown_records} == {"ask", "chain0000000001"}
+        view.filter(TraceFilter(text="ALEMBIC upgrade"))
+        assert {record.trace for record in view.shown_records} == {"ask", "chain0000000001"}
+        view.filter(TraceFilter(agents=frozenset({"lead"})))
+        assert {record.trace for record in view.shown_records} == {"boot", "chain0000000001"}  # boot loads lead
+        assert view.agent_filter == "lead"
+        view.filter(TraceFilter())
+        assert len(view.shown_records) == len(records)
 
 
 class ConsoleLayout(App[None]):
@@ -922,6 +975,8 @@ def test_snapshot_console_layout(snap_compare: Any) -> None:
     queue with db's two requests (agent, age 59s and 20s, command) in an amber frame, "2 pending" in its bottom
     edge, and the strip "db asks $ alembic upgrade head  Run the migration?"; below, on the left the org tree over
     the health table (focused, blue frame; Agent to Restarts in view, Task cropped); on the right the chat with
-    three lines above its input, and under it the trace, its lines compact (no column padding) because the pane
-    is narrow, scrolled to ui's thinking status at 22:23:10; no command line; the footer at the bottom."""
+    three lines above its input, and under it the trace, its lines compact (no column padding, summaries cut
+    with …) because the pane is narrow, each ending with a mark on a short bar column at the right (the boot
+    trace's launches under org.load stepping right), scrolled to ui's thinking status at 22:23:10; no command
+    line; the footer at the bottom."""
     assert snap_compare(ConsoleLayout(), terminal_size=(120, 40))

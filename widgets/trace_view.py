@@ -1,7 +1,9 @@
-"""The journal as a timeline: one line per record, the records of a trace grouped under its first one."""
+"""The journal as a waterfall: each trace a tree of spans (what caused what), each line with its duration and a
+bar placed on the trace's own time, filterable by agent, team, state, time and text."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 
@@ -11,75 +13,51 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from agent_console.agents.events import (
-    AccessDenied,
-    AgentExited,
-    AgentLaunched,
-    ApprovalDecided,
-    ApprovalRequested,
-    BarrierReleased,
-    CommandRan,
-    LockGranted,
-    LogRecorded,
-    MessageSent,
-    MetricRecorded,
-    OrgEdited,
-    OrgLoaded,
-    SpoofRejected,
-    StatusReported,
-    VoteOpened,
-)
+from agent_console.agents.events import LogRecorded, StatusReported
 from agent_console.agents.journal import Record
-from agent_console.agents.spec import describe_edit
+from agent_console.agents.spans import Span, Trace, TraceFilter, TraceIndex, summary
 from agent_console.themes.states import state_color
 
 from .formatting import agent_text, is_dark
 
+__all__ = ["TraceView", "format_duration", "summary"]
+
 # an event type's first word → the agent state whose colour it borrows
-EVENT_COLORS = {"approval": "waiting", "agent": "recovering", "spoof": "error", "org": "thinking"}
+EVENT_COLORS = {"approval": "waiting", "agent": "recovering", "spoof": "error", "org": "thinking", "message": "working"}
 
 
-def summary(record: Record) -> str:
-    """A short, one-line account of what the record's event says."""
-    event = record.event
-    if isinstance(event, StatusReported):
-        parts = [event.state.value, event.task or "", event.progress or ""]
-        return " ".join(part for part in parts if part)
-    if isinstance(event, ApprovalRequested):
-        return f"$ {event.command}" if event.command else event.text
-    if isinstance(event, ApprovalDecided):
-        verdict = "approved" if event.approved else "denied"
-        return f"{verdict} {event.id}" + (f": {event.reason}" if event.reason else "")
-    if isinstance(event, MessageSent):
-        return f"→ {event.to}: {event.text}"
-    if isinstance(event, LogRecorded):
-        return f"{event.level}: {event.text}"
-    if isinstance(event, MetricRecorded):
-        return f"{event.name} = {event.value:g}" + (f" {event.unit}" if event.unit else "")
-    if isinstance(event, OrgLoaded):
-        return f"{event.name}: {len(event.teams)} teams, {len(event.agents)} agents"
-    if isinstance(event, OrgEdited):
-        return "changed in the console: " + ("; ".join(describe_edit(edit) for edit in event.edits) or "nothing")
-    if isinstance(event, AgentLaunched):
-        return f"{event.agent} in {event.pane}" + (f", resuming {event.resumed}" if event.resumed else "")
-    if isinstance(event, AgentExited):
-        how = f"signal {event.signal}" if event.signal is not None else f"status {event.status}"
-        return f"{event.agent} exited ({how})"
-    if isinstance(event, CommandRan):
-        words = [event.name, *(f"{key}={value}" for key, value in event.args.items())]
-        outcome = "" if event.ok else f" — failed: {event.error}"
-        return f"{' '.join(words)} (via {event.via}){outcome}"
-    if isinstance(event, AccessDenied):
-        return f"refused {event.operation}: {event.reason}"
-    fields = event.model_dump(exclude={"type"}, exclude_none=True)
-    return " ".join(f"{key}={value}" for key, value in fields.items())
+def format_duration(seconds: float) -> str:
+    """A span's duration in at most 5 cells: 350ms, 4.2s, 42s, 2m05, 1h02; empty for an instant."""
+    if seconds < 0.0005:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}"
+
+
+def bar(span: Span, start: float, end: float, width: int) -> str:
+    """The span's place on [start, end] drawn in `width` cells: ━ for its duration, ╸ for an instant."""
+    total = end - start
+    if total <= 0:
+        return "╸".ljust(width)
+    left = min(width - 1, int((span.start - start) / total * width))
+    right = min(width, math.ceil((span.end - start) / total * width))
+    if span.end - span.start <= 0 or right <= left:
+        return (" " * left + "╸").ljust(width)
+    return (" " * left + "━" * (right - left)).ljust(width)
 
 
 class TraceView(Tree[Record]):
-    """The journal's records as a timeline, newest at the bottom, each trace's later records under its first.
+    """The journal's traces, oldest at the top, each a tree of spans with durations (a waterfall).
 
-    `add_records` appends; `filter_agent` narrows to the traces that concern one agent. Only the newest
-    `MAX_RECORDS` records are kept.
+    `add_records` appends; `filter` narrows to the traces a `TraceFilter` lets through (`filter_agent` to one
+    agent's). Only about the newest `MAX_RECORDS` records are kept (the oldest traces go whole).
     """
 
     BORDER_TITLE = "Trace"
@@ -91,9 +69,15 @@ class TraceView(Tree[Record]):
     """
     MAX_RECORDS = 1000
     ACTOR_WIDTH = 12
+    KIND_WIDTH = 17
     SUMMARY_WIDTH = 90
     WIDE = 70
-    """Narrower than this, a line drops the column alignment so that the summary stays in view."""
+    """Narrower than this, a line drops the column alignment and the bar so that the summary stays in view."""
+    ROOMY = 110
+    """Narrower than this, the actor column is narrower and the event type is not padded to a column."""
+    DURATION_WIDTH = 5
+    BARS = 50
+    """Narrower than this, a line shows its duration after the summary and no bar."""
 
     def __init__(
         self,
@@ -108,122 +92,93 @@ class TraceView(Tree[Record]):
         self.show_root = False
         self.guide_depth = 2
         self._tz = tz
-        self._groups: dict[str, list[Record]] = {}
-        self._record_count = 0
-        self._heads: dict[str, TreeNode[Record]] = {}
+        self.index = TraceIndex(limit=self.MAX_RECORDS)
+        self._wanted = TraceFilter()
         self._agent: str | None = None
-        self._approval_agents: dict[str, str] = {}
+        self._heads: dict[str, TreeNode[Record]] = {}
+        self._collapsed: set[str] = set()
 
     @property
     def agent_filter(self) -> str | None:
         return self._agent
 
     @property
+    def wanted(self) -> TraceFilter:
+        """The filter in force."""
+        return self._wanted
+
+    @property
     def shown_records(self) -> list[Record]:
-        """The records on display (whether their group is expanded or not), in display order."""
+        """The records on display (whether their trace is expanded or not), in display order."""
         shown: list[Record] = []
-        for node in self.root.children:
-            for each in (node, *node.children):
-                if each.data is not None:
-                    shown.append(each.data)
+
+        def walk(node: TreeNode[Record]) -> None:
+            if node.data is not None:
+                shown.append(node.data)
+            for child in node.children:
+                walk(child)
+
+        for head in self.root.children:
+            walk(head)
         return shown
 
     def add_records(self, records: Iterable[Record]) -> None:
         """Append records (in journal order)."""
         follow = self.is_vertical_scroll_end
-        for record in records:
-            if isinstance(record.event, ApprovalRequested):
-                self._approval_agents[record.event.id] = record.actor
-            group = self._groups.get(record.trace)
-            if group is None:
-                self._groups[record.trace] = group = []
-            group.append(record)
-            self._record_count += 1
-            if self._agent is None or self.concerns(group, self._agent):
-                self._show(record.trace, group, record)
-        self._evict()
+        changed = self.index.add(records)
+        for trace in [trace for trace in self._heads if trace not in self.index.traces]:
+            self._heads.pop(trace).remove()
+        for trace in sorted(changed, key=lambda each: self.index.traces[each].first.seq):
+            found = self.index.traces[trace]
+            if self._wanted.empty or self.index.matches(found, self._wanted):
+                self._show(found)
         if follow:
             self._follow()
 
-    def filter_agent(self, agent: str | None) -> None:
-        """Show only the traces with a record by `agent` or about it (None: everything)."""
-        if agent == self._agent:
+    def filter(self, wanted: TraceFilter) -> None:
+        """Show only the traces `wanted` lets through (all of each: what caused what stays in view)."""
+        if wanted == self._wanted:
             return
-        self._agent = agent
+        self._wanted = wanted
+        self._agent = next(iter(wanted.agents)) if wanted.agents is not None and len(wanted.agents) == 1 else None
         self.clear()
         self._heads.clear()
-        for trace, group in self._groups.items():
-            if agent is None or self.concerns(group, agent):
-                head = self._add_head(trace, group[0])
-                for record in group[1:]:
-                    self._add_record(head, record)
+        for trace in self.index.select(wanted):
+            self._show(trace)
         self._follow()
+
+    def filter_agent(self, agent: str | None) -> None:
+        """Show only the traces with a record by `agent` or about it (None: everything)."""
+        self.filter(TraceFilter(agents=None if agent is None else frozenset({agent})))
+        self._agent = agent
 
     def _follow(self) -> None:
         _ = self.last_line  # builds the lines, so the new end is known before scrolling to it
         self.scroll_end(animate=False, x_axis=False)
 
-    def concerns(self, group: list[Record], agent: str) -> bool:
-        """Whether a trace's records are by `agent` or name it."""
-        return any(self._concerns(record, agent) for record in group)
+    def _show(self, trace: Trace) -> None:
+        """Add the trace's tree at the end, or redraw it where it is."""
+        old = self._heads.get(trace.id)
+        if old is not None and not old.is_expanded and old.allow_expand:
+            self._collapsed.add(trace.id)
+        spans = list(trace.walk())
+        head_span = spans[0][1]
+        head = self.root.add(
+            self._label(head_span.record), head_span.record, before=old, expand=trace.id not in self._collapsed
+        )
+        head.allow_expand = len(spans) > 1
+        nodes = {id(head_span): head}
+        for _, span in spans[1:]:
+            parent = nodes[id(span.parent)] if span.parent is not None else head
+            nodes[id(span)] = parent.add(self._label(span.record), span.record, expand=True, allow_expand=False)
+            parent.allow_expand = True
+        if old is not None:
+            old.remove()
+        self._heads[trace.id] = head
 
-    def _concerns(self, record: Record, agent: str) -> bool:
-        if record.actor == agent:
-            return True
-        event = record.event
-        if isinstance(event, AgentLaunched | AgentExited | SpoofRejected):
-            return event.agent == agent
-        if isinstance(event, ApprovalDecided):
-            return self._approval_agents.get(event.id) == agent
-        if isinstance(event, MessageSent):
-            return event.to == f"@{agent}"
-        if isinstance(event, LockGranted):
-            return event.holder == agent
-        if isinstance(event, BarrierReleased):
-            return agent in event.arrived or agent in event.missing
-        if isinstance(event, VoteOpened):
-            return agent in event.voters
-        if isinstance(event, OrgLoaded):
-            return agent in event.agents
-        return False
-
-    def _show(self, trace: str, group: list[Record], record: Record) -> None:
-        head = self._heads.get(trace)
-        if head is not None:
-            self._add_record(head, record)
-            return
-        # under a filter, a trace can start to matter only at a later record: show it whole
-        head = self._add_head(trace, group[0])
-        for each in group[1:]:
-            self._add_record(head, each)
-
-    def _add_head(self, trace: str, record: Record) -> TreeNode[Record]:
-        node = self.root.add(self._label(record), record, expand=True, allow_expand=False)
-        self._heads[trace] = node
-        return node
-
-    def _add_record(self, head: TreeNode[Record], record: Record) -> None:
-        head.add_leaf(self._label(record), record)
-        head.allow_expand = True
-
-    def _evict(self) -> None:
-        while self._record_count > self.MAX_RECORDS and self._groups:
-            trace, group = next(iter(self._groups.items()))
-            excess = self._record_count - self.MAX_RECORDS
-            if len(self._groups) > 1:
-                del self._groups[trace]
-                self._record_count -= len(group)
-                node = self._heads.pop(trace, None)
-                if node is not None:
-                    node.remove()
-                continue
-            # one trace holds everything: drop its oldest records after the first
-            del group[1 : 1 + excess]
-            self._record_count -= excess
-            node = self._heads.get(trace)
-            if node is not None:
-                for child in list(node.children)[:excess]:
-                    child.remove()
+    def span_of(self, record: Record) -> Span | None:
+        trace = self.index.traces.get(record.trace)
+        return trace.spans.get(record.span) if trace is not None else None
 
     def get_label_width(self, node: TreeNode[Record]) -> int:
         # The default renders every label to measure it, on each refresh; the trace never scrolls sideways.
@@ -232,37 +187,71 @@ class TraceView(Tree[Record]):
 
     def render_label(self, node: TreeNode[Record], base_style: Style, style: Style) -> Text:
         text = super().render_label(node, base_style, style)
-        if node.data is None:
+        record = node.data
+        if record is None:
             return text
         split = len(text) - len(node.label)
         icon, label = text[:split], text[split:]
-        if node.parent is self.root and not node.allow_expand:
-            # a trace of one record lines up with the groups' first records, which carry the expand icon
-            icon = Text(" " * len(self.ICON_NODE_EXPANDED))
-        if self.size.width < self.WIDE:
-            label = self._label(node.data, compact=True)
+        if not node.allow_expand:
+            icon = Text(" " * len(self.ICON_NODE_EXPANDED))  # a leaf lines up with the nodes carrying the icon
+        span = self.span_of(record)
+        compact = self.size.width < self.WIDE
+        if compact or self.size.width < self.ROOMY:
+            label = self._label(record, compact=compact, narrow=True)
             label.stylize(style)
-        return Text.assemble(icon, label)
+        if self._wanted.text:
+            label.highlight_words([self._wanted.text], "reverse", case_sensitive=False)
+        if span is None:
+            return Text.assemble(icon, label)
+        if span.orphan:
+            label = Text.assemble(("?", "bold"), label)  # its parent is not in this trace: an agent's claim
+        duration = format_duration(span.duration).rjust(self.DURATION_WIDTH)
+        if self.size.width < self.BARS:
+            return Text.assemble(icon, label, " ", (duration.strip(), "dim"))
+        trace = self.index.traces[record.trace]
+        width = self._bar_width()
+        # the bar column ends at the right edge, whatever the depth: the guides take 2 cells a level
+        used = self._depth(node) * self.guide_depth + len(self.ICON_NODE_EXPANDED) + 2 + width + self.DURATION_WIDTH
+        room = max(8, self.scrollable_content_region.width - used)
+        label.truncate(room, overflow="ellipsis", pad=True)
+        look = self._color(record)
+        return Text.assemble(icon, label, " ", (duration, "dim"), " ", (bar(span, trace.start, trace.end, width), look))
 
-    def _label(self, record: Record, compact: bool = False) -> Text:
-        """Time, actor, event type and summary: in aligned columns, or (`compact`) one space apart."""
-        moment = datetime.fromtimestamp(record.time, tz=self._tz).strftime("%H:%M:%S")
+    def _bar_width(self) -> int:
+        width = self.scrollable_content_region.width
+        return max(6, min(40, width // (4 if width >= self.ROOMY else 6)))
+
+    def _depth(self, node: TreeNode[Record]) -> int:
+        depth = 0
+        while node.parent is not None and node.parent is not self.root:
+            node = node.parent
+            depth += 1
+        return depth
+
+    def _color(self, record: Record) -> str:
         kind = record.event.type
         look = EVENT_COLORS.get(kind.split(".")[0])
         if isinstance(record.event, StatusReported):
             look = record.event.state
         elif isinstance(record.event, LogRecorded) and record.event.level in ("warning", "error"):
             look = "waiting" if record.event.level == "warning" else "error"
-        color = state_color(look, is_dark(self)) if look else ""
-        actor = agent_text(record.actor, self.ACTOR_WIDTH, "bold")
+        return state_color(look, is_dark(self)) if look else ""
+
+    def _label(self, record: Record, compact: bool = False, narrow: bool = False) -> Text:
+        """Time, actor, event type and summary: in aligned columns, or (`compact`) one space apart; `narrow`:
+        a narrower actor column, the type not padded."""
+        moment = datetime.fromtimestamp(record.time, tz=self._tz).strftime("%H:%M:%S")
+        kind = record.event.type
+        width = self.ACTOR_WIDTH - 2 if narrow else self.ACTOR_WIDTH
+        actor = agent_text(record.actor, width, "bold")
         if not compact:
-            actor.pad_right(self.ACTOR_WIDTH - actor.cell_len)
+            actor.pad_right(width - actor.cell_len)
         return Text.assemble(
             (moment, "dim"),
             " ",
             actor,
             " ",
-            (kind if compact else kind.ljust(17), color),
+            (kind if compact or narrow else kind.ljust(self.KIND_WIDTH), self._color(record)),
             " ",
             agent_text(summary(record), self.SUMMARY_WIDTH),
         )

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
 
-from agent_console.agents.errors import Forbidden
+from agent_console.agents.errors import Forbidden, InvalidInput
 from agent_console.agents.events import Heartbeat, LogRecorded, MessageSent, StatusReported, VoteCast
-from agent_console.cli.exits import EXIT_FORBIDDEN
+from agent_console.agents.tracing import parse_traceparent
+from agent_console.cli.exits import EXIT_FORBIDDEN, EXIT_USAGE
 from agent_console.runtime.agent_api import ask_and_wait, tell, wire
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable, agent_environment
 
@@ -90,7 +92,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     lock.add_argument("--lease", type=float, default=60.0, metavar="S", help="lease, renewed by heartbeats")
     lock.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S seconds (exit 2)")
     lock.add_argument("--token", type=int, help="with release: the fencing token acquire printed")
-    for parser in (emit, commands.choices["heartbeat"], send, inbox, ask, barrier, vote, lock):
+    for parser in (emit, *kinds.choices.values(), commands.choices["heartbeat"], send, inbox, ask, barrier, vote, lock):
+        parser.add_argument(
+            "--trace-parent",
+            metavar="TRACEPARENT",
+            default=argparse.SUPPRESS,
+            help="W3C trace parent (00-<trace>-<span>-01) the records join (default: $TRACEPARENT)",
+        )
         parser.set_defaults(func=run)
 
 
@@ -106,7 +114,14 @@ async def run(args: argparse.Namespace) -> int:
     except ControlUnreachable as error:
         print(f"agent-console: error: {error}", file=sys.stderr)
         return EXIT_NO_CONSOLE
-    client = ControlClient(socket, token) if socket else None
+    parent = getattr(args, "trace_parent", None) or os.environ.get("TRACEPARENT") or None
+    if parent is not None:
+        try:
+            parse_traceparent(parent)
+        except InvalidInput as error:
+            print(f"agent-console: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    client = ControlClient(socket, token, parent) if socket else None
     try:
         return await _dispatch(args, agent, token, client)
     except ControlRefused as error:

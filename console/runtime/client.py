@@ -45,9 +45,11 @@ _KIND_OF_STATUS: dict[int, type[ConsoleError]] = {
 
 
 class ControlClient:
-    def __init__(self, socket: Path | str, token: str) -> None:
+    def __init__(self, socket: Path | str, token: str, traceparent: str | None = None) -> None:
+        """`traceparent`: a W3C trace parent every request names (its records join that trace, if allowed)."""
         self.socket = Path(socket)
         self.token = token
+        self.traceparent = traceparent
 
     async def call(
         self,
@@ -63,6 +65,8 @@ class ControlClient:
         check_socket(self.socket)  # the token goes only to a socket of ours, in a folder only we can change
         timeout = aiohttp.ClientTimeout(total=None if wait is None else wait + 10, connect=5)
         headers = {**(headers or {}), "Authorization": f"Bearer {self.token}"}
+        if self.traceparent:
+            headers["traceparent"] = self.traceparent
         try:
             connector = _OwnUnixConnector(path=str(self.socket))
             async with (

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -34,6 +34,7 @@ from agent_console.agents.errors import (
 )
 from agent_console.agents.events import EXECUTIVE, HUMAN, CommandRan
 from agent_console.agents.journal import JournalUnavailable
+from agent_console.agents.tracing import Cause
 from agent_console.runtime import crash
 from agent_console.terminal.base import BackendError
 
@@ -208,17 +209,22 @@ class CommandRegistry:
         self, supervisor: CommandHost, command: Command, args: Args, actor: Actor, trace: str | None = None
     ) -> str:
         """Check that `actor` may run `command`, run it, journal the run (in one trace with what the command
-        journaled, `trace` when given: a conversation's); whatever goes wrong comes back as a ConsoleError naming
-        the command (an unexpected error with its traceback kept in a log file)."""
-        with supervisor.traced(trace or secrets.token_hex(8)):
-            return await self._run(supervisor, command, args, actor)
+        journaled, and in `trace` when given: a conversation's); whatever goes wrong comes back as a ConsoleError
+        naming the command (an unexpected error with its traceback kept in a log file)."""
+        if trace is not None:  # a conversation's commands nest in its one trace
+            with supervisor.traced(trace):
+                return await self.run(supervisor, command, args, actor)
+        cause = _cause(supervisor, args, actor)
+        span = secrets.token_hex(8)  # the command's span: what it journals is its children, its record comes last
+        with supervisor.traced(cause.trace, parent=span):
+            return await self._run(supervisor, command, args, actor, _Span(cause.trace, span, cause.parent))
 
-    async def _run(self, supervisor: CommandHost, command: Command, args: Args, actor: Actor) -> str:
+    async def _run(self, supervisor: CommandHost, command: Command, args: Args, actor: Actor, span: _Span) -> str:
         target = command.target(args) if command.target is not None else None
         refused = roles.denial(supervisor.org, actor.principal, "command", command.name, target)
         if refused is not None:
             error = CommandForbidden(refused)
-            self._journal(supervisor, command, args, actor, error)
+            self._journal(supervisor, command, args, actor, error, span)
             raise error
         try:
             said = await command.run(supervisor, args, actor)
@@ -226,21 +232,27 @@ class CommandRegistry:
             failed: CommandError = CommandUnavailable(
                 f"{command.name} failed: {getattr(error, 'message', None) or error}"
             )
-            self._journal(supervisor, command, args, actor, failed)
+            self._journal(supervisor, command, args, actor, failed, span)
             raise failed from None
         except ConsoleError as error:
-            self._journal(supervisor, command, args, actor, error)
+            self._journal(supervisor, command, args, actor, error, span)
             raise
         except Exception as error:
             log = crash.write_log(supervisor.org.name, error)
             failed = CommandError(f"{command.name} failed: {crash.summary(error)} (traceback in {log})")
-            self._journal(supervisor, command, args, actor, failed)
+            self._journal(supervisor, command, args, actor, failed, span)
             raise failed from None
-        self._journal(supervisor, command, args, actor, None)
+        self._journal(supervisor, command, args, actor, None, span)
         return said
 
     def _journal(
-        self, supervisor: CommandHost, command: Command, args: Args, actor: Actor, error: ConsoleError | None
+        self,
+        supervisor: CommandHost,
+        command: Command,
+        args: Args,
+        actor: Actor,
+        error: ConsoleError | None,
+        span: _Span,
     ) -> None:
         data = supervisor.redactor.data(args.model_dump(mode="json", exclude_defaults=True))
         ran = CommandRan(
@@ -251,10 +263,25 @@ class CommandRegistry:
             error=None if error is None else str(error)[:ERROR_CHARS],
         )
         try:
-            supervisor.submit(actor.name, ran)
+            supervisor.submit(actor.name, ran, trace=span.trace, parent=span.parent, span=span.span)
         except JournalUnavailable:
             if error is None:  # done, but the journal cannot say so: its pause is reported on its own
                 raise CommandUnavailable(f"{command.name}: {supervisor.paused}") from None
+
+
+class _Span(NamedTuple):
+    trace: str
+    span: str
+    parent: str | None
+
+
+def _cause(supervisor: CommandHost, args: Args, actor: Actor) -> Cause:
+    """The trace a command run joins: the ask it decides, the command or chat turn running it, the message the
+    agent running it works on; else a trace of its own."""
+    asked = getattr(args, "id", None)
+    decided = supervisor.causes.decision(asked) if isinstance(asked, str) else None
+    joined = decided or supervisor.current_trace() or supervisor.causes.work(actor.name)
+    return joined or Cause(secrets.token_hex(8), None)
 
 
 # --- words → arguments -----------------------------------------------------------------------------------------

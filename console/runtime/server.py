@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
@@ -39,6 +40,7 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.journal import JournalUnavailable, Record
 from agent_console.agents.protocol import ProtocolError, decode_object
+from agent_console.agents.tracing import Cause, Causes, parse_traceparent
 from agent_console.runtime.commands import Actor, CommandRegistry, Via
 from agent_console.runtime.host import CommandHost
 
@@ -123,6 +125,11 @@ class ServedOrg(CommandHost, Protocol):
     def journal_denial(self, principal: roles.Principal, operation: str, reason: str) -> None: ...
 
     def admit_request(self, agent: str) -> None: ...
+
+    @property
+    def causes(self) -> Causes: ...
+
+    def traced(self, trace: str, parent: str | None = None) -> AbstractContextManager[None]: ...
 
     def handle(self, agent: str, event: Event) -> Record: ...
 
@@ -274,7 +281,22 @@ async def _authorize(request: web.Request, handler: Handler) -> web.StreamRespon
     if refused is not None:
         _refuse(supervisor, principal, operation, refused)
     request[PRINCIPAL] = principal
-    return await handler(request)
+    claimed = request.headers.get("traceparent")
+    if claimed is None:
+        return await handler(request)
+    with supervisor.traced(*_joined(supervisor, principal, claimed)):
+        return await handler(request)
+
+
+def _joined(supervisor: ServedOrg, principal: roles.Principal, header: str) -> Cause:
+    """The trace a request's W3C `traceparent` joins: an agent's claim is checked (agents/tracing.py)."""
+    claimed = parse_traceparent(header)
+    if principal.kind != "agent":
+        return claimed
+    try:
+        return supervisor.causes.claim(principal.name, claimed)
+    except Forbidden as error:
+        _refuse(supervisor, principal, "traceparent", str(error))
 
 
 def _refuse(supervisor: ServedOrg, principal: roles.Principal, operation: str, reason: str) -> NoReturn:

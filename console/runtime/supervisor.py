@@ -65,7 +65,8 @@ from agent_console.agents.recovery import recovery_label
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
-from agent_console.runtime import isolation, paths, worktrees
+from agent_console.agents.tracing import Cause, Causes, traceparent
+from agent_console.runtime import isolation, otlp, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.exec_agent import ExecRelay
@@ -104,7 +105,7 @@ JOURNAL_RETRY_SECONDS = 1.0  # while the journal cannot be written: nothing tell
 HELD_OUTPUT_BYTES = 8 * 1024 * 1024  # pane output kept while the journal is paused (screens are read again after)
 # The trace of what a task is doing now (a command and what it journals), with that task: tasks it starts (a
 # screen watcher outliving the command) copy the context, and must not journal under that trace forever.
-_current_trace: contextvars.ContextVar[tuple[str, asyncio.Task | None] | None] = contextvars.ContextVar(
+_current_trace: contextvars.ContextVar[tuple[str, str | None, asyncio.Task | None] | None] = contextvars.ContextVar(
     "current_trace", default=None
 )
 
@@ -166,6 +167,8 @@ class Supervisor:
         self._locks: dict[tuple[str, str], asyncio.Future[LockGranted]] = {}
         self._inboxes: dict[str, asyncio.Event] = {}
         self.listeners: list[Callable[[Record], None]] = []  # told of every record (the UI coalesces)
+        self.causes = Causes()  # which trace a new record joins (agents/tracing.py)
+        self.otlp: otlp.OtlpExport | None = None
         self.focus_listeners: list[Callable[[], None]] = []  # told when the terminal's focus moves
         self.focused_pane: str | None = None
         self._restyle_due: set[str] = set()
@@ -242,6 +245,7 @@ class Supervisor:
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
+        self.otlp = otlp.start(lambda: self.org, self.listeners, self.notices)
         await self.status_line.install()
         self.pager.start()
         return self.report
@@ -495,6 +499,8 @@ class Supervisor:
         await self.status_line.remove()
         self.screens.close()
         self.recovery.close()
+        if self.otlp is not None:
+            await self.otlp.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -516,25 +522,49 @@ class Supervisor:
     # --- the one way in ---------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def traced(self, trace: str) -> Iterator[None]:
-        """What this task journals inside shares `trace`."""
-        token = _current_trace.set((trace, asyncio.current_task()))
+    def traced(self, trace: str, parent: str | None = None) -> Iterator[None]:
+        """What this task journals inside shares `trace`, under the span `parent` (None: at the trace's top)."""
+        token = _current_trace.set((trace, parent, asyncio.current_task()))
         try:
             yield
         finally:
             _current_trace.reset(token)
 
-    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record:
-        """Journal `event` as done by `actor`, apply it, and wake whoever waits on it."""
+    def current_trace(self) -> Cause | None:
+        """The trace and parent span this task journals under now (None: outside `traced`)."""
         current = _current_trace.get()
-        if trace is None and current is not None and current[1] is asyncio.current_task():
-            trace = current[0]
+        if current is None or current[2] is not asyncio.current_task():
+            return None
+        return Cause(current[0], current[1])
+
+    def submit(
+        self,
+        actor: str,
+        event: Event,
+        trace: str | None = None,
+        *,
+        parent: str | None = None,
+        span: str | None = None,
+    ) -> Record:
+        """Journal `event` as done by `actor`, apply it, and wake whoever waits on it. Without a `trace`, the
+        record joins what caused it: a decision its ask, an agent's record the message it works on (see
+        agents/tracing.py), else the trace this task is in (`traced`), else a trace of its own."""
+        if trace is None:
+            current = self.current_trace()
+            cause = self.causes.cause(actor, event)
+            if isinstance(event, ApprovalDecided) and cause is not None:
+                # a decision joins its ask (under the command deciding it, when that command joined the ask too)
+                cause = current if current is not None and current.trace == cause.trace else cause
+            else:
+                cause = current or cause
+            if cause is not None:
+                trace, parent = cause
         event = self.redactor.event(event)  # secrets are never stored, hence never shown
         try:
             if self.paused is not None:
                 raise JournalUnavailable(self.paused)
             try:
-                record = self.journal.append(actor, event, trace=trace)
+                record = self.journal.append(actor, event, trace=trace, parent=parent, span=span)
             except JournalError as error:
                 self._pause(str(error))
                 raise JournalUnavailable(self.paused or str(error)) from None
@@ -542,6 +572,7 @@ class Supervisor:
             if actor not in (SUPERVISOR, HUMAN):
                 self._refused_while_paused += 1
             raise
+        self.causes.note(record)
         self._schedule_flush()
         decided = event if isinstance(event, ApprovalDecided) else None
         prompt = self.state.approvals.get(decided.id) if decided is not None else None
@@ -681,9 +712,9 @@ class Supervisor:
             self._refused_while_paused += 1  # the request that waits here is refused, its records taken back
             raise JournalUnavailable(self.paused or str(error)) from None
 
-    def _submit_all(self, events: list[Event], trace: str) -> None:
+    def _submit_all(self, events: list[Event], trace: str, parent: str | None = None) -> None:
         for event in events:
-            self.submit(SUPERVISOR, event, trace=trace)
+            self.submit(SUPERVISOR, event, trace=trace, parent=parent)
 
     def handle(self, agent: str, event: Event) -> Record:
         """An agent's event (from its pane or the API), with what it sets off (grants, releases, results)."""
@@ -713,7 +744,7 @@ class Supervisor:
             follow = coordination.on_lock_release(self.state, agent, event, now)
         elif isinstance(event, VoteCast):
             follow = coordination.on_vote_cast(self.state, agent, event, now)
-        self._submit_all(follow, record.trace)
+        self._submit_all(follow, record.trace, record.span)
         return record
 
     def admit_request(self, agent: str) -> None:
@@ -1113,15 +1144,27 @@ class Supervisor:
 
     async def wait_messages(self, agent: str, timeout: float | None, new: bool = False) -> list[dict]:
         """The agent's pending messages, waiting up to `timeout` for one to arrive (with `new`: for one more
-        to arrive, whatever is pending already)."""
+        to arrive, whatever is pending already). Each names its `traceparent`: what the agent does about it
+        can join the message's trace (`--trace-parent`, `TRACEPARENT`)."""
         messages = self.state.outbox(agent)
-        if (messages and not new) or not timeout:
-            return messages
-        arrived = self._inboxes.setdefault(agent, asyncio.Event())
-        arrived.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(arrived.wait(), timeout)
-        return self.state.outbox(agent)
+        deadline = time.monotonic() + (timeout or 0)
+        while timeout and (new or not messages):
+            # a message to anyone wakes every waiter: without `new`, one for someone else means waiting on
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            arrived = self._inboxes.setdefault(agent, asyncio.Event())
+            arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), left)
+            messages = self.state.outbox(agent)
+            if new:
+                break
+        for message in messages:
+            sent = self.causes.message(message["id"])
+            if sent is not None and sent.parent is not None:
+                message["traceparent"] = traceparent(sent.trace, sent.parent)
+        return messages
 
     def pending_approvals(self) -> list[dict]:
         return self.state.to_json()["approvals"]

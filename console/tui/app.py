@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Header, Input, RichLog, Static, T
 from agent_console.agents.display import visible
 from agent_console.agents.errors import ConsoleError
 from agent_console.agents.journal import Record
+from agent_console.agents.spans import TraceFilter
 from agent_console.runtime import crash
 from agent_console.runtime.commands import split_line
 from agent_console.runtime.supervisor import Supervisor
@@ -478,7 +479,16 @@ class ConsoleApp(App[None]):
         self._preview_agent(self._cursor_agent(event.widget))  # the list in use says whose screen is shown
 
     def action_focus_chat(self, start: str = "") -> None:
+        if start == "/" and self.focused is self.trace_view:
+            self.search_trace()  # `/` in the trace searches it
+            return
         self.chat_view.focus_input(start)
+
+    def search_trace(self) -> None:
+        """Open the `:` line on `trace /`: what is typed next narrows the trace to the traces that mention it."""
+        self.open_command_line()
+        self.command_input.value = "trace /"
+        self.call_after_refresh(self.command_input.action_end)  # after the focus selected it all: type after it
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The console's keys act on the main screen only, and single keys type, not act, in a text input."""
@@ -745,7 +755,7 @@ class ConsoleApp(App[None]):
         ]
         rows += [
             ("c", "type in the chat", "anywhere but a text input"),
-            ("/", "type a /command in the chat", "anywhere but a text input"),
+            ("/", "type a /command in the chat; in the trace: search it", "anywhere but a text input"),
             ("enter", "on an agent: jump to its pane; on a request: show it in full", "tree, table, queue, preview"),
             ("i", "on an agent: its state and the evidence behind it", "health table"),
             ("ctrl+p", "command palette (asks for a command's arguments)", "anywhere"),
@@ -761,6 +771,9 @@ class ConsoleApp(App[None]):
 
     def filter_trace(self, agent: str | None) -> None:
         self.trace_view.filter_agent(agent)
+
+    def filter_trace_by(self, wanted: TraceFilter) -> None:
+        self.trace_view.filter(wanted)
 
     def show_help(self) -> None:
         columns = [("Health", label, meaning) for _, label, _, meaning in (*HEALTH_COLUMNS, WORKTREE_COLUMN)]

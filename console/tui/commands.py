@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from agent_console.agents.errors import ConsoleError
+from agent_console.agents.events import AgentState
+from agent_console.agents.spans import FAILED, TraceFilter
 from agent_console.runtime import crash
 from agent_console.runtime.commands import (
     Actor,
@@ -48,6 +51,8 @@ class CommandScreen(Protocol):
     def open_command_line(self) -> None: ...
 
     def filter_trace(self, agent: str | None) -> None: ...
+
+    def filter_trace_by(self, wanted: TraceFilter) -> None: ...
 
     async def jump_to(self, agent: str) -> None: ...
 
@@ -156,9 +161,63 @@ async def _trace(app: CommandScreen, words: list[str]) -> str | None:
     if not words or words == ["all"]:
         app.filter_trace(None)
         return "trace: every agent"
-    name = one_agent(app.supervisor, "trace", _one_word("trace", words))
-    app.filter_trace(name)
-    return f"trace: what concerns {name}"
+    if len(words) == 1 and "=" not in words[0] and not words[0].startswith("/"):
+        name = one_agent(app.supervisor, "trace", words[0])
+        app.filter_trace(name)
+        return f"trace: what concerns {name}"
+    wanted, said = trace_filter(app.supervisor, words)
+    app.filter_trace_by(wanted)
+    return f"trace: {said}"
+
+
+TRACE_USAGE = "trace [NAME|all], or any of: agent=NAME team=TEAM state=STATE since=HH:MM until=HH:MM /TEXT"
+TRACE_STATES = (*(state.value for state in AgentState), FAILED)
+
+
+def trace_filter(supervisor: CommandHost, words: list[str], now: datetime | None = None) -> tuple[TraceFilter, str]:
+    """The filter `trace key=value… /text` asks for, and how to say it; `InvalidArguments` names a wrong word."""
+    agents: set[str] | None = None
+    given: dict[str, str] = {}
+    for index, word in enumerate(words):
+        if word.startswith("/"):
+            given["text"] = " ".join([word[1:], *words[index + 1 :]]).strip()
+            break
+        key, equals, value = word.partition("=")
+        if not equals or not value or key not in ("agent", "team", "state", "since", "until", "find"):
+            raise InvalidArguments(f"trace: {word!r} is not agent=, team=, state=, since=, until= or /TEXT")
+        if key == "agent":
+            agents = (agents or set()) | {one_agent(supervisor, "trace", value)}
+        elif key == "team":
+            members = supervisor.state.team_agents(value)
+            if value not in supervisor.state.teams:
+                raise CommandNotFound(f"trace: no team {value!r}")
+            agents = (agents or set()) | set(members)
+        elif key == "state" and value not in TRACE_STATES:
+            raise InvalidArguments(f"trace: state {value!r} is not one of {', '.join(TRACE_STATES)}")
+        given["text" if key == "find" else key] = value
+    moment = now or datetime.now().astimezone()
+    wanted = TraceFilter(
+        agents=frozenset(agents) if agents is not None else None,
+        state=given.get("state"),
+        since=_clock("since", given["since"], moment) if "since" in given else None,
+        until=_clock("until", given["until"], moment) if "until" in given else None,
+        text=given.get("text") or None,
+    )
+    return wanted, " ".join(words)
+
+
+def _clock(key: str, value: str, now: datetime) -> float:
+    """HH:MM[:SS] today (yesterday when that is still to come), as epoch seconds."""
+    try:
+        parts = [int(part) for part in value.split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError
+        moment = now.replace(hour=parts[0], minute=parts[1], second=parts[2] if len(parts) == 3 else 0, microsecond=0)
+    except ValueError:
+        raise InvalidArguments(f"trace: {key}={value!r} is not a time of day (HH:MM or HH:MM:SS)") from None
+    if moment > now:
+        moment -= timedelta(days=1)
+    return moment.timestamp()
 
 
 async def _jump(app: CommandScreen, words: list[str]) -> str | None:
@@ -180,7 +239,7 @@ UI_COMMANDS = (
     UiCommand("preview", "show or hide the selected agent's screen, live", _preview),
     UiCommand("command", "open the : command line", _command_line),
     UiCommand("jump", "focus an agent's pane", _jump, usage="jump NAME"),
-    UiCommand("trace", "show the trace of one agent, or of all", _trace, usage="trace [NAME|all]"),
+    UiCommand("trace", "show the traces of an agent, a team, a state, a time or a text", _trace, usage=TRACE_USAGE),
 )
 
 

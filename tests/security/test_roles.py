@@ -433,7 +433,7 @@ async def test_a_message_beyond_its_team_printed_on_its_own_terminal_is_refused_
     assert actor_name == "w1" and denied.reason == (
         "worker w1 may message its team 'api' and its coordinator (lead); 'd1' is in team 'data'"
     )
-    from agent_console.widgets.trace_view import summary
+    from agent_console.agents.spans import summary
 
     record = next(r for r in supervisor.recent_records() if isinstance(r.event, AccessDenied))
     assert summary(record) == f"refused event message: {denied.reason}"  # what the human reads in the trace
