@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import logging
 import os
 import secrets
 import time
@@ -65,10 +66,12 @@ from agent_console.agents.state import AgentState, OrgState, PendingApproval
 from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
+from agent_console.runtime.logs import StructuredLog
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.pulses import Pulses
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer
+from agent_console.runtime.snapshots import ScreenSnapshots, SnapshotStore
 from agent_console.runtime.status_line import StatusLine
 from agent_console.terminal.base import (
     BackendError,
@@ -99,6 +102,15 @@ _current_trace: contextvars.ContextVar[tuple[str, asyncio.Task | None] | None] =
 )
 
 
+log = logging.getLogger(__name__)
+
+
+def current_trace() -> str | None:
+    """The trace the running code journals under, if any (its log lines carry it)."""
+    current = _current_trace.get()
+    return current[0] if current is not None else None
+
+
 class Supervisor:
     """Runs one org: its panes, its journal, its state and its control API."""
 
@@ -111,6 +123,7 @@ class Supervisor:
         progress: Progress | None = None,
         exec_pane: str | None = None,
         spec: Path | None = None,
+        log_level: str = "info",
     ) -> None:
         self.org = org
         self.spec_org = org  # the org as its spec file says, before the console's changes
@@ -185,10 +198,18 @@ class Supervisor:
         self.status_line = StatusLine(self)  # the org's figures in the terminal's status line
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
         self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
+        # what an agent's screen showed when it failed, stalled or was denied, kept beside the journal
+        self.snapshots = ScreenSnapshots(self, SnapshotStore(self.journal_path.parent / "snapshots"))
+        self.listeners.append(self.snapshots)
+        # the console's logs, its journal and its agents' reports as JSON lines (`agent-console logs`)
+        self.log = StructuredLog(self.state_dir, log_level, trace_of=current_trace)
+        self.listeners.append(self.log)
 
     # --- life cycle -------------------------------------------------------------------------------------
 
     async def start(self) -> UpReport:
+        self.log.install()
+        log.info("serving org %s: journal %s, control socket %s", self.org.name, self.journal_path, self.socket_path)
         await self.server.start()
         self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
@@ -233,6 +254,7 @@ class Supervisor:
         if self.failure is not None:
             return
         self.failure = reason
+        log.error("stopped on its own: %s", reason)
         self.say(reason)
         self.stopped.set()
         for listener in self.failure_listeners:
@@ -436,6 +458,7 @@ class Supervisor:
         await self.pulses.settled()
         await self.status_line.remove()
         self.screens.close()
+        self.snapshots.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -449,6 +472,8 @@ class Supervisor:
             for future in waiting:
                 future.cancel()
         self.journal.close()
+        log.info("stopped serving org %s", self.org.name)
+        self.log.close()
         self.stopped.set()
 
     def _env(self, agent: Agent) -> dict[str, str]:
@@ -738,6 +763,7 @@ class Supervisor:
         self.paused = f"the journal cannot be written, so nothing is accepted until it can: {reason}"
         self._paused_at = time.time()
         self._refused_while_paused = 0
+        log.warning("%s", self.paused)
         self.say(self.paused)
         for listener in self.fault_listeners:
             listener()
