@@ -97,7 +97,7 @@ def test_snapshot_replay_in_the_middle_of_the_demo_day(snap_compare: Any, journa
     track with its marker ● in the middle, then "#11/22  2023-11-14 22:18:20  ci  status"; under it the line "this
     is a replay of a journal, read-only: nothing can be changed from here". Left, the Org frame (backend with api,
     ci as a red ✖ with its task, tester and the sub-team data with db; product with planner and writer idle) over
-    the Health frame (ci in error, 1 restart, its task cut at the frame; writer idle 1m; the others unknown 4m). Right, the
+    the Health frame (ci in error, 1 restart, its task cut; writer idle 1m; the others unknown 4m). Right, the
     "Pending then" frame with its column headers, no request and "0 pending" (the first ask comes later), the Trace
     frame from the org's load at 22:13:20 to "22:18:20 ci status error build #142 failed: 3 tests", and the frame
     "What ci saw (error, record #11)" with ci's screen as plain text: "$ make test", "FAILED
