@@ -119,6 +119,7 @@ COMMANDS: dict[str, Row] = {
     "diff": Row(ALL, ALL, NO, TEAM, NO, "a coordinator reviews its workers' work; an agent's diff is data to read"),
     "merge": Row(ALL, ALL, NO, NO, NO, "it changes the human's branch: filed here, done only once the human approves"),
     "discard": Row(ALL, ALL, NO, NO, NO, "it deletes work for good: filed here, done only once the human approves"),
+    "trace-follow": Row(ALL, ALL, NO, NO, NO, "the windows on screen are the human's; the stream shows every agent"),
 }
 ROUTES: dict[str, Row] = {
     "POST /v1/events": Row(NO, NO, OWN, OWN, OWN, AGENTS_ONLY + "; each event type's row decides"),

@@ -5,7 +5,7 @@ record; whatever would change the org is refused. Times are shown in UTC (a fixt
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,16 @@ from textual.widgets import Static
 
 from agent_console.agents.events import SUPERVISOR, AgentState, ScreenSnapshotTaken
 from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.model import Org
 from agent_console.agents.replay import Moment, parse_moment, state_at
+from agent_console.runtime import paths
 from agent_console.runtime.demo import demo_org
 from agent_console.runtime.snapshots import SnapshotStore
 from agent_console.tui.replay import READ_ONLY, ReplayApp, ReplayScreen
 from agent_console.widgets.approval_queue import ApprovalQueue
 from agent_console.widgets.health_table import HealthTable
 
-from .test_app import T0, demo_entries
+from .test_app import T0, Console, Entry, demo_entries, make_console  # noqa: F401  (a fixture)
 
 SIZE = (120, 40)
 CI_SCREEN = "$ make test\nFAILED tests/test_orders.py::test_total - AssertionError\n\x1b[31m[bold]3 failed[/bold]\n$ "
@@ -116,3 +118,51 @@ def test_a_timeline_of_the_demo_day_has_ci_in_error_at_its_report_and_not_before
     assert state_at(records, Moment("t", seq=failed.seq)).agents["ci"].state is AgentState.ERROR
     assert state_at(records, Moment("t", time=failed.time - 1)).agents["ci"].state is not AgentState.ERROR
     assert state_at(records, Moment("t", time=T0 - 1)).seq == 0
+
+
+async def test_replay_in_the_console_opens_over_the_live_views_read_only_and_q_goes_back(
+    make_console: Callable[[Org, list[Entry]], Console],  # noqa: F811  (the fixture)
+) -> None:
+    org = demo_org()
+    app = make_console(org, demo_entries(org))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pending = set(app.supervisor.state.approvals)
+        await pilot.press("colon", *"replay tomorrow", "enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ReplayScreen)
+        assert "moment 'tomorrow'" in str(app.command_result.content)
+
+        await pilot.press("colon", *"replay #5", "enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen) and screen.position == 5
+        await pilot.press("end", "y", "n")
+        assert screen.position == len(screen.timeline) and "deny refused" in str(
+            screen.query_one("#replay-said", Static).content
+        )
+        assert set(app.supervisor.state.approvals) == pending  # nothing was decided
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_the_details_dialog_shows_what_the_agent_saw_as_plain_text(
+    make_console: Callable[[Org, list[Entry]], Console],  # noqa: F811  (the fixture)
+) -> None:
+    org = demo_org()
+    store = SnapshotStore(paths.state_dir(org.name) / "snapshots")
+    digest, size = store.put(CI_SCREEN)
+    taken = ScreenSnapshotTaken(agent="ci", digest=digest, reason="error", illustrates=11, size=size)
+    app = make_console(org, [*demo_entries(org), (SUPERVISOR, taken, T0 + 301, None)])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        health = app.query_one(HealthTable)
+        health.focus()
+        health.move_cursor(row=health.agent_names.index("ci"))
+        await pilot.press("i")
+        await pilot.pause()
+        saw = app.screen.query_one("#agent-saw", Static)
+        shown = str(saw.content)
+        assert "FAILED tests/test_orders.py::test_total" in shown and "␛[31m[bold]3 failed[/bold]" in shown
+        assert "on error, record #11" in str(app.screen.query_one(".saw-heading", Static).content)

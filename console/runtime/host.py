@@ -16,6 +16,7 @@ from agent_console.agents.journal import Record
 from agent_console.agents.model import Agent, Org
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.state import OrgState, PendingApproval
+from agent_console.runtime.debug_pane import DebugPane
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import UpReport
 
@@ -40,6 +41,9 @@ class CommandHost(Protocol):
 
     @property
     def typist(self) -> OutboxTypist: ...
+
+    @property
+    def debug_pane(self) -> DebugPane: ...
 
     def traced(self, trace: str) -> AbstractContextManager[None]: ...
 

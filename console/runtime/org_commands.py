@@ -71,6 +71,10 @@ class AdoptArgs(Args):
     name: Annotated[str, POSITIONAL, Field(description="the agent whose pane to take back, or all")]
 
 
+class TraceFollowArgs(Args):
+    action: Annotated[Literal["open", "close"], POSITIONAL, Field(description="open (default) or close")] = "open"
+
+
 class BarrierArgs(Args):
     name: Annotated[str, POSITIONAL, Field(description="the barrier's name")]
     count: int | None = Field(default=None, description="how many agents it waits for")
@@ -466,9 +470,21 @@ def org_commands() -> CommandRegistry:
         Command("diff", "an agent's worktree against its base branch", diff, AgentArgs, _named_agent),
         Command("merge", "merge an agent's branch into its base (once you approve)", merge, AgentArgs, _named_agent),
         Command("discard", "delete a removed agent's worktree and branch (once you approve)", discard, AgentArgs),
+        Command(
+            "trace-follow",
+            "stream the journal live into a pane of its own (a second screen); close closes it",
+            trace_follow,
+            TraceFollowArgs,
+        ),
     ):
         registry.register(command)
     return registry
+
+
+async def trace_follow(supervisor: CommandHost, args: TraceFollowArgs, actor: Actor) -> str:
+    if args.action == "close":
+        return await supervisor.debug_pane.close()
+    return await supervisor.debug_pane.open()
 
 
 def _named_agent(args: AgentArgs) -> Target:

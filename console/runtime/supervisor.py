@@ -64,6 +64,7 @@ from agent_console.agents.redaction import Redactor
 from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edits_between, merge_edits
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
 from agent_console.runtime import isolation, paths, worktrees
+from agent_console.runtime.debug_pane import DebugPane
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.logs import StructuredLog
@@ -204,6 +205,7 @@ class Supervisor:
         # the console's logs, its journal and its agents' reports as JSON lines (`agent-console logs`)
         self.log = StructuredLog(self.state_dir, log_level, trace_of=current_trace)
         self.listeners.append(self.log)
+        self.debug_pane = DebugPane(backend, org.name)  # `trace-follow`: the log stream in a pane of its own
 
     # --- life cycle -------------------------------------------------------------------------------------
 
@@ -439,7 +441,7 @@ class Supervisor:
         """Give the agent's pane the terminal's focus (its window first)."""
         await self.backend.select_pane(self.pane_of(name))
 
-    def recent_records(self, limit: int = 1000) -> list[Record]:
+    def recent_records(self, limit: int | None = 1000) -> list[Record]:
         """The journal's last records, for the trace viewer at start (what is still queued for the disk too)."""
         with contextlib.suppress(OSError, JournalError):
             self.journal.flush()
@@ -456,6 +458,8 @@ class Supervisor:
             self._restyle_handle.cancel()
         self.pulses.close()
         await self.pulses.settled()
+        with contextlib.suppress(BackendError):  # the follower's pane goes with the console that opened it
+            await self.debug_pane.close()
         await self.status_line.remove()
         self.screens.close()
         self.snapshots.close()

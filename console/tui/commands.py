@@ -55,6 +55,8 @@ class CommandScreen(Protocol):
 
     def show_diff(self, agent: str, diff: str) -> None: ...
 
+    def show_replay(self, moment: str | None) -> None: ...
+
 
 UiRunner = Callable[[CommandScreen, list[str]], Awaitable[str | None]]
 
@@ -99,6 +101,7 @@ ORDER = (
     "merge",
     "discard",
     "trace",
+    "replay",
 )
 
 
@@ -161,6 +164,11 @@ async def _trace(app: CommandScreen, words: list[str]) -> str | None:
     return f"trace: what concerns {name}"
 
 
+async def _replay(app: CommandScreen, words: list[str]) -> str | None:
+    app.show_replay(" ".join(words) or None)
+    return None
+
+
 async def _jump(app: CommandScreen, words: list[str]) -> str | None:
     await app.jump_to(one_agent(app.supervisor, "jump", _one_word("jump", words)))
     return None
@@ -180,7 +188,13 @@ UI_COMMANDS = (
     UiCommand("preview", "show or hide the selected agent's screen, live", _preview),
     UiCommand("command", "open the : command line", _command_line),
     UiCommand("jump", "focus an agent's pane", _jump, usage="jump NAME"),
-    UiCommand("trace", "show the trace of one agent, or of all", _trace, usage="trace [NAME|all]"),
+    UiCommand(
+        "trace",
+        "show the trace of one agent, or of all; follow: stream the journal into a pane of its own",
+        _trace,
+        usage="trace [NAME|all|follow]",
+    ),
+    UiCommand("replay", "step through the org's journal, read-only, from a moment", _replay, usage="replay [TIME]"),
 )
 
 
@@ -220,6 +234,8 @@ class ConsoleCommands:
         return await self.run(app, words[0], words[1:], via)
 
     async def run(self, app: CommandScreen, name: str, words: list[str], via: Via) -> str | None:
+        if name == "trace" and words == ["follow"]:
+            name, words = "trace-follow", []  # the org's command: the journal streamed into a pane of its own
         ui = self.ui.get(name)
         if ui is not None:
             return await self._run_ui(app, ui, words)
