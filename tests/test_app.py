@@ -897,7 +897,7 @@ async def test_the_palette_asks_for_the_arguments_of_a_command_that_needs_them(d
         await pilot.pause()
         await run_in_palette(pilot, "trace")
         await pilot.pause()
-        assert isinstance(demo.screen, ArgumentsDialog) and demo.screen.usage == "trace [NAME|all]"
+        assert isinstance(demo.screen, ArgumentsDialog) and demo.screen.usage == "trace [NAME|all|follow]"
         demo.screen.query_one(Input).value = "api"
         await pilot.press("enter")
         await pilot.pause()

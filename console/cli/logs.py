@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
+import asyncio
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,8 +62,12 @@ async def run(args: argparse.Namespace) -> int:
     for line in logs.read_lines([path for path in files if path != current] if args.follow else files):
         printed += _print(line, args, level, sys.stdout)
     if args.follow:  # the current file from its start, then what comes: no line falls between the two
-        with contextlib.suppress(KeyboardInterrupt):
-            follow(current, lambda line: _print(line, args, level, sys.stdout))
+        # On a thread, so that Ctrl-C (which cancels this task) is heard at once and stops it.
+        done = threading.Event()
+        try:
+            await asyncio.to_thread(follow, current, lambda line: _print(line, args, level, sys.stdout), done.is_set)
+        finally:
+            done.set()
     elif not printed:
         print("no lines match", file=sys.stderr)
     return 0

@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from agent_console.runtime import paths
-from agent_console.terminal.base import BackendError, Launch, TerminalBackend
+from agent_console.terminal.base import Launch, TerminalBackend
 
 WINDOW_NAME = "journal"
 
@@ -36,12 +36,12 @@ class DebugPane:
     async def is_open(self) -> bool:
         if self.pane is None:
             return False
-        try:
-            info = await self.backend.pane(self.pane)
-        except BackendError:
+        # listed, not asked for by id: tmux answers a closed pane's id with an empty line
+        alive = {info.pane for info in await self.backend.list_panes(all_sessions=False) if info.alive}
+        if self.pane not in alive:
             self.pane = None  # closed by hand (Ctrl-C, or the window closed): nothing left to close
             return False
-        return info.alive
+        return True
 
     async def open(self) -> str:
         if await self.is_open():
