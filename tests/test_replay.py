@@ -111,7 +111,7 @@ async def test_replay_refuses_a_tampered_journal_and_a_seq_past_its_end(
     lines = supervisor.journal_path.read_text(encoding="utf-8").splitlines(keepends=True)
     lines[3] = lines[3].replace('"build"', '"BUILD"')
     supervisor.journal_path.write_text("".join(lines), encoding="utf-8")
-    assert await cli(["replay", str(supervisor.journal_path), "--at", "#2"]) != 0
+    assert await cli(["replay", str(supervisor.journal_path), "--at", "#5"]) != 0
     said = capsys.readouterr()
     assert "does not verify" in said.err and "audit verify" in said.err and said.out == ""
 

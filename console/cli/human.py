@@ -25,7 +25,7 @@ from agent_console.agents.journal import (
     read_records,
     verify,
 )
-from agent_console.agents.replay import parse_moment, state_at
+from agent_console.agents.replay import Moment, parse_moment
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
 from agent_console.cli.exits import exit_status
@@ -97,7 +97,7 @@ def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_hel
         "--at",
         metavar="TIME",
         help="the state then: #SEQ (up to that record), HH:MM[:SS] today, or an ISO-8601 time (up to the first "
-        "record after it)",
+        "record after it); only the records up to then are read and verified",
     )
     replay.add_argument("--ui", action="store_true", help="open the console read-only on the journal, with a timeline")
 
@@ -247,35 +247,38 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def verified_journal(path: Path | None, org: str | None) -> tuple[Path, list[Record]]:
+def verified_journal(path: Path | None, org: str | None, until: Moment | None = None) -> tuple[Path, list[Record]]:
     """The records of a journal, each one's signature and place in the chain checked: nothing unverified is
-    shown. A journal that does not verify is refused, saying where it breaks."""
+    shown. A journal that does not verify is refused, saying where it breaks. With `until`, only the records up
+    to that moment are read (the state then depends on nothing after it)."""
     path, org = _journal_path(path, org)
     if not path.exists():
         raise HumanCommandError(f"no journal at {path}")
     key = _key_for(path, org)
+    records: list[Record] = []
     try:
-        return path, list(Journal.read(path, key))
+        for record in Journal.read(path, key):
+            if until is not None and not until.includes(record):
+                break
+            records.append(record)
     except JournalError as error:
         raise HumanCommandError(f"{error}: it does not verify; run `agent-console audit verify {path}`") from None
+    return path, records
 
 
 async def _replay(args: argparse.Namespace) -> int:
     moment = parse_moment(args.at) if args.at else None
-    path, records = verified_journal(args.path, args.org)
     if args.ui:
         from agent_console.tui.replay import run_replay  # Textual loads only for the console itself
 
+        path, records = verified_journal(args.path, args.org)
         return await run_replay(path, records, moment)
-    if moment is None:
-        state = OrgState.replay(records)
-    else:
-        if moment.seq is not None and records and moment.seq > records[-1].seq:
-            raise HumanCommandError(f"--at {moment.text}: {path} ends at record #{records[-1].seq}")
-        state = state_at(records, moment)
-        if state.seq == 0:
-            print(f"note: {path} has no record at or before {moment.text}: the org is empty then", file=sys.stderr)
-    print(terminal_json(state.to_json(), indent=2, sort_keys=True))
+    path, records = verified_journal(args.path, args.org, until=moment)
+    if moment is not None and moment.seq is not None and (not records or records[-1].seq < moment.seq):
+        raise HumanCommandError(f"--at {moment.text}: {path} ends at record #{records[-1].seq if records else 0}")
+    if moment is not None and not records:
+        print(f"note: {path} has no record at or before {moment.text}: the org is empty then", file=sys.stderr)
+    print(terminal_json(OrgState.replay(records).to_json(), indent=2, sort_keys=True))
     return 0
 
 
