@@ -141,7 +141,9 @@ async def test_the_log_stream_holds_the_console_the_journal_and_agents_reports_b
     supervisor.handle("bob", LogRecorded(level="info", text="bob was here"))
     await supervisor.durable()
     supervisor.log.close()  # writes what is queued
-    lines = [json.loads(text) for text in (supervisor.state_dir / logs.LOG_FILE).read_text().splitlines()]
+    stream = supervisor.state_dir / logs.LOG_FILE
+    assert stream.stat().st_mode & 0o777 == 0o600  # it holds the journal's records: as private as the journal
+    lines = [json.loads(text) for text in stream.read_text().splitlines()]
     assert any(
         line["logger"] == "agent_console.runtime.supervisor" and "serving org crew" in line["message"] for line in lines
     )

@@ -30,10 +30,12 @@ class Timeline(Static):
         self._tz = tz
         self.position = 0
         self.total = 0
+        self._shown: tuple[int, int, Record | None, int] | None = None
 
     def show(self, position: int, total: int, record: Record | None, last_seq: int) -> None:
         """Stand after `position` of `total` records; `record` is the last one folded in (None: before the first)."""
         self.position, self.total = position, total
+        self._shown = (position, total, record, last_seq)
         if record is None:
             where = Text(f" #0/{last_seq}  before the first record ", style="bold")
         else:
@@ -49,4 +51,5 @@ class Timeline(Static):
         self.update(Text.assemble(track, where))
 
     def on_resize(self) -> None:
-        self.refresh()
+        if self._shown is not None:  # the track takes what the text leaves: drawn again at the new width
+            self.show(*self._shown)

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import logging.handlers
+import os
 import queue
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -89,9 +90,7 @@ class StructuredLog:
 
     def install(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        writer = logging.handlers.RotatingFileHandler(
-            self.path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
-        )
+        writer = _PrivateRotatingFile(self.path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
         writer.setFormatter(JsonLines())
         self._handler.setFormatter(_TraceStamp(self.trace_of))
         self._listener = logging.handlers.QueueListener(self._queue, writer)
@@ -124,6 +123,15 @@ class StructuredLog:
         line = logging.LogRecord(name, level, __file__, 0, "%s", (text,), None)
         line.at, line.trace, line.span, line.seq, line.agent = record.time, record.trace, record.span, record.seq, agent
         self._handler.handle(line)
+
+
+class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
+    """Each file of the stream is made 0600, as the journal is (it holds the journal's records)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        os.close(os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(self.baseFilename, 0o600)
+        return super()._open()
 
 
 class _TraceStamp(logging.Formatter):

@@ -237,7 +237,7 @@ def saw_text(store: SnapshotStore, snapshot: ScreenSnapshotTaken) -> Text:
             f"(the snapshot {snapshot.digest[:12]}… was rotated out: the store keeps the newest within its cap)",
             style="italic",
         )
-    return agent_text(kept, multiline=True)
+    return agent_text(kept.rstrip(), multiline=True)  # a screen's empty rows at the end say nothing
 
 
 class ReplayApp(App[None]):
