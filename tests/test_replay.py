@@ -6,31 +6,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from agent_console.agents.errors import InvalidInput
 from agent_console.agents.events import (
+    HUMAN,
+    SUPERVISOR,
     AgentState,
+    ApprovalDecided,
     ApprovalRequested,
     BarrierArrived,
     LogRecorded,
+    ProgressStalled,
     ScreenSnapshotTaken,
     StatusReported,
 )
-from agent_console.agents.journal import Journal
+from agent_console.agents.journal import Journal, Record
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.agents.replay import Moment, Timeline, parse_moment, state_at
+from agent_console.agents.state import OrgState
 from agent_console.cli import logs as logs_cli
 from agent_console.cli.entry import main
 from agent_console.runtime import logs
-from agent_console.runtime.snapshots import SnapshotStore
+from agent_console.runtime.snapshots import SnapshotStore, reason_for
 from agent_console.runtime.supervisor import Supervisor
 
 from .fake_terminal import FakeTerminal
@@ -230,3 +237,47 @@ def test_the_snapshot_store_is_content_addressed_capped_and_rotates_the_oldest_f
     with pytest.raises(ValueError, match="not a snapshot digest"):
         store.path("../../journal.key")
     assert store.get("../../journal") is None
+
+
+def test_snapshots_are_taken_on_errors_stalls_denials_and_recovery_steps_and_nothing_else() -> None:
+    state = OrgState()
+
+    def record(actor: str, event: object, seq: int = 1) -> Record:
+        fields = {"seq": seq, "time": 1.0, "trace": "t", "span": "s", "parent": None, "prev": "", "hmac": ""}
+        return Record.model_construct(**fields, actor=actor, event=event)
+
+    asked = record("bob", ApprovalRequested(id="a1", text="push?", command="git push"))
+    state.apply(asked)
+    denied = record(HUMAN, ApprovalDecided(id="a1", approved=False), seq=2)
+    state.apply(denied)
+    assert reason_for(denied, state) == ("bob", "denied")
+    assert reason_for(record("ann", StatusReported(state=AgentState.ERROR)), state) == ("ann", "error")
+    stalled = ProgressStalled(agent="ann", stalled=True, seconds=120)
+    assert reason_for(record(SUPERVISOR, stalled), state) == ("ann", "stuck")
+    # the recovery ladder's records, whatever their model: by type name
+    step = SimpleNamespace(type="recovery.step", agent="ann", step="restart")
+    assert reason_for(record(SUPERVISOR, step), state) == ("ann", "recovery")
+    for quiet in (
+        StatusReported(state=AgentState.WORKING),
+        ProgressStalled(agent="ann", stalled=False, seconds=0),
+        ApprovalDecided(id="a1", approved=True),
+        LogRecorded(level="error", text="not a screen's business"),
+    ):
+        assert reason_for(record("ann", quiet), state) is None
+
+
+def test_the_stream_keeps_what_its_level_lets_through(tmp_path: Path) -> None:
+    stream = logs.StructuredLog(tmp_path, "warning")
+    stream.install()
+    try:
+        logging.getLogger("agent_console.runtime.supervisor").info("not kept at warning")
+        logging.getLogger("agent_console.runtime.supervisor").error("kept")
+        idle, warning = StatusReported(state=AgentState.IDLE), LogRecorded(level="warning", text="kept too")
+        stream(Record.model_construct(seq=1, time=1.0, trace="t", span="s", actor="ann", event=idle))
+        stream(Record.model_construct(seq=2, time=1.0, trace="t", span="s", actor="ann", event=warning))
+    finally:
+        stream.close()
+    kept = [json.loads(text)["message"] for text in (tmp_path / logs.LOG_FILE).read_text().splitlines()]
+    assert kept == ["kept", "kept too"]
+    with pytest.raises(InvalidInput, match="log level 'loud'"):
+        logs.StructuredLog(tmp_path, "loud")
