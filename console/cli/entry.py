@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import shutil
@@ -210,6 +211,13 @@ async def _up(args: argparse.Namespace) -> int:
                 # The server died mid-command: say that, not the refusal it gave on its way out.
                 raise BackendGone(f"while bringing up org {org.name!r}: {backend.client.gone_reason}") from None
             raise
+        logging.getLogger(__name__).info(
+            "up %s: started %s, restarted %s, removed %s",
+            org.name,
+            ", ".join(report.started) or "none",
+            ", ".join(report.restarted) or "none",
+            ", ".join(report.removed) or "none",
+        )
     finally:
         await backend.close()
         log.close()
