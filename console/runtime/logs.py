@@ -12,6 +12,7 @@ own: the event loop only queues.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import logging.handlers
@@ -128,7 +129,7 @@ class StructuredLog:
 class _PrivateRotatingFile(logging.handlers.RotatingFileHandler):
     """Each file of the stream is made 0600, as the journal is (it holds the journal's records)."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         os.close(os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         os.chmod(self.baseFilename, 0o600)
         return super()._open()
