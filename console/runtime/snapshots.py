@@ -166,8 +166,8 @@ class ScreenSnapshots:
             screen = await self.host.backend.capture(pane, history=SCROLLBACK_LINES)
         except BackendError:
             return  # the pane is gone: nothing to show
-        text = self.host.redactor.text(screen)  # secrets are never stored
-        digest, size = await asyncio.to_thread(self.store.put, text)
+        redact = self.host.redactor.text  # secrets are never stored; tens of ms for a long capture: off the loop
+        digest, size = await asyncio.to_thread(lambda: self.store.put(redact(screen)))
         event = ScreenSnapshotTaken(agent=agent, digest=digest, reason=reason, illustrates=record.seq, size=size)
         with contextlib.suppress(ConsoleError):  # the journal paused: the snapshot is not referenced, and rotates
             self.host.submit(SUPERVISOR, event, trace=record.trace)
