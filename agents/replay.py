@@ -17,7 +17,8 @@ from .errors import InvalidInput
 from .journal import Record
 from .state import OrgState
 
-CHECKPOINT_EVERY = 5000  # the timeline keeps a copy of the state this many records apart: a step back is cheap
+CHECKPOINT_EVERY = 5000  # the timeline keeps a copy of the state this many records apart at least: a step back is cheap
+CHECKPOINTS = 10  # and at most about this many: a copy costs as much as the state is big, and it grows with the journal
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,9 @@ class Timeline:
     """A journal held in memory for stepping through: the state after any number of its records, by folding
     forward from the nearest checkpoint (a copy of the state kept every `every` records)."""
 
-    def __init__(self, records: Sequence[Record], every: int = CHECKPOINT_EVERY) -> None:
+    def __init__(self, records: Sequence[Record], every: int | None = None) -> None:
         self.records = records
-        self.every = every
+        self.every = every or max(CHECKPOINT_EVERY, len(records) // CHECKPOINTS)
         self._times = [record.time for record in records]
         self._checkpoints: dict[int, OrgState] = {0: OrgState()}
         self._last: tuple[int, OrgState] = (0, OrgState())
