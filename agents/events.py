@@ -418,6 +418,19 @@ class TaskCancelled(_Event):
     reason: str = Field(default="cancelled", max_length=500)
 
 
+class ScreenSnapshotTaken(_Event):
+    """What `agent`'s screen (and the tail of its scrollback) showed when record `illustrates` was journaled
+    (`reason`: an error, a stall, a denied approval, a recovery step): redacted, kept beside the journal under
+    its SHA-256 (`digest`). The file may be rotated out later (oldest first); the record stays."""
+
+    type: Literal["screen.snapshot"] = "screen.snapshot"
+    agent: str
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    reason: str = Field(max_length=40)
+    illustrates: int = Field(ge=1)
+    size: int = Field(ge=0)
+
+
 # Written out as unions (not built from tuples) so that a type checker reads them too.
 AnyAgentEvent = (
     StatusReported
@@ -460,6 +473,7 @@ AnySystemEvent = (
     | TaskCreated
     | TaskFired
     | TaskCancelled
+    | ScreenSnapshotTaken
 )
 AgentEvent = Annotated[AnyAgentEvent, Field(discriminator="type")]
 Event = Annotated[AnyAgentEvent | AnySystemEvent, Field(discriminator="type")]

@@ -126,6 +126,7 @@ COMMANDS: dict[str, Row] = {
     "when": Row(ALL, ALL, OWN, NO, NO, "its action waits for the human's approval, and runs as its maker's own row"),
     "tasks": Row(ALL, ALL, OWN, NO, NO, "the standing tasks; the exec sees its own"),
     "cancel-task": Row(ALL, ALL, OWN, NO, NO, "the exec cancels only its own tasks"),
+    "trace-follow": Row(ALL, ALL, NO, NO, NO, "the windows on screen are the human's; the stream shows every agent"),
 }
 ROUTES: dict[str, Row] = {
     "POST /v1/events": Row(NO, NO, OWN, OWN, OWN, AGENTS_ONLY + "; each event type's row decides"),

@@ -43,6 +43,7 @@ from .events import (
     ProgressStalled,
     PromptSeen,
     RecoveryStep,
+    ScreenSnapshotTaken,
     SpoofRejected,
     StateObserved,
     StatusReported,
@@ -332,6 +333,8 @@ class OrgState:
         self.logs_total = 0
         self.metrics: dict[tuple[str, str], Metric] = {}
         self.tasks: dict[str, StandingTask] = {}  # standing tasks, in the order made (ended ones kept)
+        self.snapshots: dict[str, ScreenSnapshotTaken] = {}  # agent → the last snapshot of its screen
+        self.snapshot_times: dict[str, float] = {}
         self._seen_messages: set[str] = set()
         self._org_event: OrgLoaded | None = None
         self.org_edits: dict[str | None, tuple[OrgEdit, ...]] = {}  # spec file (None: none) → the console's edits
@@ -475,6 +478,10 @@ class OrgState:
             "logs": {"by_actor": dict(sorted(self.logs.items())), "total": self.logs_total},
             "metrics": _metrics_json(self.metrics),
             "tasks": {key: task.to_json() for key, task in sorted(self.tasks.items())},
+            "snapshots": {
+                agent: {**event.model_dump(exclude={"type", "agent"}), "time": self.snapshot_times[agent]}
+                for agent, event in sorted(self.snapshots.items())
+            },
         }
 
     def _agent_json(self, view: AgentView) -> dict[str, Any]:
@@ -840,6 +847,10 @@ class OrgState:
         self.logs_total += 1
         self.logs[actor] = self.logs.get(actor, 0) + 1
 
+    def _snapshot(self, actor: str, event: ScreenSnapshotTaken, now: float) -> None:
+        self.snapshots[event.agent] = event
+        self.snapshot_times[event.agent] = now
+
     def _metric(self, actor: str, event: MetricRecorded, now: float) -> None:
         self.metrics[(actor, event.name)] = Metric(value=event.value, unit=event.unit, time=now)
 
@@ -952,6 +963,7 @@ _HANDLERS: dict[type, Callable[[OrgState, str, Any, float], None]] = {
     LockGranted: OrgState._lock_granted,
     LockReleased: OrgState._lock_released,
     LogRecorded: OrgState._log,
+    ScreenSnapshotTaken: OrgState._snapshot,
     MetricRecorded: OrgState._metric,
     SpoofRejected: OrgState._spoof,
     Throttled: OrgState._throttled,

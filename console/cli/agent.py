@@ -27,15 +27,15 @@ EXIT_NO_CONSOLE = 3
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
-    emit = commands.add_parser("emit", help="(in an agent's pane) report status or a heartbeat to the console")
+    emit = commands.add_parser("emit", help="(in an agent's pane) report status, a heartbeat or a log line")
     kinds = emit.add_subparsers(dest="what", metavar="WHAT", required=True)
     status = kinds.add_parser("status", help="report the agent's state")
     status.add_argument("state", choices=["idle", "thinking", "working", "waiting", "error", "recovering"])
     status.add_argument("--task", help="what the agent is doing, in a few words")
     status.add_argument("--progress", metavar="DONE/TOTAL", help="e.g. 3/5")
     kinds.add_parser("heartbeat", help="say the agent is alive (renews its locks' leases)")
-    log = kinds.add_parser("log", help="a line for the journal (the exec's lines are its replies in the chat)")
-    log.add_argument("text", nargs="+")
+    log = kinds.add_parser("log", help="a line for the org's log (`agent-console logs`); an exec's are its replies")
+    log.add_argument("text", nargs="+", help="what to log (up to 4000 characters)")
     log.add_argument("--level", choices=["debug", "info", "warning", "error"], default="info")
 
     commands.add_parser("heartbeat", help="(in an agent's pane) same as `emit heartbeat`")
@@ -137,7 +137,7 @@ async def _dispatch(args: argparse.Namespace, agent: str, token: str, client: Co
     if command == "emit" and args.what == "status":
         return await tell(client, token, StatusReported(state=args.state, task=args.task, progress=args.progress))
     if command == "emit" and args.what == "log":
-        return await tell(client, token, LogRecorded(level=args.level, text=" ".join(args.text)))
+        return await tell(client, token, LogRecorded(level=args.level, text=" ".join(args.text)[:4000]))
     if command in ("emit", "heartbeat"):
         return await tell(client, token, Heartbeat())
     if command == "send":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import shutil
@@ -18,10 +19,12 @@ from agent_console.cli import agent as agent_cli
 from agent_console.cli import commands as commands_cli
 from agent_console.cli import human as human_cli
 from agent_console.cli import kind as kind_cli
+from agent_console.cli import logs as logs_cli
 from agent_console.cli.exits import exit_status
 from agent_console.runtime import isolation, paths, worktrees
 from agent_console.runtime.client import ControlClient, ControlRefused, ControlUnreachable
 from agent_console.runtime.deployment import UpReport, bring_down, bring_up, list_agents, running_orgs
+from agent_console.runtime.logs import LEVELS, StructuredLog
 from agent_console.runtime.paths import StateError, UnsafeRuntimeDir
 from agent_console.runtime.resume import journaled_resumer
 from agent_console.terminal.base import BackendError, BackendGone
@@ -63,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="terminal backend (auto: iTerm2 in an iTerm2 session whose Python API answers, else tmux)",
     )
     console.add_argument("--socket-name", "-L", metavar="NAME", help=socket_help)
+    _log_level(console)
 
     up = commands.add_parser(
         "up",
@@ -80,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="close panes of agents that are no longer in the spec (default: list them and leave them running)",
     )
+    _log_level(up)
 
     up.set_defaults(func=_up)
 
@@ -102,10 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     human_cli.add_parsers(commands, socket_help, SIZE_HELP)
     commands.choices["serve"].set_defaults(func=_serve)
+    _log_level(commands.choices["serve"])
+    logs_cli.add_parsers(commands)
     agent_cli.add_parsers(commands)
     kind_cli.add_parsers(commands)
     commands_cli.add_parsers(commands)
     return parser
+
+
+def _log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default="info",
+        help="the least level of the console's own log lines kept in the org's log (`agent-console logs`)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,6 +194,8 @@ async def _up(args: argparse.Namespace) -> int:
     # Agents get their tokens as `serve` would give them, so a later `serve` (or console) hears them.
     tokens = paths.agent_tokens(org.name, [agent.name for agent in org.agents])
     resume = journaled_resumer(org.name)  # agents the org's journal has seen run resume their conversations
+    log = StructuredLog(paths.state_dir(org.name), args.log_level)
+    log.install()
     try:
         try:
             report = await bring_up(
@@ -196,8 +214,16 @@ async def _up(args: argparse.Namespace) -> int:
                 # The server died mid-command: say that, not the refusal it gave on its way out.
                 raise BackendGone(f"while bringing up org {org.name!r}: {backend.client.gone_reason}") from None
             raise
+        logging.getLogger(__name__).info(
+            "up %s: started %s, restarted %s, removed %s",
+            org.name,
+            ", ".join(report.started) or "none",
+            ", ".join(report.restarted) or "none",
+            ", ".join(report.removed) or "none",
+        )
     finally:
         await backend.close()
+        log.close()
     _print_up(org.name, report, args.socket_name, len(org.agents))
     return 0
 

@@ -17,6 +17,7 @@ from agent_console.agents.events import OrgLoaded
 from agent_console.agents.journal import (
     Journal,
     JournalError,
+    Record,
     anchor_path_for,
     describe_anchor,
     load_or_create_key,
@@ -24,6 +25,7 @@ from agent_console.agents.journal import (
     read_records,
     verify,
 )
+from agent_console.agents.replay import Moment, parse_moment
 from agent_console.agents.spec import load_spec
 from agent_console.agents.state import OrgState
 from agent_console.cli.exits import exit_status
@@ -82,10 +84,22 @@ def add_parsers(commands: argparse._SubParsersAction, socket_help: str, size_hel
         "beside the key; give a copy kept elsewhere to rule out an anchor rolled back with the journal)",
     )
 
-    replay = commands.add_parser("replay", help="print the state a journal folds to")
+    replay = commands.add_parser(
+        "replay",
+        help="print the state a journal folds to, at its end or at a moment; --ui steps through it in the console",
+        description="Verify a journal (every record's signature and the chain) and fold it as the live console "
+        "does. --at prints the org as it was then; --ui opens a read-only console on it with a timeline.",
+    )
     replay.set_defaults(func=run)
     replay.add_argument("path", type=Path)
     replay.add_argument("--org", metavar="NAME", help="whose key verifies it (default: the org the journal names)")
+    replay.add_argument(
+        "--at",
+        metavar="TIME",
+        help="the state then: #SEQ (up to that record), HH:MM[:SS] today, or an ISO-8601 time (up to the first "
+        "record after it); only the records up to then are read and verified",
+    )
+    replay.add_argument("--ui", action="store_true", help="open the console read-only on the journal, with a timeline")
 
 
 def pick_org(name: str | None) -> str:
@@ -127,7 +141,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.command == "audit":
             return _audit(args)
         if args.command == "replay":
-            return _replay(args)
+            return await _replay(args)
     except ConsoleError as error:
         print(f"agent-console: error: {visible(str(error), multiline=True)}", file=sys.stderr)
         return exit_status(error)
@@ -233,16 +247,38 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay(args: argparse.Namespace) -> int:
-    path, org = _journal_path(args.path, args.org)
+def verified_journal(path: Path | None, org: str | None, until: Moment | None = None) -> tuple[Path, list[Record]]:
+    """The records of a journal, each one's signature and place in the chain checked: nothing unverified is
+    shown. A journal that does not verify is refused, saying where it breaks. With `until`, only the records up
+    to that moment are read (the state then depends on nothing after it)."""
+    path, org = _journal_path(path, org)
     if not path.exists():
         raise HumanCommandError(f"no journal at {path}")
     key = _key_for(path, org)
-    result = verify(path, key)
-    if not result.ok:
-        raise HumanCommandError(f"{path} does not verify ({result.problem}); run `agent-console audit verify`")
-    state = OrgState.replay(Journal.read(path, key))
-    print(terminal_json(state.to_json(), indent=2, sort_keys=True))
+    records: list[Record] = []
+    try:
+        for record in Journal.read(path, key):
+            if until is not None and not until.includes(record):
+                break
+            records.append(record)
+    except JournalError as error:
+        raise HumanCommandError(f"{error}: it does not verify; run `agent-console audit verify {path}`") from None
+    return path, records
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    moment = parse_moment(args.at) if args.at else None
+    if args.ui:
+        from agent_console.tui.replay import run_replay  # Textual loads only for the console itself
+
+        path, records = verified_journal(args.path, args.org)
+        return await run_replay(path, records, moment)
+    path, records = verified_journal(args.path, args.org, until=moment)
+    if moment is not None and moment.seq is not None and (not records or records[-1].seq < moment.seq):
+        raise HumanCommandError(f"--at {moment.text}: {path} ends at record #{records[-1].seq if records else 0}")
+    if moment is not None and not records:
+        print(f"note: {path} has no record at or before {moment.text}: the org is empty then", file=sys.stderr)
+    print(terminal_json(OrgState.replay(records).to_json(), indent=2, sort_keys=True))
     return 0
 
 
@@ -251,7 +287,9 @@ async def serve(args: argparse.Namespace, size: tuple[int, int], progress: Calla
 
     org = load_spec(args.spec)
     backend = TmuxBackend(args.socket_name, args.session or org.name)
-    supervisor = Supervisor(org, backend, size, journal_path=args.journal, progress=progress, spec=Path(args.spec))
+    supervisor = Supervisor(
+        org, backend, size, journal_path=args.journal, progress=progress, spec=Path(args.spec), log_level=args.log_level
+    )
     if supervisor.boundary.exposure:
         print(f"warning: {supervisor.boundary.exposure}", file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()

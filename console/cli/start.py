@@ -64,13 +64,14 @@ def _run(org: Org, args: argparse.Namespace, argv: list[str], size: tuple[int, i
     if exposure:
         print(f"agent-console: warning: {exposure}", file=sys.stderr, flush=True)
     if choice.name == "iterm2":
-        return _run_iterm2(org, _spec_path(args), argv, size)
+        return _run_iterm2(org, _spec_path(args), argv, size, getattr(args, "log_level", "info"))
     pane = os.environ.get("TMUX_PANE")
     if not os.environ.get("TMUX") or not pane:
         return _start_tmux(org, args, argv, size)
     said = fresh_or_resumed(args.socket_name) if args.demo else None
     backend = TmuxBackend(args.socket_name)
-    supervisor = Supervisor(org, backend, size, exec_pane=pane, spec=_spec_path(args))
+    log_level = getattr(args, "log_level", "info")
+    supervisor = Supervisor(org, backend, size, exec_pane=pane, spec=_spec_path(args), log_level=log_level)
     if said:
         supervisor.notices.append(said)
     return run_app(ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY))
@@ -99,7 +100,7 @@ def _start_tmux(org: Org, args: argparse.Namespace, argv: list[str], size: tuple
     os.execvp(tmux, [tmux, *socket, *session, ";", "set-option", "-p", "remain-on-exit", "on"])
 
 
-def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, int]) -> int:
+def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, int], log_level: str) -> int:
     """Inside iTerm2, this session is the executive pane; outside, a new iTerm2 window runs the console."""
     from agent_console.terminal.iterm2 import ITerm2Backend, session_id_from_environment
 
@@ -107,7 +108,7 @@ def _run_iterm2(org: Org, spec: Path | None, argv: list[str], size: tuple[int, i
     loop = console_loop()  # where the probe's connection lives: iTerm2 admits one per cookie
     if pane is None:
         return loop.run_until_complete(_open_iterm2_window(org, argv, size))
-    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane, spec=spec)
+    supervisor = Supervisor(org, ITerm2Backend(), size, exec_pane=pane, spec=spec, log_level=log_level)
     return run_app(ConsoleApp(supervisor, jump_back_key=JUMP_BACK_KEY), loop=loop)
 
 

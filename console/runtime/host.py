@@ -17,6 +17,7 @@ from agent_console.agents.model import Agent, Org
 from agent_console.agents.redaction import Redactor
 from agent_console.agents.state import OrgState, PendingApproval
 from agent_console.agents.tracing import Cause, Causes
+from agent_console.runtime.debug_pane import DebugPane
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import UpReport
 from agent_console.runtime.recovery import Recovery
@@ -45,6 +46,9 @@ class CommandHost(Protocol):
 
     @property
     def recovery(self) -> Recovery: ...
+
+    @property
+    def debug_pane(self) -> DebugPane: ...
 
     @property
     def causes(self) -> Causes: ...

@@ -76,6 +76,10 @@ class AdoptArgs(Args):
     name: Annotated[str, POSITIONAL, Field(description="the agent whose pane to take back, or all")]
 
 
+class TraceFollowArgs(Args):
+    action: Annotated[Literal["open", "close"], POSITIONAL, Field(description="open (default) or close")] = "open"
+
+
 class BarrierArgs(Args):
     name: Annotated[str, POSITIONAL, Field(description="the barrier's name")]
     count: int | None = Field(default=None, description="how many agents it waits for")
@@ -666,6 +670,12 @@ def org_commands() -> CommandRegistry:
         Command("when", "when a barrier releases, ask for your approval to run a command line", when, WhenArgs),
         Command("tasks", "the standing tasks (when … then …), waiting and ended", tasks, Args),
         Command("cancel-task", "cancel a standing task", cancel_task, TaskArgs),
+        Command(
+            "trace-follow",
+            "stream the journal live into a pane of its own (a second screen); close closes it",
+            trace_follow,
+            TraceFollowArgs,
+        ),
     ):
         registry.register(command)
     return registry
@@ -676,6 +686,12 @@ def _health_target(args: HealthArgs) -> Target:
     if args.name is None:
         return Target(everyone=True, talk=True)
     return Target(agents=(args.name.removeprefix("@"),), talk=True)
+
+
+async def trace_follow(supervisor: CommandHost, args: TraceFollowArgs, actor: Actor) -> str:
+    if args.action == "close":
+        return await supervisor.debug_pane.close()
+    return await supervisor.debug_pane.open()
 
 
 def _named_agent(args: AgentArgs) -> Target:

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import contextvars
 import inspect
+import logging
 import os
 import secrets
 import time
@@ -67,9 +68,11 @@ from agent_console.agents.spec import apply_edits, describe_edit, dump_spec, edi
 from agent_console.agents.state import AgentState, OrgState, PendingApproval
 from agent_console.agents.tracing import Cause, Causes, traceparent
 from agent_console.runtime import isolation, otlp, paths, worktrees
+from agent_console.runtime.debug_pane import DebugPane
 from agent_console.runtime.delivery import OutboxTypist
 from agent_console.runtime.deployment import SHELL_COMMAND, UpReport, agent_launch, bring_up
 from agent_console.runtime.exec_agent import ExecRelay
+from agent_console.runtime.logs import StructuredLog
 from agent_console.runtime.org_commands import org_commands
 from agent_console.runtime.paging import Pager
 from agent_console.runtime.pulses import Pulses
@@ -77,6 +80,7 @@ from agent_console.runtime.recovery import Recovery
 from agent_console.runtime.resume import resumer, resumption
 from agent_console.runtime.screen_reader import ScreenReader
 from agent_console.runtime.server import ApiError, ControlServer
+from agent_console.runtime.snapshots import ScreenSnapshots, SnapshotStore
 from agent_console.runtime.standing import StandingTasks
 from agent_console.runtime.status_line import StatusLine
 from agent_console.terminal.base import (
@@ -110,6 +114,15 @@ _current_trace: contextvars.ContextVar[tuple[str, str | None, asyncio.Task | Non
 )
 
 
+log = logging.getLogger(__name__)
+
+
+def current_trace() -> str | None:
+    """The trace the running code journals under, if any (its log lines carry it)."""
+    current = _current_trace.get()
+    return current[0] if current is not None else None
+
+
 class Supervisor:
     """Runs one org: its panes, its journal, its state and its control API."""
 
@@ -122,6 +135,7 @@ class Supervisor:
         progress: Progress | None = None,
         exec_pane: str | None = None,
         spec: Path | None = None,
+        log_level: str = "info",
     ) -> None:
         self.org = org
         self.spec_org = org  # the org as its spec file says, before the console's changes
@@ -205,10 +219,19 @@ class Supervisor:
         self.standing = StandingTasks(self)  # "when barrier X releases, do Y", from the journal
         self.exec_relay = ExecRelay(self)  # an exec agent's replies, for the chat
         self.known_arrangements: list[str] = []  # for the palette, which cannot wait on the terminal
+        # what an agent's screen showed when it failed, stalled or was denied, kept beside the journal
+        self.snapshots = ScreenSnapshots(self, SnapshotStore(self.journal_path.parent / "snapshots"))
+        self.listeners.append(self.snapshots)
+        # the console's logs, its journal and its agents' reports as JSON lines (`agent-console logs`)
+        self.log = StructuredLog(self.state_dir, log_level, trace_of=current_trace)
+        self.listeners.append(self.log)
+        self.debug_pane = DebugPane(backend, org.name)  # `trace-follow`: the log stream in a pane of its own
 
     # --- life cycle -------------------------------------------------------------------------------------
 
     async def start(self) -> UpReport:
+        self.log.install()
+        log.info("serving org %s: journal %s, control socket %s", self.org.name, self.journal_path, self.socket_path)
         await self.server.start()
         self._rebuild()
         events = self.backend.events()  # subscribed now: output during start-up waits in its queue
@@ -261,6 +284,7 @@ class Supervisor:
         if self.failure is not None:
             return
         self.failure = reason
+        log.error("stopped on its own: %s", reason)
         self.say(reason)
         self.stopped.set()
         for listener in self.failure_listeners:
@@ -477,7 +501,7 @@ class Supervisor:
         """Give the agent's pane the terminal's focus (its window first)."""
         await self.backend.select_pane(self.pane_of(name))
 
-    def recent_records(self, limit: int = 1000) -> list[Record]:
+    def recent_records(self, limit: int | None = 1000) -> list[Record]:
         """The journal's last records, for the trace viewer at start (what is still queued for the disk too)."""
         with contextlib.suppress(OSError, JournalError):
             self.journal.flush()
@@ -494,6 +518,8 @@ class Supervisor:
             self._restyle_handle.cancel()
         self.pulses.close()
         await self.pulses.settled()
+        with contextlib.suppress(BackendError):  # the follower's pane goes with the console that opened it
+            await self.debug_pane.close()
         self.pager.close()
         await self.pager.settled()
         await self.status_line.remove()
@@ -501,6 +527,7 @@ class Supervisor:
         self.recovery.close()
         if self.otlp is not None:
             await self.otlp.close()
+        self.snapshots.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -514,6 +541,8 @@ class Supervisor:
             for future in waiting:
                 future.cancel()
         self.journal.close()
+        log.info("stopped serving org %s", self.org.name)
+        self.log.close()
         self.stopped.set()
 
     def _env(self, agent: Agent) -> dict[str, str]:
@@ -830,6 +859,7 @@ class Supervisor:
         self.paused = f"the journal cannot be written, so nothing is accepted until it can: {reason}"
         self._paused_at = time.time()
         self._refused_while_paused = 0
+        log.warning("%s", self.paused)
         self.say(self.paused)
         for listener in self.fault_listeners:
             listener()

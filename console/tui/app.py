@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Header, Input, RichLog, Static, T
 from agent_console.agents.display import visible
 from agent_console.agents.errors import ConsoleError
 from agent_console.agents.journal import Record
+from agent_console.agents.replay import parse_moment
 from agent_console.agents.spans import TraceFilter
 from agent_console.runtime import crash
 from agent_console.runtime.commands import split_line
@@ -41,6 +42,7 @@ from agent_console.tui.dialogs.arguments_dialog import ArgumentsDialog
 from agent_console.tui.dialogs.diff_view import DiffView
 from agent_console.tui.dialogs.help_screen import HelpScreen
 from agent_console.tui.executive import BuiltinExecutive, ModelChat
+from agent_console.tui.replay import ReplayScreen, saw_text
 from agent_console.widgets.agent_preview import HISTORY_LINES, AgentPreview
 from agent_console.widgets.approval_preview import ApprovalPreview
 from agent_console.widgets.approval_queue import COLUMNS as QUEUE_COLUMNS
@@ -547,6 +549,13 @@ class ConsoleApp(App[None]):
     def show_diff(self, agent: str, diff: str) -> None:
         self.push_screen(DiffView(agent, diff))
 
+    def show_replay(self, moment: str | None) -> None:
+        """`:replay [TIME]`: the org's own journal, read-only, over the live views (q goes back to them)."""
+        at = parse_moment(moment) if moment else None  # a wrong moment is said before anything opens
+        records = self.supervisor.recent_records(limit=None)
+        store = self.supervisor.snapshots.store
+        self.push_screen(ReplayScreen(records, self.supervisor.journal_path, at, snapshots=store))
+
     def show_details(self) -> None:
         approval_id = self.queue_view.selected_id
         pending = self.supervisor.state.approvals.get(approval_id or "")
@@ -569,7 +578,9 @@ class ConsoleApp(App[None]):
     def _agent_details(self, event: HealthTable.ShowAgent) -> None:
         view = self.supervisor.state.agents.get(event.agent)
         if view is not None:
-            self.push_screen(AgentDetails(view, now=self.clock()))
+            taken = self.supervisor.state.snapshots.get(event.agent)
+            saw = None if taken is None else (taken, saw_text(self.supervisor.snapshots.store, taken))
+            self.push_screen(AgentDetails(view, now=self.clock(), saw=saw))
 
     @on(ApprovalQueue.Selected)
     def _selected(self, event: ApprovalQueue.Selected) -> None:

@@ -60,6 +60,8 @@ class CommandScreen(Protocol):
 
     def show_diff(self, agent: str, diff: str) -> None: ...
 
+    def show_replay(self, moment: str | None) -> None: ...
+
 
 UiRunner = Callable[[CommandScreen, list[str]], Awaitable[str | None]]
 
@@ -104,6 +106,7 @@ ORDER = (
     "merge",
     "discard",
     "trace",
+    "replay",
 )
 
 
@@ -170,7 +173,7 @@ async def _trace(app: CommandScreen, words: list[str]) -> str | None:
     return f"trace: {said}"
 
 
-TRACE_USAGE = "trace [NAME|all], or any of: agent=NAME team=TEAM state=STATE since=HH:MM until=HH:MM /TEXT"
+TRACE_USAGE = "trace [NAME|all|follow], or any of: agent=NAME team=TEAM state=STATE since=HH:MM until=HH:MM /TEXT"
 TRACE_STATES = (*(state.value for state in AgentState), FAILED)
 
 
@@ -220,6 +223,11 @@ def _clock(key: str, value: str, now: datetime) -> float:
     return moment.timestamp()
 
 
+async def _replay(app: CommandScreen, words: list[str]) -> str | None:
+    app.show_replay(" ".join(words) or None)
+    return None
+
+
 async def _jump(app: CommandScreen, words: list[str]) -> str | None:
     await app.jump_to(one_agent(app.supervisor, "jump", _one_word("jump", words)))
     return None
@@ -240,6 +248,7 @@ UI_COMMANDS = (
     UiCommand("command", "open the : command line", _command_line),
     UiCommand("jump", "focus an agent's pane", _jump, usage="jump NAME"),
     UiCommand("trace", "show the traces of an agent, a team, a state, a time or a text", _trace, usage=TRACE_USAGE),
+    UiCommand("replay", "step through the org's journal, read-only, from a moment", _replay, usage="replay [TIME]"),
 )
 
 
@@ -279,6 +288,8 @@ class ConsoleCommands:
         return await self.run(app, words[0], words[1:], via)
 
     async def run(self, app: CommandScreen, name: str, words: list[str], via: Via) -> str | None:
+        if name == "trace" and words == ["follow"]:
+            name, words = "trace-follow", []  # the org's command: the journal streamed into a pane of its own
         ui = self.ui.get(name)
         if ui is not None:
             return await self._run_ui(app, ui, words)

@@ -9,6 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from agent_console.agents.events import ScreenSnapshotTaken
 from agent_console.agents.state import AgentView
 from agent_console.widgets.formatting import agent_text, format_age, is_dark, state_text
 
@@ -38,16 +39,23 @@ class AgentDetails(ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
+    AgentDetails #agent-saw {
+        background: $boost;
+        padding: 0 1;
+    }
     AgentDetails #agent-keys {
         color: $text-muted;
         margin-top: 1;
     }
     """
 
-    def __init__(self, view: AgentView, *, now: float) -> None:
+    def __init__(self, view: AgentView, *, now: float, saw: tuple[ScreenSnapshotTaken, Text] | None = None) -> None:
+        """`saw`: the last snapshot of the agent's screen (kept on an error, a stall, a denial, a recovery step)
+        and its text, plain."""
         super().__init__()
         self.view = view
         self._now = now
+        self._saw = saw
 
     def rows(self) -> list[tuple[str, Text | str]]:
         """(what, value) lines: the state first, then the evidence."""
@@ -79,6 +87,11 @@ class AgentDetails(ModalScreen[None]):
             dialog.border_title = f"{self.view.name}" + (f" · {self.view.team}" if self.view.team else "")
             for what, value in self.rows():
                 yield Static(Text.assemble((f"{what:>10}  ", "dim"), value))
+            if self._saw is not None:
+                taken, text = self._saw
+                heading = f"{'it saw':>10}  on {taken.reason}, record #{taken.illustrates}:"
+                yield Static(Text(heading, style="dim"), classes="saw-heading")
+                yield Static(text, id="agent-saw", markup=False)
             yield Label("escape, i or q closes", id="agent-keys")
 
     def action_close(self) -> None:
