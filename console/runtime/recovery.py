@@ -254,10 +254,10 @@ class Recovery:
 
     async def _restart(self, agent: str, new_pane: bool) -> str:
         supervisor = self.supervisor
-        pane_there = any(name == agent for name in supervisor.pane_agent.values())
-        if new_pane or not pane_there:
-            await supervisor.renew_pane(agent)
-            return "started in a new pane" if pane_there else "its pane was gone: started in a new one"
+        pane = supervisor.pane_agent_of(agent)
+        if new_pane or pane is None:
+            await supervisor.renew_pane(agent, pane)
+            return "started in a new pane" if pane else "its pane was gone: started in a new one"
         await supervisor.restart_agent(agent)
         return "restarted in its pane"
 
