@@ -261,7 +261,7 @@ class Recovery:
         await supervisor.restart_agent(agent)
         return "restarted in its pane"
 
-    def _well(self, agent: str, condition: str | None) -> bool:
+    def _well(self, agent: str, condition: str | None, lenient: bool = True) -> bool:
         """Whether the agent is out of `condition` (None: of every condition). A hung agent must show something
         new besides: a key's echo (Ctrl-C's "^C") moves a frozen program's screen without it coming back."""
         view = self.supervisor.state.agents.get(agent)
@@ -279,7 +279,11 @@ class Recovery:
         if condition in {item.condition for item in found}:
             return False
         if condition == "hung":
-            return view.stalled_since is None and _evidence(view) != self._baseline.get(agent)
+            if view.stalled_since is not None or _evidence(view) == self._baseline.get(agent):
+                return False
+            # back at a prompt (or it said so itself); else, at the end of a step, its screen moves again
+            said = _said(view) != _said_in(self._baseline.get(agent))
+            return lenient or said or view.screen_state is not AgentState.WORKING
         return True
 
     async def _well_within(self, agent: str, condition: str | None, seconds: float, policy: Policy) -> bool:
@@ -290,7 +294,7 @@ class Recovery:
             moved.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(moved.wait(), left)
-            if condition != "crashed" and self._well(agent, condition):
+            if condition != "crashed" and self._well(agent, condition, lenient=False):
                 return True
         return self._well(agent, condition)
 
@@ -388,3 +392,12 @@ class Recovery:
 def _evidence(view: AgentView) -> tuple[object, ...]:
     """What the agent shows and says of itself: its screen's reading, its reports, its hook, its heartbeat."""
     return (view.state, view.screen_state, view.screen_rule, view.reported, view.hook_event, view.heartbeat)
+
+
+def _said(view: AgentView) -> tuple[object, ...]:
+    """What the agent itself said last: its report, its hook, its heartbeat."""
+    return (view.reported, view.hook_event, view.heartbeat)
+
+
+def _said_in(evidence: tuple[object, ...] | None) -> tuple[object, ...] | None:
+    return None if evidence is None else evidence[3:6]
