@@ -14,7 +14,8 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from agent_console.agents import recovery as decide
 from agent_console.agents.events import (
@@ -23,16 +24,50 @@ from agent_console.agents.events import (
     ApprovalDecided,
     BreakerChanged,
     ConditionDetected,
+    Event,
     RecoveryStep,
 )
 from agent_console.agents.journal import JournalUnavailable, Record
 from agent_console.agents.kinds import KindError, load_kind
+from agent_console.agents.model import Org
 from agent_console.agents.recovery import Finding, Policy, Step
-from agent_console.agents.state import AgentView
-from agent_console.terminal.base import BackendError
+from agent_console.agents.state import AgentView, OrgState
+from agent_console.terminal.base import BackendError, TerminalBackend
 
-if TYPE_CHECKING:
-    from agent_console.runtime.supervisor import Supervisor
+
+class RecoveryHost(Protocol):
+    """What recovery needs of the supervisor: the org and its state, the panes, the journal, the human's focus."""
+
+    @property
+    def org(self) -> Org: ...
+
+    @property
+    def state(self) -> OrgState: ...
+
+    @property
+    def backend(self) -> TerminalBackend: ...
+
+    @property
+    def say(self) -> Callable[[str], None]: ...
+
+    @property
+    def listeners(self) -> list[Callable[[Record], None]]: ...
+
+    @property
+    def focus_listeners(self) -> list[Callable[[], None]]: ...
+
+    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
+
+    def traced(self, trace: str) -> AbstractContextManager[None]: ...
+
+    def human_at(self) -> set[str]: ...
+
+    def pane_agent_of(self, name: str) -> str | None: ...
+
+    async def restart_agent(self, name: str) -> None: ...
+
+    async def renew_pane(self, name: str, pane: str | None) -> None: ...
+
 
 # Agents of these kinds share a provider: the same error on several of them at once is the provider's.
 PROVIDERS = {"claude": "anthropic", "codex": "openai", "gemini": "google", "aider": "aider"}
@@ -42,7 +77,7 @@ OWN_RECORDS = (ConditionDetected, RecoveryStep, BreakerChanged)
 class Recovery:
     """The supervisor's healer: one deadline timer and at most one ladder per agent."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: RecoveryHost) -> None:
         self.supervisor = supervisor
         self.enabled = True
         self._due: set[str] = set()
