@@ -409,7 +409,7 @@ async def test_a_hung_agent_is_nudged_with_its_kinds_interrupt_key(claudes: Supe
 async def test_health_says_each_agents_liveness_and_recover_runs_the_ladder_by_hand(shells: Supervisor) -> None:
     supervisor = shells
     said = await supervisor.commands.run_line(supervisor, "health bob", Actor.human("line"))
-    assert said.startswith("bob: ") and "alive by process" in said and "breaker closed" in said
+    assert said.startswith("bob: ") and "last proof of life: process, " in said and "breaker closed" in said
     data = json.loads(await supervisor.commands.run_line(supervisor, "health --as-json", Actor.human("line")))
     assert [row["agent"] for row in data] == ["ann", "bob"]
     assert data[0]["life"]["source"] == "process"

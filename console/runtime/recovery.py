@@ -29,7 +29,7 @@ from agent_console.agents.events import (
 )
 from agent_console.agents.journal import JournalUnavailable, Record
 from agent_console.agents.kinds import KindError, load_kind
-from agent_console.agents.model import Org
+from agent_console.agents.model import Agent, Org
 from agent_console.agents.recovery import Finding, Policy, Step
 from agent_console.agents.state import AgentView, OrgState
 from agent_console.terminal.base import BackendError, TerminalBackend
@@ -84,6 +84,7 @@ class Recovery:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._cooldowns: dict[str, asyncio.TimerHandle] = {}
         self._ladders: dict[str, asyncio.Task[None]] = {}
+        self._policies: dict[str, tuple[Agent, Policy]] = {}
         self._baseline: dict[str, tuple[object, ...]] = {}  # what the agent showed when its ladder began
         self._done: dict[str, str] = {}  # agent → the condition whose ladder ended (paged): not tried again
         self._moved: dict[str, asyncio.Event] = {}  # set on every record about the agent: a wait wakes to check
@@ -102,12 +103,18 @@ class Recovery:
     # --- policy --------------------------------------------------------------------------------------------
 
     def policy(self, agent: str) -> Policy:
+        """The agent's policy: its kind's and its own over the defaults (kept until its spec changes)."""
         spec = self.supervisor.org.agent(agent)
+        kept = self._policies.get(agent)
+        if kept is not None and kept[0] is spec:
+            return kept[1]
         try:
             kind = load_kind(spec.kind.value).recovery
         except KindError:
             kind = None
-        return decide.resolve(kind, spec.recovery)
+        policy = decide.resolve(kind, spec.recovery)
+        self._policies[agent] = (spec, policy)
+        return policy
 
     def _providers(self) -> dict[str, str]:
         return {
@@ -128,9 +135,6 @@ class Recovery:
         if isinstance(event, OWN_RECORDS) or agent not in self.supervisor.state.agents:
             return
         self._evaluate_soon(agent)
-        if self.supervisor.state.agents[agent].state is AgentState.ERROR or self.supervisor.state.agents[agent].outage:
-            for other in self.supervisor.state.agents:  # an outage is seen across agents
-                self._evaluate_soon(other)
 
     def _focus_moved(self) -> None:
         self._focus.set()
@@ -143,6 +147,8 @@ class Recovery:
 
     def _evaluate_due(self) -> None:
         due, self._due = self._due, set()
+        with contextlib.suppress(JournalUnavailable):  # followed again with the next record
+            self._follow_outages()  # across agents: once a batch, not once an agent
         for agent in sorted(due):
             with contextlib.suppress(JournalUnavailable):  # evaluated again with the next record
                 self.evaluate(agent)
@@ -154,7 +160,6 @@ class Recovery:
         if view is None or not self.enabled or agent not in {a.name for a in self.supervisor.org.agents}:
             return []
         policy = self.policy(agent)
-        self._follow_outage(agent, view, policy)
         now = time.time()
         stuck_after = self.supervisor.org.agent(agent).stuck_after
         found = decide.conditions(view, policy, now, stuck_after, self._awaiting_since(agent))
@@ -179,18 +184,20 @@ class Recovery:
         self._arm(agent, view, policy, stuck_after, now)
         return found
 
-    def _follow_outage(self, agent: str, view: AgentView, policy: Policy) -> None:
-        out = decide.outages(self.supervisor.state, self._providers(), policy.outage_agents)
-        for name, evidence in out.items():
-            other = self.supervisor.state.agents[name]
-            if other.outage is None:
+    def _follow_outages(self) -> None:
+        """Mark the agents whose provider is out (the same error on several at once), and unmark those no longer."""
+        state = self.supervisor.state
+        threshold = min((self.policy(agent.name).outage_agents for agent in self.supervisor.org.agents), default=2)
+        out = decide.outages(state, self._providers(), threshold)
+        for name, view in state.agents.items():
+            if name in out and view.outage is None:
                 self.supervisor.submit(
-                    SUPERVISOR, ConditionDetected(agent=name, condition="outage", evidence=evidence[:500])
+                    SUPERVISOR, ConditionDetected(agent=name, condition="outage", evidence=out[name][:500])
                 )
-        if view.outage is not None and agent not in out:
-            self.supervisor.submit(
-                SUPERVISOR, ConditionDetected(agent=agent, condition="outage", evidence="over", cleared=True)
-            )
+            elif name not in out and view.outage is not None:
+                self.supervisor.submit(
+                    SUPERVISOR, ConditionDetected(agent=name, condition="outage", evidence="over", cleared=True)
+                )
 
     def _awaiting_since(self, agent: str) -> float | None:
         asked = [approval.requested for approval in self.supervisor.state.approvals.values() if approval.agent == agent]
