@@ -303,7 +303,7 @@ class Recovery:
         await supervisor.restart_agent(agent)
         return "restarted in its pane"
 
-    def _well(self, agent: str, condition: str | None, lenient: bool = True) -> bool:
+    def _well(self, agent: str, condition: str | None) -> bool:
         """Whether the agent is out of `condition` (None: of every condition). A hung agent must show something
         new besides: a key's echo (Ctrl-C's "^C") moves a frozen program's screen without it coming back."""
         view = self.supervisor.state.agents.get(agent)
@@ -323,9 +323,10 @@ class Recovery:
         if condition == "hung":
             if view.stalled_since is not None or _evidence(view) == self._baseline.get(agent):
                 return False
-            # back at a prompt (or it said so itself); else, at the end of a step, its screen moves again
+            # back at a prompt, or it said something itself (its hook, a report): a screen that merely moved again
+            # is not enough (a frozen Claude Code's spinner line redraws once after Escape)
             said = _said(view) != _said_in(self._baseline.get(agent))
-            return lenient or said or view.screen_state is not AgentState.WORKING
+            return said or view.screen_state is not AgentState.WORKING
         return True
 
     async def _well_within(self, agent: str, condition: str | None, seconds: float, policy: Policy) -> bool:
@@ -336,7 +337,7 @@ class Recovery:
             moved.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(moved.wait(), left)
-            if condition != "crashed" and self._well(agent, condition, lenient=False):
+            if condition != "crashed" and self._well(agent, condition):
                 return True
         return self._well(agent, condition)
 
