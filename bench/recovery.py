@@ -150,9 +150,6 @@ async def run(agents: int, stuck_after: float, settle: float, breaker: int, faul
         await settle_all(targets, first, wait)
         await asyncio.sleep(gap)  # what relapses shows in the next round's figures, not this one's
         mine = records[first:]
-        if os.environ.get("BENCH_DEBUG"):
-            for r in mine:
-                print("  ", round(r.time % 1000, 2), str(r.event)[:160])
         outcome = results[fault] = Outcome(agents=len(targets))
         for name in targets:
             found = [r for r in mine if isinstance(r.event, ConditionDetected) and r.event.agent == name]

@@ -145,8 +145,7 @@ async def test_a_hung_claude_code_is_nudged_then_restarted_once_frozen(
             for pid in frozen:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGCONT)
-        journal = [str(r.event)[:140] for r in supervisor.recent_records() if r.event.type not in ("log", "metric")]
-        assert steps(supervisor, "cc")[:3] == [("nudge", "done"), ("wait 3s", "trying"), ("wait 3s", "done")], journal
+        assert steps(supervisor, "cc")[:3] == [("nudge", "done"), ("wait 3s", "trying"), ("wait 3s", "done")]
         assert supervisor.state.agents["cc"].restarts == 1
         await until(
             supervisor, "Claude Code back at its prompt", lambda: supervisor.state.agents["cc"].state is AgentState.IDLE
