@@ -135,7 +135,7 @@ def conditions(
             if view.exit_signal
             else f"status {view.exit_status}"
             if view.exit_status is not None
-            else "its pane closed"
+            else "no status: it ended, or its pane closed"
         )
         return [Finding("crashed", f"the process ended ({how})")]
     if not view.alive:
@@ -313,7 +313,7 @@ def health_line(row: dict[str, Any]) -> str:
     """`health_row` in one line of words."""
     life = row["life"]
     parts = [f"{row['agent']}: {row['shown'] or row['state']}"]
-    parts.append(f"alive by {life['source']} {life['age']:g}s ago" if life else "never seen alive")
+    parts.append(f"last proof of life: {life['source']}, {life['age']:g}s ago" if life else "never seen alive")
     if row["condition"]:
         parts.append(f"{row['condition']} ({row['evidence']})")
     step = row["recovery"]

@@ -81,12 +81,25 @@ async def test_the_executive_may_change_the_org_but_a_worker_only_what_its_row_a
         "team": ["new", "t2"],
         **{
             name: ["ann"]
-            for name in ("kill", "restart", "bury", "unbury", "promote", "demote", "diff", "merge", "discard")
+            for name in (
+                "kill",
+                "restart",
+                "bury",
+                "unbury",
+                "promote",
+                "demote",
+                "diff",
+                "merge",
+                "discard",
+                "recover",
+                "health",
+            )
         },
         "arrangement": ["list"],
         "when": ["b", "send all x"],
         "delivery": ["m1"],
         "cancel-task": ["t1"],
+        "breaker": ["reset", "ann"],
     }
     words |= {"adopt": ["all"], **{name: ["a1"] for name in ("approve", "deny", "approve-identical", "approve-always")}}
     for command in registry:

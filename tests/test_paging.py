@@ -8,7 +8,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -18,10 +17,11 @@ from agent_console.agents.events import (
     AgentState,
     ApprovalDecided,
     ApprovalRequested,
+    BreakerChanged,
     HumanPaged,
     StatusReported,
 )
-from agent_console.agents.journal import Journal, Record, load_or_create_key
+from agent_console.agents.journal import Journal, load_or_create_key
 from agent_console.agents.model import Agent, Org, Team
 from agent_console.agents.paging import Paging
 from agent_console.agents.spec import SpecError, dump_spec, load_spec, parse_spec
@@ -149,14 +149,8 @@ async def test_an_error_settled_before_its_page_goes_out_never_pages(supervisor:
 
 
 async def test_an_open_breaker_pages_and_a_closed_one_does_not(supervisor: Supervisor) -> None:
-    """A stand-in for the recovery's breaker record (its own class is matched by `type` and fields)."""
-
-    def breaker(agent: str, state: str) -> Record:
-        event = SimpleNamespace(type="breaker", agent=agent, state=state, reason="3 restarts failed in 5 min")
-        return Record.model_construct(seq=0, time=0.0, actor=SUPERVISOR, event=event)
-
-    supervisor.pager.on_record(breaker("bob", "closed"))
-    supervisor.pager.on_record(breaker("ann", "open"))
+    for agent, state in (("bob", "closed"), ("ann", "open")):
+        supervisor.submit(SUPERVISOR, BreakerChanged(agent=agent, state=state, reason="3 restarts failed in 5 min"))
     await until(lambda: pages(supervisor), "the breaker's page")
     assert pages(supervisor) == ["crew: ann's circuit breaker is open: 3 restarts failed in 5 min"]
 

@@ -332,6 +332,8 @@ async def test_a_crash_loop_stops_at_the_breaker_with_no_more_than_k_restarts(sh
     assert opened.reason.startswith("2 failed recoveries within 600s")
     assert ("new-pane", "stopped") in steps_of(supervisor, "bob")
     assert recovery.recovery_label(supervisor.state.agents["bob"]) == "breaker open"
+    await until(lambda: terminal.pages, "the page for the open breaker")
+    assert terminal.pages[0].startswith("heal: bob's circuit breaker is open: 2 failed recoveries")
     # the human closes it: one more ladder, by the same rules
     said = await supervisor.commands.run_line(supervisor, "breaker reset bob", Actor.human("line"))
     assert said == "closed bob's breaker: automatic recovery is back on for it"
@@ -409,7 +411,7 @@ async def test_a_hung_agent_is_nudged_with_its_kinds_interrupt_key(claudes: Supe
 async def test_health_says_each_agents_liveness_and_recover_runs_the_ladder_by_hand(shells: Supervisor) -> None:
     supervisor = shells
     said = await supervisor.commands.run_line(supervisor, "health bob", Actor.human("line"))
-    assert said.startswith("bob: ") and "alive by process" in said and "breaker closed" in said
+    assert said.startswith("bob: ") and "last proof of life: process, " in said and "breaker closed" in said
     data = json.loads(await supervisor.commands.run_line(supervisor, "health --as-json", Actor.human("line")))
     assert [row["agent"] for row in data] == ["ann", "bob"]
     assert data[0]["life"]["source"] == "process"
@@ -492,3 +494,20 @@ def test_an_agents_recovery_in_the_spec_is_checked_naming_the_place_and_written_
     assert org.agents[0].recovery == RecoveryPolicy(ladder=("nudge", "wait 30", "restart", "page"), settle=10)
     spec.write_text(dump_spec(org, spec))
     assert load_spec(spec) == org
+
+
+async def test_a_ladder_that_gives_up_pages_the_human(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ladder that only pages (a kind the console cannot heal): the crash reaches the human's terminal as a page."""
+    paging_only = RecoveryPolicy(ladder=("page",))
+    agents = (Agent(name="bob", team="t", command="bash --norc", cwd=tmp_path, recovery=paging_only),)
+    supervisor = await started(tmp_path, monkeypatch, agents)
+    try:
+        terminal = fake(supervisor)
+        pane = terminal.pane_of("bob")
+        terminal.exit(pane.pane, status=3)
+        await until(lambda: steps_of(supervisor, "bob") == [("page", "paged")], "the ladder's page step")
+        await until(lambda: terminal.pages, "the page")
+        assert terminal.pages == ["heal: bob was not recovered: the process ended (status 3)"]
+        assert pane.launches == 1  # nothing restarted
+    finally:
+        await supervisor.stop()

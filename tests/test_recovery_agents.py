@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_console.agents.events import AgentState, RecoveryStep
+from agent_console.agents.events import AgentState, ConditionDetected, RecoveryStep
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.agents.recovery import RecoveryPolicy, recovery_label
 from agent_console.runtime.supervisor import Supervisor
@@ -56,7 +56,7 @@ async def launch(tmux_socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
                     command=shlex.join(argv),
                     cwd=workdir,
                     env=env,
-                    stuck_after=3,
+                    stuck_after=10,  # a turn that starts takes a few seconds to reach the model
                     recovery=POLICY,
                 )
                 for name, kind, argv, env, workdir in agents
@@ -82,7 +82,12 @@ async def until(supervisor: Supervisor, what: str, condition: Callable[[], objec
         await asyncio.wait_for(wait(), timeout)
     except TimeoutError:
         views = {name: (view.state, view.condition, view.recovery) for name, view in supervisor.state.agents.items()}
-        raise AssertionError(f"timed out waiting for {what}: {views}") from None
+        found = [
+            (record.event.agent, record.event.condition, record.event.evidence)
+            for record in supervisor.recent_records()
+            if isinstance(record.event, ConditionDetected)
+        ]
+        raise AssertionError(f"timed out waiting for {what}: {views}; conditions found: {found}") from None
 
 
 def steps(supervisor: Supervisor, agent: str) -> list[tuple[str, str]]:
@@ -135,7 +140,6 @@ async def test_a_hung_claude_code_is_nudged_then_restarted_once_frozen(
         try:
             await until(supervisor, "Claude Code found hung", lambda: supervisor.state.agents["cc"].condition == "hung")
             await until(supervisor, "the nudge", lambda: ("nudge", "done") in steps(supervisor, "cc"))
-            stub.release()
             await until(supervisor, "the restart", lambda: ("restart", "recovered") in steps(supervisor, "cc"), 60)
         finally:
             for pid in frozen:

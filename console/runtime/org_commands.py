@@ -489,7 +489,7 @@ async def health(supervisor: CommandHost, args: HealthArgs, actor: Actor) -> str
     names = [one_agent(supervisor, "health", args.name)] if args.name else list(supervisor.state.agents)
     rows = [recovery.health_row(supervisor.state, name, time.time()) for name in names]
     if args.as_json:
-        return json.dumps(rows, indent=2, sort_keys=True)
+        return json.dumps(rows, sort_keys=True, separators=(",", ":"))  # one line: shown as is by every front door
     if not rows:
         return "no agents"
     return "\n".join(recovery.health_line(row) for row in rows)

@@ -14,7 +14,8 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from agent_console.agents import recovery as decide
 from agent_console.agents.events import (
@@ -23,16 +24,57 @@ from agent_console.agents.events import (
     ApprovalDecided,
     BreakerChanged,
     ConditionDetected,
+    Event,
     RecoveryStep,
 )
 from agent_console.agents.journal import JournalUnavailable, Record
 from agent_console.agents.kinds import KindError, load_kind
+from agent_console.agents.model import Agent, Org
 from agent_console.agents.recovery import Finding, Policy, Step
-from agent_console.agents.state import AgentView
-from agent_console.terminal.base import BackendError
+from agent_console.agents.state import AgentView, OrgState
+from agent_console.terminal.base import BackendError, TerminalBackend
 
-if TYPE_CHECKING:
-    from agent_console.runtime.supervisor import Supervisor
+
+class Pages(Protocol):
+    def page(self, subject: str, text: str) -> None: ...
+
+
+class RecoveryHost(Protocol):
+    """What recovery needs of the supervisor: the org and its state, the panes, the journal, the human's focus."""
+
+    @property
+    def org(self) -> Org: ...
+
+    @property
+    def state(self) -> OrgState: ...
+
+    @property
+    def backend(self) -> TerminalBackend: ...
+
+    @property
+    def say(self) -> Callable[[str], None]: ...
+
+    @property
+    def listeners(self) -> list[Callable[[Record], None]]: ...
+
+    @property
+    def focus_listeners(self) -> list[Callable[[], None]]: ...
+
+    def submit(self, actor: str, event: Event, trace: str | None = None) -> Record: ...
+
+    def traced(self, trace: str) -> AbstractContextManager[None]: ...
+
+    @property
+    def pager(self) -> Pages: ...
+
+    def human_at(self) -> set[str]: ...
+
+    def pane_agent_of(self, name: str) -> str | None: ...
+
+    async def restart_agent(self, name: str) -> str | None: ...
+
+    async def renew_pane(self, name: str, pane: str | None) -> None: ...
+
 
 # Agents of these kinds share a provider: the same error on several of them at once is the provider's.
 PROVIDERS = {"claude": "anthropic", "codex": "openai", "gemini": "google", "aider": "aider"}
@@ -42,13 +84,14 @@ OWN_RECORDS = (ConditionDetected, RecoveryStep, BreakerChanged)
 class Recovery:
     """The supervisor's healer: one deadline timer and at most one ladder per agent."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: RecoveryHost) -> None:
         self.supervisor = supervisor
         self.enabled = True
         self._due: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._cooldowns: dict[str, asyncio.TimerHandle] = {}
         self._ladders: dict[str, asyncio.Task[None]] = {}
+        self._policies: dict[str, tuple[Agent, Policy]] = {}
         self._baseline: dict[str, tuple[object, ...]] = {}  # what the agent showed when its ladder began
         self._done: dict[str, str] = {}  # agent → the condition whose ladder ended (paged): not tried again
         self._moved: dict[str, asyncio.Event] = {}  # set on every record about the agent: a wait wakes to check
@@ -67,12 +110,18 @@ class Recovery:
     # --- policy --------------------------------------------------------------------------------------------
 
     def policy(self, agent: str) -> Policy:
+        """The agent's policy: its kind's and its own over the defaults (kept until its spec changes)."""
         spec = self.supervisor.org.agent(agent)
+        kept = self._policies.get(agent)
+        if kept is not None and kept[0] is spec:
+            return kept[1]
         try:
             kind = load_kind(spec.kind.value).recovery
         except KindError:
             kind = None
-        return decide.resolve(kind, spec.recovery)
+        policy = decide.resolve(kind, spec.recovery)
+        self._policies[agent] = (spec, policy)
+        return policy
 
     def _providers(self) -> dict[str, str]:
         return {
@@ -93,9 +142,6 @@ class Recovery:
         if isinstance(event, OWN_RECORDS) or agent not in self.supervisor.state.agents:
             return
         self._evaluate_soon(agent)
-        if self.supervisor.state.agents[agent].state is AgentState.ERROR or self.supervisor.state.agents[agent].outage:
-            for other in self.supervisor.state.agents:  # an outage is seen across agents
-                self._evaluate_soon(other)
 
     def _focus_moved(self) -> None:
         self._focus.set()
@@ -108,6 +154,8 @@ class Recovery:
 
     def _evaluate_due(self) -> None:
         due, self._due = self._due, set()
+        with contextlib.suppress(JournalUnavailable):  # followed again with the next record
+            self._follow_outages()  # across agents: once a batch, not once an agent
         for agent in sorted(due):
             with contextlib.suppress(JournalUnavailable):  # evaluated again with the next record
                 self.evaluate(agent)
@@ -119,7 +167,6 @@ class Recovery:
         if view is None or not self.enabled or agent not in {a.name for a in self.supervisor.org.agents}:
             return []
         policy = self.policy(agent)
-        self._follow_outage(agent, view, policy)
         now = time.time()
         stuck_after = self.supervisor.org.agent(agent).stuck_after
         found = decide.conditions(view, policy, now, stuck_after, self._awaiting_since(agent))
@@ -144,18 +191,20 @@ class Recovery:
         self._arm(agent, view, policy, stuck_after, now)
         return found
 
-    def _follow_outage(self, agent: str, view: AgentView, policy: Policy) -> None:
-        out = decide.outages(self.supervisor.state, self._providers(), policy.outage_agents)
-        for name, evidence in out.items():
-            other = self.supervisor.state.agents[name]
-            if other.outage is None:
+    def _follow_outages(self) -> None:
+        """Mark the agents whose provider is out (the same error on several at once), and unmark those no longer."""
+        state = self.supervisor.state
+        threshold = min((self.policy(agent.name).outage_agents for agent in self.supervisor.org.agents), default=2)
+        out = decide.outages(state, self._providers(), threshold)
+        for name, view in state.agents.items():
+            if name in out and view.outage is None:
                 self.supervisor.submit(
-                    SUPERVISOR, ConditionDetected(agent=name, condition="outage", evidence=evidence[:500])
+                    SUPERVISOR, ConditionDetected(agent=name, condition="outage", evidence=out[name][:500])
                 )
-        if view.outage is not None and agent not in out:
-            self.supervisor.submit(
-                SUPERVISOR, ConditionDetected(agent=agent, condition="outage", evidence="over", cleared=True)
-            )
+            elif name not in out and view.outage is not None:
+                self.supervisor.submit(
+                    SUPERVISOR, ConditionDetected(agent=name, condition="outage", evidence="over", cleared=True)
+                )
 
     def _awaiting_since(self, agent: str) -> float | None:
         asked = [approval.requested for approval in self.supervisor.state.approvals.values() if approval.agent == agent]
@@ -205,6 +254,8 @@ class Recovery:
                 if step.action == "page":
                     why = finding.evidence if finding else "recovery asked by hand did not hold"
                     self._step(agent, index, total, step, "paged", f"the human is asked: {why}")
+                    # an open breaker pages through its own record; a ladder that gave up pages here
+                    self.supervisor.pager.page(f"recovery:{agent}", f"{agent} was not recovered: {why}")
                     self._done[agent] = condition or ""
                     return
                 if step.action in decide.ACTING:
@@ -254,10 +305,10 @@ class Recovery:
 
     async def _restart(self, agent: str, new_pane: bool) -> str:
         supervisor = self.supervisor
-        pane_there = any(name == agent for name in supervisor.pane_agent.values())
-        if new_pane or not pane_there:
-            await supervisor.renew_pane(agent)
-            return "started in a new pane" if pane_there else "its pane was gone: started in a new one"
+        pane = supervisor.pane_agent_of(agent)
+        if new_pane or pane is None:
+            await supervisor.renew_pane(agent, pane)
+            return "started in a new pane" if pane else "its pane was gone: started in a new one"
         await supervisor.restart_agent(agent)
         return "restarted in its pane"
 
@@ -279,7 +330,12 @@ class Recovery:
         if condition in {item.condition for item in found}:
             return False
         if condition == "hung":
-            return view.stalled_since is None and _evidence(view) != self._baseline.get(agent)
+            if view.stalled_since is not None or _evidence(view) == self._baseline.get(agent):
+                return False
+            # back at a prompt, or it said something itself (its hook, a report): a screen that merely moved again
+            # is not enough (a frozen Claude Code's spinner line redraws once after Escape)
+            said = _said(view) != _said_in(self._baseline.get(agent))
+            return said or view.screen_state is not AgentState.WORKING
         return True
 
     async def _well_within(self, agent: str, condition: str | None, seconds: float, policy: Policy) -> bool:
@@ -388,3 +444,12 @@ class Recovery:
 def _evidence(view: AgentView) -> tuple[object, ...]:
     """What the agent shows and says of itself: its screen's reading, its reports, its hook, its heartbeat."""
     return (view.state, view.screen_state, view.screen_rule, view.reported, view.hook_event, view.heartbeat)
+
+
+def _said(view: AgentView) -> tuple[object, ...]:
+    """What the agent itself said last: its report, its hook, its heartbeat."""
+    return (view.reported, view.hook_event, view.heartbeat)
+
+
+def _said_in(evidence: tuple[object, ...] | None) -> tuple[object, ...] | None:
+    return None if evidence is None else evidence[3:6]

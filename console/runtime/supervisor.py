@@ -214,6 +214,7 @@ class Supervisor:
         self.pulses = Pulses(self)  # panes flash as messages pass
         self.status_line = StatusLine(self)  # the org's figures in the terminal's status line
         self.recovery = Recovery(self)  # watches every agent's liveness and heals what it can
+        self._renewing = asyncio.Lock()
         self.pager = Pager(self)  # pages the human for approvals left waiting, errors, breakers
         self.commands = org_commands()  # what every front door runs (keys, chat, CLI, API)
         self.standing = StandingTasks(self)  # "when barrier X releases, do Y", from the journal
@@ -483,14 +484,22 @@ class Supervisor:
         if view is not None and view.alive:
             self._agent_gone(name, None, None)
 
-    async def renew_pane(self, name: str) -> None:
-        """Start the agent again in a new pane: its pane is gone, or restarts in it did not hold."""
-        with contextlib.suppress(KeyError, BackendError):  # no pane left to close
-            pane = self.pane_of(name)
-            self.pane_agent.pop(pane, None)
-            self.screens.forget(name)
-            await self.backend.close_pane(pane)
-        await self._deploy(remove_orphans=False)
+    async def renew_pane(self, name: str, pane: str | None) -> None:
+        """Start the agent again in a new pane, closing `pane` (where restarts did not hold; None: its pane is
+        gone). One at a time: each brings up every agent without a pane, and two at once would give an agent
+        two panes (nor may one close the pane another just made)."""
+        async with self._renewing:
+            if pane is not None and self.pane_agent.get(pane) == name:
+                self.pane_agent.pop(pane, None)
+                self.screens.forget(name)
+                with contextlib.suppress(BackendError):  # closed already
+                    await self.backend.close_pane(pane)
+            if self.pane_agent_of(name) is None:  # else brought up meanwhile by another agent's renewal
+                await self._deploy(remove_orphans=False)
+
+    def pane_agent_of(self, name: str) -> str | None:
+        """The agent's pane, or None while it has none."""
+        return next((pane for pane, agent in self.pane_agent.items() if agent == name), None)
 
     def human_at(self) -> set[str]:
         """Agents whose pane has the terminal's focus: a human is typing there."""

@@ -92,7 +92,7 @@ def actor(name: str) -> Actor:
 
 # What the supervisor observes on its own while a test runs (screens read after they settle), and when an agent was
 # last heard of (its refusal is journaled, under its name): no attempt of an agent's changes these.
-OBSERVED = ("last_event", "state", "screen_state", "screen_rule", "hook_state", "hook_event", "stalled_since", "life")
+OBSERVED = ("last_event", "life", "state", "screen_state", "screen_rule", "hook_state", "hook_event", "stalled_since")
 
 
 def snapshot(supervisor: Supervisor) -> str:
