@@ -23,12 +23,16 @@ from .events import (
     AccessDenied,
     AgentExited,
     AgentLaunched,
+    AgentSession,
     AgentState,
     ApprovalDecided,
     ApprovalRequested,
     BarrierArrived,
     BarrierReleased,
+    BreakerChanged,
     CommandRan,
+    ConditionDetected,
+    HumanPaged,
     LockGranted,
     LogRecorded,
     MessageAcknowledged,
@@ -39,9 +43,14 @@ from .events import (
     OrgLoaded,
     ProgressStalled,
     PromptSeen,
+    RecoveryStep,
+    ScreenSnapshotTaken,
     SpoofRejected,
     StateObserved,
     StatusReported,
+    TaskCancelled,
+    TaskCreated,
+    TaskFired,
     VoteOpened,
 )
 from .journal import Record
@@ -83,7 +92,36 @@ def summary(record: Record) -> str:
         return f"{' '.join(words)} (via {event.via}){outcome}"
     if isinstance(event, AccessDenied):
         return f"refused {event.operation}: {event.reason}"
-    fields = event.model_dump(exclude={"type"}, exclude_none=True)
+    return _health_summary(record) or _generic(record)
+
+
+def _health_summary(record: Record) -> str | None:
+    """What the console saw and did about an agent's health, its screens, pages and standing tasks."""
+    event = record.event
+    if isinstance(event, StateObserved):
+        return f"{event.agent} {event.state.value} ({event.source}" + (f": {event.rule})" if event.rule else ")")
+    if isinstance(event, ConditionDetected):
+        return f"{event.agent} {event.condition}" + (" cleared" if event.cleared else f": {event.evidence}")
+    if isinstance(event, RecoveryStep):
+        detail = f": {event.detail}" if event.detail else ""
+        return f"{event.agent} step {event.step}/{event.of} {event.action}: {event.outcome}{detail}"
+    if isinstance(event, BreakerChanged):
+        return f"{event.agent} breaker {event.state}: {event.reason}"
+    if isinstance(event, HumanPaged):
+        return f"paged ({', '.join(event.channels) or 'nowhere'}): {event.text}"
+    if isinstance(event, ScreenSnapshotTaken):
+        return f"{event.agent}'s screen kept ({event.reason}, {event.size} bytes) for #{event.illustrates}"
+    if isinstance(event, AgentSession):
+        return f"{event.agent} is in conversation {event.session} ({event.source})"
+    if isinstance(event, TaskCreated):
+        return f"task {event.id}: when '{event.barrier}' releases: {event.action}"
+    if isinstance(event, TaskFired | TaskCancelled):
+        return f"task {event.id}: " + (event.said if isinstance(event, TaskFired) else event.reason)
+    return None
+
+
+def _generic(record: Record) -> str:
+    fields = record.event.model_dump(exclude={"type"}, exclude_none=True)
     return " ".join(f"{key}={value}" for key, value in fields.items())
 
 
@@ -91,6 +129,8 @@ def agents_named(record: Record) -> tuple[str, ...]:
     """The agents a record is about besides its actor (a message's addressee, a barrier's arrivals…)."""
     event = record.event
     if isinstance(event, AgentLaunched | AgentExited | MessageTyped | StateObserved | PromptSeen | ProgressStalled):
+        return (event.agent,)
+    if isinstance(event, ConditionDetected | RecoveryStep | BreakerChanged | ScreenSnapshotTaken | AgentSession):
         return (event.agent,)
     if isinstance(event, SpoofRejected):
         return (event.agent,) if event.agent else ()

@@ -13,15 +13,18 @@ from agent_console.agents.events import (
     ApprovalRequested,
     BarrierArrived,
     BarrierReleased,
+    BreakerChanged,
     CommandRan,
+    ConditionDetected,
     Event,
     LogRecorded,
     MessageSent,
     MessageTyped,
+    RecoveryStep,
     StatusReported,
 )
 from agent_console.agents.journal import GENESIS, Record
-from agent_console.agents.spans import TraceFilter, TraceIndex
+from agent_console.agents.spans import TraceFilter, TraceIndex, summary
 from agent_console.agents.tracing import Cause, Causes, parse_traceparent, traceparent
 
 T0 = 1_700_000_000.0
@@ -223,4 +226,22 @@ def test_three_agents_make_one_trace_with_the_causal_tree() -> None:
         ("          api barrier.arrive", 5.0),  # api waited from 3.0 until the release at 8.0
         ("          api status", 0.0),
         ("      lead status", 0.0),
+    ]
+
+
+def test_a_recovery_is_found_by_its_agent_and_reads_as_what_was_done() -> None:
+    """The supervisor is the actor of a recovery: the agent it is about still finds it, and it reads in words."""
+    journal = Journal()
+    journal.do(SUPERVISOR, ConditionDetected(agent="db", condition="crashed", evidence="exited (signal 9)"), 1.0, "r")
+    step = RecoveryStep(agent="db", step=3, of=4, action="restart", outcome="recovered", detail="held 5s")
+    journal.do(SUPERVISOR, step, 2.0, "r")
+    journal.do(SUPERVISOR, BreakerChanged(agent="ann", state="open", reason="2 failed recoveries"), 3.0, "b")
+    index = TraceIndex()
+    index.add(journal.records)
+    assert [trace.id for trace in index.select(TraceFilter(agents=frozenset({"db"})))] == ["r"]
+    assert [trace.id for trace in index.select(TraceFilter(agents=frozenset({"ann"})))] == ["b"]
+    assert [summary(record) for record in journal.records] == [
+        "db crashed: exited (signal 9)",
+        "db step 3/4 restart: recovered: held 5s",
+        "ann breaker open: 2 failed recoveries",
     ]
