@@ -66,6 +66,7 @@ name = "dan"
 team = "ops"
 command = "sh"
 env = { PS1 = "$ " }
+recovery = { ladder = ["page"] }  # its exit is left for the human (and the next console) to see
 """
 APP_SIZE = (120, 40)
 

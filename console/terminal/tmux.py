@@ -75,6 +75,7 @@ FLOOD_BYTES = 128 * 1024  # more than this within FLOOD_SECONDS is a flood
 FLOOD_SECONDS = 0.25
 PAUSE_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0)  # how long a flood's output is let go: longer while it goes on
 _DEAD_SUBSCRIPTION = "agent-console-dead"
+PLACEHOLDER = "exec sleep 30"  # silent while a respawn settles tmux's offsets (`respawn_pane`)
 DEAD_RECHECK_SECONDS = 1.5  # after a respawn: past tmux's next check of its subscriptions (once a second)
 _DEAD_FORMAT = "#{pane_dead}/#{pane_dead_status}/#{pane_dead_signal}"
 _SEP = "\t"
@@ -615,7 +616,21 @@ class TmuxBackend(TerminalBackend):
         if not launch.command:
             # Without a command tmux runs the pane's first one again (for a held window, its placeholder).
             launch = dataclasses.replace(launch, command=await self._login_shell())
-        await self.client.command(f"respawn-pane -k -t {quote(pane)} {_launch_args(launch)}")
+        # tmux up to 3.6 keeps its offsets into the old program's output across a respawn (tmux issue 5499): if
+        # the server had not yet sent this console (a control client) all of that output, or not yet dropped it
+        # from the pane's buffer (it never does once the program is dead), the server crashes at the new
+        # program's first output, taking every pane with it. So, one step at a time:
+        # - this console stops following the pane; the reply comes after what was queued for it (none is left);
+        await self.client.command(f"refresh-client -A {quote(pane + ':off')}")
+        # - a silent placeholder runs in the pane for a turn of the server's loop, which settles the offsets on
+        #   its empty output;
+        target = quote(pane)
+        await self.client.command(f"respawn-pane -k -t {target} {quote(PLACEHOLDER)}")
+        await self.client.command(f"display-message -p -t {target} ''")
+        # - then the program, and the console follows the pane again in the same breath (tmux runs both lines,
+        #   whether the respawn works or not): none of the new program's output is missed.
+        respawn = f"respawn-pane -k -t {target} {_launch_args(launch)}"
+        await self.client.commands([respawn, f"refresh-client -A {quote(pane + ':on')}"])
         self._spawn(self._recheck_dead(pane))
 
     async def _recheck_dead(self, pane: str) -> None:

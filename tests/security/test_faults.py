@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import tmux, wait_for, when
+from ..conftest import tmux, wait_for
 from ..test_serve import Served, _state
 from .conftest import token_of
 
@@ -112,9 +112,14 @@ def test_a_full_disk_pauses_intake_loses_nothing_acknowledged_and_resumes(
     wait_for(lambda: tmux(served.socket, "display", "-p", "-t", served.pane("bob"), "#{pane_dead}").strip() == "1")
 
     filler.unlink()
-    state = wait_for(
-        lambda: when(_state(served), lambda s: not s["agents"]["bob"]["alive"]), 15, what="bob's exit, once resumed"
-    )
+
+    # (journaled once resumed; the console may then restart bob at once: its recovery ladder, so not `alive`)
+    def bob_exited() -> bool:
+        events = [json.loads(line)["event"] for line in journal.read_text().splitlines()]
+        return any(event["type"] == "agent.exit" and event["agent"] == "bob" for event in events)
+
+    wait_for(bob_exited, 15, what="bob's exit, once resumed")
+    state = _state(served)
     # (its status is tmux's to record, sometimes only after it reports the pane dead: not asserted here)
     assert state["agents"]["ann"]["task"] == (acknowledged or ["before the disk filled"])[-1]
     records = [json.loads(line) for line in journal.read_text().splitlines()]
