@@ -180,6 +180,10 @@ async def test_a_four_agent_org_runs_on_iterm2(fake_iterm2: Any, runtime: Path, 
 
     # A restarted console re-adopts the agents by the identity kept in their sessions (and restarts dan).
     # (cat's pane holds a new session since its restart: a new console knows it by that id)
+    # (iTerm2 shows a restarted session's old pid until its job poller learns the new one: a console started
+    # before then takes the restarted program for dead; this one starts once iTerm2 knows it)
+    cat_now = fake.current_id(panes["cat"])
+    await until(lambda: fake.variables(cat_now).get("pid") == fake.session_pid(cat_now), "cat's new pid known")
     known = {name: fake.current_id(pane) for name, pane in panes.items()}
     again = Supervisor(load_spec(spec), ITerm2Backend(), (200, 50), exec_pane=console)
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_console.agents.events import AgentLaunched, AgentSession, AgentState
+from agent_console.agents.events import AgentLaunched, AgentSession, AgentState, ConditionDetected
 from agent_console.agents.model import Agent, AgentKind, Org, Team
 from agent_console.runtime.supervisor import Supervisor
 from agent_console.terminal.tmux import TmuxBackend
@@ -152,7 +152,9 @@ async def test_killing_the_tmux_server_and_starting_the_console_again_resumes_ev
         await stub.stop()
 
 
-async def test_a_killed_aider_restarted_resumes_its_chat_history(tmux_socket: str, places: Path) -> None:
+async def test_a_killed_aider_is_restarted_by_recovery_and_resumes_its_chat_history(
+    tmux_socket: str, places: Path
+) -> None:
     stub = OpenAIStub(model=aider_cli.MODEL)
     await stub.start()
     work = places / "work"
@@ -173,9 +175,10 @@ async def test_a_killed_aider_restarted_resumes_its_chat_history(tmux_socket: st
         pane = await supervisor.backend.pane(supervisor.pane_of("ada"))
         assert pane.pid is not None
         os.killpg(os.getpgid(pane.pid), signal.SIGKILL)  # the program dies: its pane stays, dead
-        await until(supervisor, "ada", "the exit seen", lambda: not view().alive, STEP_TIMEOUT)
-
-        await supervisor.restart_agent("ada")
+        # nobody restarts it by hand: the console sees the crash and its recovery restarts it, resuming
+        await until(supervisor, "ada", "the restart by recovery", lambda: view().launches == 2, STEP_TIMEOUT)
+        found = [r.event for r in supervisor.recent_records() if isinstance(r.event, ConditionDetected)]
+        assert [(event.agent, event.condition) for event in found] == [("ada", "crashed")]
         launched = [r.event for r in supervisor.recent_records() if isinstance(r.event, AgentLaunched)][-1]
         assert launched.resumed == "its last conversation in its folder"
         await until(supervisor, "ada", "aider idle again", lambda: view().state is AgentState.IDLE, START_TIMEOUT)

@@ -107,6 +107,10 @@ class Recovery:
         for task in self._ladders.values():
             task.cancel()
 
+    async def settled(self) -> None:
+        """Every ladder cancelled by `close` has ended (none is left pending when the loop closes)."""
+        await asyncio.gather(*self._ladders.values(), return_exceptions=True)
+
     # --- policy --------------------------------------------------------------------------------------------
 
     def policy(self, agent: str) -> Policy:
@@ -223,7 +227,7 @@ class Recovery:
 
     def start(self, agent: str, finding: Finding | None, by_hand: bool = False) -> bool:
         """Run `agent`'s ladder for `finding` (None: by hand, with nothing detected). False if one runs already."""
-        if agent in self._ladders:
+        if agent in self._ladders or not self.enabled:
             return False
         task = asyncio.get_running_loop().create_task(self._run(agent, finding, by_hand), name=f"recovering {agent}")
         self._ladders[agent] = task

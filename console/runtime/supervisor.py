@@ -534,6 +534,7 @@ class Supervisor:
         await self.status_line.remove()
         self.screens.close()
         self.recovery.close()
+        await self.recovery.settled()
         if self.otlp is not None:
             await self.otlp.close()
         self.snapshots.close()
