@@ -86,7 +86,7 @@ class Recovery:
 
     def __init__(self, supervisor: RecoveryHost) -> None:
         self.supervisor = supervisor
-        self.enabled = True
+        self.enabled = False  # from `begin` (the supervisor started: its terminal is there to act on) to `close`
         self._due: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._cooldowns: dict[str, asyncio.TimerHandle] = {}
@@ -99,6 +99,12 @@ class Recovery:
         self.listeners: list[Callable[[], None]] = []
         supervisor.listeners.append(self._record)
         supervisor.focus_listeners.append(self._focus_moved)
+
+    def begin(self) -> None:
+        """Watch and heal from now on: every agent is evaluated once (one may have died while nobody watched)."""
+        self.enabled = True
+        for agent in self.supervisor.state.agents:
+            self._evaluate_soon(agent)
 
     def close(self) -> None:
         self.enabled = False

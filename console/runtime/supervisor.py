@@ -272,6 +272,7 @@ class Supervisor:
         self.otlp = otlp.start(lambda: self.org, self.listeners, self.notices)
         await self.status_line.install()
         self.pager.start()
+        self.recovery.begin()
         return self.report
 
     def _task_ended(self, task: asyncio.Task) -> None:
