@@ -196,8 +196,17 @@ async def test_three_agents_make_one_trace_in_the_viewer_and_at_an_otlp_collecto
 
         # --- the viewer ---------------------------------------------------------------------------------------
         view = app.query_one(TraceView)
-        shown = view.index.traces[sent.trace]
-        assert [(d, s.record.span) for d, s in shown.walk()] == [(d, s.record.span) for d, s in trace.walk()]
+
+        def the_viewer_shows_the_journal() -> bool:
+            """The console refreshes a few times a second: its trace is the journal's once it has caught up."""
+            supervisor.journal.flush()
+            fresh = TraceIndex()
+            fresh.add([record for record in _read(supervisor) if record.trace == sent.trace])
+            shown = view.index.traces.get(sent.trace)
+            walked = [(d, s.record.span) for d, s in fresh.traces[sent.trace].walk()]
+            return shown is not None and [(d, s.record.span) for d, s in shown.walk()] == walked
+
+        await until(the_viewer_shows_the_journal, "the viewer to show the journal's trace", 10)
         head = view._heads[sent.trace]
         assert head.data == root.record and [child.data for child in head.children] == [sent]
 
